@@ -1,0 +1,129 @@
+"""Make small test clips with PyAV whose every expected value is known.
+
+Each frame carries its own index as a 16-bit barcode of large black/white blocks drawn across
+the top of the picture, which survives H.264 compression, so a decoded frame can be mapped back
+to the frame that was written (:func:`read_frame_index`). The rest of the picture is a smooth
+colour ramp that changes with the index, so consecutive frames differ. Audio is a sine tone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+BITS = 16
+BAR_ROWS = 0.25  # fraction of the height used by the barcode
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What to write. ``pts_seconds`` (one per frame) makes the clip variable frame rate."""
+
+    n_frames: int = 48
+    fps: Fraction = Fraction(24)
+    width: int = 320
+    height: int = 240
+    audio_hz: float | None = 440.0
+    audio_rate: int = 48_000
+    pts_seconds: tuple[float, ...] | None = None
+    rotation: int = 0
+    codec: str = "libx264"
+    gop: int = 12
+    timecode: str | None = None
+    container: str = "mp4"
+
+
+def draw_frame(index: int, width: int, height: int) -> np.ndarray:
+    """RGB uint8 image whose barcode encodes ``index``."""
+    img = np.empty((height, width, 3), np.uint8)
+    ramp = np.linspace(0, 255, width, dtype=np.float32)
+    img[..., 0] = ((ramp + index * 7) % 256).astype(np.uint8)
+    img[..., 1] = ((ramp[::-1] + index * 13) % 256).astype(np.uint8)
+    img[..., 2] = (index * 31) % 256
+    bar_h = max(8, int(height * BAR_ROWS))
+    cell = width // BITS
+    for bit in range(BITS):
+        on = (index >> (BITS - 1 - bit)) & 1
+        img[:bar_h, bit * cell:(bit + 1) * cell] = 255 if on else 0
+    return img
+
+
+def read_frame_index(img: np.ndarray) -> int:
+    """Inverse of :func:`draw_frame` on a decoded (possibly scaled, compressed) RGB frame."""
+    height, width = img.shape[:2]
+    bar_h = max(2, int(height * BAR_ROWS))
+    cell = width / BITS
+    gray = img[: bar_h, :, :3].astype(np.float32).mean(axis=2)
+    value = 0
+    for bit in range(BITS):
+        lo, hi = int(bit * cell + cell * 0.25), int((bit + 1) * cell - cell * 0.25)
+        band = gray[bar_h // 4: bar_h * 3 // 4, lo:max(hi, lo + 1)]
+        value = (value << 1) | int(band.mean() > 127)
+    return value
+
+
+def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
+    """Write a clip following ``spec`` and return its path."""
+    path = Path(path)
+    with av.open(str(path), "w", format=spec.container) as out:
+        if spec.timecode:
+            out.metadata["timecode"] = spec.timecode
+        vfr = spec.pts_seconds is not None
+        time_base = Fraction(1, 90_000) if vfr else Fraction(1) / spec.fps
+        rate = None if vfr else spec.fps
+        video = out.add_stream(spec.codec, rate=rate or spec.fps)
+        video.width, video.height = spec.width, spec.height
+        video.pix_fmt = "yuv420p"
+        video.time_base = time_base
+        video.codec_context.time_base = time_base
+        video.codec_context.gop_size = spec.gop
+        if spec.codec == "libx264":
+            video.options = {"preset": "ultrafast", "crf": "12", "bf": "0"}
+        if spec.rotation:
+            video.metadata["rotate"] = str(spec.rotation)
+        if spec.timecode:
+            video.metadata["timecode"] = spec.timecode
+        audio = None
+        if spec.audio_hz is not None:
+            audio = out.add_stream("aac", rate=spec.audio_rate)
+            audio.layout = "mono"
+        for i in range(spec.n_frames):
+            frame = av.VideoFrame.from_ndarray(draw_frame(i, spec.width, spec.height), "rgb24")
+            if vfr:
+                frame.pts = round(spec.pts_seconds[i] / time_base)
+            else:
+                frame.pts = i
+            frame.time_base = time_base
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if audio is not None:
+            duration = (
+                spec.pts_seconds[-1] + float(1 / spec.fps) if vfr else spec.n_frames / spec.fps
+            )
+            _write_tone(out, audio, spec.audio_hz, spec.audio_rate, float(duration))
+    return path
+
+
+def _write_tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream,
+                hz: float, rate: int, seconds: float) -> None:
+    total = int(round(seconds * rate))
+    t = np.arange(total, dtype=np.float64) / rate
+    tone = (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    chunk = 1024
+    for start in range(0, total, chunk):
+        piece = tone[start:start + chunk][None, :]
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(piece), format="flt",
+                                           layout="mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        frame.time_base = Fraction(1, rate)
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
