@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 
 
-class Cancelled(Exception):  # noqa: N818 - reads better at the raise site than CancelledError
+class Cancelled(Exception):
     """Raised inside a generator when its :class:`CancelToken` was set."""
 
 

@@ -112,7 +112,7 @@ def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
 
 def _write_tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream,
                 hz: float, rate: int, seconds: float) -> None:
-    total = int(round(seconds * rate))
+    total = round(seconds * rate)
     t = np.arange(total, dtype=np.float64) / rate
     tone = (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
     chunk = 1024
