@@ -1,0 +1,19 @@
+"""Benchmark reading, the yth and tvsum protocols, and label-free baseline scorers."""
+
+from .benchmark import (
+    BenchmarkAnnotations,
+    VideoAnnotation,
+    read_benchmark_annotations,
+    read_benchmark_features,
+)
+from .protocols import EvaluationResult, average_precision, evaluate_scores
+
+__all__ = [
+    "BenchmarkAnnotations",
+    "EvaluationResult",
+    "VideoAnnotation",
+    "average_precision",
+    "evaluate_scores",
+    "read_benchmark_annotations",
+    "read_benchmark_features",
+]

@@ -1,0 +1,159 @@
+"""Reading a feature-level highlight benchmark folder (layout in shared/benchmarks/FORMAT.md).
+
+Features and labels are read by two separate functions on purpose: training code calls
+:func:`read_benchmark_features`, which lists videos from the ``visual/`` folder and never opens
+``anno.json``, so no label can leak into unsupervised training. Only evaluation calls
+:func:`read_benchmark_annotations`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetError
+
+PROTOCOLS = ("yth", "tvsum")
+
+
+@dataclass(frozen=True)
+class VideoAnnotation:
+    """The ground truth of one video, one entry per step."""
+
+    domain: str
+    labels: np.ndarray | None  # yth: int8 [n_steps], 1 highlight, 0 not, -1 unlabelled
+    annotator_scores: np.ndarray | None  # tvsum: float32 [n_steps, n_annotators], 1..5
+
+    @property
+    def n_steps(self) -> int:
+        truth = self.labels if self.labels is not None else self.annotator_scores
+        assert truth is not None
+        return int(truth.shape[0])
+
+
+@dataclass(frozen=True)
+class BenchmarkAnnotations:
+    """Everything evaluation needs from ``anno.json``: the protocol and each video's truth."""
+
+    name: str
+    protocol: str  # "yth" or "tvsum"
+    videos: dict[str, VideoAnnotation]
+
+    @property
+    def domains(self) -> list[str]:
+        return sorted({v.domain for v in self.videos.values()})
+
+
+def _load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError as exc:
+        raise DatasetError(f"Missing feature file {path}.") from exc
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"Cannot read feature file {path}: {exc}") from exc
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise DatasetError(
+            f"{path} holds an array of shape {array.shape}; expected [n_steps, dim] with at "
+            "least one step."
+        )
+    return array
+
+
+def read_benchmark_features(
+    folder: str | Path,
+) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Read every video's (visual, audio) features as float32, without touching any label.
+
+    Video ids are the ``visual/*.npy`` file names, sorted. Audio is None for every video when
+    the set has no ``audio/`` folder; when it has one, each video must have an audio file with
+    as many steps as its visual features.
+    """
+    root = Path(folder)
+    visual_dir, audio_dir = root / "visual", root / "audio"
+    if not visual_dir.is_dir():
+        raise DatasetError(
+            f"{root} is not a benchmark folder: it has no visual/ folder of <video_id>.npy files."
+        )
+    paths = sorted(visual_dir.glob("*.npy"))
+    if not paths:
+        raise DatasetError(f"{visual_dir} holds no .npy feature files.")
+    has_audio = audio_dir.is_dir()
+    features: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for path in paths:
+        visual = _load_npy(path).astype(np.float32)
+        audio = None
+        if has_audio:
+            audio = _load_npy(audio_dir / path.name).astype(np.float32)
+            if audio.shape[0] != visual.shape[0]:
+                raise DatasetError(
+                    f"Video {path.stem}: {visual.shape[0]} visual steps but {audio.shape[0]} "
+                    "audio steps; both feature files must have one row per step."
+                )
+        features[path.stem] = (visual, audio)
+    return features
+
+
+def _video_truth(root: Path, protocol: str, video_id: str, entry: dict) -> VideoAnnotation:
+    where = f"anno.json, video {video_id}"
+    if not isinstance(entry, dict) or "domain" not in entry:
+        raise DatasetError(f"{where}: missing its domain.")
+    if protocol == "yth":
+        if "labels" not in entry:
+            raise DatasetError(f"{where}: missing labels (the yth protocol needs them).")
+        labels = np.asarray(entry["labels"], dtype=np.int8)
+        if labels.ndim != 1 or not np.isin(labels, (-1, 0, 1)).all():
+            raise DatasetError(f"{where}: labels must be a list of -1, 0 or 1 per step.")
+        truth = VideoAnnotation(str(entry["domain"]), labels, None)
+    else:
+        if "annotators" not in entry:
+            raise DatasetError(f"{where}: missing annotators (the tvsum protocol needs them).")
+        try:
+            scores = np.asarray(entry["annotators"], dtype=np.float32)
+        except ValueError as exc:
+            raise DatasetError(f"{where}: annotators must be [[score] * n_annotators] per step."
+                               ) from exc
+        if scores.ndim != 2 or scores.shape[1] == 0:
+            raise DatasetError(f"{where}: annotators must be [[score] * n_annotators] per step.")
+        truth = VideoAnnotation(str(entry["domain"]), None, scores)
+    n_steps = truth.n_steps
+    if "n_steps" in entry and int(entry["n_steps"]) != n_steps:
+        raise DatasetError(f"{where}: n_steps is {entry['n_steps']} but it has {n_steps} labels.")
+    visual = _load_npy(root / "visual" / f"{video_id}.npy", mmap=True)
+    if visual.shape[0] != n_steps:
+        raise DatasetError(
+            f"Video {video_id}: {visual.shape[0]} feature steps but {n_steps} labelled steps; "
+            "the features and anno.json do not belong together."
+        )
+    return truth
+
+
+def read_benchmark_annotations(folder: str | Path) -> BenchmarkAnnotations:
+    """Read ``anno.json`` for evaluation and check it against the feature files."""
+    root = Path(folder)
+    anno_path = root / "anno.json"
+    try:
+        anno = json.loads(anno_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise DatasetError(
+            f"{root} is not a benchmark folder: anno.json is missing (it holds the protocol "
+            "and labels needed to evaluate)."
+        ) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"Cannot read {anno_path}: {exc}") from exc
+    if not isinstance(anno, dict) or not isinstance(anno.get("videos"), dict):
+        raise DatasetError(f"{anno_path} has no 'videos' mapping of video id to annotation.")
+    protocol = anno.get("protocol")
+    if protocol not in PROTOCOLS:
+        raise DatasetError(
+            f"{anno_path}: unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}."
+        )
+    if not anno["videos"]:
+        raise DatasetError(f"{anno_path} lists no videos.")
+    videos = {
+        vid: _video_truth(root, protocol, vid, entry)
+        for vid, entry in sorted(anno["videos"].items())
+    }
+    return BenchmarkAnnotations(str(anno.get("name", root.name)), protocol, videos)
