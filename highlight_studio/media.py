@@ -1,19 +1,45 @@
 """Probing and decoding clips with PyAV.
 
-CONTRACT (filled in by the media work): the dataclasses below are the shared vocabulary; the
-functions' signatures are fixed, their bodies are the media module's job.
+Everything here speaks one clock: seconds from the first video frame's presentation time
+(``MediaInfo.start_time`` on the container clock). Analysis samples that clock on a grid of
+``step`` seconds; :func:`step_count` is the single rule for how many steps a clip has, and step
+``k`` shows the frame on screen at ``k * step`` (the last frame whose pts is <= ``k * step``), so
+variable-frame-rate footage lands on the right moments.
+
+Decoding is threaded (FFmpeg frame/slice threads) and always drained at the end of the stream,
+so the last frames are never lost; frames are scaled by libswscale while converting to RGB and
+only the frames a step needs are converted at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
+import av
+import av.container
+import av.error
 import numpy as np
 
-from .events import CancelToken
+from .errors import MediaError
+from .events import CancelToken, check_cancel
+
+# Tolerance in units of one step: a frame whose pts equals k * step up to float error counts as
+# on screen at step k, and a duration of exactly n steps is n steps, not n + 1.
+_STEP_EPS = 1e-6
+# Packets looked at to tell constant from variable frame rate when the container has no full
+# sample index (Matroska, MPEG-TS): a few seconds of video, demuxed without decoding.
+_VFR_PROBE_PACKETS = 300
+# Frame intervals may differ by rounding to the stream's time base (1 tick, e.g. 33/34 ms in
+# Matroska) or by this fraction of the typical interval before a clip counts as VFR.
+_VFR_TOLERANCE = 0.01
+# libswscale filter for the downscale to analysis size: smooth enough for a backbone, fast.
+_INTERPOLATION = "BILINEAR"
 
 
 @dataclass(frozen=True)
@@ -35,6 +61,7 @@ class MediaInfo:
     start_time: float  # presentation time of the first video frame (seconds, container clock)
     video_codec: str
     is_vfr: bool  # frame intervals vary by more than a small tolerance
+    truncated: bool = False  # the file ends before its index says; duration is what is there
 
 
 @dataclass(frozen=True)
@@ -47,8 +74,27 @@ class SampledFrame:
     image: np.ndarray  # RGB uint8 [H, W, 3], upright (rotation applied)
 
 
+def step_count(duration: float, step: float) -> int:
+    """How many analysis steps a clip of ``duration`` seconds has: ``ceil(duration / step)``.
+
+    Step ``k`` starts at ``k * step``; a final partial step still counts, so every second of the
+    clip belongs to a step. Features, scores and segments all size their arrays with this.
+    """
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    return max(0, math.ceil(duration / step - _STEP_EPS))
+
+
 def probe(path: str | Path) -> MediaInfo:
-    raise NotImplementedError
+    """Read what a clip is: timing, size, rotation, audio, timecode.
+
+    Decodes only the first video frame (FFmpeg puts the display-matrix rotation on decoded
+    frames; PyAV exposes no stream-level reader for it). Raises :class:`MediaError` for a file
+    that is missing, unreadable, has no video stream, or has no frames.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        return _probe_open(container, path)
 
 
 def iter_frames(
@@ -57,9 +103,346 @@ def iter_frames(
     size: tuple[int, int] | None = None,
     cancel: CancelToken | None = None,
 ) -> Iterator[SampledFrame]:
-    raise NotImplementedError
+    """Yield one upright RGB frame per step, ``step_count(duration, step)`` of them in order.
+
+    ``size`` is the (width, height) of the images, the display size when None. The file is
+    probed now, so a bad file raises :class:`MediaError` here rather than on first iteration.
+    A file that stops decoding early (truncated, damaged tail) repeats its last good frame for
+    the remaining steps. Memory stays bounded: frames are streamed, never collected. Raises
+    :class:`~highlight_studio.events.Cancelled` between frames once ``cancel`` is set.
+    """
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    info = probe(path)
+    return _sample_frames(info, step, _output_size(info, size), cancel)
+
+
+def frames_at(
+    path: str | Path, times: Sequence[float], size: tuple[int, int] | None = None
+) -> list[np.ndarray]:
+    """Upright RGB images of the frames on screen at ``times`` (seconds from the first frame).
+
+    For thumbnails: each time seeks to the keyframe before it and decodes forward, but times
+    that share a keyframe interval reuse the running decoder instead of seeking again, so a few
+    dozen times on a long clip cost a few dozen short decodes. Times outside the clip are
+    clamped to it. Results come back in the order of ``times``.
+    """
+    info = probe(path)
+    width, height = _output_size(info, size)
+    results: list[np.ndarray | None] = [None] * len(times)
+    with _open(info.path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base
+        assert tb is not None  # every demuxed video stream has one
+        first_pts = round(Fraction(info.start_time) / tb)
+        last_target = first_pts + math.floor(Fraction(info.duration) / tb)
+        has_index = len(stream.index_entries) > 0
+        frames: Iterator[av.VideoFrame] | None = None
+        current: av.VideoFrame | None = None  # newest frame at or before the last target
+        ahead: av.VideoFrame | None = None  # first frame after it, kept for the next target
+        images: dict[int, np.ndarray] = {}
+        for i in sorted(range(len(times)), key=lambda j: times[j]):
+            target = min(last_target, first_pts + max(0, math.floor(Fraction(times[i]) / tb)))
+            newest = ahead or current
+            if frames is None or newest is None or (
+                _keyframe_before(stream, target) > newest.pts if has_index else
+                target > newest.pts
+            ):
+                container.seek(target, stream=stream, backward=True)
+                frames = _decoded(container, stream)
+                current = ahead = None
+            if ahead is not None and ahead.pts <= target:
+                current, ahead = ahead, None
+            while ahead is None:
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                if frame.pts is None or frame.pts <= target:
+                    current = frame
+                else:
+                    ahead = frame
+            chosen = current or ahead
+            if chosen is None:
+                raise MediaError(f"Could not decode a frame of {path} at {times[i]:.3f} s.")
+            if chosen.pts not in images:
+                images[chosen.pts] = _to_rgb(chosen, width, height, info.rotation)
+            results[i] = images[chosen.pts]
+    return [img for img in results if img is not None]
 
 
 def read_audio(path: str | Path, sample_rate: int, cancel: CancelToken | None = None
                ) -> np.ndarray | None:
-    raise NotImplementedError
+    """The first audio stream as float32 mono at ``sample_rate``, on the video clock.
+
+    Sample 0 is the time of the first video frame and the length is
+    ``round(duration * sample_rate)``: audio that starts late is preceded by silence, audio
+    before the first frame or after the last is cut, a short track is padded with zeros. The
+    track is assumed continuous from its first packet. Returns None when the clip has no audio.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    info = probe(path)
+    if not info.has_audio:
+        return None
+    out = np.zeros(round(info.duration * sample_rate), np.float32)
+    with _open(info.path) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        pos: int | None = None
+        for frame in _decoded(container, stream):
+            check_cancel(cancel)
+            if pos is None:
+                start = frame.time if frame.time is not None else info.start_time
+                pos = round((start - info.start_time) * sample_rate)
+            for chunk in resampler.resample(frame):
+                pos = _place(out, chunk.to_ndarray()[0], pos)
+            if pos >= len(out):
+                return out
+        if pos is not None:
+            for chunk in resampler.resample(None):
+                pos = _place(out, chunk.to_ndarray()[0], pos)
+    return out
+
+
+# --- internals -------------------------------------------------------------------------------
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    """Open ``path`` for reading, turning every way that can fail into a :class:`MediaError`."""
+    if not path.exists():
+        raise MediaError(f"{path} does not exist.")
+    if path.is_dir():
+        raise MediaError(f"{path} is a folder, not a video file.")
+    try:
+        return av.open(str(path), metadata_errors="replace")
+    except av.error.FFmpegError as exc:
+        reason = exc.strerror or str(exc)
+        raise MediaError(
+            f"Cannot read {path}: it is damaged, incomplete or not a video file ({reason})."
+        ) from exc
+    except OSError as exc:
+        raise MediaError(f"Cannot open {path}: {exc.strerror or exc}.") from exc
+
+
+def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo:
+    if not container.streams.video:
+        raise MediaError(f"{path} has no video stream (is it an audio file?).")
+    stream = container.streams.video[0]
+    tb = stream.time_base
+    if tb is None:
+        raise MediaError(f"{path} has a video stream without timestamps.")
+    stream.thread_type = "AUTO"
+    first = next(_decoded(container, stream), None)
+    if first is None:
+        raise MediaError(f"{path} contains no video frames that can be decoded.")
+    first_pts = first.pts if first.pts is not None else (stream.start_time or 0)
+    rotation = (-first.rotation) % 360
+    rotation = 90 * round(rotation / 90) % 360  # display matrices in the wild are right angles
+
+    duration_ticks, frame_count, truncated = _video_extent(container, stream, path, first_pts)
+    duration = float(duration_ticks * tb)
+    if duration <= 0:
+        raise MediaError(f"{path} has a video stream of zero duration.")
+    avg_fps = (
+        Fraction(frame_count) / (duration_ticks * tb) if frame_count
+        else stream.average_rate or stream.guessed_rate or Fraction(0)
+    )
+    if not frame_count:
+        frame_count = max(1, round(duration * avg_fps))
+    real_fps = stream.base_rate or stream.guessed_rate or avg_fps
+
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if rotation % 180:
+        width, height = height, width
+    audio = container.streams.audio[0] if container.streams.audio else None
+    return MediaInfo(
+        path=path,
+        duration=duration,
+        avg_fps=Fraction(avg_fps).limit_denominator(1_000_000),
+        real_fps=Fraction(real_fps),
+        frame_count=frame_count,
+        width=width,
+        height=height,
+        rotation=rotation,
+        has_audio=audio is not None,
+        audio_rate=audio.rate if audio is not None else None,
+        audio_channels=audio.channels if audio is not None else None,
+        start_timecode=_timecode(container),
+        start_time=float(first_pts * tb),
+        video_codec=stream.codec_context.name,
+        is_vfr=_is_vfr(container, stream),
+        truncated=truncated,
+    )
+
+
+def _video_extent(container: av.container.InputContainer, stream: av.VideoStream, path: Path,
+                  first_pts: int) -> tuple[Fraction, int, bool]:
+    """(duration in time-base ticks, frame count or 0 if unknown, truncated?) of the video.
+
+    MP4/MOV carry a full sample index: if the file ends before the data it points to, the
+    clip was cut off (a download or recording that stopped), and the real extent is the last
+    sample that is still inside the file. Elsewhere the container's declared duration is used.
+    """
+    entries = stream.index_entries
+    n = len(entries)
+    if n and n == stream.frames:
+        size = os.path.getsize(path)
+        if entries[n - 1].pos + entries[n - 1].size > size:
+            lo, hi = 0, n  # binary search: samples are stored in timestamp order
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if entries[mid].pos + entries[mid].size <= size:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo < 2:
+                raise MediaError(f"{path} is cut off before its first frames.")
+            interval = entries[lo - 1].timestamp - entries[lo - 2].timestamp
+            ticks = entries[lo - 1].timestamp + interval - entries[0].timestamp
+            return Fraction(ticks), lo, True
+    tb = stream.time_base
+    assert tb is not None
+    if stream.duration:
+        return Fraction(stream.duration), stream.frames, False
+    if container.duration:
+        end = Fraction(container.duration, av.time_base) + Fraction(container.start_time or 0,
+                                                                      av.time_base)
+        return end / tb - first_pts, stream.frames, False
+    return Fraction(0), stream.frames, False
+
+
+def _is_vfr(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
+    """Whether frame intervals vary beyond timestamp rounding.
+
+    Uses the MP4 sample index when it lists every frame (no reading at all), else the
+    timestamps of the first packets. Seeks the container back to the start afterwards.
+    """
+    entries = stream.index_entries
+    if len(entries) and len(entries) == stream.frames:
+        stamps = [e.timestamp for e in entries[:_VFR_PROBE_PACKETS]]
+    else:
+        container.seek(0)
+        stamps = []
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                stamps.append(packet.pts)
+            if len(stamps) >= _VFR_PROBE_PACKETS:
+                break
+    if len(stamps) < 3:
+        return False
+    intervals = np.diff(np.sort(np.asarray(stamps, np.int64)))
+    typical = float(np.median(intervals))
+    spread = float(np.max(np.abs(intervals - typical)))
+    return spread > max(1.0, _VFR_TOLERANCE * typical)
+
+
+def _timecode(container: av.container.InputContainer) -> str | None:
+    """Embedded start timecode: on the video stream, a tmcd data stream, or the container."""
+    for stream in (*container.streams.video, *container.streams.data):
+        if stream.metadata.get("timecode"):
+            return stream.metadata["timecode"]
+    return container.metadata.get("timecode") or None
+
+
+def _decoded(container: av.container.InputContainer,
+             stream: av.VideoStream | av.AudioStream) -> Iterator[Any]:
+    """Every frame of ``stream`` from the current position, the decoder drained at the end.
+
+    PyAV's demuxer ends with an empty packet per stream whose decoding flushes the frames a
+    threaded decoder still holds. A file that stops being readable midway (cut off, damaged)
+    ends the stream there instead of raising: the frames before it are good. A single packet
+    the decoder rejects is skipped, as players do.
+    """
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.error.FFmpegError:
+            yield from stream.decode(None)
+            return
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            continue
+        yield from frames
+
+
+def _keyframe_before(stream: av.VideoStream, target: int) -> int:
+    """Timestamp of the indexed keyframe a seek to ``target`` would restart decoding from."""
+    entries = stream.index_entries
+    i = entries.search_timestamp(target, backward=True)
+    return entries[i].timestamp if i >= 0 else entries[0].timestamp
+
+
+def _output_size(info: MediaInfo, size: tuple[int, int] | None) -> tuple[int, int]:
+    if size is None:
+        return info.width, info.height
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ValueError(f"size must be two positive integers, got {size}")
+    return int(width), int(height)
+
+
+def _to_rgb(frame: av.VideoFrame, width: int, height: int, rotation: int) -> np.ndarray:
+    """Scale (libswscale, during the RGB conversion) and turn upright: RGB uint8 [H, W, 3]."""
+    if rotation % 180:
+        width, height = height, width
+    image = frame.to_ndarray(format="rgb24", width=width, height=height,
+                             interpolation=_INTERPOLATION)
+    if rotation:
+        image = np.ascontiguousarray(np.rot90(image, k=-(rotation // 90)))
+    return image
+
+
+def _sample_frames(info: MediaInfo, step: float, size: tuple[int, int],
+                   cancel: CancelToken | None) -> Iterator[SampledFrame]:
+    n_steps = step_count(info.duration, step)
+    with _open(info.path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base
+        assert tb is not None
+        k = 0  # next step to fill
+        held: av.VideoFrame | None = None  # newest frame seen; on screen until the next one
+        held_time = 0.0
+        first_pts: int | None = None
+        for frame in _decoded(container, stream):
+            check_cancel(cancel)
+            if frame.pts is None:
+                continue
+            if first_pts is None:
+                first_pts = frame.pts
+            t = float((frame.pts - first_pts) * tb)
+            if held is not None:
+                if t < held_time:
+                    continue  # out-of-order timestamp in a damaged file: keep the clock monotonic
+                # Steps strictly before this frame's time still show the held frame.
+                until = min(n_steps, math.ceil(t / step - _STEP_EPS))
+                yield from _emit(held, held_time, k, until, step, size, info.rotation)
+                k = max(k, until)
+                if k >= n_steps:
+                    return
+            held, held_time = frame, t
+        if held is not None:
+            yield from _emit(held, held_time, k, n_steps, step, size, info.rotation)
+
+
+def _emit(frame: av.VideoFrame, pts_time: float, start: int, stop: int, step: float,
+          size: tuple[int, int], rotation: int) -> Iterator[SampledFrame]:
+    """SampledFrames for steps ``start..stop-1``, all showing ``frame`` (converted once)."""
+    if start >= stop:
+        return
+    image = _to_rgb(frame, *size, rotation)
+    for k in range(start, stop):
+        yield SampledFrame(k, k * step, pts_time, image if k == start else image.copy())
+
+
+def _place(out: np.ndarray, samples: np.ndarray, pos: int) -> int:
+    """Copy ``samples`` into ``out`` starting at ``pos`` (may be negative), clipped; new pos."""
+    lo, hi = max(pos, 0), min(pos + len(samples), len(out))
+    if hi > lo:
+        out[lo:hi] = samples[lo - pos:hi - pos]
+    return pos + len(samples)

@@ -30,11 +30,15 @@ class ClipSpec:
     audio_hz: float | None = 440.0
     audio_rate: int = 48_000
     pts_seconds: tuple[float, ...] | None = None
+    # Degrees clockwise a player must turn the stored picture (display matrix side data, as
+    # phones write it). ``width``/``height`` are the upright size and the barcode reads upright
+    # only after that turn, so a decoder that ignores rotation fails :func:`read_frame_index`.
     rotation: int = 0
     codec: str = "libx264"
     gop: int = 12
     timecode: str | None = None
     container: str = "mp4"
+    faststart: bool = False  # mp4 index (moov) before the data, so a cut-off file still opens
 
 
 def draw_frame(index: int, width: int, height: int) -> np.ndarray:
@@ -69,14 +73,18 @@ def read_frame_index(img: np.ndarray) -> int:
 def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
     """Write a clip following ``spec`` and return its path."""
     path = Path(path)
-    with av.open(str(path), "w", format=spec.container) as out:
+    options = {"movflags": "faststart"} if spec.faststart else {}
+    stored_w, stored_h = (
+        (spec.height, spec.width) if spec.rotation % 180 else (spec.width, spec.height)
+    )
+    with av.open(str(path), "w", format=spec.container, options=options) as out:
         if spec.timecode:
             out.metadata["timecode"] = spec.timecode
         vfr = spec.pts_seconds is not None
         time_base = Fraction(1, 90_000) if vfr else Fraction(1) / spec.fps
         rate = None if vfr else spec.fps
         video = out.add_stream(spec.codec, rate=rate or spec.fps)
-        video.width, video.height = spec.width, spec.height
+        video.width, video.height = stored_w, stored_h
         video.pix_fmt = "yuv420p"
         video.time_base = time_base
         video.codec_context.time_base = time_base
@@ -84,7 +92,8 @@ def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
         if spec.codec == "libx264":
             video.options = {"preset": "ultrafast", "crf": "12", "bf": "0"}
         if spec.rotation:
-            video.metadata["rotate"] = str(spec.rotation)
+            # PyAV's angle is counter-clockwise (as FFmpeg's display matrix reads back).
+            video.set_display_rotation(-spec.rotation)
         if spec.timecode:
             video.metadata["timecode"] = spec.timecode
         audio = None
@@ -92,7 +101,9 @@ def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
             audio = out.add_stream("aac", rate=spec.audio_rate)
             audio.layout = "mono"
         for i in range(spec.n_frames):
-            frame = av.VideoFrame.from_ndarray(draw_frame(i, spec.width, spec.height), "rgb24")
+            upright = draw_frame(i, spec.width, spec.height)
+            stored = np.ascontiguousarray(np.rot90(upright, k=spec.rotation // 90))
+            frame = av.VideoFrame.from_ndarray(stored, "rgb24")
             if vfr:
                 frame.pts = round(spec.pts_seconds[i] / time_base)
             else:
