@@ -7,12 +7,13 @@ import pytest
 
 from highlight_studio.errors import DatasetError
 from highlight_studio.evaluation import (
+    BASELINES,
     BenchmarkAnnotations,
     VideoAnnotation,
     average_precision,
+    baseline_scores,
     evaluate_scores,
 )
-from highlight_studio.evaluation.baselines import BASELINES, baseline_scores
 from highlight_studio.evaluation.protocols import tvsum_ap, yth_ap
 
 

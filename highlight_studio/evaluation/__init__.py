@@ -1,5 +1,6 @@
 """Benchmark reading, the yth and tvsum protocols, and label-free baseline scorers."""
 
+from .baselines import BASELINES, baseline_scores
 from .benchmark import (
     BenchmarkAnnotations,
     VideoAnnotation,
@@ -9,10 +10,12 @@ from .benchmark import (
 from .protocols import EvaluationResult, average_precision, evaluate_scores
 
 __all__ = [
+    "BASELINES",
     "BenchmarkAnnotations",
     "EvaluationResult",
     "VideoAnnotation",
     "average_precision",
+    "baseline_scores",
     "evaluate_scores",
     "read_benchmark_annotations",
     "read_benchmark_features",

@@ -1,0 +1,98 @@
+"""``highlight-studio evaluate``: score a benchmark folder with a checkpoint or a baseline.
+
+Prints the per-domain table and the headline figure of the folder's protocol (yth or tvsum);
+``--json`` keeps the full result, ``--dump-scores`` the scores themselves for later analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..evaluation import (
+    BASELINES,
+    baseline_scores,
+    evaluate_scores,
+    read_benchmark_annotations,
+    read_benchmark_features,
+)
+from ..events import Progress
+from ..fileio import atomic_write_text
+from .common import drain
+
+Scorer = Callable[[str, np.ndarray], np.ndarray]  # (video id, visual [N, D]) -> scores [N]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="measure a model or a baseline on a benchmark folder",
+        description="Score every video of a benchmark folder (see shared/benchmarks/FORMAT.md) "
+                    "and print the per-domain figures of its protocol and their average.",
+    )
+    p.add_argument("--dataset", required=True, type=Path, metavar="DIR",
+                   help="benchmark folder with anno.json, visual/ and audio/")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="C", help="model file or installed model name")
+    source.add_argument("--baseline", choices=BASELINES, help="a label-free scorer instead")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random baseline (default 0)")
+    p.add_argument("--device", default=None,
+                   help="torch device for --checkpoint (default: cuda if available, else cpu)")
+    p.add_argument("--json", type=Path, metavar="F", help="write the full result as JSON")
+    p.add_argument("--dump-scores", type=Path, metavar="F",
+                   help="write {video_id: [score per step]} as JSON")
+    p.set_defaults(func=run)
+
+
+def _checkpoint_scorer(name: str, device: str | None) -> Scorer:
+    """Load the model once; torch is imported only when a checkpoint is evaluated."""
+    import torch
+
+    from ..model.checkpoint import load_checkpoint
+    from ..model.inference import score_sequence
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, _ = load_checkpoint(name, device=device)
+    return lambda video_id, visual: score_sequence(model, visual)
+
+
+def score_videos(visual: dict[str, np.ndarray], scorer: Scorer
+                 ) -> Iterator[Progress | dict[str, np.ndarray]]:
+    """Score each video in turn, reporting progress; the last item is the scores by id."""
+    scores: dict[str, np.ndarray] = {}
+    for done, (video_id, feats) in enumerate(visual.items()):
+        yield Progress("scoring", done, len(visual), unit="video")
+        scores[video_id] = np.asarray(scorer(video_id, feats), dtype=np.float32)
+    yield scores
+
+
+def run(args: argparse.Namespace) -> int:
+    annotations = read_benchmark_annotations(args.dataset)  # checks the folder before any work
+    features = read_benchmark_features(args.dataset)
+    visual = {vid: v for vid, (v, _) in features.items()}
+    if args.baseline:
+        label = args.baseline + (f" (seed {args.seed})" if args.baseline == "random" else "")
+        seed = args.seed
+
+        def scorer(video_id: str, feats: np.ndarray) -> np.ndarray:
+            return baseline_scores(args.baseline, feats, seed=seed, video_id=video_id)
+    else:
+        label = Path(args.checkpoint).stem
+        scorer = _checkpoint_scorer(args.checkpoint, args.device)
+    scores = drain(score_videos(visual, scorer), dict)
+    result = evaluate_scores(annotations, scores)
+    print(result.format_table(label))
+    if args.json:
+        source = ({"baseline": args.baseline, "seed": args.seed} if args.baseline
+                  else {"checkpoint": str(args.checkpoint)})
+        data = {"dataset": str(args.dataset), **source, **result.to_dict()}
+        atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
+    if args.dump_scores:
+        dump = {vid: s.tolist() for vid, s in scores.items()}  # float32 values, exactly
+        atomic_write_text(args.dump_scores, json.dumps(dump) + "\n")
+    return 0

@@ -1,0 +1,85 @@
+"""``highlight-studio evaluate`` on tiny benchmark folders of both protocols made here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from benchgen import write_benchmark
+
+from highlight_studio.cli import main
+
+# annotator A positives (> median 3): steps 3, 4, 5; annotator B (> median 2): steps 0, 1
+TV_TRUTH = [[1, 5], [2, 5], [3, 1], [4, 1], [5, 1], [5, 2], [1, 2]]
+TV_NORMS = [0.7, 0.1, 0.6, 0.9, 0.2, 0.05, 0.8]  # ranking 3, 6, 0, 2, 4 | 1, 5
+
+
+def test_yth_feature_norm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_benchmark(tmp_path / "yth", "yth", {
+        # norms 5, 1, 1.41 -> ranked labels 1, 0, -1 -> AP 1
+        "vidA": {"domain": "dog", "visual": [[3, 4], [0, 1], [1, 1]], "labels": [1, -1, 0]},
+        # norms 1, 2, 3 -> ranked labels 1, 0, 1 -> AP 1/2 + 0.5*(1/2+2/3)/2 = 19/24
+        "vidC": {"domain": "dog", "visual": [[1, 0], [0, 2], [0, 3]], "labels": [1, 0, 1]},
+        # norms 1, 2.83 -> ranked labels 0, 1 -> AP 1/4
+        "vidB": {"domain": "surf", "visual": [[1, 0], [2, 2]], "labels": [1, 0]},
+    })
+    out_json, dump = tmp_path / "result.json", tmp_path / "scores.json"
+    code = main(["evaluate", "--dataset", str(root), "--baseline", "feature-norm",
+                 "--json", str(out_json), "--dump-scores", str(dump)])
+    assert code == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split() == ["dog", "surf", "Avg."]
+    dog = (1 + 19 / 24) / 2
+    assert table[2].split() == ["feature-norm", f"{dog:.3f}", "0.250", f"{(dog + 0.25) / 2:.3f}"]
+    result = json.loads(out_json.read_text())
+    assert result["baseline"] == "feature-norm" and result["protocol"] == "yth"
+    assert result["per_video"] == pytest.approx({"vidA": 1.0, "vidB": 0.25, "vidC": 19 / 24})
+    assert result["headline"] == pytest.approx((dog + 0.25) / 2)
+    scores = json.loads(dump.read_text())
+    assert scores["vidC"] == pytest.approx([1, 2, 3])
+    assert scores["vidB"] == pytest.approx([1, np.sqrt(8)], rel=1e-3)
+
+
+def test_tvsum_protocol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_benchmark(tmp_path / "tv", "tvsum", {
+        "t1": {"domain": "BK", "visual": [[x, 0] for x in TV_NORMS], "annotators": TV_TRUTH},
+        # both annotators: positives (> median 3) are steps 0-4, the top 5 by norm -> AP 1
+        "t2": {"domain": "VT", "visual": [[10 - k, 0] for k in range(10)],
+               "annotators": [[5, 4]] * 5 + [[1, 2]] * 5},
+    })
+    out_json = tmp_path / "r.json"
+    assert main(["evaluate", "--dataset", str(root), "--baseline", "feature-norm",
+                 "--json", str(out_json)]) == 0
+    assert "top-5 mAP" in capsys.readouterr().out
+    # t1: A ranked top 5 -> [1,0,0,0,1] (n = 2), B -> [0,0,1,0,0] (worked out in
+    # test_protocols.test_tvsum_median_rule_and_top5_cut)
+    t1 = ((0.5 + 0.5 * (0.25 + 0.4) / 2) + 1 / 6) / 2
+    result = json.loads(out_json.read_text())
+    assert result["per_domain"] == pytest.approx({"BK": t1, "VT": 1.0})
+    assert result["headline"] == pytest.approx((t1 + 1) / 2)
+
+
+def test_random_baseline_is_seeded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_benchmark(tmp_path / "s", "yth", {
+        "v": {"domain": "d", "visual": np.eye(6), "labels": [1, 0, 0, 1, 0, 0]}})
+
+    def dump(seed: int, name: str) -> list[float]:
+        path = tmp_path / name
+        assert main(["evaluate", "--dataset", str(root), "--baseline", "random",
+                     "--seed", str(seed), "--dump-scores", str(path)]) == 0
+        return json.loads(path.read_text())["v"]
+
+    assert dump(1, "a.json") == dump(1, "b.json")
+    assert dump(1, "a.json") != dump(2, "c.json")
+    assert "random (seed 2)" in capsys.readouterr().out
+
+
+def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                        ) -> None:
+    assert main(["evaluate", "--dataset", str(tmp_path), "--baseline", "random"]) == 1
+    assert "anno.json is missing" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a checkpoint and a baseline at once
+        main(["evaluate", "--dataset", str(tmp_path), "--baseline", "random",
+              "--checkpoint", "x"])
