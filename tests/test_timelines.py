@@ -1,0 +1,241 @@
+"""The frame model and the EDL / FCPXML / OTIO writers, read back through OTIO's readers."""
+
+from __future__ import annotations
+
+import errno
+import os
+import xml.etree.ElementTree as ET
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+import pytest
+
+from highlight_studio.errors import ExportError
+from highlight_studio.export.timecode import frames_to_timecode
+from highlight_studio.export.timeline import (
+    Timeline,
+    build_timeline,
+    frame_ranges,
+    seconds_to_frame,
+    to_otio,
+)
+from highlight_studio.export.timelines import (
+    EDL_PRESETS,
+    edl_text,
+    reel_name,
+    verify_edl,
+    verify_fcpxml,
+    write_edl,
+    write_fcpxml,
+    write_otio,
+)
+from highlight_studio.media import MediaInfo
+from highlight_studio.segments import Segment
+
+NTSC = Fraction(30000, 1001)
+SEGMENTS = [Segment(40.0, 48.2), Segment(12.0, 15.5)]  # unsorted on purpose
+
+
+def make_info(rate: Fraction, *, timecode: str | None = None, channels: int = 2,
+              name: str = "my clip.mp4", vfr: bool = False, avg: Fraction | None = None
+              ) -> MediaInfo:
+    return MediaInfo(
+        path=Path("/footage") / name, duration=60.0, avg_fps=avg or rate, real_fps=rate,
+        frame_count=round(60 * rate), width=320, height=240, rotation=0,
+        has_audio=channels > 0, audio_rate=48_000 if channels else None,
+        audio_channels=channels or None, start_timecode=timecode, start_time=0.0,
+        video_codec="h264", is_vfr=vfr,
+    )
+
+
+def expected_frames(rate: Fraction) -> list[tuple[int, int]]:
+    """The documented rule, computed independently: nearest frame boundary, halves up."""
+    out = []
+    for seg in sorted(SEGMENTS, key=lambda s: s.start):
+        start, end = Fraction(str(seg.start)), Fraction(str(seg.end))
+        out.append((int(start * rate + Fraction(1, 2)), int(end * rate + Fraction(1, 2))))
+    return out
+
+
+def test_rounding_rule() -> None:
+    assert seconds_to_frame(12.0, Fraction(25)) == 300
+    assert seconds_to_frame(0.02, Fraction(25)) == 1  # exactly half a frame rounds up
+    assert seconds_to_frame(0.0199, Fraction(25)) == 0
+    assert seconds_to_frame(48.2, NTSC) == 1445  # 1444.55 -> 1445
+    assert seconds_to_frame(0.1, Fraction(10)) == 1  # 0.1 is one frame, not 0.999...
+
+
+def test_frame_ranges_clamp_and_reject() -> None:
+    assert frame_ranges([Segment(-1.0, 0.5), Segment(59.5, 70.0)], Fraction(24), 1440) == [
+        (0, 12), (1428, 1440)]
+    with pytest.raises(ExportError, match="overlaps"):
+        frame_ranges([Segment(1.0, 3.0), Segment(2.0, 4.0)], Fraction(24), 1440)
+    with pytest.raises(ExportError, match="No segment"):
+        frame_ranges([Segment(100.0, 110.0)], Fraction(24), 1440)
+    with pytest.raises(ExportError, match="ends before"):
+        frame_ranges([Segment(3.0, 2.0)], Fraction(24), 1440)
+
+
+def test_timeline_model_is_rational_and_contiguous() -> None:
+    tl = build_timeline(make_info(NTSC, timecode="01:00:00;00"), SEGMENTS)
+    assert tl.rate == NTSC and tl.source_start == 107892  # 01:00:00;00 in DF
+    assert tl.record_start == 107892
+    assert [(c.src_in, c.src_out) for c in tl.cuts] == expected_frames(NTSC)
+    assert tl.cuts[0].rec_in == 0 and tl.cuts[1].rec_in == tl.cuts[0].frames
+
+
+def test_vfr_phone_rate_conforms_to_nearest_standard() -> None:
+    info = make_info(Fraction(90000), vfr=True, avg=Fraction(2997, 100))
+    assert build_timeline(info, SEGMENTS).rate == NTSC
+
+
+def edl_events(text: str) -> list[list[str]]:
+    return [line.split() for line in text.splitlines() if line[:3].isdigit()]
+
+
+@pytest.mark.parametrize(("rate", "fcm", "sep"), [
+    (Fraction(24000, 1001), "FCM: NON-DROP FRAME", ":"),
+    (Fraction(24), "FCM: NON-DROP FRAME", ":"),
+    (Fraction(25), "FCM: NON-DROP FRAME", ":"),
+    (NTSC, "FCM: DROP FRAME", ";"),
+    (Fraction(30), "FCM: NON-DROP FRAME", ":"),
+    (Fraction(50), "FCM: NON-DROP FRAME", ":"),
+    (Fraction(60000, 1001), "FCM: DROP FRAME", ";"),
+    (Fraction(60), "FCM: NON-DROP FRAME", ":"),
+])
+def test_edl_timecode_and_round_trip(tmp_path: Path, rate: Fraction, fcm: str, sep: str
+                                     ) -> None:
+    tl = build_timeline(make_info(rate), SEGMENTS, name="Highlights")
+    path = write_edl(tl, tmp_path / "cut.edl", "premiere")
+    text = path.read_text()
+    lines = text.splitlines()
+    assert lines[0] == "TITLE: Highlights" and lines[1] == fcm
+    events = edl_events(text)
+    assert len(events) == 2
+    rec = 0
+    for (src_in, src_out), event in zip(expected_frames(rate), events, strict=True):
+        _num, reel, channel, kind, s_in, s_out, r_in, r_out = event
+        assert (reel, channel, kind) == ("AX", "AA/V", "C")
+        assert s_in == frames_to_timecode(src_in, rate) and sep in s_in
+        assert s_out == frames_to_timecode(src_out, rate)  # exclusive out point
+        # 01:00:00:00 counts nominal frames; in drop-frame 108 labels an hour are skipped
+        start = {NTSC: 107892, Fraction(60000, 1001): 215784}.get(rate, round(rate) * 3600)
+        assert r_in == frames_to_timecode(start + rec, rate)
+        rec += src_out - src_in
+        assert r_out == frames_to_timecode(start + rec, rate)
+    assert events[0][6] == f"01:00:00{sep}00"
+    assert "* FROM CLIP NAME:  my clip.mp4" in lines
+    # OTIO's own reader sees picture and both sound channels at the same frames
+    read = otio.adapters.read_from_string(text, "cmx_3600", rate=float(rate))
+    assert sorted(t.name for t in read.tracks) == ["A1", "A2", "V"]
+    for track in read.tracks:
+        got = [(round(c.source_range.start_time.value), round(c.source_range.duration.value))
+               for c in track.find_clips()]
+        assert got == [(a, b - a) for a, b in expected_frames(rate)]
+
+
+def test_edl_source_timecode_offset_and_reels(tmp_path: Path) -> None:
+    tl = build_timeline(make_info(Fraction(25), timecode="10:00:00:00", channels=1), SEGMENTS)
+    tl = Timeline(**{**tl.__dict__, "reel": "tape-42 extra"})
+    avid = write_edl(tl, tmp_path / "avid.edl", "avid").read_text()
+    first = edl_events(avid)[0]
+    assert first[1] == "TAPE42EX" and first[2] == "B"  # mono: picture + A1
+    assert first[4] == "10:00:12:00" and first[6] == "01:00:00:00"
+    resolve = edl_text(tl, EDL_PRESETS["resolve"])
+    assert edl_events(resolve)[0][1] == "tape42ex"
+    premiere = edl_text(tl, EDL_PRESETS["premiere"])
+    assert edl_events(premiere)[0][1] == "AX"
+    assert reel_name(None, EDL_PRESETS["avid"]) == "AX"
+    assert reel_name("--", EDL_PRESETS["avid"]) == "AX"
+
+
+def test_edl_without_audio_has_video_events_only(tmp_path: Path) -> None:
+    tl = build_timeline(make_info(Fraction(24), channels=0), SEGMENTS)
+    text = write_edl(tl, tmp_path / "v.edl").read_text()
+    assert {e[2] for e in edl_events(text)} == {"V"}
+
+
+def test_tampered_edl_is_rejected(tmp_path: Path) -> None:
+    tl = build_timeline(make_info(Fraction(25)), SEGMENTS)
+    path = write_edl(tl, tmp_path / "cut.edl")
+    text = path.read_text()
+    bad_in = frames_to_timecode(tl.cuts[0].src_in, Fraction(25))
+    bad = frames_to_timecode(tl.cuts[0].src_in + 1, Fraction(25))
+    bad_out = frames_to_timecode(tl.cuts[0].src_out + 1, Fraction(25))
+    path.write_text(text.replace(f"{bad_in} {frames_to_timecode(tl.cuts[0].src_out, 25)}",
+                                 f"{bad} {bad_out}", 1))
+    with pytest.raises(ExportError, match="does not match"):
+        verify_edl(path, tl)
+
+
+def test_unknown_preset_and_odd_rate(tmp_path: Path) -> None:
+    tl = build_timeline(make_info(Fraction(24)), SEGMENTS)
+    with pytest.raises(ExportError, match="preset"):
+        write_edl(tl, tmp_path / "x.edl", "vegas")
+    odd = build_timeline(make_info(Fraction(15)), SEGMENTS)
+    with pytest.raises(ExportError, match="standard editing rate"):
+        write_edl(odd, tmp_path / "x.edl")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("rate", [Fraction(24000, 1001), Fraction(25), NTSC])
+def test_fcpxml_is_on_the_frame_grid(tmp_path: Path, rate: Fraction) -> None:
+    tl = build_timeline(make_info(rate, timecode="01:00:00:00"), SEGMENTS)
+    path = write_fcpxml(tl, tmp_path / "cut.fcpxml")
+    root = ET.parse(path).getroot()
+    fmt = root.find("./resources/format")
+    assert fmt is not None and Fraction(fmt.get("frameDuration", "").rstrip("s")) == 1 / rate
+    clips = root.findall("./project/sequence/spine/clip")
+    assert len(clips) == 2
+    for clip, (a, b) in zip(clips, expected_frames(rate), strict=True):
+        start = Fraction(clip.get("start", "").rstrip("s")) * rate
+        duration = Fraction(clip.get("duration", "").rstrip("s")) * rate
+        assert (start, duration) == (tl.source_start + a, b - a)
+        assert clip.find("./video/audio") is not None
+    assert isinstance(otio.adapters.read_from_file(str(path), "fcpx_xml"), otio.schema.Timeline)
+
+
+def test_tampered_fcpxml_is_rejected(tmp_path: Path) -> None:
+    tl = build_timeline(make_info(NTSC), SEGMENTS)
+    path = write_fcpxml(tl, tmp_path / "cut.fcpxml")
+    root = ET.parse(path)
+    clip = root.getroot().find("./project/sequence/spine/clip")
+    assert clip is not None
+    clip.set("duration", "1/10s")  # three frames would be 1001/10000s: off the grid
+    root.write(path)
+    with pytest.raises(ExportError, match="frame boundary"):
+        verify_fcpxml(path, tl)
+
+
+def test_otio_round_trip(tmp_path: Path) -> None:
+    tl = build_timeline(make_info(Fraction(24000, 1001), timecode="00:59:00:00"), SEGMENTS)
+    path = write_otio(tl, tmp_path / "cut.otio")
+    read = otio.adapters.read_from_file(str(path))
+    assert read.global_start_time.value == 86400  # 01:00:00:00 at 23.976 NDF
+    assert [t.kind for t in read.tracks] == ["Video", "Audio"]
+    for track in read.tracks:
+        got = [(c.source_range.start_time.value - 84960, c.source_range.duration.value)
+               for c in track.find_clips()]
+        assert got == [(a, b - a) for a, b in expected_frames(Fraction(24000, 1001))]
+    assert read.tracks[0][0].media_reference.target_url == Path("/footage/my clip.mp4").as_uri()
+
+
+def test_otio_matches_the_in_memory_model() -> None:
+    tl = build_timeline(make_info(Fraction(25)), SEGMENTS)
+    assert to_otio(tl).tracks[0].duration().value == tl.frames
+
+
+def test_missing_folder_and_read_only_folder(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    tl = build_timeline(make_info(Fraction(25)), SEGMENTS)
+    with pytest.raises(ExportError, match="does not exist"):
+        write_edl(tl, tmp_path / "nowhere" / "cut.edl")
+
+    def refuse(src: str, dst: str) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(ExportError, match="read-only"):
+        write_otio(tl, tmp_path / "cut.otio")
+    assert list(tmp_path.iterdir()) == []  # no partial file left behind
