@@ -233,35 +233,32 @@ def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo
     if tb is None:
         raise MediaError(f"{path} has a video stream without timestamps.")
     stream.thread_type = "AUTO"
-    first = next(_decoded(container, stream), None)
+    full_index = 0 < len(stream.index_entries) == stream.frames  # MP4/MOV sample table
+    first, stamps, complete = _read_head(container, stream, 0 if full_index else
+                                         _VFR_PROBE_PACKETS)
     if first is None:
         raise MediaError(f"{path} contains no video frames that can be decoded.")
     first_pts = first.pts if first.pts is not None else (stream.start_time or 0)
-    rotation = (-first.rotation) % 360
-    rotation = 90 * round(rotation / 90) % 360  # display matrices in the wild are right angles
-
-    duration_ticks, frame_count, truncated = _video_extent(container, stream, path, first_pts)
-    duration = float(duration_ticks * tb)
-    if duration <= 0:
-        raise MediaError(f"{path} has a video stream of zero duration.")
-    avg_fps = (
-        Fraction(frame_count) / (duration_ticks * tb) if frame_count
-        else stream.average_rate or stream.guessed_rate or Fraction(0)
-    )
-    if not frame_count:
-        frame_count = max(1, round(duration * avg_fps))
-    real_fps = stream.base_rate or stream.guessed_rate or avg_fps
-
+    if full_index:
+        timing = _indexed_timing(stream, path)
+    else:
+        timing = _sampled_timing(container, stream, first_pts, stamps, complete)
+    if timing.duration <= 0:
+        raise MediaError(
+            f"{path} has zero duration: its video is a single still picture or has no frames."
+        )
+    # FFmpeg's display matrix angle is counter-clockwise; phones only write right angles.
+    rotation = 90 * round(-first.rotation / 90) % 360
     width, height = stream.codec_context.width, stream.codec_context.height
     if rotation % 180:
         width, height = height, width
     audio = container.streams.audio[0] if container.streams.audio else None
     return MediaInfo(
         path=path,
-        duration=duration,
-        avg_fps=Fraction(avg_fps).limit_denominator(1_000_000),
-        real_fps=Fraction(real_fps),
-        frame_count=frame_count,
+        duration=float(timing.duration),
+        avg_fps=timing.avg_fps,
+        real_fps=Fraction(stream.base_rate or stream.guessed_rate or timing.avg_fps),
+        frame_count=timing.frame_count,
         width=width,
         height=height,
         rotation=rotation,
@@ -271,64 +268,109 @@ def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo
         start_timecode=_timecode(container),
         start_time=float(first_pts * tb),
         video_codec=stream.codec_context.name,
-        is_vfr=_is_vfr(container, stream),
-        truncated=truncated,
+        is_vfr=timing.is_vfr,
+        truncated=timing.truncated,
     )
 
 
-def _video_extent(container: av.container.InputContainer, stream: av.VideoStream, path: Path,
-                  first_pts: int) -> tuple[Fraction, int, bool]:
-    """(duration in time-base ticks, frame count or 0 if unknown, truncated?) of the video.
+@dataclass(frozen=True)
+class _Timing:
+    duration: Fraction  # seconds
+    frame_count: int
+    avg_fps: Fraction
+    is_vfr: bool
+    truncated: bool
 
-    MP4/MOV carry a full sample index: if the file ends before the data it points to, the
-    clip was cut off (a download or recording that stopped), and the real extent is the last
-    sample that is still inside the file. Elsewhere the container's declared duration is used.
+
+def _read_head(container: av.container.InputContainer, stream: av.VideoStream, n_stamps: int
+               ) -> tuple[av.VideoFrame | None, list[int], bool]:
+    """One pass over the start of the stream, decoding only up to the first frame.
+
+    Returns the first frame, the pts of the first ``n_stamps`` packets, and whether the stream
+    ended within them.
     """
-    entries = stream.index_entries
-    n = len(entries)
-    if n and n == stream.frames:
-        size = os.path.getsize(path)
-        if entries[n - 1].pos + entries[n - 1].size > size:
-            lo, hi = 0, n  # binary search: samples are stored in timestamp order
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if entries[mid].pos + entries[mid].size <= size:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < 2:
-                raise MediaError(f"{path} is cut off before its first frames.")
-            interval = entries[lo - 1].timestamp - entries[lo - 2].timestamp
-            ticks = entries[lo - 1].timestamp + interval - entries[0].timestamp
-            return Fraction(ticks), lo, True
+    first: av.VideoFrame | None = None
+    stamps: list[int] = []
+    for packet in _packets(container, stream):
+        if packet.pts is not None:
+            stamps.append(packet.pts)
+        if first is None:
+            frames = _decode_packet(stream, packet)
+            first = frames[0] if frames else None
+        if first is not None and len(stamps) >= n_stamps:
+            return first, stamps, False
+    return first, stamps, True
+
+
+def _indexed_timing(stream: av.VideoStream, path: Path) -> _Timing:
+    """Timing from an MP4/MOV sample table, which lists every frame: no reading needed.
+
+    If the file ends before the data the table points to, the clip was cut off (a download or
+    recording that stopped); its real extent is the last sample still inside the file.
+    """
     tb = stream.time_base
     assert tb is not None
-    if stream.duration:
-        return Fraction(stream.duration), stream.frames, False
-    if container.duration:
-        end = Fraction(container.duration, av.time_base) + Fraction(container.start_time or 0,
-                                                                      av.time_base)
-        return end / tb - first_pts, stream.frames, False
-    return Fraction(0), stream.frames, False
-
-
-def _is_vfr(container: av.container.InputContainer, stream: av.VideoStream) -> bool:
-    """Whether frame intervals vary beyond timestamp rounding.
-
-    Uses the MP4 sample index when it lists every frame (no reading at all), else the
-    timestamps of the first packets. Seeks the container back to the start afterwards.
-    """
     entries = stream.index_entries
-    if len(entries) and len(entries) == stream.frames:
-        stamps = [e.timestamp for e in entries[:_VFR_PROBE_PACKETS]]
+    count = len(entries)
+    size = os.path.getsize(path)
+    truncated = entries[count - 1].pos + entries[count - 1].size > size
+    if truncated:
+        lo, hi = 0, count  # binary search: samples are stored in timestamp order
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if entries[mid].pos + entries[mid].size <= size:
+                lo = mid + 1
+            else:
+                hi = mid
+        count = lo
+    if count < 2 and truncated:
+        raise MediaError(f"{path} is cut off before its first frames.")
+    if truncated or not stream.duration:
+        last = entries[count - 1].timestamp
+        interval = last - entries[count - 2].timestamp if count > 1 else 1
+        duration = (last + interval - entries[0].timestamp) * tb
     else:
-        container.seek(0)
-        stamps = []
-        for packet in container.demux(stream):
-            if packet.pts is not None:
-                stamps.append(packet.pts)
-            if len(stamps) >= _VFR_PROBE_PACKETS:
-                break
+        duration = stream.duration * tb
+    stamps = [e.timestamp for e in entries[:min(count, _VFR_PROBE_PACKETS)]]
+    avg_fps = Fraction(count) / duration if duration > 0 else Fraction(0)
+    return _Timing(duration, count, avg_fps, _varies(stamps), truncated)
+
+
+def _sampled_timing(container: av.container.InputContainer, stream: av.VideoStream,
+                    first_pts: int, stamps: list[int], complete: bool) -> _Timing:
+    """Timing from the declared duration and the first packets' timestamps (Matroska, TS).
+
+    When the whole stream fit in the sample, its frame count is exact; otherwise it is the
+    duration times the average rate of the sampled packets.
+    """
+    tb = stream.time_base
+    assert tb is not None
+    ordered = sorted(stamps)
+    if stream.duration:
+        duration = stream.duration * tb
+    elif container.duration:
+        start = Fraction(container.start_time or 0, av.time_base)
+        duration = start + Fraction(container.duration, av.time_base) - first_pts * tb
+    elif len(ordered) > 1:
+        duration = (2 * ordered[-1] - ordered[-2] - ordered[0]) * tb
+    else:
+        duration = Fraction(0)
+    is_vfr = _varies(ordered)
+    if len(ordered) > 1 and (is_vfr or complete):
+        sampled_rate = (len(ordered) - 1) / ((ordered[-1] - ordered[0]) * tb)
+    else:
+        sampled_rate = Fraction(stream.average_rate or stream.base_rate or 0)
+    if complete and ordered:
+        count = len(ordered)
+        avg_fps = Fraction(count) / duration if duration > 0 else sampled_rate
+    else:
+        avg_fps = sampled_rate
+        count = max(1, round(duration * avg_fps))
+    return _Timing(duration, count, avg_fps.limit_denominator(1_000_000), is_vfr, False)
+
+
+def _varies(stamps: Sequence[int]) -> bool:
+    """Whether frame intervals differ beyond timestamp rounding (variable frame rate)."""
     if len(stamps) < 3:
         return False
     intervals = np.diff(np.sort(np.asarray(stamps, np.int64)))
@@ -345,14 +387,13 @@ def _timecode(container: av.container.InputContainer) -> str | None:
     return container.metadata.get("timecode") or None
 
 
-def _decoded(container: av.container.InputContainer,
-             stream: av.VideoStream | av.AudioStream) -> Iterator[Any]:
-    """Every frame of ``stream`` from the current position, the decoder drained at the end.
+def _packets(container: av.container.InputContainer, stream: av.VideoStream | av.AudioStream
+             ) -> Iterator[av.Packet]:
+    """Packets of ``stream`` from the current position, ending with an empty packet.
 
-    PyAV's demuxer ends with an empty packet per stream whose decoding flushes the frames a
-    threaded decoder still holds. A file that stops being readable midway (cut off, damaged)
-    ends the stream there instead of raising: the frames before it are good. A single packet
-    the decoder rejects is skipped, as players do.
+    Decoding the empty packet drains the frames a threaded decoder still holds (PyAV's demuxer
+    ends with one itself). A file that stops being readable midway (cut off, damaged) ends the
+    stream there, with the same drain, instead of raising: the frames before it are good.
     """
     packets = container.demux(stream)
     while True:
@@ -361,13 +402,24 @@ def _decoded(container: av.container.InputContainer,
         except StopIteration:
             return
         except av.error.FFmpegError:
-            yield from stream.decode(None)
+            yield av.Packet()
             return
-        try:
-            frames = packet.decode()
-        except av.error.InvalidDataError:
-            continue
-        yield from frames
+        yield packet
+
+
+def _decode_packet(stream: av.VideoStream | av.AudioStream, packet: av.Packet) -> list[Any]:
+    """Frames from one packet; a packet the decoder rejects is skipped, as players do."""
+    try:
+        return stream.decode(packet)
+    except av.error.InvalidDataError:
+        return []
+
+
+def _decoded(container: av.container.InputContainer,
+             stream: av.VideoStream | av.AudioStream) -> Iterator[Any]:
+    """Every frame of ``stream`` from the current position, the decoder drained at the end."""
+    for packet in _packets(container, stream):
+        yield from _decode_packet(stream, packet)
 
 
 def _keyframe_before(stream: av.VideoStream, target: int) -> int:
