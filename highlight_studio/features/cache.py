@@ -1,0 +1,180 @@
+"""On-disk feature cache, so a clip analysed once opens instantly the next time.
+
+An entry is one ``.npz`` file named after a key that covers everything the features depend on:
+the file's identity (absolute path, size, mtime, and a hash of its first and last MiB, so an
+edited or replaced clip never gets stale features), the backbone id (model + weights), the step
+and the audio settings. The entry carries a JSON header that describes it; an entry that cannot
+be read or does not match its key is a miss and gets replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import platformdirs
+
+from ..errors import FeatureError, MediaError
+from ..fileio import atomic_path
+
+log = logging.getLogger(__name__)
+
+FORMAT = "highlight-studio-features"
+FORMAT_VERSION = 1
+CACHE_ENV = "HIGHLIGHT_STUDIO_CACHE"  # overrides the cache root (tests, portable installs)
+_SAMPLE_BYTES = 1 << 20  # hash this much from each end of the file
+
+
+def default_cache_root() -> Path:
+    """``$HIGHLIGHT_STUDIO_CACHE`` if set, else the platform's user cache folder."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir("highlight-studio")) / "features"
+
+
+@dataclass(frozen=True)
+class SourceIdentity:
+    """What makes a file "the same file" without reading all of it."""
+
+    path: str  # absolute, symlinks resolved
+    size: int
+    mtime_ns: int
+    sample_sha256: str  # over the first and last MiB (the whole file when smaller)
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> SourceIdentity:
+        resolved = Path(path).expanduser().resolve()
+        try:
+            stat = resolved.stat()
+            digest = hashlib.sha256()
+            with resolved.open("rb") as fh:
+                digest.update(fh.read(_SAMPLE_BYTES))
+                if stat.st_size > _SAMPLE_BYTES:
+                    fh.seek(max(_SAMPLE_BYTES, stat.st_size - _SAMPLE_BYTES))
+                    digest.update(fh.read(_SAMPLE_BYTES))
+        except OSError as exc:
+            raise MediaError(f"Cannot read {resolved}: {exc.strerror or exc}") from exc
+        return cls(str(resolved), stat.st_size, stat.st_mtime_ns, digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """Everything cached features depend on, and the digest that names the entry."""
+
+    source: SourceIdentity
+    backbone_id: str
+    step: float
+    audio: dict[str, Any] | None  # the audio feature settings; None when audio is not wanted
+
+    @property
+    def digest(self) -> str:
+        blob = json.dumps(
+            {
+                "version": FORMAT_VERSION,
+                "source": self.source.__dict__,
+                "backbone_id": self.backbone_id,
+                "step": self.step,
+                "audio": self.audio,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def cache_key(path: str | os.PathLike[str], backbone_id: str, step: float,
+              audio: dict[str, Any] | None = None) -> CacheKey:
+    """Key for the features of ``path`` (reads up to 2 MiB of it)."""
+    return CacheKey(SourceIdentity.of(path), backbone_id, float(step), audio)
+
+
+@dataclass(frozen=True)
+class CachedFeatures:
+    """The arrays of one cache entry and the header that describes them."""
+
+    visual: np.ndarray  # float32 [N, D]
+    audio: np.ndarray | None  # float32 [N, D], or None when the clip had no audio (or none asked)
+    header: dict[str, Any]
+
+
+class FeatureCache:
+    """A folder of ``<digest>.npz`` feature files."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_root()
+
+    def path_for(self, key: CacheKey) -> Path:
+        return self.root / f"{key.digest}.npz"
+
+    def get(self, key: CacheKey) -> CachedFeatures | None:
+        """The cached features for ``key``; None on a miss or an unusable entry."""
+        path = self.path_for(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(str(data["header"]))
+                visual = np.asarray(data["visual"])
+                audio = np.asarray(data["audio"]) if "audio" in data.files else None
+            _validate(header, key, visual, audio)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            # json.JSONDecodeError is a ValueError. The entry is rewritten after recomputing.
+            log.warning("ignoring unusable feature cache entry %s: %s", path, exc)
+            return None
+        return CachedFeatures(visual, audio, header)
+
+    def put(self, key: CacheKey, visual: np.ndarray, audio: np.ndarray | None) -> Path:
+        """Store features for ``key`` atomically and return the entry's path."""
+        visual = np.ascontiguousarray(visual, dtype=np.float32)
+        if visual.ndim != 2:
+            raise ValueError(f"visual features must be [N, D], got {visual.shape}")
+        header = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "key": key.digest,
+            "backbone_id": key.backbone_id,
+            "dim": int(visual.shape[1]),
+            "step": key.step,
+            "n_steps": int(visual.shape[0]),
+            "audio": key.audio if audio is not None else None,
+            "source": key.source.__dict__,
+        }
+        arrays = {"header": np.array(json.dumps(header, sort_keys=True)), "visual": visual}
+        if audio is not None:
+            arrays["audio"] = np.ascontiguousarray(audio, dtype=np.float32)
+        path = self.path_for(key)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FeatureError(f"Cannot create the feature cache folder {self.root}: "
+                               f"{exc.strerror or exc}") from exc
+        with atomic_path(path, error=FeatureError) as tmp, tmp.open("wb") as fh:
+            np.savez(fh, **arrays)
+        return path
+
+
+def _validate(header: dict[str, Any], key: CacheKey, visual: np.ndarray,
+              audio: np.ndarray | None) -> None:
+    """Raise ValueError unless the entry is exactly what ``key`` asks for."""
+    expected = {"format": FORMAT, "version": FORMAT_VERSION, "key": key.digest,
+                "backbone_id": key.backbone_id, "step": key.step}
+    wrong = {name: header.get(name) for name, value in expected.items()
+             if header.get(name) != value}
+    if wrong:
+        raise ValueError(f"header does not match the key: {wrong}")
+    if (header.get("audio") is None) != (audio is None):
+        raise ValueError("the header and the stored arrays disagree about audio")
+    shape = (header["n_steps"], header["dim"])
+    if visual.dtype != np.float32 or visual.shape != shape:
+        raise ValueError(f"visual is {visual.dtype} {visual.shape}, header says {shape}")
+    if audio is not None and (audio.dtype != np.float32 or audio.shape != shape):
+        raise ValueError(f"audio is {audio.dtype} {audio.shape}, header says {shape}")
+    if not np.isfinite(visual).all():
+        raise ValueError("visual features are not finite")

