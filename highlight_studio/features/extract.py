@@ -1,0 +1,229 @@
+"""Clip in, features out: decode -> backbone (+ audio), with the cache in front.
+
+Decoding runs in a background thread that feeds batches of frames through a small bounded
+queue while the caller's thread runs the backbone, so a clip takes about as long as the slower
+of the two rather than their sum. The worker is always stopped and joined, its exceptions are
+re-raised in the caller, and cancelling stops both sides within one frame or batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..events import Cancelled, CancelToken, Progress, check_cancel
+from ..media import MediaInfo, iter_frames, probe, read_audio, step_count
+from .audio import AudioFeatureConfig, audio_step_features
+from .cache import FeatureCache, cache_key
+from .visual import Backbone
+
+STAGE = "features"
+_QUEUE_BATCHES = 2  # decoded batches waiting for the model: enough to hide jitter, little memory
+_POLL_S = 0.1  # how often a blocked side looks at the stop and cancel flags
+
+
+@dataclass(frozen=True)
+class ClipFeatures:
+    """Features of one clip on its step grid: row k describes ``[k*step, (k+1)*step)``."""
+
+    visual: np.ndarray  # float32 [N, D]
+    audio: np.ndarray | None  # float32 [N, D] (log-mel resampled to D), None without audio
+    step: float
+    backbone_id: str
+    info: MediaInfo
+
+    @property
+    def times(self) -> np.ndarray:
+        """Start time in seconds of each step."""
+        return np.arange(len(self.visual), dtype=np.float64) * self.step
+
+
+@dataclass(frozen=True)
+class _Batch:
+    start: int  # step index of the first frame
+    frames: np.ndarray  # uint8 [B, H, W, 3]
+
+
+@dataclass(frozen=True)
+class _Audio:
+    features: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+_END = object()
+
+
+class _Prefetcher:
+    """Runs ``produce(put, stop)`` in a thread; iterating yields what it puts, in order.
+
+    ``put`` blocks while the queue is full and raises :class:`Cancelled` once ``stop`` is set,
+    so closing never leaves the worker stuck. An exception in the worker is re-raised by the
+    iterator; :meth:`close` (also on leaving a ``with`` block) stops and joins the worker.
+    """
+
+    def __init__(self, produce: Callable[[Callable[[object], None], CancelToken], None],
+                 cancel: CancelToken | None, maxsize: int = _QUEUE_BATCHES) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize)
+        self._stop = CancelToken()
+        self._cancel = cancel
+        self._produce = produce
+        self._thread = threading.Thread(target=self._run, name="highlight-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> None:
+        while True:
+            self._stop.raise_if_cancelled()
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            self._produce(self._put, self._stop)
+            self._put(_END)
+        except Cancelled:
+            return  # asked to stop: nobody is waiting for the rest
+        except BaseException as exc:  # handed to the caller's thread, which re-raises it
+            with contextlib.suppress(Cancelled):
+                self._put(_Failed(exc))
+
+    def __iter__(self) -> Iterator[object]:
+        while True:
+            check_cancel(self._cancel)
+            try:
+                item = self._queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    def close(self) -> None:
+        self._stop.cancel()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):  # unblock a worker waiting to put
+                self._queue.get(timeout=_POLL_S)
+        self._thread.join()
+
+    def __enter__(self) -> _Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def model_threads(device: str) -> int | None:
+    """Torch threads for the backbone while decoding runs beside it; None leaves torch alone.
+
+    The decoder keeps about one core busy (FFmpeg's own threads plus the scaling), so on a CPU
+    the model gets the rest: on a 2-core laptop one thread each, instead of three threads
+    fighting over two cores.
+    """
+    if device != "cpu":
+        return None
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Set torch's intra-op thread count for a block and put it back afterwards."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def extract_features(
+    path: str | Path,
+    backbone: Backbone,
+    step: float = 0.2,
+    cache: FeatureCache | None = None,
+    with_audio: bool = True,
+    cancel: CancelToken | None = None,
+    batch_size: int = 32,
+    audio_config: AudioFeatureConfig | None = None,
+) -> Iterator[Progress | ClipFeatures]:
+    """Yield ``Progress`` (stage "features", done/total in steps) per batch, then ClipFeatures.
+
+    With a ``cache``, features computed before for the same file, backbone, step and audio
+    settings are returned at once, and new ones are stored. ``with_audio=False`` skips the
+    audio track (inference uses vision only); ``audio_config`` defaults to AudioFeatureConfig().
+    On a CPU, torch's thread count is lowered while the generator runs (see model_threads).
+
+    Raises :class:`~highlight_studio.errors.MediaError` for an unreadable clip and
+    :class:`~highlight_studio.events.Cancelled` once ``cancel`` is set.
+    """
+    if step <= 0 or batch_size < 1:
+        raise ValueError(f"step and batch_size must be positive, got {step}, {batch_size}")
+    audio_config = audio_config or AudioFeatureConfig()
+    info = probe(path)
+    n_steps = step_count(info.duration, step)
+    key = None
+    if cache is not None:
+        key = cache_key(info.path, backbone.id, step, audio_config.as_dict() if with_audio
+                        else None)
+        hit = cache.get(key)
+        if hit is not None:
+            yield Progress(STAGE, n_steps, n_steps, "steps", "from cache")
+            yield ClipFeatures(hit.visual, hit.audio, step, backbone.id, info)
+            return
+
+    def produce(put: Callable[[object], None], stop: CancelToken) -> None:
+        width, height = backbone.input_size
+        buffer = np.empty((batch_size, height, width, 3), np.uint8)
+        filled, start = 0, 0
+        for frame in iter_frames(info.path, step, backbone.input_size, stop):
+            if filled == 0:
+                start = frame.index
+            buffer[filled] = frame.image
+            filled += 1
+            if filled == batch_size:
+                put(_Batch(start, buffer))
+                buffer = np.empty_like(buffer)  # the model may still be reading the old one
+                filled = 0
+        if filled:
+            put(_Batch(start, buffer[:filled]))
+        if with_audio:
+            samples = read_audio(info.path, audio_config.sample_rate, stop)
+            put(_Audio(None if samples is None else audio_step_features(
+                samples, audio_config.sample_rate, n_steps, step, backbone.dim, audio_config)))
+
+    check_cancel(cancel)
+    yield Progress(STAGE, 0, n_steps, "steps")
+    visual = np.empty((n_steps, backbone.dim), np.float32)
+    audio: np.ndarray | None = None
+    done = 0
+    with _torch_threads(model_threads(backbone.device)), _Prefetcher(produce, cancel) as items:
+        for item in items:
+            if isinstance(item, _Batch):
+                visual[item.start:item.start + len(item.frames)] = backbone.embed(item.frames)
+                done = item.start + len(item.frames)
+                yield Progress(STAGE, done, n_steps, "steps")
+            elif isinstance(item, _Audio):
+                audio = item.features
+    if done != n_steps:  # iter_frames promises one frame per step; anything else is a bug
+        raise RuntimeError(f"decoded {done} frames for {n_steps} steps of {info.path}")
+    if key is not None:
+        cache.put(key, visual, audio)
+    yield ClipFeatures(visual, audio, step, backbone.id, info)
