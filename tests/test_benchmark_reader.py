@@ -121,3 +121,12 @@ def test_annotation_needs_truth_for_its_protocol(yth_dir: Path) -> None:
     _edit_anno(yth_dir, lambda a: a.update(protocol="tvsum"))
     with pytest.raises(DatasetError, match="missing annotators"):
         read_benchmark_annotations(yth_dir)
+
+
+def test_malformed_labels_are_reported(yth_dir: Path) -> None:
+    _edit_anno(yth_dir, lambda a: a["videos"]["vidA"].update(labels=[1, "x", 0]))
+    with pytest.raises(DatasetError, match="vidA: labels must be a list of -1, 0 or 1"):
+        read_benchmark_annotations(yth_dir)
+    _edit_anno(yth_dir, lambda a: a["videos"]["vidA"].update(labels=[1, 2, 0]))
+    with pytest.raises(DatasetError, match="vidA: labels must be"):
+        read_benchmark_annotations(yth_dir)

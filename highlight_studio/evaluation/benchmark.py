@@ -103,23 +103,26 @@ def _video_truth(root: Path, protocol: str, video_id: str, entry: dict) -> Video
     if protocol == "yth":
         if "labels" not in entry:
             raise DatasetError(f"{where}: missing labels (the yth protocol needs them).")
-        labels = np.asarray(entry["labels"], dtype=np.int8)
+        try:
+            labels = np.asarray(entry["labels"], dtype=np.int64)
+        except (TypeError, ValueError):
+            labels = np.zeros((0, 0))
         if labels.ndim != 1 or not np.isin(labels, (-1, 0, 1)).all():
             raise DatasetError(f"{where}: labels must be a list of -1, 0 or 1 per step.")
+        labels = labels.astype(np.int8)
         truth = VideoAnnotation(str(entry["domain"]), labels, None)
     else:
         if "annotators" not in entry:
             raise DatasetError(f"{where}: missing annotators (the tvsum protocol needs them).")
         try:
             scores = np.asarray(entry["annotators"], dtype=np.float32)
-        except ValueError as exc:
-            raise DatasetError(f"{where}: annotators must be [[score] * n_annotators] per step."
-                               ) from exc
-        if scores.ndim != 2 or scores.shape[1] == 0:
+        except (TypeError, ValueError):
+            scores = np.zeros((0,))
+        if scores.ndim != 2 or scores.shape[1] == 0 or not np.isfinite(scores).all():
             raise DatasetError(f"{where}: annotators must be [[score] * n_annotators] per step.")
         truth = VideoAnnotation(str(entry["domain"]), None, scores)
     n_steps = truth.n_steps
-    if "n_steps" in entry and int(entry["n_steps"]) != n_steps:
+    if "n_steps" in entry and entry["n_steps"] != n_steps:
         raise DatasetError(f"{where}: n_steps is {entry['n_steps']} but it has {n_steps} labels.")
     visual = _load_npy(root / "visual" / f"{video_id}.npy", mmap=True)
     if visual.shape[0] != n_steps:
