@@ -1,7 +1,8 @@
 """End to end: a clip in, a highlight curve out. The one function both the CLI and GUI call.
 
-CONTRACT: ``Analysis`` and ``analyze``'s signature are fixed; the body lands once features and
-the model exist.
+The model decides what the analysis needs: its checkpoint names the backbone and step it was
+trained on, so features are always extracted to match (and a mismatch is refused, never
+silently scored).
 """
 
 from __future__ import annotations
@@ -12,8 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .events import CancelToken, Progress
+from .events import CancelToken, Progress, check_cancel
+from .features import FeatureCache, create_backbone, extract_features
+from .features.extract import ClipFeatures
+from .features.visual import best_device
 from .media import MediaInfo
+from .model.checkpoint import check_compatible, load_checkpoint, resolve_checkpoint
+from .model.inference import score_sequence
+
+DEFAULT_MODEL = "default"
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,37 @@ def analyze(
     checkpoint: str | Path | None = None,
     device: str | None = None,
     use_cache: bool = True,
+    backbone_weights: str | Path | None = None,
     cancel: CancelToken | None = None,
 ) -> Iterator[Progress | Analysis]:
-    """Yield Progress events (stages "probe", "features", "scoring"), then one Analysis."""
-    raise NotImplementedError
+    """Yield Progress events (stages "model", "features", "scoring"), then one Analysis.
+
+    ``checkpoint`` is a path or a model name (``None``: the shipped default). Features come from
+    the backbone the model was trained on and are cached per file unless ``use_cache`` is off.
+    Raises MediaError / ModelError / FeatureError with a readable message, or Cancelled.
+    """
+    device = device or best_device()
+    yield Progress("model", 0, 1, message="loading the model")
+    model_path = resolve_checkpoint(checkpoint or DEFAULT_MODEL)
+    model, meta = load_checkpoint(model_path, device=device)
+    backbone = create_backbone(meta.backbone_id.split(":", 1)[0], weights=backbone_weights,
+                               device=device)
+    check_compatible(meta, backbone.id, backbone.dim, meta.step_seconds)
+    yield Progress("model", 1, 1)
+    check_cancel(cancel)
+    cache = FeatureCache() if use_cache else None
+    features: ClipFeatures | None = None
+    for event in extract_features(path, backbone, meta.step_seconds, cache, with_audio=False,
+                                  cancel=cancel):
+        if isinstance(event, ClipFeatures):
+            features = event
+        else:
+            yield event
+    assert features is not None  # extract_features always ends with its result
+    check_cancel(cancel)
+    yield Progress("scoring", 0, 1)
+    scores = score_sequence(model, features.visual, device=device)
+    yield Progress("scoring", 1, 1)
+    yield Analysis(path=features.info.path, info=features.info, model_name=model_path.stem,
+                   backbone_id=backbone.id, step=meta.step_seconds, scores=scores,
+                   device=device)

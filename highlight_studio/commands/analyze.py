@@ -1,0 +1,88 @@
+"""``highlight-studio analyze CLIP``: the highlight curve and segments, as JSON and/or CSV."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HighlightStudioError
+from ..fileio import atomic_write_text
+from ..scoring import Analysis, analyze
+from ..segments import Segment, select_segments
+from .common import add_segment_arguments, drain, segment_options_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("analyze", help="score a clip and select its highlights",
+                              description="Score a clip and select its highlight segments.")
+    p.add_argument("clip", type=Path)
+    p.add_argument("--checkpoint", "-m", default=None,
+                   help="model name or checkpoint path (default: the shipped model)")
+    p.add_argument("--json", type=Path, help="write the curve and segments as JSON")
+    p.add_argument("--csv", type=Path, help="write one row per step: time, score, segment")
+    p.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None,
+                   help="where to run (default: the GPU when present)")
+    p.add_argument("--backbone-weights", type=Path, default=None,
+                   help="weights file for a backbone that ships without them (e.g. Swin-B)")
+    p.add_argument("--no-cache", action="store_true", help="recompute features")
+    add_segment_arguments(p)
+    p.set_defaults(func=run)
+
+
+def to_json(result: Analysis, segments: list[Segment]) -> dict:
+    """The document ``--json`` writes: top-level model, step, times, scores, segments."""
+    info = result.info
+    return {
+        "clip": str(result.path),
+        "duration": info.duration,
+        "model": result.model_name,
+        "backbone": result.backbone_id,
+        "device": result.device,
+        "step": result.step,
+        "times": [round(float(t), 6) for t in result.times],
+        "scores": [round(float(s), 6) for s in result.scores],
+        "segments": [{"start": round(s.start, 6), "end": round(s.end, 6),
+                      "duration": round(s.duration, 6), "score": round(s.score, 6)}
+                     for s in segments],
+    }
+
+
+def to_csv(result: Analysis, segments: list[Segment]) -> str:
+    """One row per step; ``segment`` is the 1-based segment holding the step's start, or empty."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["time", "score", "segment"])
+    starts = np.array([seg.start for seg in segments])
+    ends = np.array([seg.end for seg in segments])
+    for t, s in zip(result.times, result.scores, strict=True):
+        i = int(np.searchsorted(starts, t, side="right"))  # segments are sorted, disjoint
+        inside = i if i > 0 and t < ends[i - 1] else ""
+        writer.writerow([f"{t:.3f}", f"{s:.6f}", inside])
+    return buf.getvalue()
+
+
+def run(args: argparse.Namespace) -> int:
+    options = segment_options_from_args(args)
+    for out in (args.json, args.csv):
+        if out is not None and out.resolve() == args.clip.resolve():
+            raise HighlightStudioError(f"Refusing to write over the source clip {args.clip}.")
+    result = drain(analyze(args.clip, checkpoint=args.checkpoint, device=args.device,
+                           use_cache=not args.no_cache, backbone_weights=args.backbone_weights),
+                   Analysis)
+    segments = select_segments(result.scores, result.step, result.info.duration, options)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(to_json(result, segments), indent=1))
+    if args.csv:
+        atomic_write_text(args.csv, to_csv(result, segments))
+    total = sum(s.duration for s in segments)
+    print(f"{result.path.name}: {len(result.scores)} steps of {result.step:g} s, model "
+          f"{result.model_name} on {result.device}; {len(segments)} segments, {total:.1f} s")
+    for i, s in enumerate(segments, 1):
+        print(f"  {i:3d}  {s.start:9.2f} - {s.end:9.2f}  ({s.duration:6.2f} s)  "
+              f"score {s.score:.3f}")
+    return 0
