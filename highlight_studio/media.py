@@ -25,6 +25,7 @@ import av
 import av.container
 import av.error
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .errors import MediaError
 from .events import CancelToken, check_cancel
@@ -129,7 +130,8 @@ def frames_at(
     """
     info = probe(path)
     width, height = _output_size(info, size)
-    results: list[np.ndarray | None] = [None] * len(times)
+    results: dict[int, np.ndarray] = {}
+    reformatter = VideoReformatter()
     with _open(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -141,7 +143,6 @@ def frames_at(
         frames: Iterator[av.VideoFrame] | None = None
         current: av.VideoFrame | None = None  # newest frame at or before the last target
         ahead: av.VideoFrame | None = None  # first frame after it, kept for the next target
-        images: dict[int, np.ndarray] = {}
         for i in sorted(range(len(times)), key=lambda j: times[j]):
             target = min(last_target, first_pts + max(0, math.floor(Fraction(times[i]) / tb)))
             newest = ahead or current
@@ -165,10 +166,8 @@ def frames_at(
             chosen = current or ahead
             if chosen is None:
                 raise MediaError(f"Could not decode a frame of {path} at {times[i]:.3f} s.")
-            if chosen.pts not in images:
-                images[chosen.pts] = _to_rgb(chosen, width, height, info.rotation)
-            results[i] = images[chosen.pts]
-    return [img for img in results if img is not None]
+            results[i] = _to_rgb(chosen, width, height, info.rotation, reformatter)
+    return [results[i] for i in range(len(times))]
 
 
 def read_audio(path: str | Path, sample_rate: int, cancel: CancelToken | None = None
@@ -438,12 +437,18 @@ def _output_size(info: MediaInfo, size: tuple[int, int] | None) -> tuple[int, in
     return int(width), int(height)
 
 
-def _to_rgb(frame: av.VideoFrame, width: int, height: int, rotation: int) -> np.ndarray:
-    """Scale (libswscale, during the RGB conversion) and turn upright: RGB uint8 [H, W, 3]."""
+def _to_rgb(frame: av.VideoFrame, width: int, height: int, rotation: int,
+            reformatter: VideoReformatter) -> np.ndarray:
+    """Scale (libswscale, during the RGB conversion) and turn upright: RGB uint8 [H, W, 3].
+
+    One ``reformatter`` per decode keeps its scaler context; a fresh one per frame (what
+    ``VideoFrame.to_ndarray(width=...)`` does) rebuilds it every time and costs more than
+    the scaling itself.
+    """
     if rotation % 180:
         width, height = height, width
-    image = frame.to_ndarray(format="rgb24", width=width, height=height,
-                             interpolation=_INTERPOLATION)
+    image = reformatter.reformat(frame, width, height, "rgb24",
+                                 interpolation=_INTERPOLATION).to_ndarray()
     if rotation:
         image = np.ascontiguousarray(np.rot90(image, k=-(rotation // 90)))
     return image
@@ -455,8 +460,9 @@ def _sample_frames(info: MediaInfo, step: float, size: tuple[int, int],
     with _open(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        tb = stream.time_base
-        assert tb is not None
+        assert stream.time_base is not None
+        seconds_per_tick = float(stream.time_base)  # float, not Fraction: this runs per frame
+        reformatter = VideoReformatter()
         k = 0  # next step to fill
         held: av.VideoFrame | None = None  # newest frame seen; on screen until the next one
         held_time = 0.0
@@ -467,27 +473,30 @@ def _sample_frames(info: MediaInfo, step: float, size: tuple[int, int],
                 continue
             if first_pts is None:
                 first_pts = frame.pts
-            t = float((frame.pts - first_pts) * tb)
+            t = (frame.pts - first_pts) * seconds_per_tick
             if held is not None:
                 if t < held_time:
                     continue  # out-of-order timestamp in a damaged file: keep the clock monotonic
                 # Steps strictly before this frame's time still show the held frame.
                 until = min(n_steps, math.ceil(t / step - _STEP_EPS))
-                yield from _emit(held, held_time, k, until, step, size, info.rotation)
+                yield from _emit(held, held_time, k, until, step, size, info.rotation,
+                                 reformatter)
                 k = max(k, until)
                 if k >= n_steps:
                     return
             held, held_time = frame, t
         if held is not None:
-            yield from _emit(held, held_time, k, n_steps, step, size, info.rotation)
+            yield from _emit(held, held_time, k, n_steps, step, size, info.rotation,
+                             reformatter)
 
 
 def _emit(frame: av.VideoFrame, pts_time: float, start: int, stop: int, step: float,
-          size: tuple[int, int], rotation: int) -> Iterator[SampledFrame]:
+          size: tuple[int, int], rotation: int, reformatter: VideoReformatter
+          ) -> Iterator[SampledFrame]:
     """SampledFrames for steps ``start..stop-1``, all showing ``frame`` (converted once)."""
     if start >= stop:
         return
-    image = _to_rgb(frame, *size, rotation)
+    image = _to_rgb(frame, *size, rotation, reformatter)
     for k in range(start, stop):
         yield SampledFrame(k, k * step, pts_time, image if k == start else image.copy())
 
