@@ -1,0 +1,556 @@
+"""MP4 cuts of the selected segments, one file per cut and optionally one highlight reel.
+
+Two modes, both driven by the frame model of :mod:`.timeline`:
+
+* ``exact``: decode and re-encode (libx264 + AAC through PyAV). A source frame belongs to a cut
+  when its presentation time, rounded to the editing-rate grid, falls in the cut's ``[in, out)``
+  (the rule of :mod:`.timeline`), so constant-rate clips get exactly those frames and
+  variable-rate clips get the frames shown in that time. Output timestamps keep the source's
+  spacing, and the audio is cut to the same span sample-accurately.
+* ``fast``: stream copy. Picture can only start on a keyframe, so a cut starts at the keyframe
+  at or before its in point and ends at the first keyframe at or after its out point (nothing
+  the editor picked is lost); the bounds actually written are reported in :class:`CutResult`.
+
+Every file is written beside its target under a temporary name, re-opened and checked (frame
+count, duration within one frame, audio length, and in exact mode the first and last pictures
+against the source frames that were meant), and only then renamed into place.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+
+from ..errors import ExportError
+from ..events import CancelToken, Progress, check_cancel
+from ..fileio import atomic_path
+from ..media import MediaInfo
+from .timecode import frames_to_timecode
+from .timeline import Cut, Timeline
+
+MODES = ("fast", "exact")
+STAGE = "export"
+_THUMB = (64, 48)  # size pictures are compared at when checking exact cuts
+_THUMB_TOLERANCE = 12.0  # mean absolute difference (0-255) a re-encoded picture may show
+_AAC_FRAME = 1024  # samples per AAC packet: the granularity of audio in a stream copy
+
+
+@dataclass(frozen=True)
+class CutOptions:
+    """How the MP4s are made and named."""
+
+    mode: str = "exact"  # "exact" (re-encode, frame-accurate) or "fast" (stream copy, keyframes)
+    template: str = "{clip}_{index:02d}_{tc}.mp4"  # fields: clip, index, tc, start, end
+    reel: bool = False  # also write all cuts joined into one file
+    reel_template: str = "{clip}_highlights.mp4"
+    crf: int = 18  # libx264 quality: 18 looks like the source
+    x264_preset: str = "veryfast"
+    audio_bitrate: int = 192_000
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ExportError(f"Unknown cut mode {self.mode!r}; use 'fast' or 'exact'.")
+
+
+@dataclass(frozen=True)
+class CutResult:
+    """One MP4 written and verified; times are seconds on the source clip's clock."""
+
+    path: Path
+    mode: str
+    index: int  # 1-based cut number; 0 for the highlight reel
+    requested_start: float  # where the selection asked the (first) cut to start
+    requested_end: float  # where it asked the (last) cut to end, exclusive
+    start: float  # time of the first frame actually in the file
+    end: float  # time just after the last frame actually in the file
+    frames: int  # video frames in the file
+    duration: float  # video duration read back from the file
+    audio_duration: float | None  # audio duration read back, None without audio
+
+    @property
+    def on_request(self) -> bool:
+        """Whether the file starts and ends where the selection asked (always so when exact)."""
+        return math.isclose(self.start, self.requested_start, abs_tol=1e-6) and \
+            math.isclose(self.end, self.requested_end, abs_tol=1e-6)
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    index: int
+    cuts: tuple[Cut, ...]
+
+
+@dataclass(frozen=True)
+class _Span:
+    """What one cut put in a file, in source-stream ticks (absolute pts)."""
+
+    first: int  # pts of the first frame written
+    end: int  # pts just after the last frame written
+    frames: int
+
+
+# A writer yields 1 per frame written and returns the spans it wrote and, in exact mode, small
+# grey pictures of the first and last source frame of each cut.
+_Writer = Generator[int, None, tuple[list[_Span], list[np.ndarray]]]
+
+
+# -- naming and safety ---------------------------------------------------------------------
+
+
+def output_name(template: str, *, clip: str, index: int, tc: str, start: float, end: float
+                ) -> str:
+    """A file name from ``template``; refuses names that would leave the output folder."""
+    try:
+        name = template.format(clip=clip, index=index, tc=tc, start=start, end=end)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ExportError(
+            f"The file name template {template!r} is not valid ({exc}); use the fields "
+            "{clip}, {index}, {tc}, {start} and {end}, e.g. '{clip}_{index:02d}_{tc}.mp4'."
+        ) from exc
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ExportError(f"The file name template {template!r} gives {name!r}, which is not "
+                          "a plain file name.")
+    return name if name.lower().endswith(".mp4") else f"{name}.mp4"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: CutOptions
+                 ) -> list[_Job]:
+    """The files :func:`cut_clips` will write, checked before any work starts."""
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        raise ExportError(f"The folder {folder} does not exist; create it or pick another.")
+    clip = timeline.source.stem
+    jobs = []
+    for i, cut in enumerate(timeline.cuts, start=1):
+        tc = frames_to_timecode(timeline.source_start + cut.src_in, timeline.rate)
+        name = output_name(options.template, clip=clip, index=i, tc=re.sub(r"[:;]", "-", tc),
+                           start=float(timeline.seconds(cut.src_in)),
+                           end=float(timeline.seconds(cut.src_out)))
+        jobs.append(_Job(folder / name, i, (cut,)))
+    if options.reel:
+        first, last = timeline.cuts[0], timeline.cuts[-1]
+        tc = frames_to_timecode(timeline.source_start + first.src_in, timeline.rate)
+        name = output_name(options.reel_template, clip=clip, index=0,
+                           tc=re.sub(r"[:;]", "-", tc),
+                           start=float(timeline.seconds(first.src_in)),
+                           end=float(timeline.seconds(last.src_out)))
+        jobs.append(_Job(folder / name, 0, timeline.cuts))
+    seen: set[Path] = set()
+    for job in jobs:
+        if _same_file(job.path, timeline.source):
+            raise ExportError(f"{job.path} is the source clip; the export never overwrites it. "
+                              "Pick another folder or file name template.")
+        key = job.path.resolve()
+        if key in seen:
+            raise ExportError(f"Two cuts would both be written to {job.path.name}; add {{index}}"
+                              " to the file name template.")
+        seen.add(key)
+    return jobs
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+
+def cut_clips(timeline: Timeline, info: MediaInfo, out_dir: str | os.PathLike[str],
+              options: CutOptions = CutOptions(), cancel: CancelToken | None = None
+              ) -> Iterator[Progress | CutResult]:
+    """Write one MP4 per cut (and the reel if asked), yielding Progress and a CutResult each.
+
+    ``timeline`` says which frames (see :func:`.timeline.build_timeline`), ``info`` is the
+    source's probe. Raises :class:`ExportError` for a bad folder, a name clash with the source,
+    a full disk, or a file that does not verify; a failed or cancelled file leaves nothing.
+    """
+    jobs = plan_outputs(timeline, out_dir, options)
+    total = sum(cut.frames for job in jobs for cut in job.cuts)
+    done = 0
+    yield Progress(STAGE, 0, total, "frames", f"{len(jobs)} file(s), {options.mode} mode")
+    for job in jobs:
+        with atomic_path(job.path, error=ExportError) as tmp:
+            writer = _write_exact if options.mode == "exact" else _write_fast
+            try:
+                spans, thumbs = yield from _counted(
+                    writer(timeline, info, job.cuts, tmp, options, cancel), done, total)
+            except av.error.FFmpegError as exc:
+                raise _ffmpeg_error(job.path, exc) from exc
+            done += sum(cut.frames for cut in job.cuts)
+            result = _verify(tmp, job, timeline, info, spans, thumbs, options.mode)
+        yield Progress(STAGE, done, total, "frames", f"wrote {job.path.name}")
+        yield CutResult(**{**result.__dict__, "path": job.path})
+
+
+def _counted(inner: _Writer, done: int, total: int
+             ) -> Generator[Progress, None, tuple[list[_Span], list[np.ndarray]]]:
+    """Turn a writer's frame ticks into Progress events; pass its return value through."""
+    count = 0
+    try:
+        while True:
+            count += next(inner)
+            if count % 8 == 0:
+                yield Progress(STAGE, done + count, total, "frames")
+    except StopIteration as stop:
+        return stop.value
+
+
+def _ffmpeg_error(path: Path, exc: av.error.FFmpegError) -> ExportError:
+    if exc.errno is not None and exc.errno in (28,):  # ENOSPC
+        return ExportError(f"Not enough disk space to write {path}.")
+    return ExportError(f"Could not write {path.name}: {exc.strerror or exc}")
+
+
+# -- shared timing -------------------------------------------------------------------------
+
+
+def _window(cut: Cut, rate: Fraction, tb: Fraction, start_pts: int) -> tuple[int, int]:
+    """Absolute pts range ``[lo, hi)`` of the frames whose time rounds into the cut.
+
+    A frame at ``d`` ticks after the first frame is on grid frame ``floor(d*tb*rate + 1/2)``;
+    solving for ``d`` gives the bounds without touching floats.
+    """
+    step = tb * rate
+    return (start_pts + math.ceil((cut.src_in - Fraction(1, 2)) / step),
+            start_pts + math.ceil((cut.src_out - Fraction(1, 2)) / step))
+
+
+def _start_pts(info: MediaInfo, tb: Fraction) -> int:
+    return round(Fraction(info.start_time) / tb)
+
+
+def _thumb(frame: av.VideoFrame) -> np.ndarray:
+    return frame.reformat(width=_THUMB[0], height=_THUMB[1], format="gray").to_ndarray()
+
+
+# -- exact: decode and re-encode -----------------------------------------------------------
+
+
+def _write_exact(timeline: Timeline, info: MediaInfo, cuts: Sequence[Cut], tmp: Path,
+                 options: CutOptions, cancel: CancelToken | None) -> _Writer:
+    spans: list[_Span] = []
+    thumbs: list[np.ndarray] = []
+    with av.open(str(info.path)) as src, av.open(str(tmp), "w", format="mp4") as out:
+        vin = src.streams.video[0]
+        vin.thread_type = "AUTO"
+        tb = vin.time_base
+        assert tb is not None  # probe refuses streams without one
+        vout = out.add_stream("libx264", rate=timeline.rate)
+        vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
+        vout.pix_fmt = "yuv420p"
+        vout.time_base = tb
+        vout.codec_context.time_base = tb
+        vout.options = {"crf": str(options.crf), "preset": options.x264_preset}
+        ain = src.streams.audio[0] if src.streams.audio else None
+        aout = None
+        if ain is not None:
+            aout = out.add_stream("aac", rate=ain.rate)
+            aout.layout = ain.layout.name
+            aout.bit_rate = options.audio_bitrate
+        start = _start_pts(info, tb)
+        base = 0  # output pts (in tb) where the next cut starts
+        audio_base = 0  # output sample where the next cut's sound starts
+        for cut in cuts:
+            lo, hi = _window(cut, timeline.rate, tb, start)
+            first: int | None = None
+            last: av.VideoFrame | None = None
+            last_pts = 0
+            after: int | None = None
+            count = 0
+            src.seek(lo, stream=vin, backward=True)
+            for frame in src.decode(vin):
+                if frame.pts is None or frame.pts < lo:
+                    continue
+                if frame.pts >= hi:
+                    after = frame.pts
+                    break
+                check_cancel(cancel)
+                if first is None:
+                    first = frame.pts
+                    thumbs.append(_thumb(frame))
+                last, last_pts = frame, frame.pts
+                picture = frame.reformat(format="yuv420p")
+                picture.pts = base + frame.pts - first
+                picture.time_base = tb
+                picture.pict_type = av.video.frame.PictureType.NONE
+                out.mux(vout.encode(picture))
+                count += 1
+                yield 1
+            if first is None or last is None:
+                raise ExportError(
+                    f"No frames of {info.path.name} could be decoded between "
+                    f"{float(timeline.seconds(cut.src_in)):.3f} and "
+                    f"{float(timeline.seconds(cut.src_out)):.3f} s."
+                )
+            thumbs.append(_thumb(last))
+            if after is None:  # the cut runs to the end of the clip
+                after = last_pts + (last.duration or round(1 / (timeline.rate * tb)))
+            spans.append(_Span(first, after, count))
+            if ain is not None and aout is not None:
+                samples = _cut_audio(src, ain, first * tb, after * tb, cancel)
+                audio_base = _encode_audio(out, aout, samples, audio_base)
+            base += after - first
+        out.mux(vout.encode(None))
+        if aout is not None:
+            out.mux(aout.encode(None))
+    return spans, thumbs
+
+
+def _cut_audio(src: av.container.InputContainer, stream: av.AudioStream, t0: Fraction,
+               t1: Fraction, cancel: CancelToken | None) -> np.ndarray:
+    """Planar float samples ``[channels, n]`` of the source between ``t0`` and ``t1`` seconds
+    (container clock), silence where the track has none."""
+    rate = stream.rate
+    first, stop = round(t0 * rate), round(t1 * rate)
+    channels = stream.channels
+    out = np.zeros((channels, stop - first), np.float32)
+    resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=rate)
+    atb = stream.time_base
+    assert atb is not None
+    # Start a little early: an AAC decoder needs a packet of history to produce clean sound.
+    src.seek(max(0, round((t0 - Fraction(1, 10)) / atb)), stream=stream, backward=True)
+    pos: int | None = None
+    for frame in src.decode(stream):
+        check_cancel(cancel)
+        if pos is None:
+            if frame.pts is None:
+                continue
+            pos = round(frame.pts * atb * rate)
+        for chunk in resampler.resample(frame):
+            data = chunk.to_ndarray()
+            lo, hi = max(pos, first), min(pos + data.shape[1], stop)
+            if hi > lo:
+                out[:, lo - first:hi - first] = data[:, lo - pos:hi - pos]
+            pos += data.shape[1]
+        if pos >= stop:
+            break
+    return out
+
+
+def _encode_audio(out: av.container.OutputContainer, stream: av.AudioStream,
+                  samples: np.ndarray, base: int) -> int:
+    """Encode ``samples`` starting at output sample ``base``; return where the next starts."""
+    for offset in range(0, samples.shape[1], _AAC_FRAME):
+        piece = np.ascontiguousarray(samples[:, offset:offset + _AAC_FRAME])
+        frame = av.AudioFrame.from_ndarray(piece, format="fltp", layout=stream.layout.name)
+        frame.sample_rate = stream.rate
+        frame.pts = base + offset
+        frame.time_base = Fraction(1, stream.rate)
+        out.mux(stream.encode(frame))
+    return base + samples.shape[1]
+
+
+# -- fast: stream copy on keyframes --------------------------------------------------------
+
+
+def _write_fast(timeline: Timeline, info: MediaInfo, cuts: Sequence[Cut], tmp: Path,
+                options: CutOptions, cancel: CancelToken | None) -> _Writer:
+    spans: list[_Span] = []
+    with av.open(str(info.path)) as src, av.open(str(tmp), "w", format="mp4") as out:
+        vin = src.streams.video[0]
+        tb = vin.time_base
+        assert tb is not None
+        vout = out.add_stream_from_template(vin)
+        ain = src.streams.audio[0] if src.streams.audio else None
+        aout = out.add_stream_from_template(ain) if ain is not None else None
+        start = _start_pts(info, tb)
+        base = 0
+        audio_base = 0
+        for cut in cuts:
+            lo, hi = _window(cut, timeline.rate, tb, start)
+            key: int | None = None
+            stop: int | None = None
+            end = 0  # pts just after the latest frame copied
+            count = 0
+            pending: list[av.Packet] = []  # the GOP the cut may start in, until it is known
+            src.seek(lo, stream=vin, backward=True)
+            for packet in src.demux(vin):
+                if packet.pts is None:
+                    continue  # the demuxer's end-of-stream marker
+                if key is None:
+                    # The seek lands on a keyframe before ``lo`` (half a frame before the in
+                    # point), which may be a whole GOP early: keep only the latest GOP until a
+                    # frame inside the cut shows up.
+                    if packet.is_keyframe:
+                        pending = [packet]
+                    elif pending:
+                        pending.append(packet)
+                    if not pending or packet.pts < lo:
+                        continue
+                    key = pending[0].pts
+                    batch = pending
+                elif packet.is_keyframe and packet.pts >= hi:
+                    stop = packet.pts
+                    break
+                else:
+                    batch = [packet]
+                for item in batch:
+                    if item.pts < key:
+                        continue  # open-GOP leading pictures depend on the GOP before
+                    check_cancel(cancel)
+                    end = max(end, item.pts + (item.duration or 0))
+                    item.pts += base - key
+                    if item.dts is not None:
+                        item.dts += base - key
+                    item.stream = vout
+                    out.mux(item)
+                    count += 1
+                    yield 1
+            if key is None or count == 0:
+                raise ExportError(f"No keyframe found in {info.path.name} near "
+                                  f"{float(timeline.seconds(cut.src_in)):.3f} s.")
+            span = _Span(key, stop if stop is not None else end, count)
+            spans.append(span)
+            if ain is not None and aout is not None:
+                audio_base = _copy_audio(src, ain, aout, out, span.first * tb, span.end * tb,
+                                         audio_base, cancel)
+            base += span.end - span.first
+    return spans, []
+
+
+def _copy_audio(src: av.container.InputContainer, ain: av.AudioStream, aout: av.AudioStream,
+                out: av.container.OutputContainer, t0: Fraction, t1: Fraction, base: int,
+                cancel: CancelToken | None) -> int:
+    """Copy the audio packets that start in ``[t0, t1)``; return the next output pts."""
+    atb = ain.time_base
+    assert atb is not None
+    lo, hi = math.ceil(t0 / atb), math.ceil(t1 / atb)
+    src.seek(lo, stream=ain, backward=True)
+    first: int | None = None
+    end = base
+    for packet in src.demux(ain):
+        if packet.pts is None or packet.pts < lo:
+            continue
+        if packet.pts >= hi:
+            break
+        check_cancel(cancel)
+        if first is None:
+            first = packet.pts
+        shift = base - first
+        end = packet.pts + shift + (packet.duration or 0)
+        packet.pts += shift
+        if packet.dts is not None:
+            packet.dts += shift
+        packet.stream = aout
+        out.mux(packet)
+    return end
+
+
+# -- verification --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Written:
+    frames: int
+    duration: Fraction
+    audio_duration: Fraction | None
+    first: np.ndarray | None
+    last: np.ndarray | None
+
+
+def _read_back(path: Path, pictures: bool) -> _Written:
+    """Re-open a written file in one pass: count its frames, measure both streams and, when
+    ``pictures``, decode the picture to grab its first and last frames."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        tb = video.time_base
+        assert tb is not None
+        frames, samples = 0, 0
+        lo: int | None = None
+        hi = 0
+        first: np.ndarray | None = None
+        last: av.VideoFrame | None = None
+        streams = [video] if audio is None else [video, audio]
+        for packet in container.demux(*streams):
+            if packet.stream is audio:
+                samples += sum(f.samples for f in packet.decode())
+                continue
+            if packet.pts is not None:
+                frames += 1
+                lo = packet.pts if lo is None else min(lo, packet.pts)
+                hi = max(hi, packet.pts + (packet.duration or 0))
+            if pictures:
+                for frame in packet.decode():
+                    if first is None:
+                        first = _thumb(frame)
+                    last = frame
+        audio_duration = None
+        if audio is not None:
+            # The container's track length is what players use; it excludes the encoder's
+            # padding to whole AAC packets, which decoding still returns.
+            atb = audio.time_base
+            declared = audio.duration * atb if audio.duration and atb else None
+            decoded = Fraction(samples, audio.rate)
+            if declared is not None and abs(declared - decoded) > Fraction(2 * _AAC_FRAME,
+                                                                           audio.rate):
+                raise ExportError(f"{path.name} declares {float(declared):.3f} s of sound but "
+                                  f"holds {float(decoded):.3f} s; it was not saved.")
+            audio_duration = declared if declared is not None else decoded
+    return _Written(
+        frames=frames,
+        duration=Fraction(hi - (lo or 0)) * tb,
+        audio_duration=audio_duration,
+        first=first,
+        last=_thumb(last) if last is not None else None,
+    )
+
+
+def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: list[_Span],
+            thumbs: list[np.ndarray], mode: str) -> CutResult:
+    """Check a written file against what was meant; raise ExportError on any mismatch."""
+    with av.open(str(info.path)) as src:
+        tb = src.streams.video[0].time_base
+    assert tb is not None
+    start = _start_pts(info, tb)
+    written = _read_back(tmp, pictures=mode == "exact")
+    name = job.path.name
+    frame = 1 / timeline.rate
+    want_frames = sum(s.frames for s in spans)
+    want = sum((Fraction(s.end - s.first) * tb for s in spans), Fraction(0))
+    if written.frames != want_frames:
+        raise ExportError(f"{name} has {written.frames} frames after writing, not "
+                          f"{want_frames}; it was not saved.")
+    if abs(written.duration - want) > frame:
+        raise ExportError(f"{name} lasts {float(written.duration):.3f} s after writing, not "
+                          f"{float(want):.3f} s; it was not saved.")
+    if written.audio_duration is not None and info.audio_rate:
+        # a stream copy can only move sound by whole AAC packets, one at each end
+        slack = frame if mode == "exact" else frame + 2 * Fraction(_AAC_FRAME, info.audio_rate)
+        if abs(written.audio_duration - written.duration) > slack:
+            raise ExportError(
+                f"{name}'s sound lasts {float(written.audio_duration):.3f} s but its picture "
+                f"{float(written.duration):.3f} s; it was not saved."
+            )
+    if mode == "exact":
+        for got, meant, where in ((written.first, thumbs[0], "first"),
+                                  (written.last, thumbs[-1], "last")):
+            diff = np.abs(got.astype(np.float32) - meant.astype(np.float32)).mean() \
+                if got is not None else np.inf
+            if diff > _THUMB_TOLERANCE:
+                raise ExportError(f"The {where} frame of {name} is not the intended source "
+                                  "frame; it was not saved.")
+    first_cut, last_cut = job.cuts[0], job.cuts[-1]
+    return CutResult(
+        path=tmp, mode=mode, index=job.index,
+        requested_start=float(timeline.seconds(first_cut.src_in)),
+        requested_end=float(timeline.seconds(last_cut.src_out)),
+        start=float(Fraction(spans[0].first - start) * tb),
+        end=float(Fraction(spans[-1].end - start) * tb),
+        frames=written.frames,
+        duration=float(written.duration),
+        audio_duration=None if written.audio_duration is None else float(written.audio_duration),
+    )
