@@ -29,6 +29,7 @@ class ClipSpec:
     height: int = 240
     audio_hz: float | None = 440.0
     audio_rate: int = 48_000
+    audio_delay: float = 0.0  # the audio track starts this many seconds after the first frame
     pts_seconds: tuple[float, ...] | None = None
     # Degrees clockwise a player must turn the stored picture (display matrix side data, as
     # phones write it). ``width``/``height`` are the upright size and the barcode reads upright
@@ -117,13 +118,15 @@ def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
             duration = (
                 spec.pts_seconds[-1] + float(1 / spec.fps) if vfr else spec.n_frames / spec.fps
             )
-            _write_tone(out, audio, spec.audio_hz, spec.audio_rate, float(duration))
+            _write_tone(out, audio, spec.audio_hz, spec.audio_rate, float(duration),
+                        spec.audio_delay)
     return path
 
 
 def _write_tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream,
-                hz: float, rate: int, seconds: float) -> None:
-    total = round(seconds * rate)
+                hz: float, rate: int, seconds: float, delay: float = 0.0) -> None:
+    offset = round(delay * rate)
+    total = round(seconds * rate) - offset
     t = np.arange(total, dtype=np.float64) / rate
     tone = (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
     chunk = 1024
@@ -132,7 +135,7 @@ def _write_tone(out: av.container.OutputContainer, stream: av.audio.stream.Audio
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(piece), format="flt",
                                            layout="mono")
         frame.sample_rate = rate
-        frame.pts = start
+        frame.pts = offset + start
         frame.time_base = Fraction(1, rate)
         for packet in stream.encode(frame):
             out.mux(packet)

@@ -202,6 +202,18 @@ def test_read_audio_length_and_tone(clips: dict) -> None:
     assert rms == pytest.approx(0.5 / np.sqrt(2), rel=0.2)
 
 
+def test_read_audio_is_aligned_to_the_first_video_frame(tmp_path: Path) -> None:
+    # The audio track starts 0.5 s after the first frame: sample 0 is still the first frame.
+    spec = ClipSpec(n_frames=48, audio_delay=0.5)
+    path = write_clip(tmp_path / "late.mp4", spec)
+    rate = 16_000
+    audio = read_audio(path, rate)
+    assert audio is not None and len(audio) == 2 * rate
+    onset = int(np.argmax(np.abs(audio) > 0.05)) / rate
+    assert onset == pytest.approx(spec.audio_delay, abs=0.005)
+    assert np.abs(audio[rate // 2 + 100:]).max() > 0.4
+
+
 def test_read_audio_of_vfr_clip_follows_the_video_duration(clips: dict) -> None:
     path, spec = clips["vfr"]
     audio = read_audio(path, 8_000)
