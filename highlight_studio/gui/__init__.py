@@ -1,0 +1,24 @@
+"""The PySide6 + pyqtgraph shell: the only package that imports Qt (see docs/ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def run(clip: str | Path | None = None, checkpoint: str | None = None) -> int:
+    """Open the window (on ``clip`` if given) and run the event loop until it closes."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    from .main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Highlight Studio")
+    app.setOrganizationName("highlight-studio")
+    pg.setConfigOptions(antialias=True)
+    window = MainWindow()
+    window.show()
+    if clip is not None:
+        window.open_clip(Path(clip), checkpoint=checkpoint)
+    return int(app.exec())

@@ -1,0 +1,159 @@
+"""The score curve: pyqtgraph plot with a draggable threshold line, shaded segments whose edges
+drag, a playhead, and a thumbnail row sharing the time axis underneath.
+
+The view only draws and reports gestures as signals; the window owns the state. Segment
+shading reuses a pool of region items, so a threshold drag on a 2-hour curve redraws without
+creating or destroying graphics items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QWidget
+
+from .document import EditSegment
+
+AXIS_WIDTH = 46  # both plots' left axes get this width so their time axes line up exactly
+INCLUDED_BRUSH = (255, 170, 0, 70)
+EXCLUDED_BRUSH = (128, 128, 128, 45)
+CURVE_PEN = pg.mkPen((60, 140, 255), width=1.5)
+THRESHOLD_PEN = pg.mkPen((255, 90, 60), width=2)
+PLAYHEAD_PEN = pg.mkPen((240, 240, 240), width=1.5)
+
+
+class CurveView(pg.GraphicsLayoutWidget):
+    """Signals carry seconds on the clip's clock and threshold values in [0, 1]."""
+
+    thresholdDragged = Signal(float)  # while the line moves
+    thresholdDragFinished = Signal()
+    seekRequested = Signal(float)  # a click on the curve
+    segmentEdited = Signal(int, float, float)  # index, new start, new end (drag finished)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._updating = False
+        self._duration = 0.0
+        self.plot: pg.PlotItem = self.addPlot(row=0, col=0)
+        self.plot.setMenuEnabled(False)
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setLabel("left", "score")
+        self.plot.getAxis("left").setWidth(AXIS_WIDTH)
+        self.plot.getAxis("bottom").setStyle(showValues=False)
+        self.plot.setMouseEnabled(x=True, y=False)
+        self.plot.setYRange(0.0, 1.02, padding=0)
+        self.plot.vb.setLimits(yMin=-0.05, yMax=1.05, xMin=0)
+        self.curve = self.plot.plot(pen=CURVE_PEN)
+        self.curve.setDownsampling(auto=True, method="peak")
+        self.curve.setClipToView(True)
+        self.threshold_line = pg.InfiniteLine(angle=0, movable=True, pen=THRESHOLD_PEN,
+                                              bounds=(0.0, 1.0), label="threshold {value:.2f}",
+                                              labelOpts={"position": 0.03, "color": "w"})
+        self.threshold_line.setZValue(20)
+        self.plot.addItem(self.threshold_line)
+        self.playhead = pg.InfiniteLine(angle=90, movable=False, pen=PLAYHEAD_PEN)
+        self.playhead.setZValue(30)
+        self.plot.addItem(self.playhead)
+        self._regions: list[pg.LinearRegionItem] = []
+        self._shown = 0
+
+        self.thumbs: pg.PlotItem = self.addPlot(row=1, col=0)
+        self.thumbs.setMenuEnabled(False)
+        self.thumbs.setXLink(self.plot)
+        self.thumbs.setMouseEnabled(x=True, y=False)
+        self.thumbs.getAxis("left").setWidth(AXIS_WIDTH)
+        self.thumbs.getAxis("left").setStyle(showValues=False)
+        self.thumbs.getAxis("left").setTicks([])
+        self.thumbs.setLabel("bottom", "time", units="s")
+        self.thumbs.vb.invertY(True)
+        self.thumbs.setYRange(0.0, 1.0, padding=0)
+        self.ci.layout.setRowStretchFactor(0, 4)
+        self.ci.layout.setRowStretchFactor(1, 1)
+        self.thumbs.setFixedHeight(96)
+
+        self.threshold_line.sigPositionChanged.connect(self._on_threshold_moved)
+        self.threshold_line.sigPositionChangeFinished.connect(self._on_threshold_finished)
+        self.scene().sigMouseClicked.connect(self._on_click)
+
+    # --- data in -------------------------------------------------------------------------
+    def set_curve(self, times: np.ndarray, scores: np.ndarray, duration: float) -> None:
+        self._duration = duration
+        self.curve.setData(times, scores)
+        self.plot.vb.setLimits(xMax=max(duration, 1e-3))
+        self.plot.setXRange(0.0, max(duration, 1e-3), padding=0)
+
+    def clear_curve(self) -> None:
+        self.curve.setData([], [])
+        self.set_segments(())
+
+    def set_threshold(self, value: float) -> None:
+        self._updating = True
+        try:
+            self.threshold_line.setValue(value)
+        finally:
+            self._updating = False
+
+    def set_threshold_enabled(self, enabled: bool) -> None:
+        """In best-N-seconds mode the engine ignores the threshold; the line says so."""
+        self.threshold_line.setMovable(enabled)
+        self.threshold_line.setVisible(enabled)
+
+    def set_playhead(self, seconds: float) -> None:
+        self.playhead.setValue(seconds)
+
+    def set_segments(self, segments: Sequence[EditSegment]) -> None:
+        """Shade ``segments``, reusing region items (the hot path of a threshold drag)."""
+        self._updating = True
+        try:
+            while len(self._regions) < len(segments):
+                self._regions.append(self._new_region(len(self._regions)))
+            for region, seg in zip(self._regions, segments, strict=False):
+                region.setRegion((seg.start, seg.end))
+                region.setBrush(INCLUDED_BRUSH if seg.included else EXCLUDED_BRUSH)
+                if not region.isVisible():
+                    region.show()
+            for region in self._regions[len(segments):self._shown]:
+                region.hide()
+            self._shown = len(segments)
+        finally:
+            self._updating = False
+
+    def shaded_count(self) -> int:
+        return self._shown
+
+    # --- gestures out ----------------------------------------------------------------------
+    def _new_region(self, index: int) -> pg.LinearRegionItem:
+        region = pg.LinearRegionItem(orientation="vertical", movable=True,
+                                     pen=pg.mkPen((255, 170, 0, 160)))
+        region.setZValue(-10)
+        region.sigRegionChangeFinished.connect(
+            lambda item, i=index: self._on_region_finished(i, item))
+        self.plot.addItem(region)
+        return region
+
+    def _on_region_finished(self, index: int, item: pg.LinearRegionItem) -> None:
+        if self._updating:
+            return
+        start, end = item.getRegion()
+        self.segmentEdited.emit(index, float(start), float(end))
+
+    def _on_threshold_moved(self) -> None:
+        if not self._updating:
+            self.thresholdDragged.emit(float(self.threshold_line.value()))
+
+    def _on_threshold_finished(self) -> None:
+        if not self._updating:
+            self.thresholdDragFinished.emit()
+
+    def _on_click(self, event: object) -> None:
+        if event.button() != Qt.MouseButton.LeftButton or event.double():  # type: ignore[attr-defined]
+            return
+        pos = event.scenePos()  # type: ignore[attr-defined]
+        for plot in (self.plot, self.thumbs):
+            if plot.vb.sceneBoundingRect().contains(pos):
+                t = float(plot.vb.mapSceneToView(pos).x())
+                self.seekRequested.emit(min(max(t, 0.0), self._duration))
+                return

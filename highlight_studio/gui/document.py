@@ -1,0 +1,143 @@
+"""The editable state of one clip (segment options and the segment list) and its undo history.
+
+Plain Python on immutable values: every edit builds a new :class:`EditState`, so undo/redo is a
+list of snapshots and the tests need no Qt. Segments come from the engine's
+:func:`~highlight_studio.segments.select_segments`; manual edits (include/exclude, dragged
+edges, I/O marks) change the list until the options change again, which is itself undoable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..scoring import Analysis
+from ..segments import SegmentOptions, select_segments
+
+
+@dataclass(frozen=True)
+class EditSegment:
+    """A segment as the editor sees it: the engine's segment plus an include flag."""
+
+    start: float
+    end: float
+    score: float
+    included: bool = True
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class EditState:
+    options: SegmentOptions
+    segments: tuple[EditSegment, ...]
+    edited: bool = False  # True once the list differs from what the options give
+
+    @property
+    def included(self) -> tuple[EditSegment, ...]:
+        return tuple(s for s in self.segments if s.included)
+
+
+def mean_score(analysis: Analysis, start: float, end: float) -> float:
+    """Mean of the steps whose start lies in ``[start, end)``; NaN when none does."""
+    lo = max(0, int(np.ceil(start / analysis.step - 1e-9)))
+    hi = min(len(analysis.scores), int(np.ceil(end / analysis.step - 1e-9)))
+    if hi <= lo:
+        return float("nan")
+    return float(np.mean(analysis.scores[lo:hi]))
+
+
+def auto_state(analysis: Analysis, options: SegmentOptions) -> EditState:
+    """The segments the engine picks for ``options``, all included."""
+    found = select_segments(analysis.scores, analysis.step, analysis.info.duration, options)
+    return EditState(options, tuple(EditSegment(s.start, s.end, s.score) for s in found))
+
+
+def set_included(state: EditState, index: int, included: bool) -> EditState:
+    segments = list(state.segments)
+    segments[index] = dataclasses.replace(segments[index], included=included)
+    return EditState(state.options, tuple(segments), edited=True)
+
+
+def move_segment(state: EditState, analysis: Analysis, index: int, start: float, end: float
+                 ) -> EditState:
+    """Set a segment's edges, kept inside the clip, between its neighbours and one step long
+    at least, so a drag can never make segments overlap or vanish."""
+    segments = list(state.segments)
+    lo = segments[index - 1].end if index > 0 else 0.0
+    hi = segments[index + 1].start if index + 1 < len(segments) else analysis.info.duration
+    start = min(max(start, lo), hi - analysis.step)
+    end = max(min(end, hi), start + analysis.step)
+    old = segments[index]
+    segments[index] = EditSegment(start, end, mean_score(analysis, start, end), old.included)
+    return EditState(state.options, tuple(segments), edited=True)
+
+
+def add_segment(state: EditState, analysis: Analysis, start: float, end: float) -> EditState:
+    """Add ``[start, end)`` (an I/O mark), absorbing the segments it overlaps."""
+    start, end = sorted((max(0.0, start), min(end, analysis.info.duration)))
+    keep = [s for s in state.segments if s.end <= start or s.start >= end]
+    keep.append(EditSegment(start, end, mean_score(analysis, start, end)))
+    keep.sort(key=lambda s: s.start)
+    return EditState(state.options, tuple(keep), edited=True)
+
+
+def segment_at(state: EditState, t: float) -> int | None:
+    """Index of the segment containing time ``t``."""
+    for i, s in enumerate(state.segments):
+        if s.start <= t < s.end:
+            return i
+    return None
+
+
+class History:
+    """Undo/redo over snapshots. Consecutive pushes with the same ``merge`` key (one drag of the
+    threshold line, one drag of an edge) collapse into a single undo step."""
+
+    def __init__(self, state: EditState) -> None:
+        self._states = [state]
+        self._index = 0
+        self._merge: str | None = None
+
+    @property
+    def state(self) -> EditState:
+        return self._states[self._index]
+
+    def push(self, state: EditState, merge: str | None = None) -> None:
+        if state == self.state:
+            return
+        del self._states[self._index + 1:]
+        if merge is not None and merge == self._merge and self._index > 0:
+            self._states[self._index] = state
+        else:
+            self._states.append(state)
+            self._index += 1
+        self._merge = merge
+
+    def end_merge(self) -> None:
+        """The current drag is over: the next push starts a new undo step."""
+        self._merge = None
+
+    def can_undo(self) -> bool:
+        return self._index > 0
+
+    def can_redo(self) -> bool:
+        return self._index + 1 < len(self._states)
+
+    def undo(self) -> bool:
+        self._merge = None
+        if not self.can_undo():
+            return False
+        self._index -= 1
+        return True
+
+    def redo(self) -> bool:
+        self._merge = None
+        if not self.can_redo():
+            return False
+        self._index += 1
+        return True

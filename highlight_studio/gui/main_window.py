@@ -1,0 +1,607 @@
+"""The Highlight Studio window: wires the views to one clip's analysis and edit history.
+
+The window owns every worker thread (analysis, thumbnails, the start-up device probe) and on
+close cancels them and waits, so Qt never destroys a running thread. The analysis function is
+injected (``scoring.analyze`` by default) so tests can drive the real window with a curve they
+know.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QToolBar,
+)
+
+from .. import scoring
+from ..errors import HighlightStudioError
+from ..events import CancelToken, Progress
+from ..scoring import Analysis
+from ..segments import SegmentOptions
+from . import document as doc
+from .curve_view import CurveView
+from .environment import LocalSetup, probe_setup
+from .export_dialog import ExportDialog, write_segments
+from .options_panel import OptionsPanel
+from .preview import Preview
+from .segment_table import SegmentTable
+from .session import Session, load_session, save_session
+from .settings import Settings, load_settings, save_settings
+from .shortcuts import SHORTCUTS, ShortcutHelp
+from .thumbnails import FramesAt, ThumbnailStrip
+from .workers import EtaClock, Job
+
+log = logging.getLogger(__name__)
+AnalyzeFunction = Callable[..., Iterator[object]]
+VIDEO_FILTER = "Video (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mts *.mxf);;All files (*)"
+DEFAULT_MODEL = "Default model"
+
+
+def _b64(data: QByteArray) -> str:
+    return base64.b64encode(bytes(data.data())).decode("ascii")
+
+
+def _unb64(text: str) -> QByteArray:
+    return QByteArray(base64.b64decode(text.encode("ascii"))) if text else QByteArray()
+
+
+class MainWindow(QMainWindow):
+    analysisFinished = Signal(object)  # the Analysis now shown
+    stateChanged = Signal()  # segments or options changed (edit, undo, redo, new clip)
+    jobEnded = Signal()  # an analysis thread has ended (done, failed or cancelled) and is gone
+
+    def __init__(self, analyze: AnalyzeFunction = scoring.analyze,
+                 frames_at: FramesAt | None = None, probe_local_setup: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("Highlight Studio")
+        self.setAcceptDrops(True)
+        self._analyze = analyze
+        self.settings: Settings = load_settings()
+        self.clip: Path | None = None
+        self.analysis: Analysis | None = None
+        self.history: doc.History | None = None
+        self.job: Job | None = None  # the running analysis
+        self.setup_job: Job | None = None
+        self.error_box: QMessageBox | None = None
+        self._eta = EtaClock()
+        self._mark_in: float | None = None
+
+        self.preview = Preview()
+        self.curve = CurveView()
+        self.options = OptionsPanel()
+        self.table = SegmentTable()
+        self.thumbnails = ThumbnailStrip(self.curve.thumbs, frames_at)
+        self._build_layout()
+        self._build_actions()
+        self._build_status_bar()
+        self._connect()
+        self._session_timer = QTimer(self)
+        self._session_timer.setSingleShot(True)
+        self._session_timer.setInterval(800)
+        self._session_timer.timeout.connect(self.save_session)
+
+        self.options.show_options(self.settings.options)
+        self._set_model_choices(())
+        self._restore_layout()
+        self._refresh_actions()
+        if probe_local_setup:
+            self.setup_job = Job(probe_setup)
+            self.setup_job.worker.result.connect(self._on_setup)
+            self.setup_job.start()
+
+    # --- construction ---------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setObjectName("mainSplitter")
+        split.addWidget(self.preview)
+        split.addWidget(self.curve)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        self.splitter = split
+        self.setCentralWidget(split)
+        for title, widget, name in (("Segment options", self.options, "optionsDock"),
+                                    ("Segments", self.table, "segmentsDock")):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(name)
+            dock.setWidget(widget)
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.resize(1280, 800)
+
+    def _build_actions(self) -> None:
+        self.actions_by_name: dict[str, QAction] = {}
+        for shortcut in SHORTCUTS:
+            action = QAction(shortcut.text, self)
+            action.setShortcuts([QKeySequence(k) for k in shortcut.keys])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(getattr(self, shortcut.name))
+            self.addAction(action)
+            self.actions_by_name[shortcut.name] = action
+        a = self.actions_by_name
+        a["open_dialog"].setText("&Open…")
+        a["export_dialog"].setText("&Export…")
+        a["undo"].setText("&Undo")
+        a["redo"].setText("&Redo")
+        a["show_shortcuts"].setText("&Keyboard shortcuts")
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction(a["open_dialog"])
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addAction(a["export_dialog"])
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        edit_menu = menu.addMenu("&Edit")
+        edit_menu.addAction(a["undo"])
+        edit_menu.addAction(a["redo"])
+        play_menu = menu.addMenu("&Playback")
+        for name in ("toggle_play", "shuttle_back", "shuttle_forward", "frame_back",
+                     "frame_forward", "mark_in", "mark_out"):
+            play_menu.addAction(a[name])
+        menu.addMenu("&Help").addAction(a["show_shortcuts"])
+        self._rebuild_recent_menu()
+
+        bar = QToolBar("Analysis", self)
+        bar.setObjectName("analysisToolbar")
+        bar.setMovable(False)
+        bar.addAction(a["open_dialog"])
+        bar.addWidget(QLabel(" Model "))
+        self.model_box = QComboBox()
+        self.model_box.setMinimumContentsLength(18)
+        self.model_box.setToolTip("The shipped model or one you trained")
+        bar.addWidget(self.model_box)
+        self.analyze_button = QPushButton("Analyse")
+        self.analyze_button.setToolTip("Analyse the clip again with the chosen model")
+        bar.addWidget(self.analyze_button)
+        bar.addSeparator()
+        bar.addAction(a["export_dialog"])
+        self.addToolBar(bar)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.stage_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(240)
+        self.progress.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.device_label = QLabel("Device: checking…")
+        status.addWidget(self.stage_label, 1)
+        status.addWidget(self.progress)
+        status.addWidget(self.cancel_button)
+        status.addPermanentWidget(self.device_label)
+        self._show_busy(False)
+
+    def _connect(self) -> None:
+        self.cancel_button.clicked.connect(self.cancel_analysis)
+        self.analyze_button.clicked.connect(self.reanalyze)
+        self.options.optionsChanged.connect(self._on_options)
+        self.curve.thresholdDragged.connect(self._on_threshold_dragged)
+        self.curve.thresholdDragFinished.connect(self._end_merge)
+        self.curve.seekRequested.connect(self.preview.seek)
+        self.curve.segmentEdited.connect(self._on_segment_dragged)
+        self.preview.positionChanged.connect(self.curve.set_playhead)
+        self.table.segment_model.includeToggled.connect(self._on_include_toggled)
+        self.table.segmentActivated.connect(self._on_segment_activated)
+
+    # --- opening and analysing --------------------------------------------------------------
+    @Slot()
+    def open_dialog(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open clip", self.settings.last_folder,
+                                              VIDEO_FILTER)
+        if name:
+            self.open_clip(Path(name))
+
+    def open_clip(self, path: str | Path, checkpoint: str | None = None) -> None:
+        """Show ``path``: stop what runs, restore its session's model, start the analysis
+        (instant when the features are cached)."""
+        path = Path(path)
+        self.save_session()
+        self._stop_analysis()
+        self.thumbnails.clear()
+        self.preview.unload()
+        self.clip, self.analysis, self.history = path, None, None
+        self.curve.clear_curve()
+        self.table.segment_model.set_segments(())
+        self.setWindowTitle(f"{path.name} - Highlight Studio")
+        session = load_session(path)
+        if checkpoint is None and session is not None:
+            checkpoint = session.checkpoint
+        if checkpoint is not None:
+            self._select_model(checkpoint)
+        self.settings = self.settings.with_recent(path)
+        self._rebuild_recent_menu()
+        self._start_analysis()
+
+    @Slot()
+    def reanalyze(self) -> None:
+        if self.clip is not None:
+            self.save_session()
+            self._stop_analysis()
+            self._start_analysis()
+
+    def checkpoint(self) -> str | None:
+        return self.model_box.currentData()
+
+    def _start_analysis(self) -> None:
+        assert self.clip is not None
+        job_fn = partial(self._run_analysis, self.clip, self.checkpoint())
+        self.job = Job(job_fn)
+        self.job.worker.progress.connect(self._on_progress)
+        self.job.worker.result.connect(self._on_analysis)
+        self.job.worker.error.connect(self._on_error)
+        self.job.worker.cancelled.connect(self._on_cancelled)
+        self.job.thread.finished.connect(self._on_job_finished)
+        self._eta = EtaClock()
+        self.stage_label.setText(f"Analysing {self.clip.name}…")
+        self._show_busy(True)
+        self._refresh_actions()
+        self.job.start()
+
+    def _run_analysis(self, path: Path, checkpoint: str | None, cancel: CancelToken
+                      ) -> Iterator[object]:
+        return self._analyze(path, checkpoint=checkpoint, cancel=cancel)
+
+    @Slot()
+    def cancel_analysis(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.stage_label.setText("Cancelling…")
+
+    def _stop_analysis(self) -> None:
+        if self.job is not None:
+            self.job.stop()
+            self.job = None
+        self._show_busy(False)
+
+    def _from_current_job(self) -> bool:
+        """Drop events a stopped job queued before it ended (they belong to another clip)."""
+        return self.job is not None and self.sender() is self.job.worker
+
+    @Slot(object)
+    def _on_progress(self, event: Progress) -> None:
+        if not self._from_current_job():
+            return
+        self.stage_label.setText(self._eta.describe(event))
+        fraction = event.fraction
+        if fraction is None:
+            self.progress.setRange(0, 0)  # busy indicator: the end is unknown
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(fraction * 1000))
+
+    @Slot(object)
+    def _on_analysis(self, analysis: Analysis) -> None:
+        if not self._from_current_job():
+            return
+        self.analysis = analysis
+        session = load_session(analysis.path)
+        if session is not None and session.checkpoint == self.checkpoint():
+            state = session.state
+        else:
+            state = self._auto_state(self.options.options())
+        self.history = doc.History(state)
+        info = analysis.info
+        self.curve.set_curve(analysis.times, analysis.scores, info.duration)
+        self.preview.load(analysis.path, info.duration, float(info.avg_fps))
+        self.thumbnails.set_clip(analysis.path, info.duration, info.width, info.height,
+                                 analysis.step)
+        self.device_label.setText(f"Analysed on {analysis.device.upper()}"
+                                  f" · model {analysis.model_name}")
+        self.stage_label.setText(f"{len(analysis.scores)} steps of {analysis.step:g} s")
+        self._state_changed()
+        self.analysisFinished.emit(analysis)
+
+    @Slot(str, str)
+    def _on_error(self, message: str, details: str) -> None:
+        if not self._from_current_job():
+            return
+        self.stage_label.setText("Analysis failed")
+        self.show_error("Could not analyse the clip", message, details)
+
+    @Slot()
+    def _on_cancelled(self) -> None:
+        if not self._from_current_job():
+            return
+        self.stage_label.setText("Analysis cancelled")
+
+    @Slot()
+    def _on_job_finished(self) -> None:
+        job = self.job
+        if job is not None and not job.is_running():
+            job.thread.wait()  # finished is sent just before the thread really ends
+            self.job = None
+            self._show_busy(False)
+            self._refresh_actions()
+            self.jobEnded.emit()
+
+    @Slot(object)
+    def _on_setup(self, setup: LocalSetup) -> None:
+        if self.analysis is None:
+            self.device_label.setText(f"Device: {setup.device_label}")
+        self._set_model_choices(setup.models)
+
+    def show_error(self, title: str, message: str, details: str = "") -> None:
+        """A non-blocking dialog, so a failed job never stalls the event loop (or a test)."""
+        if self.error_box is not None:
+            self.error_box.close()
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message,
+                          QMessageBox.StandardButton.Ok, self)
+        if details:
+            box.setDetailedText(details)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        self.error_box = box
+        box.open()
+
+    def _show_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+
+    # --- models ---------------------------------------------------------------------------------
+    def _set_model_choices(self, models: tuple[tuple[str, str], ...]) -> None:
+        wanted = self.checkpoint() if self.model_box.count() else self.settings.checkpoint
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        self.model_box.addItem(DEFAULT_MODEL, None)
+        for name, path in models:
+            self.model_box.addItem(name, path)
+        self.model_box.blockSignals(False)
+        if wanted is not None:
+            self._select_model(wanted)
+
+    def _select_model(self, checkpoint: str) -> None:
+        index = self.model_box.findData(checkpoint)
+        if index < 0:  # a path saved in a session or given on the command line
+            self.model_box.addItem(Path(checkpoint).stem, checkpoint)
+            index = self.model_box.count() - 1
+        self.model_box.setCurrentIndex(index)
+
+    # --- editing --------------------------------------------------------------------------------
+    def _auto_state(self, options: SegmentOptions) -> doc.EditState:
+        assert self.analysis is not None
+        return doc.auto_state(self.analysis, options)
+
+    def _push(self, state: doc.EditState, merge: str | None = None) -> None:
+        if self.history is None:
+            return
+        self.history.push(state, merge)
+        self._state_changed()
+
+    @Slot(object, bool)
+    def _on_options(self, options: SegmentOptions, dragging: bool) -> None:
+        if self.history is None:
+            self.options.show_options(options)  # no clip yet: just the defaults for the next
+            self.settings = dataclasses.replace(self.settings, options=options)
+            return
+        self._push(self._auto_state(options), merge="options")
+        if not dragging:
+            self._end_merge()
+
+    @Slot(float)
+    def _on_threshold_dragged(self, value: float) -> None:
+        if self.history is None:
+            return
+        options = dataclasses.replace(self.history.state.options,
+                                      threshold=min(1.0, max(0.0, value)))
+        self._push(self._auto_state(options), merge="options")
+
+    @Slot()
+    def _end_merge(self) -> None:
+        if self.history is not None:
+            self.history.end_merge()
+
+    @Slot(int, float, float)
+    def _on_segment_dragged(self, index: int, start: float, end: float) -> None:
+        if self.history is None or self.analysis is None:
+            return
+        # _push refreshes the views even when nothing changed, which snaps a clamped region back
+        self._push(doc.move_segment(self.history.state, self.analysis, index, start, end))
+
+    @Slot(int, bool)
+    def _on_include_toggled(self, index: int, included: bool) -> None:
+        if self.history is not None:
+            self._push(doc.set_included(self.history.state, index, included))
+
+    @Slot(int)
+    def _on_segment_activated(self, index: int) -> None:
+        if self.history is not None:
+            self.preview.seek(self.history.state.segments[index].start)
+
+    @Slot()
+    def undo(self) -> None:
+        if self.history is not None and self.history.undo():
+            self._state_changed()
+
+    @Slot()
+    def redo(self) -> None:
+        if self.history is not None and self.history.redo():
+            self._state_changed()
+
+    @Slot()
+    def mark_in(self) -> None:
+        """Trim the selected segment (or the one under the playhead) to start here; outside any
+        segment, remember an in point for the next O."""
+        if self.history is None or self.analysis is None:
+            return
+        t = self.preview.position()
+        index = self._target_segment(t)
+        if index is None:
+            self._mark_in = t
+            self.statusBar().showMessage(f"In point at {t:.2f} s: press O to add a segment",
+                                         4000)
+            return
+        seg = self.history.state.segments[index]
+        self._push(doc.move_segment(self.history.state, self.analysis, index, t, seg.end))
+
+    @Slot()
+    def mark_out(self) -> None:
+        """Trim the selected segment to end here, or add a segment from the pending in point."""
+        if self.history is None or self.analysis is None:
+            return
+        t = self.preview.position()
+        if self._mark_in is not None:
+            self._push(doc.add_segment(self.history.state, self.analysis, self._mark_in, t))
+            self._mark_in = None
+            return
+        index = self._target_segment(t)
+        if index is None:
+            self.statusBar().showMessage("Press I first to mark where the segment starts", 4000)
+            return
+        seg = self.history.state.segments[index]
+        self._push(doc.move_segment(self.history.state, self.analysis, index, seg.start, t))
+
+    def _target_segment(self, t: float) -> int | None:
+        selected = self.table.selected_row()
+        if selected is not None:
+            return selected
+        assert self.history is not None
+        return doc.segment_at(self.history.state, t)
+
+    def _state_changed(self) -> None:
+        """Push the current state to every view (the single place views are refreshed)."""
+        if self.history is None:
+            return
+        state = self.history.state
+        self.options.show_options(state.options)
+        self.curve.set_threshold(state.options.threshold)
+        self.curve.set_threshold_enabled(state.options.best_total_seconds is None)
+        self.curve.set_segments(state.segments)
+        selected = self.table.selected_row()
+        self.table.segment_model.set_segments(state.segments)
+        if selected is not None and selected < len(state.segments):
+            self.table.select_row(selected)
+        self.preview.set_highlights([(s.start, s.end) for s in state.included])
+        self.settings = dataclasses.replace(self.settings, options=state.options)
+        self._refresh_actions()
+        self._session_timer.start()
+        self.stateChanged.emit()
+
+    def _refresh_actions(self) -> None:
+        a = self.actions_by_name
+        a["undo"].setEnabled(self.history is not None and self.history.can_undo())
+        a["redo"].setEnabled(self.history is not None and self.history.can_redo())
+        a["export_dialog"].setEnabled(self.history is not None)
+        self.analyze_button.setEnabled(self.clip is not None and self.job is None)
+
+    # --- playback -------------------------------------------------------------------------------
+    @Slot()
+    def toggle_play(self) -> None:
+        self.preview.toggle_play()
+
+    @Slot()
+    def shuttle_forward(self) -> None:
+        self.preview.shuttle_forward()
+
+    @Slot()
+    def shuttle_back(self) -> None:
+        self.preview.shuttle_back()
+
+    @Slot()
+    def frame_back(self) -> None:
+        self.preview.step_frames(-1)
+
+    @Slot()
+    def frame_forward(self) -> None:
+        self.preview.step_frames(1)
+
+    # --- export, help ---------------------------------------------------------------------------
+    @Slot()
+    def export_dialog(self) -> None:
+        if self.history is None or self.analysis is None:
+            return
+        folder = Path(self.settings.last_folder or self.analysis.path.parent)
+        dialog = ExportDialog(self.analysis.path, folder, self)
+        if dialog.exec() != ExportDialog.DialogCode.Accepted:
+            return
+        state = self.history.state
+        segments = state.included if dialog.included_only.isChecked() else state.segments
+        self.export_to(dialog.target(), segments)
+
+    def export_to(self, path: Path, segments: tuple[doc.EditSegment, ...]) -> bool:
+        assert self.analysis is not None
+        try:
+            write_segments(path, self.analysis.path, self.analysis.model_name, segments)
+        except HighlightStudioError as exc:
+            self.show_error("Export failed", str(exc))
+            return False
+        self.statusBar().showMessage(f"Exported {len(segments)} segments to {path}", 6000)
+        return True
+
+    @Slot()
+    def show_shortcuts(self) -> None:
+        ShortcutHelp(self).exec()
+
+    # --- persistence ----------------------------------------------------------------------------
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for name in self.settings.recent_files:
+            action = self.recent_menu.addAction(name)
+            action.triggered.connect(partial(self.open_clip, Path(name)))
+        self.recent_menu.setEnabled(bool(self.settings.recent_files))
+
+    def _restore_layout(self) -> None:
+        if self.settings.geometry:
+            self.restoreGeometry(_unb64(self.settings.geometry))
+        if self.settings.window_state:
+            self.restoreState(_unb64(self.settings.window_state))
+
+    @Slot()
+    def save_session(self) -> None:
+        self._session_timer.stop()
+        if self.clip is None or self.history is None:
+            return
+        try:
+            save_session(Session(self.clip, self.checkpoint(), self.history.state))
+        except HighlightStudioError as exc:  # a read-only config folder must not stop editing
+            log.warning("session not saved: %s", exc)
+
+    # --- drag and drop, close -------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_clip(Path(files[0]))
+
+    def shutdown(self) -> None:
+        """Cancel and wait for every thread, then save; safe to call more than once."""
+        self._stop_analysis()
+        self.thumbnails.stop()
+        if self.setup_job is not None:
+            self.setup_job.stop()
+            self.setup_job = None
+        self.preview.unload()
+        self.save_session()
+        self.settings = dataclasses.replace(
+            self.settings, checkpoint=self.checkpoint(), geometry=_b64(self.saveGeometry()),
+            window_state=_b64(self.saveState()))
+        try:
+            save_settings(self.settings)
+        except HighlightStudioError as exc:
+            log.warning("settings not saved: %s", exc)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+

@@ -1,0 +1,192 @@
+"""Video preview with sound (QtMultimedia): play/pause, frame step, J/K/L shuttle and
+"play highlights only". If QtMultimedia cannot load (no libpulse, no codecs), the widget shows
+why instead of a picture, and the rest of the window keeps working.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .segment_table import format_time
+
+log = logging.getLogger(__name__)
+MAX_RATE = 4.0
+J_STEP_SECONDS = 2.0  # Qt's FFmpeg backend cannot play backwards, so J jumps back instead
+
+
+def next_highlight_time(t: float, spans: Sequence[tuple[float, float]]) -> float | None:
+    """Where "highlights only" playback goes from ``t``: ``t`` itself inside a span, else the
+    next span's start, else None (the last highlight is over)."""
+    for start, end in spans:
+        if t < start:
+            return start
+        if t < end:
+            return t
+    return None
+
+
+class Preview(QWidget):
+    positionChanged = Signal(float)  # seconds, while playing or after a seek
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._fps = 25.0
+        self._duration = 0.0
+        self._spans: tuple[tuple[float, float], ...] = ()
+        self.player = None
+        self.unavailable_reason = ""
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        try:
+            from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+            from PySide6.QtMultimediaWidgets import QVideoWidget
+        except ImportError as exc:  # e.g. libpulse.so.0 missing on a bare Linux machine
+            self.unavailable_reason = str(exc)
+            log.warning("video preview disabled: %s", exc)
+            note = QLabel(f"Video preview unavailable:\n{exc}\n\n"
+                          "On Debian/Ubuntu: sudo apt install libpulse0")
+            note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            note.setWordWrap(True)
+            note.setMinimumSize(320, 180)
+            layout.addWidget(note, 1)
+            self.video: QWidget = note
+        else:
+            self.video = QVideoWidget(self)
+            self.video.setMinimumSize(320, 180)
+            self.audio = QAudioOutput(self)
+            self.player = QMediaPlayer(self)
+            self.player.setAudioOutput(self.audio)
+            self.player.setVideoOutput(self.video)
+            self.player.positionChanged.connect(self._on_position)
+            self.player.playbackStateChanged.connect(self._sync_play_button)
+            layout.addWidget(self.video, 1)
+
+        bar = QHBoxLayout()
+        style = self.style()
+        pix = QStyle.StandardPixmap
+        self.back_button = QPushButton(style.standardIcon(pix.SP_MediaSeekBackward), "")
+        self.play_button = QPushButton(style.standardIcon(pix.SP_MediaPlay), "")
+        self.forward_button = QPushButton(style.standardIcon(pix.SP_MediaSeekForward), "")
+        self.back_button.setToolTip("Previous frame (Left)")
+        self.play_button.setToolTip("Play / pause (Space)")
+        self.forward_button.setToolTip("Next frame (Right)")
+        self.highlights_only = QCheckBox("Play highlights only")
+        self.time_label = QLabel("0:00.0 / 0:00.0")
+        for button in (self.back_button, self.play_button, self.forward_button):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            bar.addWidget(button)
+        bar.addWidget(self.highlights_only)
+        bar.addStretch(1)
+        bar.addWidget(self.time_label)
+        layout.addLayout(bar)
+        self.back_button.clicked.connect(lambda: self.step_frames(-1))
+        self.forward_button.clicked.connect(lambda: self.step_frames(1))
+        self.play_button.clicked.connect(self.toggle_play)
+        for button in (self.back_button, self.play_button, self.forward_button):
+            button.setEnabled(self.player is not None)
+
+    # --- clip --------------------------------------------------------------------------------
+    def load(self, path: Path, duration: float, fps: float) -> None:
+        self._duration, self._fps = duration, fps if fps > 0 else 25.0
+        if self.player is not None:
+            self.player.setSource(QUrl.fromLocalFile(str(path)))
+        self._show_time(0.0)
+
+    def unload(self) -> None:
+        if self.player is not None:
+            self.player.stop()
+            self.player.setSource(QUrl())
+
+    def set_highlights(self, spans: Sequence[tuple[float, float]]) -> None:
+        self._spans = tuple(spans)
+
+    # --- transport ---------------------------------------------------------------------------
+    def position(self) -> float:
+        return self.player.position() / 1000.0 if self.player is not None else 0.0
+
+    def is_playing(self) -> bool:
+        return (self.player is not None
+                and self.player.playbackState() == self.player.PlaybackState.PlayingState)
+
+    @Slot()
+    def toggle_play(self) -> None:
+        if self.player is None:
+            return
+        if self.is_playing():
+            self.player.pause()
+            return
+        if self.highlights_only.isChecked():
+            target = next_highlight_time(self.position(), self._spans)
+            if target is None and self._spans:
+                target = self._spans[0][0]  # over: start the highlight reel again
+            if target is not None:
+                self.seek(target)
+        self.player.setPlaybackRate(1.0)
+        self.player.play()
+
+    def pause(self) -> None:
+        if self.player is not None:
+            self.player.pause()
+            self.player.setPlaybackRate(1.0)
+
+    def shuttle_forward(self) -> None:
+        """L: play; each further press doubles the speed up to MAX_RATE."""
+        if self.player is None:
+            return
+        if self.is_playing():
+            self.player.setPlaybackRate(min(MAX_RATE, self.player.playbackRate() * 2.0))
+        else:
+            self.player.setPlaybackRate(1.0)
+            self.player.play()
+
+    def shuttle_back(self) -> None:
+        """J: pause and jump back, since reverse playback is not available."""
+        self.pause()
+        self.seek(self.position() - J_STEP_SECONDS)
+
+    def step_frames(self, frames: int) -> None:
+        self.pause()
+        self.seek(self.position() + frames / self._fps)
+
+    def seek(self, seconds: float) -> None:
+        seconds = min(max(seconds, 0.0), self._duration)
+        if self.player is not None:
+            self.player.setPosition(round(seconds * 1000))
+        self._show_time(seconds)
+        self.positionChanged.emit(seconds)
+
+    # --- player feedback ---------------------------------------------------------------------
+    @Slot("qint64")
+    def _on_position(self, ms: int) -> None:
+        t = ms / 1000.0
+        if self.highlights_only.isChecked() and self.is_playing():
+            target = next_highlight_time(t, self._spans)
+            if target is None:
+                self.pause()
+            elif target > t:
+                self.seek(target)
+                return
+        self._show_time(t)
+        self.positionChanged.emit(t)
+
+    @Slot()
+    def _sync_play_button(self) -> None:
+        icon = (QStyle.StandardPixmap.SP_MediaPause if self.is_playing()
+                else QStyle.StandardPixmap.SP_MediaPlay)
+        self.play_button.setIcon(self.style().standardIcon(icon))
+
+    def _show_time(self, t: float) -> None:
+        self.time_label.setText(f"{format_time(t)} / {format_time(self._duration)}")

@@ -1,0 +1,82 @@
+"""What the window remembers between runs, as one JSON file under the user's config folder.
+
+``HIGHLIGHT_STUDIO_CONFIG`` overrides the folder (tests point it at ``tmp_path``). A missing or
+unreadable file gives the defaults: losing preferences must never stop the app from starting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from ..fileio import atomic_write_text
+from ..segments import SegmentOptions
+
+CONFIG_ENV = "HIGHLIGHT_STUDIO_CONFIG"
+MAX_RECENT = 10
+
+
+def config_dir() -> Path:
+    """Where settings and per-clip sessions live (created on first use)."""
+    override = os.environ.get(CONFIG_ENV)
+    path = Path(override) if override else Path(platformdirs.user_config_dir("highlight-studio"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def options_to_dict(options: SegmentOptions) -> dict[str, Any]:
+    return dataclasses.asdict(options)
+
+
+def options_from_dict(data: dict[str, Any]) -> SegmentOptions:
+    """Rebuild options, ignoring keys an older or newer version wrote."""
+    names = {f.name for f in dataclasses.fields(SegmentOptions)}
+    return SegmentOptions(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Settings:
+    last_folder: str = ""  # where the open dialog starts
+    recent_files: tuple[str, ...] = ()  # most recent first, at most MAX_RECENT
+    checkpoint: str | None = None  # the model last picked; None = the shipped default
+    options: SegmentOptions = field(default_factory=SegmentOptions)  # for clips without session
+    geometry: str = ""  # QMainWindow.saveGeometry(), base64
+    window_state: str = ""  # QMainWindow.saveState() (docks, toolbars), base64
+
+    def with_recent(self, path: str | Path) -> Settings:
+        """Move ``path`` to the top of the recent list."""
+        text = str(Path(path).resolve())
+        recent = (text, *(p for p in self.recent_files if p != text))[:MAX_RECENT]
+        return dataclasses.replace(self, recent_files=recent,
+                                   last_folder=str(Path(text).parent))
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.json"
+
+
+def load_settings() -> Settings:
+    try:
+        data = json.loads(settings_path().read_text(encoding="utf-8"))
+        return Settings(
+            last_folder=str(data.get("last_folder", "")),
+            recent_files=tuple(str(p) for p in data.get("recent_files", ()))[:MAX_RECENT],
+            checkpoint=data.get("checkpoint"),
+            options=options_from_dict(data.get("options", {})),
+            geometry=str(data.get("geometry", "")),
+            window_state=str(data.get("window_state", "")),
+        )
+    except (OSError, ValueError, TypeError, AttributeError):
+        return Settings()
+
+
+def save_settings(settings: Settings) -> None:
+    data = dataclasses.asdict(settings)
+    data["recent_files"] = list(settings.recent_files)
+    atomic_write_text(settings_path(), json.dumps(data, indent=2))

@@ -1,0 +1,128 @@
+"""Run core generators off the GUI thread: a QObject worker moved to a QThread.
+
+The core's long jobs are generators yielding :class:`~highlight_studio.events.Progress` and
+checking a :class:`~highlight_studio.events.CancelToken`. :class:`GeneratorWorker` drains one
+and turns what it yields into signals; it never touches widgets. :class:`Job` owns the worker
+and its thread so the window can cancel, quit and wait for both on close.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from ..errors import HighlightStudioError
+from ..events import Cancelled, CancelToken, Progress
+
+JobFunction = Callable[[CancelToken], Iterator[object]]
+
+
+class GeneratorWorker(QObject):
+    """Drains ``job(cancel)`` in its thread; every Progress becomes ``progress``, anything else
+    ``result``. Exactly one of ``error`` / ``cancelled`` may fire, then always ``finished``."""
+
+    progress = Signal(object)  # events.Progress
+    result = Signal(object)  # any non-Progress item the generator yields
+    error = Signal(str, str)  # message for the user, details (traceback)
+    cancelled = Signal()
+    finished = Signal()
+
+    def __init__(self, job: JobFunction) -> None:
+        super().__init__()  # no parent: it is moved to another thread
+        self._job = job
+        self.token = CancelToken()
+
+    def cancel(self) -> None:
+        """Thread-safe: the generator sees the token at its next check, this loop at the next
+        item."""
+        self.token.cancel()
+
+    @Slot()
+    def run(self) -> None:
+        events: Iterator[object] | None = None
+        try:
+            events = self._job(self.token)
+            for item in events:
+                self.token.raise_if_cancelled()
+                if isinstance(item, Progress):
+                    self.progress.emit(item)
+                else:
+                    self.result.emit(item)
+        except Cancelled:
+            self.cancelled.emit()
+        except HighlightStudioError as exc:
+            self.error.emit(str(exc), traceback.format_exc())
+        except Exception as exc:  # a bug in the core: show it rather than kill the thread
+            self.error.emit(f"Unexpected error: {type(exc).__name__}: {exc}",
+                            traceback.format_exc())
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()  # run the generator's own clean-up in this thread, not at GC time
+            self.finished.emit()
+
+
+class Job:
+    """One worker on its own QThread, started at once; kept by the window until it ends."""
+
+    def __init__(self, job: JobFunction) -> None:
+        self.worker = GeneratorWorker(job)
+        self.thread = QThread()
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        # Direct: quit() is thread-safe, and a queued call would never run while the GUI
+        # thread sits in stop()'s wait(), which would then deadlock.
+        self.worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def is_running(self) -> bool:
+        return self.thread.isRunning()
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    def stop(self, timeout_ms: int = 10_000) -> bool:
+        """Cancel, then block until the thread has ended; False if it outlived ``timeout_ms``."""
+        self.worker.cancel()
+        if not self.thread.isRunning():
+            return True
+        return self.thread.wait(timeout_ms)
+
+
+class EtaClock:
+    """Turns a stream of Progress into "stage 42% - 0:13 left", timing each stage separately."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._stage: str | None = None
+        self._started = 0.0
+
+    def describe(self, event: Progress) -> str:
+        now = self._clock()
+        if event.stage != self._stage:
+            self._stage, self._started = event.stage, now
+        text = event.stage.capitalize()
+        if event.message:
+            text += f": {event.message}"
+        fraction = event.fraction
+        if fraction is None:
+            return text
+        text += f" {fraction:.0%}"
+        elapsed = now - self._started
+        if 0.0 < fraction < 1.0 and elapsed > 0.5:
+            left = elapsed * (1.0 - fraction) / fraction
+            text += f" - {format_clock(left)} left"
+        return text
+
+
+def format_clock(seconds: float) -> str:
+    """H:MM:SS or M:SS, for ETAs and time labels."""
+    total = max(0, round(seconds))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

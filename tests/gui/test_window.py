@@ -1,0 +1,105 @@
+"""The window end to end, offscreen: open, analyse, threshold, cancel, errors."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from highlight_studio.segments import SegmentOptions, select_segments
+
+from .conftest import STEP, CurveAnalyzer
+
+
+def open_and_wait(qtbot, window, clip) -> None:
+    with qtbot.waitSignal(window.jobEnded, timeout=10_000):
+        window.open_clip(clip)
+    assert window.job is None
+
+
+def test_open_fills_the_curve_with_one_point_per_step(qtbot, make_window, clip) -> None:
+    window = make_window()
+    with qtbot.waitSignal(window.analysisFinished, timeout=10_000) as finished:
+        open_and_wait(qtbot, window, clip)
+    analysis = finished.args[0]
+    assert analysis is window.analysis
+    n = math.ceil(analysis.info.duration / STEP)
+    x, y = window.curve.curve.getOriginalDataset()
+    assert len(x) == len(y) == n
+    np.testing.assert_allclose(x, np.arange(n) * STEP)
+    assert window.table.segment_model.rowCount() == len(window.history.state.segments) > 0
+    assert not window.progress.isVisible()
+
+
+def test_moving_the_threshold_changes_the_segment_count(qtbot, make_window, clip) -> None:
+    window = make_window()
+    open_and_wait(qtbot, window, clip)
+    analysis = window.analysis
+    counts = {}
+    for value in (0.9, 0.55, 0.25):
+        window.options.threshold.setValue(value)
+        expected = select_segments(analysis.scores, analysis.step, analysis.info.duration,
+                                   SegmentOptions(threshold=value))
+        state = window.history.state
+        assert len(state.segments) == len(expected)
+        assert window.curve.shaded_count() == len(expected)
+        assert window.table.segment_model.rowCount() == len(expected)
+        counts[value] = len(expected)
+    assert counts[0.9] < counts[0.55] < counts[0.25]  # the three bumps of the test curve
+
+
+def test_threshold_line_slider_and_spin_box_stay_in_sync(qtbot, make_window, clip) -> None:
+    window = make_window()
+    open_and_wait(qtbot, window, clip)
+    window.curve.threshold_line.setValue(0.3)  # what a drag of the line does
+    assert window.options.threshold.value() == 0.3
+    assert window.options.slider.value() == 300
+    assert window.history.state.options.threshold == 0.3
+    window.options.slider.setValue(800)
+    assert window.curve.threshold_line.value() == 0.8
+    assert window.options.threshold.value() == 0.8
+
+
+def test_cancel_mid_analysis_leaves_no_thread_running(qtbot, make_window, clip) -> None:
+    gate = threading.Event()  # never set: the job waits in "features" until cancelled
+    window = make_window(CurveAnalyzer(gate))
+    window.open_clip(clip)
+    job = window.job
+    qtbot.waitUntil(lambda: "Features" in window.stage_label.text(), timeout=5000)
+    assert window.cancel_button.isVisible()
+    with qtbot.waitSignal(job.thread.finished, timeout=1000):  # "stops within a second"
+        qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.job is None, timeout=1000)
+    assert not job.thread.isRunning()
+    assert window.analysis is None
+    assert "cancelled" in window.stage_label.text()
+    assert window.analyze_button.isEnabled()  # the user can start again
+
+
+def test_closing_during_analysis_cancels_and_waits(qtbot, make_window, clip) -> None:
+    window = make_window(CurveAnalyzer(threading.Event()))
+    window.open_clip(clip)
+    job = window.job
+    qtbot.waitUntil(lambda: "Features" in window.stage_label.text(), timeout=5000)
+    window.close()
+    assert not job.thread.isRunning()
+    assert window.job is None
+
+
+def test_bad_file_shows_the_error_dialog_and_the_app_stays_usable(qtbot, make_window, clip,
+                                                                  tmp_path) -> None:
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    window = make_window()
+    with qtbot.waitSignal(window.jobEnded, timeout=10_000):
+        window.open_clip(bad)
+    qtbot.waitUntil(lambda: window.error_box is not None and window.error_box.isVisible(),
+                    timeout=2000)
+    assert "broken.mp4" in window.error_box.text()
+    assert window.error_box.detailedText()  # the traceback is one click away
+    assert window.analysis is None
+    window.error_box.accept()
+    open_and_wait(qtbot, window, clip)
+    assert window.analysis is not None and window.analysis.path == clip
