@@ -1,0 +1,194 @@
+"""MP4 cuts on clips whose frames carry their own index: exact frames, truthful fast bounds."""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import math
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pytest
+from clipgen import ClipSpec, read_frame_index, write_clip
+
+from highlight_studio.errors import ExportError
+from highlight_studio.events import Cancelled, CancelToken, Progress
+from highlight_studio.export import cuts
+from highlight_studio.export.cuts import CutOptions, CutResult, cut_clips, output_name
+from highlight_studio.export.timeline import Timeline, build_timeline
+from highlight_studio.media import MediaInfo, probe
+from highlight_studio.segments import Segment
+
+GOP = 12
+SEGMENTS = [Segment(0.3, 0.9), Segment(1.5, 2.2)]
+# 25 fps with every third interval doubled, as a phone drops frames under load
+VFR_PTS = tuple(sum(0.08 if i % 3 == 2 else 0.04 for i in range(n)) for n in range(60))
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("src")
+    made = {}
+    for name, fps in (("r23976", Fraction(24000, 1001)), ("r25", Fraction(25)),
+                      ("r2997", Fraction(30000, 1001))):
+        made[name] = write_clip(folder / f"{name}.mp4", ClipSpec(
+            n_frames=72, fps=fps, width=160, height=120, gop=GOP))
+    made["vfr"] = write_clip(folder / "vfr.mp4", ClipSpec(
+        n_frames=60, fps=Fraction(25), width=160, height=120, gop=GOP, pts_seconds=VFR_PTS))
+    return made
+
+
+def frame_indices(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        return [read_frame_index(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+
+
+def run(timeline: Timeline, info: MediaInfo, out: Path, **options: object) -> list[CutResult]:
+    events = list(cut_clips(timeline, info, out, CutOptions(**options)))  # type: ignore[arg-type]
+    assert any(isinstance(e, Progress) for e in events)
+    return [e for e in events if isinstance(e, CutResult)]
+
+
+def grid_frame(seconds: float, rate: Fraction) -> int:
+    """The documented rounding rule, computed here independently of the exporter."""
+    return math.floor(Fraction(str(seconds)) * rate + Fraction(1, 2))
+
+
+@pytest.mark.parametrize("name", ["r23976", "r25", "r2997"])
+def test_exact_mode_cuts_the_intended_frames(clips: dict[str, Path], tmp_path: Path,
+                                             name: str) -> None:
+    info = probe(clips[name])
+    rate = info.real_fps
+    timeline = build_timeline(info, SEGMENTS)
+    results = run(timeline, info, tmp_path, mode="exact", reel=True)
+    assert [r.index for r in results] == [1, 2, 0]
+    wanted = [list(range(grid_frame(s.start, rate), grid_frame(s.end, rate))) for s in SEGMENTS]
+    for result, frames in zip(results[:2], wanted, strict=True):
+        assert frame_indices(result.path) == frames
+        assert result.on_request and result.frames == len(frames)
+        assert result.duration == pytest.approx(len(frames) / rate, abs=1e-6)
+        assert result.audio_duration is not None
+        assert abs(result.audio_duration - result.duration) <= 1 / rate
+    reel = results[2]
+    assert frame_indices(reel.path) == wanted[0] + wanted[1]
+    assert reel.audio_duration == pytest.approx(reel.duration, abs=float(1 / rate))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(r.path.name for r in results)
+
+
+@pytest.mark.parametrize("name", ["r23976", "r2997"])
+def test_fast_mode_reports_its_keyframe_bounds(clips: dict[str, Path], tmp_path: Path,
+                                               name: str) -> None:
+    info = probe(clips[name])
+    rate = info.real_fps
+    timeline = build_timeline(info, SEGMENTS)
+    for result, seg in zip(run(timeline, info, tmp_path, mode="fast"), SEGMENTS, strict=True):
+        frames = frame_indices(result.path)
+        first, end = round(result.start * rate), round(result.end * rate)
+        assert frames == list(range(first, end))  # what is reported is what is in the file
+        assert first % GOP == 0 and (end % GOP == 0 or end == 72)  # cut on keyframes
+        assert first <= grid_frame(seg.start, rate) and end >= grid_frame(seg.end, rate)
+        assert result.start <= result.requested_start and result.end >= result.requested_end
+        assert result.audio_duration is not None
+        assert abs(result.audio_duration - result.duration) <= 1 / rate + 2 * 1024 / 48_000
+
+
+def test_variable_frame_rate_picks_frames_by_presentation_time(clips: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    info = probe(clips["vfr"])
+    assert info.is_vfr
+    timeline = build_timeline(info, [Segment(0.5, 1.3)])
+    rate = timeline.rate
+    cut = timeline.cuts[0]
+    wanted = [i for i, t in enumerate(VFR_PTS)
+              if cut.src_in <= grid_frame(round(t, 6), rate) < cut.src_out]
+    assert len(wanted) < cut.frames  # frames are missing in this stretch: truly variable
+    (result,) = run(timeline, info, tmp_path, mode="exact")
+    assert frame_indices(result.path) == wanted
+    with av.open(str(result.path)) as container:  # the output keeps the uneven spacing
+        stream = container.streams.video[0]
+        assert stream.time_base is not None
+        times = [float(p.pts * stream.time_base) for p in container.demux(stream)
+                 if p.pts is not None]
+    ordered = sorted(times)
+    gaps = sorted({round(b - a, 3) for a, b in itertools.pairwise(ordered)})
+    assert gaps == [0.04, 0.08]
+
+
+def test_template_names_and_bad_templates(clips: dict[str, Path], tmp_path: Path) -> None:
+    assert output_name("{clip}_{index:02d}_{tc}", clip="a", index=3, tc="00-00-01-00",
+                       start=1.0, end=2.0) == "a_03_00-00-01-00.mp4"
+    for bad in ("{nope}.mp4", "../{clip}.mp4", "{index:q}"):
+        with pytest.raises(ExportError, match="template"):
+            output_name(bad, clip="a", index=1, tc="x", start=0.0, end=1.0)
+    info = probe(clips["r25"])
+    timeline = build_timeline(info, SEGMENTS)
+    names = [r.path.name for r in run(timeline, info, tmp_path, mode="fast")]
+    assert names == ["r25_01_00-00-00-08.mp4", "r25_02_00-00-01-13.mp4"]  # 0.3 s, 1.5 s @ 25
+    with pytest.raises(ExportError, match="both"):
+        list(cut_clips(timeline, info, tmp_path, CutOptions(template="{clip}.mp4")))
+    with pytest.raises(ExportError, match="Unknown cut mode"):
+        CutOptions(mode="slow")
+
+
+def test_refuses_to_overwrite_the_source(clips: dict[str, Path]) -> None:
+    info = probe(clips["r25"])
+    timeline = build_timeline(info, SEGMENTS[:1])
+    before = clips["r25"].stat().st_mtime_ns
+    with pytest.raises(ExportError, match="source"):
+        list(cut_clips(timeline, info, clips["r25"].parent, CutOptions(template="{clip}.mp4")))
+    assert clips["r25"].stat().st_mtime_ns == before
+
+
+def test_missing_folder(clips: dict[str, Path], tmp_path: Path) -> None:
+    info = probe(clips["r25"])
+    with pytest.raises(ExportError, match="does not exist"):
+        list(cut_clips(build_timeline(info, SEGMENTS), info, tmp_path / "nope"))
+
+
+@pytest.mark.parametrize(("where", "code", "message"), [
+    ("replace", errno.ENOSPC, "disk space"),
+    ("mkstemp", errno.EROFS, "read-only"),
+])
+def test_full_disk_or_read_only_folder_leaves_nothing(
+        clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        where: str, code: int, message: str) -> None:
+    info = probe(clips["r25"])
+    timeline = build_timeline(info, SEGMENTS[:1])
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os if where == "replace" else tempfile, where, fail)
+    with pytest.raises(ExportError, match=message):
+        list(cut_clips(timeline, info, tmp_path, CutOptions(mode="exact")))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel_leaves_nothing(clips: dict[str, Path], tmp_path: Path) -> None:
+    info = probe(clips["r25"])
+    token = CancelToken()
+    events = cut_clips(build_timeline(info, SEGMENTS), info, tmp_path, CutOptions(), token)
+    with pytest.raises(Cancelled):
+        for event in events:
+            if isinstance(event, Progress) and event.done > 0:
+                token.cancel()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_does_not_verify_is_not_kept(clips: dict[str, Path], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    info = probe(clips["r25"])
+    real = cuts._read_back
+
+    def one_frame_short(path: Path, pictures: bool) -> cuts._Written:
+        written = real(path, pictures)
+        return cuts._Written(written.frames - 1, written.duration, written.audio_duration,
+                             written.first, written.last)
+
+    monkeypatch.setattr(cuts, "_read_back", one_frame_short)
+    with pytest.raises(ExportError, match="not saved"):
+        list(cut_clips(build_timeline(info, SEGMENTS[:1]), info, tmp_path))
+    assert list(tmp_path.iterdir()) == []
