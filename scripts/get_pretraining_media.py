@@ -29,6 +29,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -247,6 +248,8 @@ def download(source: Source, cache: Path) -> Path:
 @contextmanager
 def open_member(archive: Path, path: list[str]) -> Iterator[IO[bytes]]:
     """Open ``path`` inside ``archive``; later path items are members of nested zip files."""
+    if len(path) > 2:
+        raise MediaFetchError(f"{archive.name}: only one level of nesting is supported")
     with _open_outer(archive, path[0]) as f:
         if len(path) == 1:
             yield f
@@ -255,8 +258,6 @@ def open_member(archive: Path, path: list[str]) -> Iterator[IO[bytes]]:
             shutil.copyfileobj(f, spool, CHUNK)
             spool.seek(0)
             with zipfile.ZipFile(spool) as inner, _zip_member(inner, path[1], archive) as g:
-                if len(path) > 2:
-                    raise MediaFetchError(f"{archive.name}: only one level of nesting is supported")
                 yield g
 
 
@@ -306,17 +307,23 @@ def _deb_member(archive: Path, member: str) -> Iterator[IO[bytes]]:
     proc = subprocess.Popen(
         ["dpkg-deb", "--fsys-tarfile", str(archive)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # small; read only when dpkg-deb fails
     )
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     try:
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as t:
-            for info in t:
-                if info.isfile() and info.name.removeprefix("./") == member.removeprefix("./"):
-                    f = t.extractfile(info)
-                    assert f is not None
-                    yield f
-                    return
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as t:
+                for info in t:
+                    if info.isfile() and info.name.removeprefix("./") == member.removeprefix("./"):
+                        f = t.extractfile(info)
+                        assert f is not None
+                        yield f
+                        return
+        except tarfile.TarError:
+            pass  # dpkg-deb failed mid-stream; its own message below says why
+        if proc.wait() != 0:  # stdout is at its end, so dpkg-deb has finished
+            err = proc.stderr.read().decode(errors="replace").strip()
+            raise MediaFetchError(f"dpkg-deb could not read {archive}: {err}. Delete it and rerun.")
         raise MediaFetchError(f"{archive.name} has no file {member}; is the manifest path right?")
     finally:
         proc.stdout.close()
@@ -334,10 +341,17 @@ def extract_verified(archive: Path, clip: dict[str, Any], dest: Path, *, verify:
     tmp = target.with_name(f".{target.name}.part")
     digest = hashlib.sha256()
     try:
-        with open_member(archive, clip["path"]) as src, tmp.open("wb") as out:
-            while block := src.read(CHUNK):
-                digest.update(block)
-                out.write(block)
+        try:
+            with open_member(archive, clip["path"]) as src, tmp.open("wb") as out:
+                while block := src.read(CHUNK):
+                    digest.update(block)
+                    out.write(block)
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise MediaFetchError(
+                f"{archive} is damaged ({exc}); delete it and run again to download it anew"
+            ) from exc
+        except OSError as exc:
+            raise MediaFetchError(f"could not extract {clip['file']} to {dest}: {exc}") from exc
         got = digest.hexdigest()
         if verify and got != clip["sha256"]:
             raise MediaFetchError(
