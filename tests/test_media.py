@@ -27,15 +27,24 @@ VFR_TICKS = 90_000  # clipgen's time base for VFR clips
 
 
 def frame_times(spec: ClipSpec) -> list[Fraction]:
-    """Exact presentation time of every frame written for ``spec``."""
+    """Exact presentation time of every frame written for ``spec``, as the container stores it.
+
+    Matroska keeps whole milliseconds, so an NTSC frame at 200.2 ms is stored at 200 ms.
+    """
     if spec.pts_seconds is not None:
-        return [Fraction(round(p * VFR_TICKS), VFR_TICKS) for p in spec.pts_seconds]
-    return [Fraction(i) / spec.fps for i in range(spec.n_frames)]
+        times = [Fraction(round(p * VFR_TICKS), VFR_TICKS) for p in spec.pts_seconds]
+    else:
+        times = [Fraction(i) / spec.fps for i in range(spec.n_frames)]
+    if spec.container == "matroska":
+        times = [Fraction(round(t * 1000), 1000) for t in times]
+    return times
 
 
 def clip_duration(spec: ClipSpec) -> Fraction:
     """Duration as written: the last frame lasts one nominal frame interval."""
-    return frame_times(spec)[-1] + 1 / spec.fps
+    if spec.pts_seconds is not None:
+        return Fraction(spec.pts_seconds[-1]) + 1 / spec.fps
+    return spec.n_frames / spec.fps
 
 
 def expected_indices(spec: ClipSpec, step: str, n_frames: int | None = None) -> list[int]:
@@ -53,6 +62,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Cli
     specs = {
         "24": ClipSpec(n_frames=48, timecode="01:00:00:00"),
         "ntsc": ClipSpec(n_frames=30, fps=NTSC, audio_hz=None, width=256, height=144),
+        "ntsc_mkv": ClipSpec(n_frames=30, fps=NTSC, audio_hz=None, width=256, height=144,
+                             container="matroska"),
         "vfr": ClipSpec(n_frames=len(VFR_PTS), fps=Fraction(30), pts_seconds=VFR_PTS),
         "mkv_vfr": ClipSpec(n_frames=len(VFR_PTS), fps=Fraction(30), pts_seconds=VFR_PTS,
                             container="matroska", audio_hz=None),
@@ -95,8 +106,10 @@ def test_probe_constant_rate_clip(clips: dict) -> None:
     assert not info.is_vfr and not info.truncated
 
 
-def test_probe_ntsc_rate_without_audio(clips: dict) -> None:
-    path, spec = clips["ntsc"]
+@pytest.mark.parametrize("name", ["ntsc", "ntsc_mkv"])
+def test_probe_ntsc_rate_without_audio(clips: dict, name: str) -> None:
+    # Matroska rounds timestamps to whole milliseconds (33/34 ms): still constant rate.
+    path, spec = clips[name]
     info = probe(path)
     assert info.real_fps == NTSC
     assert info.avg_fps == NTSC
@@ -121,7 +134,8 @@ def test_probe_variable_frame_rate(clips: dict, name: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "step"), [
-    ("24", "0.2"), ("24", "0.25"), ("ntsc", "0.2"), ("ntsc", "0.5"), ("vfr", "0.2"),
+    ("24", "0.2"), ("24", "0.25"), ("ntsc", "0.2"), ("ntsc", "0.5"), ("ntsc_mkv", "0.2"),
+    ("vfr", "0.2"),
     ("vfr", "0.05"), ("mkv_vfr", "0.2"),
 ])
 def test_iter_frames_picks_the_frame_on_screen_at_each_step(clips: dict, name: str,
@@ -135,8 +149,7 @@ def test_iter_frames_picks_the_frame_on_screen_at_each_step(clips: dict, name: s
     for k, frame in enumerate(frames):
         assert frame.index == k
         assert frame.time == pytest.approx(k * float(step))
-        # Matroska stores timestamps in whole milliseconds.
-        assert frame.pts_time == pytest.approx(float(times[expected[k]]), abs=1e-3)
+        assert frame.pts_time == pytest.approx(float(times[expected[k]]), abs=1e-6)
         assert frame.image.shape == (96, 128, 3) and frame.image.dtype == np.uint8
 
 
