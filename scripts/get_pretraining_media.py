@@ -408,11 +408,13 @@ def fetch(
             continue
         try:
             archive = download(source, cache)
-            for clip in todo:
+            while todo:
+                clip = todo[0]
                 digest = extract_verified(archive, clip, dest, verify=not record)
                 if record:
                     clip.update(sha256=digest, **probe_clip(dest / clip["file"]))
                 print(f"fetched  {clip['file']} ({source.describe()})")
+                todo.pop(0)
         except MediaFetchError as exc:
             failures.append(str(exc))
             print(f"FAILED   {', '.join(c['file'] for c in todo)}: {exc}", file=sys.stderr)
