@@ -33,8 +33,9 @@ from .events import CancelToken, check_cancel
 # Tolerance in units of one step: a frame whose pts equals k * step up to float error counts as
 # on screen at step k, and a duration of exactly n steps is n steps, not n + 1.
 _STEP_EPS = 1e-6
-# Packets looked at to tell constant from variable frame rate when the container has no full
-# sample index (Matroska, MPEG-TS): a few seconds of video, demuxed without decoding.
+# Frame timestamps looked at to tell constant from variable frame rate (about ten seconds): the
+# start of the MP4 sample table, or else the first packets, demuxed without decoding (Matroska,
+# MPEG-TS). Footage whose rate only starts to vary later is reported as constant.
 _VFR_PROBE_PACKETS = 300
 # Frame intervals may differ by rounding to the stream's time base (1 tick, e.g. 33/34 ms in
 # Matroska) or by this fraction of the typical interval before a clip counts as VFR.
@@ -225,6 +226,7 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo:
+    """:func:`probe` on an open container, which it leaves positioned somewhere past the start."""
     if not container.streams.video:
         raise MediaError(f"{path} has no video stream (is it an audio file?).")
     stream = container.streams.video[0]
@@ -274,6 +276,8 @@ def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo
 
 @dataclass(frozen=True)
 class _Timing:
+    """The clip's extent, worked out one of two ways (sample table or sampled packets)."""
+
     duration: Fraction  # seconds
     frame_count: int
     avg_fps: Fraction
