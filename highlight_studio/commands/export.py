@@ -1,0 +1,136 @@
+"""``highlight-studio export CLIP``: timelines (EDL, FCPXML, OTIO) and MP4 cuts of the highlights.
+
+Segments come from the model (the segment options of ``analyze``) or, with ``--segments``, are
+given in seconds and the model is skipped. Every file is verified after writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import ExportError
+from ..events import Progress
+from ..export.cuts import MODES, CutOptions, CutResult, cut_clips
+from ..export.timeline import build_timeline
+from ..export.timelines import EDL_PRESETS, write_edl, write_fcpxml, write_otio
+from ..media import MediaInfo, probe
+from ..segments import Segment
+from .common import add_segment_arguments, drain, segment_options_from_args
+
+_RANGE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*-\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export", help="write EDL / FCPXML / OTIO timelines and MP4 cuts of the highlights",
+        description="Export the highlights of a clip as editing timelines and/or MP4 files. "
+                    "Each file is read back and checked against the selection before it is "
+                    "kept.")
+    p.add_argument("clip", type=Path)
+    p.add_argument("--edl", type=Path, metavar="F", help="write a CMX 3600 EDL")
+    p.add_argument("--fcpxml", type=Path, metavar="F", help="write an FCPXML timeline")
+    p.add_argument("--otio", type=Path, metavar="F", help="write an OpenTimelineIO timeline")
+    p.add_argument("--mp4-dir", type=Path, metavar="D", help="write one MP4 per segment here")
+    p.add_argument("--mode", choices=MODES, default="exact",
+                   help="exact: re-encode, frame-accurate (default); fast: stream copy, cuts "
+                        "widen to keyframes and the real bounds are printed")
+    p.add_argument("--reel", action="store_true",
+                   help="also write all segments joined into one highlight reel MP4")
+    p.add_argument("--template", default=CutOptions.template,
+                   help="MP4 file names; fields {clip} {index} {tc} {start} {end} "
+                        f"(default {CutOptions.template})")
+    p.add_argument("--reel-preset", choices=sorted(EDL_PRESETS), default="premiere",
+                   help="EDL flavour for the editing application (default premiere)")
+    p.add_argument("--segments", metavar="LIST",
+                   help="segments in seconds, e.g. 12.0-15.5,40-48.2; skips the model and the "
+                        "segment options")
+    p.add_argument("--checkpoint", "-m", default=None,
+                   help="model name or checkpoint path (default: the shipped model)")
+    p.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None,
+                   help="where to run the model (default: the GPU when present)")
+    p.add_argument("--backbone-weights", type=Path, default=None,
+                   help="weights file for a backbone that ships without them")
+    p.add_argument("--no-cache", action="store_true", help="recompute features")
+    add_segment_arguments(p)
+    p.set_defaults(func=run)
+
+
+def parse_segments(text: str) -> list[Segment]:
+    """``"12.0-15.5,40-48.2"`` -> segments in seconds."""
+    segments = []
+    for part in text.split(","):
+        match = _RANGE.match(part)
+        if not match:
+            raise ExportError(f"{part.strip()!r} is not a segment; write START-END in seconds, "
+                              "e.g. --segments 12.0-15.5,40-48.2")
+        start, end = float(match.group(1)), float(match.group(2))
+        if end <= start:
+            raise ExportError(f"Segment {part.strip()} ends before it starts.")
+        segments.append(Segment(start, end))
+    return segments
+
+
+def _selection(args: argparse.Namespace) -> tuple[MediaInfo, list[Segment]]:
+    """The clip's probe and its segments, from ``--segments`` or from the model."""
+    if args.segments:
+        return probe(args.clip), parse_segments(args.segments)
+    from ..scoring import Analysis, analyze  # torch loads only when the model is needed
+    from ..segments import select_segments
+
+    options = segment_options_from_args(args)
+    result = drain(analyze(args.clip, checkpoint=args.checkpoint, device=args.device,
+                           use_cache=not args.no_cache, backbone_weights=args.backbone_weights),
+                   Analysis)
+    segments = select_segments(result.scores, result.step, result.info.duration, options)
+    if not segments:
+        raise ExportError(f"No part of {args.clip.name} scores {options.threshold} or more; "
+                          "lower --threshold or use --best SECONDS.")
+    return result.info, segments
+
+
+def _collect(events: Iterator[Progress | CutResult]) -> Iterator[Progress | list[CutResult]]:
+    """Pass Progress on and gather every CutResult, so ``drain`` can draw one bar."""
+    results = []
+    for event in events:
+        if isinstance(event, CutResult):
+            results.append(event)
+        else:
+            yield event
+    yield results
+
+
+def run(args: argparse.Namespace) -> int:
+    outputs = [p for p in (args.edl, args.fcpxml, args.otio) if p is not None]
+    if not outputs and args.mp4_dir is None:
+        raise ExportError("Nothing to export: give --edl, --fcpxml, --otio and/or --mp4-dir.")
+    for path in outputs:
+        if path.resolve() == args.clip.resolve():
+            raise ExportError(f"Refusing to write over the source clip {args.clip}.")
+    options = CutOptions(mode=args.mode, template=args.template, reel=args.reel)
+    info, segments = _selection(args)
+    timeline = build_timeline(info, segments)
+    seconds = float(timeline.seconds(timeline.frames))
+    print(f"{args.clip.name}: {len(timeline.cuts)} segments, {timeline.frames} frames "
+          f"({seconds:.2f} s) at {float(timeline.rate):.3f} fps")
+    if args.edl:
+        write_edl(timeline, args.edl, args.reel_preset)
+        print(f"  EDL ({args.reel_preset})  {args.edl}")
+    if args.fcpxml:
+        write_fcpxml(timeline, args.fcpxml)
+        print(f"  FCPXML           {args.fcpxml}")
+    if args.otio:
+        write_otio(timeline, args.otio)
+        print(f"  OTIO             {args.otio}")
+    if args.mp4_dir is not None:
+        results = drain(_collect(cut_clips(timeline, info, args.mp4_dir, options)), list)
+        for r in results:
+            label = "reel" if r.index == 0 else f"{r.index:4d}"
+            line = f"  {label}  {r.path}  {r.start:.3f}-{r.end:.3f} s, {r.frames} frames"
+            if not r.on_request:
+                line += (f" (asked {r.requested_start:.3f}-{r.requested_end:.3f} s; "
+                         "fast mode cuts on keyframes)")
+            print(line)
+    return 0

@@ -1,0 +1,84 @@
+"""``highlight-studio export``: explicit segments, the model path (stand-in model), errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import opentimelineio as otio
+import pytest
+from clipgen import ClipSpec, write_clip
+
+from highlight_studio import cli, scoring
+from highlight_studio.events import Progress
+from highlight_studio.media import probe
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("src") / "game day.mp4",
+                      ClipSpec(n_frames=75, fps=Fraction(25), width=160, height=120, gop=10))
+
+
+def edl_events(path: Path) -> list[list[str]]:
+    return [line.split() for line in path.read_text().splitlines() if line[:3].isdigit()]
+
+
+def test_explicit_segments_write_every_format(clip: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cuts"
+    out.mkdir()
+    code = cli.main(["export", str(clip), "--segments", "0.4-1.0,2.0-2.8",
+                     "--edl", str(tmp_path / "a.edl"), "--fcpxml", str(tmp_path / "a.fcpxml"),
+                     "--otio", str(tmp_path / "a.otio"), "--mp4-dir", str(out), "--mode", "fast",
+                     "--reel-preset", "avid"])
+    assert code == 0, capsys.readouterr().err
+    events = edl_events(tmp_path / "a.edl")
+    # 0.4 s = frame 10, 1.0 s = 25, 2.0 s = 50, 2.8 s = 70 at 25 fps
+    assert [(e[4], e[5]) for e in events] == [("00:00:00:10", "00:00:01:00"),
+                                              ("00:00:02:00", "00:00:02:20")]
+    timeline = otio.adapters.read_from_file(str(tmp_path / "a.otio"))
+    assert [c.source_range.duration.value for c in timeline.tracks[0].find_clips()] == [15, 20]
+    assert (tmp_path / "a.fcpxml").read_text().count("<clip ") == 2
+    assert sorted(p.name for p in out.iterdir()) == [
+        "game day_01_00-00-00-10.mp4", "game day_02_00-00-02-00.mp4"]
+    printed = capsys.readouterr().out
+    assert "asked 0.400-1.000 s" in printed  # fast mode tells where it really cut
+
+
+def test_threshold_runs_the_model_path(clip: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    info = probe(clip)
+    scores = np.zeros(15, np.float32)
+    scores[5:10] = 0.9  # steps of 0.2 s: 1.0-2.0 s scores high
+
+    def fake_analyze(path: Path, **kwargs: object) -> Iterator[Progress | scoring.Analysis]:
+        yield Progress("scoring", 1, 1)
+        yield scoring.Analysis(path=Path(path), info=info, model_name="stand-in",
+                               backbone_id="none", step=0.2, scores=scores, device="cpu")
+
+    monkeypatch.setattr(scoring, "analyze", fake_analyze)
+    edl = tmp_path / "t.edl"
+    assert cli.main(["export", str(clip), "--threshold", "0.5", "--edl", str(edl)]) == 0
+    assert [(e[4], e[5]) for e in edl_events(edl)] == [("00:00:01:00", "00:00:02:00")]
+    assert cli.main(["export", str(clip), "--threshold", "0.95", "--edl", str(edl)]) == 1
+
+
+@pytest.mark.parametrize("argv", [
+    ["--segments", "1-x", "--edl", "{tmp}/a.edl"],
+    ["--segments", "2-1", "--edl", "{tmp}/a.edl"],
+    ["--segments", "10-12", "--edl", "{tmp}/a.edl"],  # past the end of a 3 s clip
+    ["--segments", "0-1", "--edl", "{clip}"],
+    ["--segments", "0-1", "--mp4-dir", "{tmp}/missing"],
+    ["--segments", "0-1"],
+])
+def test_user_errors_are_reported(clip: Path, tmp_path: Path, argv: list[str],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    before = clip.read_bytes()
+    args = [a.format(tmp=tmp_path, clip=clip) for a in argv]
+    assert cli.main(["export", str(clip), *args]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+    assert clip.read_bytes() == before
+    assert list(tmp_path.iterdir()) == []
