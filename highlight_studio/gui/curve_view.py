@@ -51,7 +51,8 @@ class CurveView(pg.GraphicsLayoutWidget):
         self.curve.setClipToView(True)
         self.threshold_line = pg.InfiniteLine(angle=0, movable=True, pen=THRESHOLD_PEN,
                                               bounds=(0.0, 1.0), label="threshold {value:.2f}",
-                                              labelOpts={"position": 0.03, "color": "w"})
+                                              labelOpts={"position": 0.01, "color": "w",
+                                                         "anchors": [(0, 1), (0, 1)]})
         self.threshold_line.setZValue(20)
         self.plot.addItem(self.threshold_line)
         self.playhead = pg.InfiniteLine(angle=90, movable=False, pen=PLAYHEAD_PEN)

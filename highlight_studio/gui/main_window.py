@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(1, 2)
         self.splitter = split
         self.setCentralWidget(split)
+        docks = []
         for title, widget, name in (("Segment options", self.options, "optionsDock"),
                                     ("Segments", self.table, "segmentsDock")):
             dock = QDockWidget(title, self)
@@ -124,7 +125,12 @@ class MainWindow(QMainWindow):
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            docks.append(dock)
         self.resize(1280, 800)
+        # The options need their form's height; the table takes the rest.
+        self.resizeDocks(docks, [self.options.sizeHint().height(), 800],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks(docks[:1], [340], Qt.Orientation.Horizontal)
 
     def _build_actions(self) -> None:
         self.actions_by_name: dict[str, QAction] = {}

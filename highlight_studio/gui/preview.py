@@ -9,7 +9,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QRect, Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -38,6 +39,39 @@ def next_highlight_time(t: float, spans: Sequence[tuple[float, float]]) -> float
     return None
 
 
+class VideoSurface(QWidget):
+    """Paints the player's frames itself (from a QVideoSink), letterboxed on black: unlike a
+    native video widget this also renders offscreen, so screenshots and grabs show the picture."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.image = QImage()
+        self.setMinimumSize(320, 180)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+    @Slot(object)
+    def show_frame(self, frame: object) -> None:
+        image = frame.toImage()  # type: ignore[attr-defined]
+        if not image.isNull():
+            self.image = image
+            self.update()
+
+    def clear(self) -> None:
+        self.image = QImage()
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), Qt.GlobalColor.black)
+        if not self.image.isNull():
+            size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(self.rect().center())
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawImage(target, self.image)
+        painter.end()
+
+
 class Preview(QWidget):
     positionChanged = Signal(float)  # seconds, while playing or after a seek
 
@@ -51,8 +85,7 @@ class Preview(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         try:
-            from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
-            from PySide6.QtMultimediaWidgets import QVideoWidget
+            from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer, QVideoSink
         except ImportError as exc:  # e.g. libpulse.so.0 missing on a bare Linux machine
             self.unavailable_reason = str(exc)
             log.warning("video preview disabled: %s", exc)
@@ -64,12 +97,13 @@ class Preview(QWidget):
             layout.addWidget(note, 1)
             self.video: QWidget = note
         else:
-            self.video = QVideoWidget(self)
-            self.video.setMinimumSize(320, 180)
+            self.video = VideoSurface(self)
+            self.sink = QVideoSink(self)
+            self.sink.videoFrameChanged.connect(self.video.show_frame)
             self.audio = QAudioOutput(self)
             self.player = QMediaPlayer(self)
             self.player.setAudioOutput(self.audio)
-            self.player.setVideoOutput(self.video)
+            self.player.setVideoSink(self.sink)
             self.player.positionChanged.connect(self._on_position)
             self.player.playbackStateChanged.connect(self._sync_play_button)
             layout.addWidget(self.video, 1)
@@ -103,12 +137,14 @@ class Preview(QWidget):
         self._duration, self._fps = duration, fps if fps > 0 else 25.0
         if self.player is not None:
             self.player.setSource(QUrl.fromLocalFile(str(path)))
+            self.player.pause()  # paused, not stopped: the first frame shows at once
         self._show_time(0.0)
 
     def unload(self) -> None:
         if self.player is not None:
             self.player.stop()
             self.player.setSource(QUrl())
+            self.video.clear()
 
     def set_highlights(self, spans: Sequence[tuple[float, float]]) -> None:
         self._spans = tuple(spans)
