@@ -33,6 +33,8 @@ from .events import CancelToken, check_cancel
 # Tolerance in units of one step: a frame whose pts equals k * step up to float error counts as
 # on screen at step k, and a duration of exactly n steps is n steps, not n + 1.
 _STEP_EPS = 1e-6
+# The same tolerance for a time given in seconds (frames_at): a microsecond.
+_TIME_EPS = Fraction(1, 1_000_000)
 # Frame timestamps looked at to tell constant from variable frame rate (about ten seconds): the
 # start of the MP4 sample table, or else the first packets, demuxed without decoding (Matroska,
 # MPEG-TS). Footage whose rate only starts to vary later is reported as constant.
@@ -145,7 +147,10 @@ def frames_at(
         current: av.VideoFrame | None = None  # newest frame at or before the last target
         ahead: av.VideoFrame | None = None  # first frame after it, kept for the next target
         for i in sorted(range(len(times)), key=lambda j: times[j]):
-            target = min(last_target, first_pts + max(0, math.floor(Fraction(times[i]) / tb)))
+            # A time equal to a frame's pts up to float error (3.96 s = frame 99 at 25 fps) is
+            # that frame: round up by a microsecond, far less than any frame interval.
+            ticks = math.floor((Fraction(times[i]) + _TIME_EPS) / tb)
+            target = min(last_target, first_pts + max(0, ticks))
             newest = ahead or current
             if frames is None or newest is None or (
                 _keyframe_before(stream, target) > newest.pts if has_index else

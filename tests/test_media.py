@@ -192,10 +192,14 @@ def test_rotated_clip_is_probed_and_decoded_upright(tmp_path: Path, rotation: in
 
 def test_frames_at_returns_frames_on_screen_in_request_order(clips: dict) -> None:
     path, spec = clips["long"]
-    times = [3.0, 0.0, 1.0, 1.01, 3.99, 10.0, -1.0, 2.5, 1.0, 0.49]
-    images = frames_at(path, times, size=(128, 96))
+    # Exact times, passed as floats: 11/24 and 94/24 are frame times whose floats fall a hair
+    # short of the frame's pts and must still land on that frame, not the one before.
+    exact = [Fraction(3), Fraction(0), Fraction(1), Fraction(101, 100), Fraction(399, 100),
+             Fraction(10), Fraction(-1), Fraction(5, 2), Fraction(1), Fraction(49, 100),
+             Fraction(11, 24), Fraction(94, 24)]
+    images = frames_at(path, [float(t) for t in exact], size=(128, 96))
     last = spec.n_frames - 1
-    expected = [min(last, max(0, math.floor(Fraction(str(t)) * spec.fps))) for t in times]
+    expected = [min(last, max(0, math.floor(t * spec.fps))) for t in exact]
     assert [read_frame_index(img) for img in images] == expected
     assert all(img.shape == (96, 128, 3) for img in images)
     assert frames_at(path, []) == []
