@@ -1,0 +1,167 @@
+"""Does RASL learn? Train variants on yth-train features, measure yth mAP, log diagnostics.
+
+Labels are read only to measure (never to train or select): training sees
+``read_benchmark_features`` only. Every variant runs over several fixed seeds and reports mean
+and spread, the collapse diagnostics at the end of training, and CPU time. Rerun:
+
+    .venv/bin/python benchmarks/rasl_experiments.py --variants literal default --seeds 0 1 2
+
+Each run appends one JSON line to ``benchmarks/results/runs.jsonl``; ``--summary`` rewrites
+``benchmarks/results/summary.md`` from all recorded runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections import defaultdict
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from highlight_studio.evaluation.benchmark import read_benchmark_annotations
+from highlight_studio.evaluation.protocols import evaluate_scores
+from highlight_studio.model.config import BENCHMARK_WINDOW, RASLConfig
+from highlight_studio.model.inference import score_sequence
+from highlight_studio.model.rasl import RASL
+from highlight_studio.training.datasets import FeatureDataset
+from highlight_studio.training.trainer import TrainOptions, train
+
+DATA = Path("/work/shared/benchmarks/yth-train")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+BASE = dict(visual_dim=1024, audio_dim=2048, window=BENCHMARK_WINDOW)
+
+# name -> (RASLConfig fields, TrainOptions fields). "literal" is the paper read literally.
+VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "literal": ({"literal": True}, {}),
+    "default": ({}, {}),
+    "zero_wo": ({"literal": True, "zero_init_attn_out": True}, {}),
+    "zero_wo_warmup": ({"literal": True, "zero_init_attn_out": True}, {"warmup_steps": 50}),
+    "rnorm_nobias": ({"r_norm": "layernorm", "decoder_bias": False}, {}),
+    "shared_proj": ({"kpoint_projection": "shared"}, {}),
+    "push_bottom": ({"kpoint_eta": "top_minus_bottom"}, {}),
+    "spread": ({"spread_weight": 1.0}, {}),
+    "logit_rank": ({"rank_by_logit": True}, {}),
+    "nonneg": ({"readout": "nonneg"}, {}),
+    "rezero": ({"sa_output": "rezero_ln"}, {}),
+    "fix": ({"sa_output": "rezero_ln", "readout": "nonneg", "r_norm": "layernorm",
+             "decoder_bias": False, "kpoint_projection": "shared", "kpoint_eta": "top_minus_bottom",
+             "rank_by_logit": True}, {}),
+    "no_sa": ({"use_self_attention": False}, {}),
+    "no_kpoint": ({"use_kpoint_loss": False}, {}),
+    "no_audio": ({"use_audio": False}, {}),
+}
+
+
+def build_config(fields: dict[str, Any]) -> RASLConfig:
+    fields = dict(fields)
+    if fields.pop("literal", False):
+        return RASLConfig.literal(**BASE, **fields)
+    return RASLConfig(**{**BASE, **fields})
+
+
+def run(name: str, seed: int, steps: int, dataset: FeatureDataset, annotations,
+        log_every: int) -> dict[str, Any]:
+    cfg_fields, opt_fields = VARIANTS[name]
+    config = build_config(cfg_fields)
+    options = replace(TrainOptions(steps=steps, seed=seed, log_every=log_every), **opt_fields)
+    torch.manual_seed(seed)
+    model = RASL(config)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    history = []
+    for event in train(model, dataset, options):
+        history.append({"step": event.step, "total": event.total, "recon": event.recon,
+                        "kpoint": event.kpoint, "scl": event.scl, "aux": event.aux,
+                        "spread": event.spread, **event.diagnostics})
+    train_cpu = time.process_time() - cpu0
+    scores = {vid: score_sequence(model, dataset.visual[i])
+              for i, vid in enumerate(dataset.names)}
+    result = evaluate_scores(annotations, scores)
+    # Sign of the learned score against feature norm, over whole videos (what METHOD.md saw
+    # flip between seeds).
+    rho = [float(np.corrcoef(np.argsort(np.argsort(s)),
+                             np.argsort(np.argsort(np.linalg.norm(dataset.visual[i], axis=1))))
+                 [0, 1]) if np.ptp(s) > 0 else 0.0
+           for i, s in enumerate(scores[v] for v in dataset.names)]
+    return {"variant": name, "seed": seed, "steps": steps, "map": result.headline,
+            "per_domain": result.per_domain, "norm_spearman_video": float(np.mean(rho)),
+            "final": history[-1], "history": history, "cpu_s": train_cpu,
+            "wall_s": time.perf_counter() - wall0, "config": config.to_dict(),
+            "options": asdict(options)}
+
+
+def append_line(path: Path, line: str) -> None:
+    """One O_APPEND write per record, so parallel runs never interleave their lines."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def summarize(runs: list[dict[str, Any]]) -> str:
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        groups[(r["variant"], r["steps"])].append(r)
+    lines = ["| variant | steps | seeds | mAP mean | mAP std | min | max | "
+             "score~norm rho | s_std | s_ties | r_cos | sa_ratio | top/bot cos | scl | "
+             "cpu s/run |", "|" + "---|" * 15]
+    for (name, steps), rs in sorted(groups.items(), key=lambda kv: -np.mean(
+            [r["map"] for r in kv[1]])):
+        maps = np.array([r["map"] for r in rs])
+        signs = ", ".join(f"{r['norm_spearman_video']:+.2f}" for r in rs)
+
+        def fin(key: str, rs: list[dict[str, Any]] = rs) -> str:
+            vals = [r["final"].get(key) for r in rs if r["final"].get(key) is not None]
+            return f"{np.mean(vals):.3f}" if vals else "-"
+
+        lines.append(
+            f"| {name} | {steps} | {len(rs)} | {maps.mean():.3f} | {maps.std():.3f} | "
+            f"{maps.min():.3f} | {maps.max():.3f} | "
+            f"{signs} | "
+            f"{fin('visual_s_std')} | {fin('visual_s_ties')} | {fin('visual_r_cos')} | "
+            f"{fin('visual_sa_ratio')} | {fin('visual_top_bottom_cos')} | {fin('scl')} | "
+            f"{np.mean([r['cpu_s'] for r in rs]):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="*", default=["literal", "default"],
+                        choices=sorted(VARIANTS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--log-every", type=int, default=25)
+    parser.add_argument("--out", default=str(RESULTS / "runs.jsonl"))
+    parser.add_argument("--summary", action="store_true", help="only rewrite summary.md")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not args.summary:
+        torch.set_num_threads(args.threads)
+        dataset = FeatureDataset.from_benchmark(DATA)
+        annotations = read_benchmark_annotations(DATA)
+        for name in args.variants:
+            for seed in args.seeds:
+                record = run(name, seed, args.steps, dataset, annotations, args.log_every)
+                append_line(out, json.dumps(record))
+                f = record["final"]
+                print(f"{name} seed={seed} mAP={record['map']:.3f} "
+                      f"rho_norm={record['norm_spearman_video']:+.2f} "
+                      f"s_std={f.get('visual_s_std', 0):.3f} ties={f.get('visual_s_ties', 0):.2f} "
+                      f"r_cos={f.get('visual_r_cos', 0):.3f} sa={f.get('visual_sa_ratio', 0):.2f} "
+                      f"tb_cos={f.get('visual_top_bottom_cos', 0):.2f} scl={f['scl']:.2f} "
+                      f"cpu={record['cpu_s']:.0f}s", flush=True)
+    runs = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    (out.parent / "summary.md").write_text(summarize(runs))
+
+
+if __name__ == "__main__":
+    main()

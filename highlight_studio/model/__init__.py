@@ -1,0 +1,1 @@
+"""The RASL network, its losses, checkpoints and windowed inference."""

@@ -1,0 +1,137 @@
+"""The RASL network's shape and every reading of the paper as a named option.
+
+The paper leaves many choices open (see shared/METHOD.md); each one is a field here with the
+recommended default, so a checkpoint records exactly which reading it was trained with and the
+literal reading stays one call away (:meth:`RASLConfig.literal`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ModelError
+
+SCORE_SQUASH = ("sigmoid", "raw")
+DECODER_INPUT = ("s_r", "s_z")
+SCL_NEGATIVES = ("window", "batch")
+KPOINT_PROJECTION = ("separate", "shared")
+KPOINT_ETA = ("top", "top_minus_bottom")
+INPUT_NORM = ("none", "layernorm", "l2")
+R_NORM = ("none", "layernorm")
+READOUT = ("signed", "nonneg")
+SA_OUTPUT = ("plain", "rezero_ln")
+
+# Benchmark features (YouTube Highlights: one step per 100-frame window, 50-frame hop, about
+# 1.7 s) are 8x coarser than the paper's 0.2 s steps. The paper's 30 s window would be ~18
+# steps there, too few to pick k=10 top and k=10 bottom steps apart. 32 steps (~55 s) holds
+# 2k + 12 and is close to the median clip (35 steps), so most clips fill one window with
+# little repetition (repeat-filled copies are what starves the contrastive terms).
+BENCHMARK_WINDOW = 32
+
+
+@dataclass(frozen=True)
+class RASLConfig:
+    """Shape, readings and ablation switches of one RASL network (both branches)."""
+
+    # --- shape -------------------------------------------------------------------------------
+    visual_dim: int = 1024  # d: width of the visual feature vector (Swin-B pooled in the paper)
+    audio_dim: int = 1024  # audio vectors of any width are linearly resampled to visual_dim
+    window: int = 150  # steps per window (paper: 30 s at 0.2 s); see BENCHMARK_WINDOW
+    enc_channels: tuple[int, int, int] = (16, 32, 32)  # the three stride-2 convs of E
+    enc_kernel: int = 4  # kernel 4, padding 1, stride 2 halves the length exactly
+    psi_kernel: int = 3  # psi: one conv over r's channels
+    proj_dim: int = 8  # width of the k-point projections W_hat / W_check
+    k: int = 10  # top-k / bottom-k steps per window in the k-point loss
+    gamma_init: float = 3.1  # SCL log-temperature Gamma; exp(Gamma) is clamped at 100
+    mask_ratio: float = 0.5  # share of steps zeroed for the masked FVS auxiliary task
+
+    # --- readings (METHOD.md "reading" marks) ------------------------------------------------
+    score_squash: str = "sigmoid"  # s = sigmoid(w . z) (a gate in (0,1)) or the raw sum
+    decoder_input: str = "s_r"  # Eq. 5: D(s * r); Fig. 4's caption: D(s * z)
+    scl_negatives: str = "window"  # InfoNCE over the steps of one window, or the whole batch
+    kpoint_projection: str = "separate"  # W_hat and W_check independent (paper) or one shared
+
+    # --- anti-collapse options (measured in benchmarks/rasl_experiments.py) -------------------
+    zero_init_attn_out: bool = True  # W_O starts at 0: SA starts as identity
+    # RMSprop's first updates move every weight by ~10x lr whatever its gradient, so a d x d
+    # W_O grows by ~0.01 d in spectral norm per step and SA swamps its input. "rezero_ln" adds
+    # g * LayerNorm(attention output) with a scalar g starting at 0: SA's share is bounded
+    # by |g| sqrt(d) however large W_V W_O become.
+    sa_output: str = "plain"
+    input_norm: str = "none"  # normalise rho before SA: none, per-step LayerNorm, or L2
+    r_norm: str = "none"  # LayerNorm of r per step, so only s can carry a step's scale
+    decoder_bias: bool = True  # biases in D; without them D(s*r) = s*D(r) (ReLU is homogeneous)
+    readout: str = "signed"  # s from signed psi/w (paper), or "nonneg": ReLU(psi) and w >= 0
+    # (mean-scaled), so s grows with the activations ("representation activation"), which
+    # fixes the score's sign that the signed readout leaves to chance
+    kpoint_eta: str = "top"  # eta weights by s_top (paper) or s_top - s_bottom (pushes bottom down)
+    rank_by_logit: bool = False  # pick top/bottom and score by the pre-squash value (no ties)
+    scl_skip_repeats: bool = True  # repeat-filled copies of a step are not SCL negatives
+    spread_weight: float = 0.0  # weight of a term that keeps s spread within a window
+
+    # --- ablations (Table III) ---------------------------------------------------------------
+    use_kpoint_loss: bool = True  # L_r; off = "w/o RASL" (k = 0)
+    use_self_attention: bool = True  # off = "w/o SA": rho goes straight to E
+    use_aux_task: bool = True  # L_au, the masked FVS reconstruction
+    use_audio: bool = True  # off = "w/o audio": no audio branch, no SCL
+
+    def __post_init__(self) -> None:
+        choices = {
+            "score_squash": SCORE_SQUASH, "decoder_input": DECODER_INPUT,
+            "scl_negatives": SCL_NEGATIVES, "kpoint_projection": KPOINT_PROJECTION,
+            "kpoint_eta": KPOINT_ETA, "input_norm": INPUT_NORM, "r_norm": R_NORM,
+            "readout": READOUT, "sa_output": SA_OUTPUT,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ModelError(f"RASL option {name}={getattr(self, name)!r} is not one of "
+                                 f"{', '.join(allowed)}.")
+        if self.visual_dim % 8 or self.visual_dim < 8:
+            raise ModelError(f"visual_dim must be a positive multiple of 8 (the encoder halves "
+                             f"it three times), not {self.visual_dim}.")
+        if self.enc_kernel < 2 or self.enc_kernel % 2 or self.psi_kernel % 2 == 0:
+            raise ModelError("enc_kernel must be even (so stride 2 halves the length exactly) "
+                             "and psi_kernel odd (so psi keeps it).")
+        if self.audio_dim < 1 or self.window < 1 or self.k < 0:
+            raise ModelError("audio_dim and window must be positive and k non-negative.")
+        if self.use_kpoint_loss and 2 * self.k > self.window:
+            raise ModelError(f"k={self.k} top and k bottom steps do not fit in a window of "
+                             f"{self.window} steps; lower k or widen the window.")
+        if not 0.0 <= self.mask_ratio < 1.0:
+            raise ModelError(f"mask_ratio must be in [0, 1), not {self.mask_ratio}.")
+
+    @property
+    def code_length(self) -> int:
+        """Length of r and z along the feature axis (d / 8 after three stride-2 convs)."""
+        return self.visual_dim // 8
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["enc_channels"] = list(self.enc_channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RASLConfig:
+        """Rebuild from :meth:`to_dict`; unknown keys (a newer version's) are refused clearly."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ModelError(f"The checkpoint's model config has options this version does not "
+                             f"know: {', '.join(sorted(unknown))}. Update Highlight Studio.")
+        values = dict(data)
+        if "enc_channels" in values:
+            values["enc_channels"] = tuple(int(c) for c in values["enc_channels"])
+        return cls(**values)
+
+    @classmethod
+    def literal(cls, **overrides: Any) -> RASLConfig:
+        """The paper read literally, with none of the anti-collapse options (for comparison)."""
+        base: dict[str, Any] = dict(
+            zero_init_attn_out=False, input_norm="none", r_norm="none", decoder_bias=True,
+            kpoint_eta="top", rank_by_logit=False, scl_skip_repeats=False, spread_weight=0.0,
+            kpoint_projection="separate", readout="signed", sa_output="plain",
+        )
+        base.update(overrides)
+        return cls(**base)

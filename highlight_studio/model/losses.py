@@ -1,0 +1,157 @@
+"""The four RASL losses (Eq. 5, 6-8, 9, 10) and the optional spread term, on plain tensors.
+
+Each returns a scalar; :func:`total_loss` adds the switched-on terms for both branches and
+reports every term (0 when off) plus what the collapse diagnostics need.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .config import RASLConfig
+from .rasl import RASL, BranchOutput, RASLOutput
+
+
+def reconstruction_loss(target: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """L_e / L_au: mean absolute error between the input vectors and their reconstruction."""
+    return (target - recon).abs().mean()
+
+
+@dataclass
+class KPointResult:
+    loss: torch.Tensor
+    top_bottom_cos: torch.Tensor  # mean cosine of the paired projected top/bottom vectors
+
+
+def kpoint_loss(
+    s: torch.Tensor,
+    z: torch.Tensor,
+    k: int,
+    proj_top: torch.nn.Module,
+    proj_bottom: torch.nn.Module,
+    norm: torch.nn.Module,
+    *,
+    rank: torch.Tensor | None = None,
+    eta_mode: str = "top",
+) -> KPointResult:
+    """L_r (Eq. 6-8) per window, averaged: softplus(-eta) with
+    eta = mean_i w_i * (1 - cos(LN(W_hat z_top_i), LN(W_check z_bottom_i))).
+
+    ``s`` [B, N] activations, ``z`` [B, N, F]. The top-k and bottom-k steps are chosen by
+    ``rank`` (default ``s``), each set sorted ascending by it and paired rank by rank. The weight
+    w_i is s_top_i (``eta_mode="top"``, the paper) or s_top_i - s_bottom_i
+    (``"top_minus_bottom"``, which also pushes the bottom-k down).
+    """
+    key = s if rank is None else rank
+    top = key.topk(k, dim=1).indices.flip(1)  # descending -> ascending
+    bottom = (-key).topk(k, dim=1).indices  # smallest first -> ascending
+    s_top, s_bottom = s.gather(1, top), s.gather(1, bottom)
+    idx_shape = (*top.shape, z.shape[-1])
+    z_top = z.gather(1, top[..., None].expand(idx_shape))
+    z_bottom = z.gather(1, bottom[..., None].expand(idx_shape))
+    cos = F.cosine_similarity(norm(proj_top(z_top)), norm(proj_bottom(z_bottom)), dim=-1)
+    weight = s_top - s_bottom if eta_mode == "top_minus_bottom" else s_top
+    eta = (weight * (1.0 - cos)).mean(dim=1)
+    return KPointResult(loss=F.softplus(-eta).mean(), top_bottom_cos=cos.mean().detach())
+
+
+def scl_loss(
+    r_audio: torch.Tensor,
+    r_visual: torch.Tensor,
+    logit_scale: torch.Tensor,
+    *,
+    source: torch.Tensor | None = None,
+    negatives: str = "window",
+) -> torch.Tensor:
+    """L_s: CLIP-style symmetric InfoNCE between paired audio and visual steps.
+
+    ``r_*`` [B, N, F]; positives are the same step of the same window. ``negatives="window"``
+    contrasts within each window, ``"batch"`` against every step of the batch. ``source``
+    [B, N] gives each step's origin (unique across the batch): pairs of distinct positions with
+    the same origin (repeat-filled copies) are dropped from the negatives, since they are the
+    positive itself.
+    """
+    a = F.normalize(r_audio, dim=-1)
+    v = F.normalize(r_visual, dim=-1)
+    if negatives == "batch":
+        a, v = a.reshape(1, -1, a.shape[-1]), v.reshape(1, -1, v.shape[-1])
+        if source is not None:
+            source = source.reshape(1, -1)
+    logits = logit_scale * a @ v.transpose(-1, -2)  # [G, M, M]
+    m = logits.shape[-1]
+    eye = torch.eye(m, dtype=torch.bool, device=logits.device)
+    if source is not None:
+        same = (source[:, :, None] == source[:, None, :]) & ~eye
+        logits = logits.masked_fill(same, float("-inf"))
+    target = torch.arange(m, device=logits.device).expand(logits.shape[0], m)
+    a2v = F.cross_entropy(logits.flatten(0, 1), target.flatten())
+    v2a = F.cross_entropy(logits.transpose(-1, -2).flatten(0, 1), target.flatten())
+    return (a2v + v2a) / 2
+
+
+def spread_loss(gate: torch.Tensor) -> torch.Tensor:
+    """0.5 - std of the gate [B, N] (values in (0, 1)) within each window, averaged.
+
+    Zero only when a window splits into 0s and 1s: it stops the activation from saturating to
+    one value everywhere, the k-point loss's trivial solution.
+    """
+    return (0.5 - gate.std(dim=1)).mean()
+
+
+@dataclass
+class LossTerms:
+    """Every term (summed over branches; 0 when off), the total, and diagnostic extras."""
+
+    total: torch.Tensor
+    terms: dict[str, torch.Tensor]
+    extras: dict[str, float] = field(default_factory=dict)
+
+
+TERM_NAMES = ("recon", "kpoint", "scl", "aux", "spread")
+
+
+def _branch_terms(model: RASL, out: BranchOutput, config: RASLConfig, branch: str,
+                  terms: dict[str, torch.Tensor], extras: dict[str, float]) -> None:
+    terms["recon"] = terms["recon"] + reconstruction_loss(out.target, out.recon)
+    if config.use_kpoint_loss and config.k > 0:
+        head = model.visual if branch == "visual" else model.audio
+        assert head is not None
+        result = kpoint_loss(out.s, out.z, config.k, head.proj_top, head.proj_bottom,
+                             head.proj_norm, rank=out.logit if config.rank_by_logit else None,
+                             eta_mode=config.kpoint_eta)
+        terms["kpoint"] = terms["kpoint"] + result.loss
+        extras[f"{branch}_top_bottom_cos"] = float(result.top_bottom_cos)
+    if config.use_aux_task and out.masked_recon is not None:
+        terms["aux"] = terms["aux"] + reconstruction_loss(out.target, out.masked_recon)
+    if config.spread_weight > 0:
+        gate = out.s if config.score_squash == "sigmoid" else torch.sigmoid(out.logit)
+        terms["spread"] = terms["spread"] + config.spread_weight * spread_loss(gate)
+
+
+def total_loss(model: RASL, out: RASLOutput, source: torch.Tensor | None = None) -> LossTerms:
+    """Eq. 11: sum over branches of L_e + L_r + L_au, plus L_s (and the spread term if on)."""
+    config = model.config
+    zero = out.visual.recon.new_zeros(())
+    terms = {name: zero for name in TERM_NAMES}
+    extras: dict[str, float] = {}
+    _branch_terms(model, out.visual, config, "visual", terms, extras)
+    if out.audio is not None:
+        _branch_terms(model, out.audio, config, "audio", terms, extras)
+        r_visual = out.visual.r
+        if out.audio_rows is not None:
+            r_visual = r_visual[out.audio_rows]
+            source = None if source is None else source[out.audio_rows]
+        terms["scl"] = scl_loss(
+            out.audio.r, r_visual, out.logit_scale,
+            source=source if config.scl_skip_repeats else None,
+            negatives=config.scl_negatives,
+        )
+        n = r_visual.shape[1] if config.scl_negatives == "window" \
+            else r_visual.shape[0] * r_visual.shape[1]
+        extras["scl_ln_n"] = math.log(n)
+    total = sum(terms.values(), zero)
+    return LossTerms(total=total, terms=terms, extras=extras)

@@ -1,0 +1,1 @@
+"""Unsupervised RASL training: windows, datasets, the training loop and collapse diagnostics."""

@@ -1,0 +1,96 @@
+"""In-memory training data: one (visual [N, Dv], audio [N, Da] or None) pair per clip, and
+random batches of windows cut from it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DatasetError
+from .windows import random_window
+
+
+@dataclass
+class WindowBatch:
+    """B training windows. ``audio`` holds only the rows in ``audio_rows`` (clips with audio)."""
+
+    visual: torch.Tensor  # [B, W, Dv] float32
+    audio: torch.Tensor | None  # [A, W, Da] float32, A = audio_rows.sum(), None if A = 0
+    audio_rows: torch.Tensor  # [B] bool
+    source: torch.Tensor  # [B, W] int64: clip * max_len + step, unique per original step
+
+
+class FeatureDataset:
+    """Clips' feature sequences held in memory as float32 numpy arrays."""
+
+    def __init__(self, clips: Mapping[str, tuple[np.ndarray, np.ndarray | None]]) -> None:
+        if not clips:
+            raise DatasetError("No clips to train on.")
+        self.names: list[str] = []
+        self.visual: list[np.ndarray] = []
+        self.audio: list[np.ndarray | None] = []
+        visual_dims, audio_dims = set(), set()
+        for name, (visual, audio) in clips.items():
+            visual = np.asarray(visual, dtype=np.float32)
+            if visual.ndim != 2 or visual.shape[0] == 0:
+                raise DatasetError(f"Clip {name}: visual features must be [steps, dim] with at "
+                                   f"least one step, got shape {list(visual.shape)}.")
+            if audio is not None:
+                audio = np.asarray(audio, dtype=np.float32)
+                if audio.ndim != 2 or audio.shape[0] != visual.shape[0]:
+                    raise DatasetError(f"Clip {name}: audio features must have one row per "
+                                       f"visual step ({visual.shape[0]}), got "
+                                       f"{list(audio.shape)}.")
+                audio_dims.add(audio.shape[1])
+            visual_dims.add(visual.shape[1])
+            self.names.append(name)
+            self.visual.append(visual)
+            self.audio.append(audio)
+        if len(visual_dims) != 1 or len(audio_dims) > 1:
+            raise DatasetError(f"Clips disagree on feature sizes (visual {sorted(visual_dims)}, "
+                               f"audio {sorted(audio_dims)}); were they made by one backbone?")
+        self.visual_dim = visual_dims.pop()
+        self.audio_dim: int | None = audio_dims.pop() if audio_dims else None
+        self._max_len = max(len(v) for v in self.visual)
+
+    @classmethod
+    def from_benchmark(cls, folder: str | Path) -> FeatureDataset:
+        """Features of a benchmark-format folder (never its labels)."""
+        from ..evaluation.benchmark import read_benchmark_features
+
+        return cls(read_benchmark_features(folder))
+
+    def __len__(self) -> int:
+        return len(self.visual)
+
+    def summary(self) -> dict[str, Any]:
+        """What a checkpoint records about the data it was trained on."""
+        lengths = [len(v) for v in self.visual]
+        return {"clips": len(self), "steps": int(sum(lengths)),
+                "clips_with_audio": sum(a is not None for a in self.audio),
+                "median_steps": float(np.median(lengths)),
+                "visual_dim": self.visual_dim, "audio_dim": self.audio_dim}
+
+    def sample(self, rng: np.random.Generator, batch_size: int, window: int) -> WindowBatch:
+        """``batch_size`` windows of random clips at random offsets (see ``random_window``)."""
+        clips = rng.integers(0, len(self), size=batch_size)
+        visual, audio, rows, source = [], [], [], []
+        for clip in clips:
+            idx = random_window(len(self.visual[clip]), window, rng)
+            visual.append(self.visual[clip][idx])
+            clip_audio = self.audio[clip]
+            rows.append(clip_audio is not None)
+            if clip_audio is not None:
+                audio.append(clip_audio[idx])
+            source.append(int(clip) * self._max_len + idx)
+        return WindowBatch(
+            visual=torch.from_numpy(np.stack(visual)),
+            audio=torch.from_numpy(np.stack(audio)) if audio else None,
+            audio_rows=torch.tensor(rows, dtype=torch.bool),
+            source=torch.from_numpy(np.stack(source)),
+        )

@@ -1,0 +1,176 @@
+"""The unsupervised training loop as a generator of :class:`TrainEvent` (CLI: tqdm, GUI: plot).
+
+Each step draws a batch of random windows, runs both branches (plus the masked auxiliary pass),
+adds the switched-on losses and takes one optimizer step. Seeded runs on CPU are
+deterministic; checkpoints written on the way are resumable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ModelError
+from ..events import CancelToken, check_cancel
+from ..model.checkpoint import CheckpointMeta, load_training_state, save_checkpoint
+from ..model.losses import TERM_NAMES, total_loss
+from ..model.rasl import RASL
+from . import diagnostics
+from .datasets import FeatureDataset
+
+OPTIMIZERS = ("rmsprop", "adam")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train (the model's own shape and readings live in RASLConfig)."""
+
+    steps: int = 300  # optimizer steps (batches)
+    lr: float = 1e-3  # paper: RMSprop, 1e-3
+    batch_size: int = 8  # windows per batch (paper: 8)
+    seed: int = 0  # numpy (windows, masks) and torch (init) seed
+    device: str = "cpu"
+    optimizer: str = "rmsprop"
+    warmup_steps: int = 0  # linear lr warm-up: RMSprop's first steps are its largest
+    grad_clip: float = 0.0  # max global grad norm; 0 = off
+    log_every: int = 10  # steps between events with diagnostics
+    checkpoint_every: int = 0  # steps between checkpoints; 0 = only at the end
+    checkpoint_path: str | None = None  # where checkpoints go (None: none written)
+    backbone_id: str = "unknown"  # recorded in the checkpoint; checked at inference
+    step_seconds: float = 0.0  # feature step in seconds, recorded in the checkpoint
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ModelError(f"optimizer must be one of {', '.join(OPTIMIZERS)}.")
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ModelError("steps and batch size must be positive and lr above 0.")
+
+
+@dataclass
+class TrainEvent:
+    """One logged step: every loss term, the total, collapse diagnostics and speed."""
+
+    step: int
+    total_steps: int
+    recon: float
+    kpoint: float
+    scl: float
+    aux: float
+    spread: float
+    total: float
+    diagnostics: dict[str, float] = field(default_factory=dict)
+    steps_per_sec: float = 0.0
+    eta_seconds: float = 0.0
+    checkpoint: Path | None = None  # set on the event whose step was just saved
+
+
+def _optimizer(model: RASL, options: TrainOptions) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if options.optimizer == "adam":
+        return torch.optim.Adam(params, lr=options.lr)
+    return torch.optim.RMSprop(params, lr=options.lr)
+
+
+def _lr_factor(step: int, warmup: int) -> float:
+    return min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+
+
+def _check_fits(model: RASL, dataset: FeatureDataset) -> None:
+    config = model.config
+    if dataset.visual_dim != config.visual_dim:
+        raise ModelError(f"The model takes {config.visual_dim}-wide visual features but the "
+                         f"training data has {dataset.visual_dim}.")
+    if config.use_audio and dataset.audio_dim not in (None, config.audio_dim):
+        raise ModelError(f"The model takes {config.audio_dim}-wide audio features but the "
+                         f"training data has {dataset.audio_dim}.")
+
+
+def train(
+    model: RASL,
+    dataset: FeatureDataset,
+    options: TrainOptions,
+    cancel: CancelToken | None = None,
+    resume_from: str | Path | None = None,
+) -> Iterator[TrainEvent]:
+    """Train ``model`` in place, yielding an event every ``log_every`` steps and at the end.
+
+    ``resume_from`` continues a run from a checkpoint's saved optimizer, RNG states and step
+    (the model's weights must already be loaded from it). Cancelling raises ``Cancelled``
+    between steps; the last checkpoint written stays valid.
+    """
+    _check_fits(model, dataset)
+    config = model.config
+    device = torch.device(options.device)
+    model.to(device).train()
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    optimizer = _optimizer(model, options)
+    start = 0
+    if resume_from is not None:
+        state = load_training_state(resume_from)
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])
+        start = int(state["step"])
+    last_time, last_step = time.perf_counter(), start
+    for step in range(start, options.steps):
+        check_cancel(cancel)
+        for group in optimizer.param_groups:
+            group["lr"] = options.lr * _lr_factor(step, options.warmup_steps)
+        batch = dataset.sample(rng, options.batch_size, config.window)
+        visual = batch.visual.to(device)
+        audio = batch.audio.to(device) if batch.audio is not None and config.use_audio else None
+        mask = None
+        if config.use_aux_task:
+            mask = torch.from_numpy(rng.random(visual.shape[:2]) < config.mask_ratio).to(device)
+        out = model(visual, audio, mask=mask, audio_rows=batch.audio_rows.to(device))
+        losses = total_loss(model, out, source=batch.source.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        losses.total.backward()
+        if options.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), options.grad_clip)
+        optimizer.step()
+        done = step + 1
+        is_last = done == options.steps
+        if done % options.log_every and not is_last:
+            continue
+        now = time.perf_counter()
+        rate = (done - last_step) / max(now - last_time, 1e-9)
+        last_time, last_step = now, done
+        event = TrainEvent(
+            step=done, total_steps=options.steps,
+            **{name: float(losses.terms[name].detach()) for name in TERM_NAMES},
+            total=float(losses.total.detach()),
+            diagnostics=diagnostics.collect(out, losses, visual, audio),
+            steps_per_sec=rate, eta_seconds=(options.steps - done) / max(rate, 1e-9),
+        )
+        every = options.checkpoint_every
+        if options.checkpoint_path and (is_last or (every and done % every == 0)):
+            event.checkpoint = _save(model, dataset, options, event, rng, optimizer)
+        yield event
+
+
+def _save(model: RASL, dataset: FeatureDataset, options: TrainOptions, event: TrainEvent,
+          rng: np.random.Generator, optimizer: torch.optim.Optimizer) -> Path:
+    assert options.checkpoint_path is not None
+    meta = CheckpointMeta(
+        config=model.config, backbone_id=options.backbone_id,
+        step_seconds=options.step_seconds, audio_dim=dataset.audio_dim,
+        training_data=dataset.summary(), training_options=asdict(options), seed=options.seed,
+        train_step=event.step,
+        final_losses={name: getattr(event, name) for name in (*TERM_NAMES, "total")},
+        diagnostics=event.diagnostics,
+    )
+    state: dict[str, Any] = {
+        "optimizer": optimizer.state_dict(), "numpy_rng": rng.bit_generator.state,
+        "torch_rng": torch.get_rng_state(), "step": event.step,
+    }
+    path = save_checkpoint(options.checkpoint_path, model, meta, training_state=state)
+    model.train()
+    return path
