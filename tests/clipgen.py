@@ -37,6 +37,7 @@ class ClipSpec:
     rotation: int = 0
     codec: str = "libx264"
     gop: int = 12
+    b_frames: int = 0  # as cameras write: decode order differs from presentation order
     timecode: str | None = None
     container: str = "mp4"
     faststart: bool = False  # mp4 index (moov) before the data, so a cut-off file still opens
@@ -91,7 +92,7 @@ def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
         video.codec_context.time_base = time_base
         video.codec_context.gop_size = spec.gop
         if spec.codec == "libx264":
-            video.options = {"preset": "ultrafast", "crf": "12", "bf": "0"}
+            video.options = {"preset": "ultrafast", "crf": "12", "bf": str(spec.b_frames)}
         if spec.rotation:
             # PyAV's angle is counter-clockwise (as FFmpeg's display matrix reads back).
             video.set_display_rotation(-spec.rotation)

@@ -153,6 +153,20 @@ def test_iter_frames_picks_the_frame_on_screen_at_each_step(clips: dict, name: s
         assert frame.image.shape == (96, 128, 3) and frame.image.dtype == np.uint8
 
 
+def test_b_frames_are_sampled_in_presentation_order(tmp_path: Path) -> None:
+    spec = ClipSpec(n_frames=50, fps=Fraction(25), gop=25, b_frames=3, audio_hz=None)
+    path = write_clip(tmp_path / "bframes.mp4", spec)
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].codec_context.has_b_frames
+    info = probe(path)
+    assert (info.frame_count, info.duration, info.start_time) == (50, pytest.approx(2.0), 0.0)
+    frames = list(iter_frames(path, step=0.12, size=(128, 96)))
+    assert [read_frame_index(f.image) for f in frames] == expected_indices(spec, "0.12")
+    exact = [Fraction(49, 25), Fraction(1, 2), Fraction(26, 25)]
+    thumbs = frames_at(path, [float(t) for t in exact], size=(128, 96))
+    assert [read_frame_index(img) for img in thumbs] == [49, 12, 26]
+
+
 def test_iter_frames_keeps_the_last_frames(clips: dict) -> None:
     # A step of half a frame shows every frame; a decoder that is not drained at the end of
     # the stream (threaded decoding holds frames back) would lose the last ones.
