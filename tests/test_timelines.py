@@ -179,7 +179,7 @@ def test_unknown_preset_and_odd_rate(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("rate", [Fraction(24000, 1001), Fraction(25), NTSC])
+@pytest.mark.parametrize("rate", [Fraction(24000, 1001), Fraction(25), NTSC, Fraction(48)])
 def test_fcpxml_is_on_the_frame_grid(tmp_path: Path, rate: Fraction) -> None:
     tl = build_timeline(make_info(rate, timecode="01:00:00:00"), SEGMENTS)
     path = write_fcpxml(tl, tmp_path / "cut.fcpxml")

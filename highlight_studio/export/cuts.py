@@ -18,6 +18,8 @@ against the source frames that were meant), and only then renamed into place.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import math
 import os
 import re
@@ -192,7 +194,7 @@ def cut_clips(timeline: Timeline, info: MediaInfo, out_dir: str | os.PathLike[st
             done += sum(cut.frames for cut in job.cuts)
             result = _verify(tmp, job, timeline, info, spans, thumbs, options.mode)
         yield Progress(STAGE, done, total, "frames", f"wrote {job.path.name}")
-        yield CutResult(**{**result.__dict__, "path": job.path})
+        yield dataclasses.replace(result, path=job.path)
 
 
 def _counted(inner: _Writer, done: int, total: int
@@ -209,7 +211,7 @@ def _counted(inner: _Writer, done: int, total: int
 
 
 def _ffmpeg_error(path: Path, exc: av.error.FFmpegError) -> ExportError:
-    if exc.errno is not None and exc.errno in (28,):  # ENOSPC
+    if exc.errno == errno.ENOSPC:
         return ExportError(f"Not enough disk space to write {path}.")
     return ExportError(f"Could not write {path.name}: {exc.strerror or exc}")
 

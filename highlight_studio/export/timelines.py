@@ -263,11 +263,13 @@ def fcpxml_text(timeline: Timeline) -> str:
     asset = root.find("./resources/asset")
     if fmt is None or asset is None:
         raise ExportError("The FCPXML adapter wrote no format or asset; cannot export FCPXML.")
-    # Without a raster the importer falls back to a default format and rescales.
+    # The adapter's table lacks some rates (48) and its format name comes from ffprobe, which
+    # is valid for FCP only for a few rasters: describe the format by its numbers instead,
+    # without which the importer falls back to a default format and rescales.
+    fmt.attrib.pop("name", None)
+    fmt.set("frameDuration", _fcpx_time(1, rate))
     fmt.set("width", str(timeline.width))
     fmt.set("height", str(timeline.height))
-    if not fmt.get("name"):
-        fmt.attrib.pop("name", None)  # an empty format name is not a valid FCP format name
     drop = "DF" if is_drop_frame(rate) else "NDF"
     asset.set("hasAudio", "1" if timeline.audio_channels else "0")
     if timeline.audio_channels:
