@@ -7,9 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from benchgen import write_benchmark
 
 from highlight_studio.cli import main
+from highlight_studio.evaluation import (
+    evaluate_scores,
+    read_benchmark_annotations,
+    read_benchmark_features,
+)
+from highlight_studio.model.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.inference import score_sequence
+from highlight_studio.model.rasl import RASL
 
 # annotator A positives (> median 3): steps 3, 4, 5; annotator B (> median 2): steps 0, 1
 TV_TRUTH = [[1, 5], [2, 5], [3, 1], [4, 1], [5, 1], [5, 2], [1, 2]]
@@ -83,3 +93,34 @@ def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFi
     with pytest.raises(SystemExit):  # a checkpoint and a baseline at once
         main(["evaluate", "--dataset", str(tmp_path), "--baseline", "random",
               "--checkpoint", "x"])
+
+
+def test_checkpoint_scores_every_video(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    torch.manual_seed(0)
+    config = RASLConfig(visual_dim=8, window=8, k=2)
+    ckpt = save_checkpoint(tmp_path / "tiny", RASL(config),
+                           CheckpointMeta(config=config, backbone_id="test", step_seconds=1.0))
+    rng = np.random.default_rng(0)
+    root = write_benchmark(tmp_path / "set", "yth", {
+        "a": {"domain": "d1", "visual": rng.random((12, 8)), "labels": [1, 0, 0] * 4},
+        "b": {"domain": "d2", "visual": rng.random((5, 8)), "labels": [0, 1, 1, 0, -1]},
+    })
+    out_json, dump = tmp_path / "r.json", tmp_path / "s.json"
+    assert main(["evaluate", "--dataset", str(root), "--checkpoint", str(ckpt), "--device",
+                 "cpu", "--json", str(out_json), "--dump-scores", str(dump)]) == 0
+    assert "tiny" in capsys.readouterr().out
+    model, _ = load_checkpoint(ckpt)
+    expected = {vid: score_sequence(model, v) for vid, (v, _) in
+                read_benchmark_features(root).items()}
+    scores = json.loads(dump.read_text())
+    for vid, curve in expected.items():
+        np.testing.assert_allclose(scores[vid], curve, atol=1e-6)
+    result = json.loads(out_json.read_text())
+    assert result["checkpoint"] == str(ckpt)
+    assert result["headline"] == pytest.approx(
+        evaluate_scores(read_benchmark_annotations(root), expected).headline)
+
+    assert main(["evaluate", "--dataset", str(root), "--checkpoint",
+                 str(tmp_path / "missing.safetensors")]) == 1
+    assert "does not exist" in capsys.readouterr().err
