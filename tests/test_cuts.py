@@ -18,6 +18,7 @@ from highlight_studio.errors import ExportError
 from highlight_studio.events import Cancelled, CancelToken, Progress
 from highlight_studio.export import cuts
 from highlight_studio.export.cuts import CutOptions, CutResult, cut_clips, output_name
+from highlight_studio.export.timecode import frames_to_timecode
 from highlight_studio.export.timeline import Timeline, build_timeline
 from highlight_studio.media import MediaInfo, probe
 from highlight_studio.segments import Segment
@@ -192,3 +193,24 @@ def test_a_file_that_does_not_verify_is_not_kept(clips: dict[str, Path], tmp_pat
     with pytest.raises(ExportError, match="not saved"):
         list(cut_clips(build_timeline(info, SEGMENTS[:1]), info, tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cuts_keep_rotation_and_carry_source_timecode(tmp_path: Path) -> None:
+    rate = Fraction(30000, 1001)
+    src = write_clip(tmp_path / "phone.mp4", ClipSpec(
+        n_frames=48, fps=rate, width=160, height=120, gop=GOP, rotation=90,
+        timecode="01:00:00;00"))
+    info = probe(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    timeline = build_timeline(info, [Segment(0.5, 1.0)])
+    for mode in ("exact", "fast"):
+        results = run(timeline, info, out, mode=mode, reel=True,
+                      template=f"{{clip}}_{mode}_{{index}}", reel_template=f"reel_{mode}")
+        cut, reel = results
+        written = probe(cut.path)
+        assert written.rotation == 90
+        first = round(cut.start * rate)  # 15 in exact mode, the keyframe 12 in fast mode
+        assert first == (grid_frame(0.5, rate) if mode == "exact" else 12)
+        assert written.start_timecode == frames_to_timecode(107892 + first, rate)
+        assert probe(reel.path).start_timecode == "01:00:00;00"  # the programme's start

@@ -23,7 +23,7 @@ import errno
 import math
 import os
 import re
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -36,7 +36,7 @@ from ..errors import ExportError
 from ..events import CancelToken, Progress, check_cancel
 from ..fileio import atomic_path
 from ..media import MediaInfo
-from .timecode import frames_to_timecode
+from .timecode import frames_to_timecode, is_timecode_rate
 from .timeline import Cut, Timeline
 
 MODES = ("fast", "exact")
@@ -188,7 +188,7 @@ def cut_clips(timeline: Timeline, info: MediaInfo, out_dir: str | os.PathLike[st
             writer = _write_exact if options.mode == "exact" else _write_fast
             try:
                 spans, thumbs = yield from _counted(
-                    writer(timeline, info, job.cuts, tmp, options, cancel), done, total)
+                    writer(timeline, info, job, tmp, options, cancel), done, total)
             except av.error.FFmpegError as exc:
                 raise _ffmpeg_error(job.path, exc) from exc
             done += sum(cut.frames for cut in job.cuts)
@@ -234,6 +234,23 @@ def _start_pts(info: MediaInfo, tb: Fraction) -> int:
     return round(Fraction(info.start_time) / tb)
 
 
+def _label(out: av.container.OutputContainer, stream: av.VideoStream, timeline: Timeline,
+           single_cut: bool, pts: int, start: int, tb: Fraction) -> None:
+    """Give the file a start timecode before its header is written: a single cut carries the
+    source timecode of its first frame (so editors can relink it to the camera original), a
+    reel the programme's 01:00:00:00 like the timelines."""
+    if not is_timecode_rate(timeline.rate):
+        return
+    if single_cut:
+        frame = timeline.source_start + math.floor((pts - start) * tb * timeline.rate
+                                                   + Fraction(1, 2))
+    else:
+        frame = timeline.record_start
+    label = frames_to_timecode(frame, timeline.rate)
+    out.metadata["timecode"] = label
+    stream.metadata["timecode"] = label
+
+
 def _thumb(frame: av.VideoFrame) -> np.ndarray:
     return frame.reformat(width=_THUMB[0], height=_THUMB[1], format="gray").to_ndarray()
 
@@ -241,7 +258,7 @@ def _thumb(frame: av.VideoFrame) -> np.ndarray:
 # -- exact: decode and re-encode -----------------------------------------------------------
 
 
-def _write_exact(timeline: Timeline, info: MediaInfo, cuts: Sequence[Cut], tmp: Path,
+def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                  options: CutOptions, cancel: CancelToken | None) -> _Writer:
     spans: list[_Span] = []
     thumbs: list[np.ndarray] = []
@@ -256,6 +273,10 @@ def _write_exact(timeline: Timeline, info: MediaInfo, cuts: Sequence[Cut], tmp: 
         vout.time_base = tb
         vout.codec_context.time_base = tb
         vout.options = {"crf": str(options.crf), "preset": options.x264_preset}
+        if info.rotation:
+            # pictures are re-encoded as stored; players turn them by the display matrix
+            # (PyAV's angle is counter-clockwise, MediaInfo's clockwise)
+            vout.set_display_rotation(-info.rotation)
         ain = src.streams.audio[0] if src.streams.audio else None
         aout = None
         if ain is not None:
@@ -265,7 +286,7 @@ def _write_exact(timeline: Timeline, info: MediaInfo, cuts: Sequence[Cut], tmp: 
         start = _start_pts(info, tb)
         base = 0  # output pts (in tb) where the next cut starts
         audio_base = 0  # output sample where the next cut's sound starts
-        for cut in cuts:
+        for cut in job.cuts:
             lo, hi = _window(cut, timeline.rate, tb, start)
             first: int | None = None
             last: av.VideoFrame | None = None
@@ -283,6 +304,8 @@ def _write_exact(timeline: Timeline, info: MediaInfo, cuts: Sequence[Cut], tmp: 
                 if first is None:
                     first = frame.pts
                     thumbs.append(_thumb(frame))
+                    if not spans:
+                        _label(out, vout, timeline, job.index > 0, first, start, tb)
                 last, last_pts = frame, frame.pts
                 picture = frame.reformat(format="yuv420p")
                 picture.pts = base + frame.pts - first
@@ -358,7 +381,7 @@ def _encode_audio(out: av.container.OutputContainer, stream: av.AudioStream,
 # -- fast: stream copy on keyframes --------------------------------------------------------
 
 
-def _write_fast(timeline: Timeline, info: MediaInfo, cuts: Sequence[Cut], tmp: Path,
+def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                 options: CutOptions, cancel: CancelToken | None) -> _Writer:
     spans: list[_Span] = []
     with av.open(str(info.path)) as src, av.open(str(tmp), "w", format="mp4") as out:
@@ -371,7 +394,7 @@ def _write_fast(timeline: Timeline, info: MediaInfo, cuts: Sequence[Cut], tmp: P
         start = _start_pts(info, tb)
         base = 0
         audio_base = 0
-        for cut in cuts:
+        for cut in job.cuts:
             lo, hi = _window(cut, timeline.rate, tb, start)
             key: int | None = None
             stop: int | None = None
@@ -393,6 +416,8 @@ def _write_fast(timeline: Timeline, info: MediaInfo, cuts: Sequence[Cut], tmp: P
                     if not pending or packet.pts < lo:
                         continue
                     key = pending[0].pts
+                    if not spans:
+                        _label(out, vout, timeline, job.index > 0, key, start, tb)
                     batch = pending
                 elif packet.is_keyframe and packet.pts >= hi:
                     stop = packet.pts
