@@ -82,3 +82,16 @@ def test_user_errors_are_reported(clip: Path, tmp_path: Path, argv: list[str],
     assert capsys.readouterr().err.startswith("error: ")
     assert clip.read_bytes() == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_drop_frame_clip_with_embedded_timecode(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "cam.mp4", ClipSpec(
+        n_frames=45, fps=Fraction(30000, 1001), width=160, height=120, timecode="01:00:00;00"))
+    edl = tmp_path / "cam.edl"
+    assert cli.main(["export", str(src), "--segments", "0.5-1.0", "--edl", str(edl),
+                     "--reel-preset", "resolve"]) == 0
+    lines = edl.read_text().splitlines()
+    assert lines[1] == "FCM: DROP FRAME"
+    # 0.5 s * 29.97 = 14.985 -> frame 15; 1.0 s -> 29.97 -> frame 30 (exclusive)
+    (event,) = edl_events(edl)
+    assert event[4:] == ["01:00:00;15", "01:00:01;00", "01:00:00;00", "01:00:00;15"]
