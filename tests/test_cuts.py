@@ -214,3 +214,13 @@ def test_cuts_keep_rotation_and_carry_source_timecode(tmp_path: Path) -> None:
         assert first == (grid_frame(0.5, rate) if mode == "exact" else 12)
         assert written.start_timecode == frames_to_timecode(107892 + first, rate)
         assert probe(reel.path).start_timecode == "01:00:00;00"  # the programme's start
+
+
+def test_abandoned_export_leaves_nothing(clips: dict[str, Path], tmp_path: Path) -> None:
+    info = probe(clips["r25"])
+    events = cut_clips(build_timeline(info, SEGMENTS), info, tmp_path, CutOptions())
+    for event in events:
+        if isinstance(event, Progress) and event.done > 0:
+            break
+    events.close()  # the GUI drops the job: the half-written file must go
+    assert list(tmp_path.iterdir()) == []

@@ -190,7 +190,7 @@ def cut_clips(timeline: Timeline, info: MediaInfo, out_dir: str | os.PathLike[st
                 spans, thumbs = yield from _counted(
                     writer(timeline, info, job, tmp, options, cancel), done, total)
             except av.error.FFmpegError as exc:
-                raise _ffmpeg_error(job.path, exc) from exc
+                raise _ffmpeg_error(info.path, job.path, exc) from exc
             done += sum(cut.frames for cut in job.cuts)
             result = _verify(tmp, job, timeline, info, spans, thumbs, options.mode)
         yield Progress(STAGE, done, total, "frames", f"wrote {job.path.name}")
@@ -199,7 +199,11 @@ def cut_clips(timeline: Timeline, info: MediaInfo, out_dir: str | os.PathLike[st
 
 def _counted(inner: _Writer, done: int, total: int
              ) -> Generator[Progress, None, tuple[list[_Span], list[np.ndarray]]]:
-    """Turn a writer's frame ticks into Progress events; pass its return value through."""
+    """Turn a writer's frame ticks into Progress events; pass its return value through.
+
+    If the caller stops iterating, the writer is closed at once so its files are closed
+    before the temporary output is removed.
+    """
     count = 0
     try:
         while True:
@@ -208,12 +212,15 @@ def _counted(inner: _Writer, done: int, total: int
                 yield Progress(STAGE, done + count, total, "frames")
     except StopIteration as stop:
         return stop.value
+    finally:
+        inner.close()
 
 
-def _ffmpeg_error(path: Path, exc: av.error.FFmpegError) -> ExportError:
+def _ffmpeg_error(source: Path, path: Path, exc: av.error.FFmpegError) -> ExportError:
     if exc.errno == errno.ENOSPC:
         return ExportError(f"Not enough disk space to write {path}.")
-    return ExportError(f"Could not write {path.name}: {exc.strerror or exc}")
+    return ExportError(f"Cutting {source.name} into {path.name} failed: {exc.strerror or exc}. "
+                       "The source may be damaged; try the other cut mode (fast or exact).")
 
 
 # -- shared timing -------------------------------------------------------------------------
