@@ -37,6 +37,8 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                       ("r2997", Fraction(30000, 1001))):
         made[name] = write_clip(folder / f"{name}.mp4", ClipSpec(
             n_frames=72, fps=fps, width=160, height=120, gop=GOP))
+    made["bframes"] = write_clip(folder / "bframes.mp4", ClipSpec(  # decode order != display
+        n_frames=72, fps=Fraction(25), width=160, height=120, gop=GOP, b_frames=2))
     made["vfr"] = write_clip(folder / "vfr.mp4", ClipSpec(
         n_frames=60, fps=Fraction(25), width=160, height=120, gop=GOP, pts_seconds=VFR_PTS))
     return made
@@ -58,7 +60,7 @@ def grid_frame(seconds: float, rate: Fraction) -> int:
     return math.floor(Fraction(str(seconds)) * rate + Fraction(1, 2))
 
 
-@pytest.mark.parametrize("name", ["r23976", "r25", "r2997"])
+@pytest.mark.parametrize("name", ["r23976", "r25", "r2997", "bframes"])
 def test_exact_mode_cuts_the_intended_frames(clips: dict[str, Path], tmp_path: Path,
                                              name: str) -> None:
     info = probe(clips[name])
@@ -79,7 +81,7 @@ def test_exact_mode_cuts_the_intended_frames(clips: dict[str, Path], tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(r.path.name for r in results)
 
 
-@pytest.mark.parametrize("name", ["r23976", "r2997"])
+@pytest.mark.parametrize("name", ["r23976", "r2997", "bframes"])
 def test_fast_mode_reports_its_keyframe_bounds(clips: dict[str, Path], tmp_path: Path,
                                                name: str) -> None:
     info = probe(clips[name])
