@@ -39,6 +39,7 @@ class ClipSpec:
     gop: int = 12
     b_frames: int = 0  # as cameras write: decode order differs from presentation order
     timecode: str | None = None
+    reel: str | None = None  # tape/reel name; kept by MOV's timecode track (needs ``timecode``)
     container: str = "mp4"
     faststart: bool = False  # mp4 index (moov) before the data, so a cut-off file still opens
 
@@ -98,6 +99,8 @@ def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
             video.set_display_rotation(-spec.rotation)
         if spec.timecode:
             video.metadata["timecode"] = spec.timecode
+        if spec.reel:
+            video.metadata["reel_name"] = spec.reel
         audio = None
         if spec.audio_hz is not None:
             audio = out.add_stream("aac", rate=spec.audio_rate)

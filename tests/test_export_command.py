@@ -95,3 +95,16 @@ def test_drop_frame_clip_with_embedded_timecode(tmp_path: Path) -> None:
     # 0.5 s * 29.97 = 14.985 -> frame 15; 1.0 s -> 29.97 -> frame 30 (exclusive)
     (event,) = edl_events(edl)
     assert event[4:] == ["01:00:00;15", "01:00:01;00", "01:00:00;00", "01:00:00;15"]
+
+
+@pytest.mark.parametrize(("preset", "reel"), [("avid", "A001C003"), ("resolve", "A001C003"),
+                                              ("premiere", "AX")])
+def test_reel_name_from_the_camera_file(tmp_path: Path, preset: str, reel: str) -> None:
+    src = write_clip(tmp_path / "A001C003_220101.mov", ClipSpec(
+        n_frames=25, fps=Fraction(25), width=160, height=120, timecode="14:30:00:00",
+        reel="A001C003", container="mov"))
+    edl = tmp_path / f"{preset}.edl"
+    assert cli.main(["export", str(src), "--segments", "0.2-0.6", "--edl", str(edl),
+                     "--reel-preset", preset]) == 0
+    (event,) = edl_events(edl)
+    assert event[1] == reel and event[4:6] == ["14:30:00:05", "14:30:00:15"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ExportError
 from ..events import Progress
 from ..export.cuts import MODES, CutOptions, CutResult, cut_clips
-from ..export.timeline import build_timeline
+from ..export.timeline import build_timeline, read_reel_name
 from ..export.timelines import EDL_PRESETS, write_edl, write_fcpxml, write_otio
 from ..media import MediaInfo, probe
 from ..segments import Segment
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             raise ExportError(f"Refusing to write over the source clip {args.clip}.")
     options = CutOptions(mode=args.mode, template=args.template, reel=args.reel)
     info, segments = _selection(args)
-    timeline = build_timeline(info, segments)
+    timeline = build_timeline(info, segments, reel=read_reel_name(args.clip))
     seconds = float(timeline.seconds(timeline.frames))
     print(f"{args.clip.name}: {len(timeline.cuts)} segments, {timeline.frames} frames "
           f"({seconds:.2f} s) at {float(timeline.rate):.3f} fps")

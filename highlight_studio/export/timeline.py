@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
+import av.error
 import opentimelineio as otio
 
 from ..errors import ExportError
@@ -85,6 +87,21 @@ def exact_seconds(seconds: float) -> Fraction:
 def seconds_to_frame(seconds: float, rate: Fraction) -> int:
     """The frame boundary nearest ``seconds`` at ``rate`` (halves round up)."""
     return math.floor(exact_seconds(seconds) * rate + Fraction(1, 2))
+
+
+def read_reel_name(path: str | Path) -> str | None:
+    """The tape/reel name a camera stored with the clip (MOV timecode track), if any.
+
+    MediaInfo does not carry it; EDLs need it so Resolve and Avid can conform by reel.
+    """
+    try:
+        with av.open(str(path)) as container:
+            for stream in (*container.streams.data, *container.streams.video):
+                if stream.metadata.get("reel_name"):
+                    return stream.metadata["reel_name"].strip() or None
+            return container.metadata.get("reel_name") or None
+    except (av.error.FFmpegError, OSError):
+        return None  # probe() has already said what is wrong with an unreadable clip
 
 
 def editing_rate(info: MediaInfo) -> Fraction:
