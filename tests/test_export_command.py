@@ -72,6 +72,7 @@ def test_threshold_runs_the_model_path(clip: Path, tmp_path: Path,
     ["--segments", "10-12", "--edl", "{tmp}/a.edl"],  # past the end of a 3 s clip
     ["--segments", "0-1", "--edl", "{clip}"],
     ["--segments", "0-1", "--mp4-dir", "{tmp}/missing"],
+    ["--segments", "0-1", "--otio", "{tmp}/missing/a.otio"],
     ["--segments", "0-1"],
 ])
 def test_user_errors_are_reported(clip: Path, tmp_path: Path, argv: list[str],

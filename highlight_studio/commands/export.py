@@ -106,14 +106,22 @@ def run(args: argparse.Namespace) -> int:
     outputs = [p for p in (args.edl, args.fcpxml, args.otio) if p is not None]
     if not outputs and args.mp4_dir is None:
         raise ExportError("Nothing to export: give --edl, --fcpxml, --otio and/or --mp4-dir.")
+    # Catch path mistakes before the model runs, not after minutes of analysis.
     for path in outputs:
         if path.resolve() == args.clip.resolve():
             raise ExportError(f"Refusing to write over the source clip {args.clip}.")
+        if not path.parent.is_dir():
+            raise ExportError(f"The folder {path.parent} does not exist; create it or pick "
+                              "another.")
+    if args.mp4_dir is not None and not args.mp4_dir.is_dir():
+        raise ExportError(f"The folder {args.mp4_dir} does not exist; create it or pick "
+                          "another.")
     options = CutOptions(mode=args.mode, template=args.template, reel=args.reel)
     info, segments = _selection(args)
     timeline = build_timeline(info, segments, reel=read_reel_name(args.clip))
     seconds = float(timeline.seconds(timeline.frames))
-    print(f"{args.clip.name}: {len(timeline.cuts)} segments, {timeline.frames} frames "
+    count = len(timeline.cuts)
+    print(f"{args.clip.name}: {count} segment{'s' if count != 1 else ''}, {timeline.frames} frames "
           f"({seconds:.2f} s) at {float(timeline.rate):.3f} fps")
     if args.edl:
         write_edl(timeline, args.edl, args.reel_preset)
