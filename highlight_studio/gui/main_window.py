@@ -593,7 +593,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Cancel and wait for every thread, then save; safe to call more than once."""
         self._stop_analysis()
-        self.thumbnails.stop()
+        self.thumbnails.clear()
         if self.setup_job is not None:
             self.setup_job.stop()
             self.setup_job = None

@@ -92,6 +92,7 @@ class ThumbnailStrip(QObject):
 
     def stop(self) -> None:
         """Cancel decoding and wait for the thread (window close, new clip)."""
+        self._timer.stop()
         self._pending = []
         if self._job is not None:
             self._job.stop()

@@ -1,0 +1,124 @@
+"""Segment edits in the window: include/exclude, edge drags, undo/redo keys, I/O marks,
+sessions and settings that survive a restart, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+
+from highlight_studio.gui.main_window import MainWindow
+from highlight_studio.gui.settings import load_settings
+
+from .conftest import CurveAnalyzer
+from .test_window import open_and_wait
+
+
+@pytest.fixture
+def window(qtbot, make_window, clip) -> MainWindow:
+    w = make_window()
+    open_and_wait(qtbot, w, clip)
+    w.options.threshold.setValue(0.25)  # three segments on the test curve
+    assert len(w.history.state.segments) == 3
+    return w
+
+
+def uncheck(window: MainWindow, row: int) -> None:
+    model = window.table.segment_model
+    model.setData(model.index(row, 0), Qt.CheckState.Unchecked.value,
+                  Qt.ItemDataRole.CheckStateRole)
+
+
+def test_excluding_a_segment_then_undo_and_redo_by_keyboard(qtbot, window) -> None:
+    uncheck(window, 1)
+    model = window.table.segment_model
+    assert model.data(model.index(1, 0), Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked
+    assert len(window.history.state.included) == 2
+    assert window.preview._spans == tuple((s.start, s.end) for s in window.history.state.included)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(window.history.state.included) == 3
+    qtbot.keyClick(window, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert len(window.history.state.included) == 2
+
+
+def test_dragging_a_shaded_edge_moves_the_segment(window) -> None:
+    seg = window.history.state.segments[0]
+    region = window.curve._regions[0]
+    region.setRegion((seg.start - 0.3, seg.end))  # what the end of a drag reports
+    moved = window.history.state.segments[0]
+    assert moved.start == pytest.approx(seg.start - 0.3)
+    assert moved.score < seg.score  # the lead-in scores low on the test curve
+    assert window.table.segment_model.data(window.table.segment_model.index(0, 1)) != ""
+    window.undo()
+    assert window.history.state.segments[0].start == seg.start
+    assert window.curve._regions[0].getRegion()[0] == pytest.approx(seg.start)
+
+
+def test_threshold_drag_is_one_undo_step(window) -> None:
+    before = window.history.state.options.threshold
+    for value in (0.3, 0.5, 0.7):
+        window.curve.threshold_line.setValue(value)
+    window.curve.threshold_line.sigPositionChangeFinished.emit(window.curve.threshold_line)
+    assert window.history.state.options.threshold == 0.7
+    window.undo()
+    assert window.history.state.options.threshold == before
+    assert window.options.threshold.value() == before
+
+
+def test_in_and_out_marks_add_a_segment(window) -> None:
+    a, b = window.history.state.segments[:2]
+    t_in, t_out = a.end + 0.1, b.start - 0.1  # in the gap between the first two segments
+    window.preview.seek(t_in)
+    window.mark_in()  # outside any segment: a pending in point
+    assert len(window.history.state.segments) == 3
+    window.preview.seek(t_out)
+    window.mark_out()
+    added = window.history.state.segments[1]
+    assert (added.start, added.end) == pytest.approx((t_in, t_out))
+    assert len(window.history.state.segments) == 4
+    window.table.select_row(0)
+    window.preview.seek(a.start + 0.1)
+    window.mark_in()  # with a selected segment: trims its start
+    assert window.history.state.segments[0].start == pytest.approx(a.start + 0.1)
+
+
+def test_session_restores_edits_and_settings_restore_options(qtbot, make_window, window,
+                                                             clip) -> None:
+    window.options.pre_roll.setValue(0.1)  # changing options recomputes: edits come after
+    uncheck(window, 0)
+    expected = window.history.state
+    assert len(expected.segments) == 3
+    window.close()
+    assert load_settings().recent_files[0] == str(clip.resolve())
+    assert load_settings().options.pre_roll == 0.1
+
+    again = make_window(CurveAnalyzer())
+    assert again.options.options().pre_roll == 0.1  # defaults for the next clip
+    open_and_wait(qtbot, again, clip)
+    assert again.history.state == expected
+    assert not again.history.state.segments[0].included
+    assert again.recent_menu.actions()[0].text() == str(clip.resolve())
+
+
+@pytest.mark.parametrize("suffix", [".json", ".csv"])
+def test_export_writes_the_included_segments(window, tmp_path, suffix) -> None:
+    uncheck(window, 2)
+    target = tmp_path / f"out{suffix}"
+    assert window.export_to(target, window.history.state.included)
+    included = window.history.state.included
+    if suffix == ".json":
+        rows = json.loads(target.read_text())["segments"]
+        assert [(r["start"], r["end"]) for r in rows] == [(s.start, s.end) for s in included]
+    else:
+        rows = list(csv.DictReader(target.open()))
+        assert [float(r["start"]) for r in rows] == pytest.approx([s.start for s in included])
+    assert len(rows) == 2
+
+
+def test_export_failure_shows_the_error_dialog(window, tmp_path) -> None:
+    assert not window.export_to(tmp_path / "missing" / "out.json", window.history.state.included)
+    assert window.error_box is not None and "does not exist" in window.error_box.text()
