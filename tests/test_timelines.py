@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import xml.etree.ElementTree as ET
@@ -14,7 +15,6 @@ import pytest
 from highlight_studio.errors import ExportError
 from highlight_studio.export.timecode import frames_to_timecode
 from highlight_studio.export.timeline import (
-    Timeline,
     build_timeline,
     frame_ranges,
     seconds_to_frame,
@@ -137,7 +137,7 @@ def test_edl_timecode_and_round_trip(tmp_path: Path, rate: Fraction, fcm: str, s
 
 def test_edl_source_timecode_offset_and_reels(tmp_path: Path) -> None:
     tl = build_timeline(make_info(Fraction(25), timecode="10:00:00:00", channels=1), SEGMENTS)
-    tl = Timeline(**{**tl.__dict__, "reel": "tape-42 extra"})
+    tl = dataclasses.replace(tl, reel="tape-42 extra")
     avid = write_edl(tl, tmp_path / "avid.edl", "avid").read_text()
     first = edl_events(avid)[0]
     assert first[1] == "TAPE42EX" and first[2] == "B"  # mono: picture + A1
@@ -224,6 +224,17 @@ def test_otio_round_trip(tmp_path: Path) -> None:
 def test_otio_matches_the_in_memory_model() -> None:
     tl = build_timeline(make_info(Fraction(25)), SEGMENTS)
     assert to_otio(tl).tracks[0].duration().value == tl.frames
+
+
+def test_never_writes_over_the_source(tmp_path: Path) -> None:
+    source = tmp_path / "my clip.mp4"
+    source.write_bytes(b"original")
+    tl = build_timeline(make_info(Fraction(25)), SEGMENTS)
+    tl = dataclasses.replace(tl, source=source)
+    for write in (write_edl, write_fcpxml, write_otio):
+        with pytest.raises(ExportError, match="source"):
+            write(tl, source)
+    assert source.read_bytes() == b"original"
 
 
 def test_missing_folder_and_read_only_folder(tmp_path: Path,

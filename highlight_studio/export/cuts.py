@@ -51,7 +51,9 @@ class CutOptions:
     """How the MP4s are made and named."""
 
     mode: str = "exact"  # "exact" (re-encode, frame-accurate) or "fast" (stream copy, keyframes)
-    template: str = "{clip}_{index:02d}_{tc}.mp4"  # fields: clip, index, tc, start, end
+    # file names; fields: clip (source name without extension), index (1-based), tc (source
+    # timecode of the segment's in point, "-" for ":"), start and end (seconds)
+    template: str = "{clip}_{index:02d}_{tc}.mp4"
     reel: bool = False  # also write all cuts joined into one file
     reel_template: str = "{clip}_highlights.mp4"
     crf: int = 18  # libx264 quality: 18 looks like the source

@@ -123,13 +123,15 @@ def _check(read_back: otio.schema.Timeline, timeline: Timeline, what: str,
                               f"not {timeline.source.name!r}.")
 
 
-def _write_verified(path: str | os.PathLike[str], text: str,
-                    verify: Callable[[Path], None]) -> Path:
+def _write_verified(path: str | os.PathLike[str], text: str, timeline: Timeline,
+                    verify: Callable[[Path, Timeline], None]) -> Path:
     """Write ``text`` beside ``path``, verify the temporary file, then rename it into place."""
     target = Path(path)
+    if target.resolve() == timeline.source.resolve():
+        raise ExportError(f"{target} is the source clip; the export never overwrites it.")
     with atomic_path(target, error=ExportError) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        verify(tmp)
+        verify(tmp, timeline)
     return target
 
 
@@ -206,7 +208,7 @@ def write_edl(timeline: Timeline, path: str | os.PathLike[str],
                               f"{', '.join(EDL_PRESETS)}.")
         preset = EDL_PRESETS[preset]
     text = edl_text(timeline, preset)
-    return _write_verified(path, text, lambda tmp: verify_edl(tmp, timeline))
+    return _write_verified(path, text, timeline, verify_edl)
 
 
 # -- FCPXML -------------------------------------------------------------------------------
@@ -343,7 +345,7 @@ def verify_fcpxml(path: str | os.PathLike[str], timeline: Timeline) -> None:
 def write_fcpxml(timeline: Timeline, path: str | os.PathLike[str]) -> Path:
     """Write and verify an FCPXML (1.8) of ``timeline``."""
     text = fcpxml_text(timeline)
-    return _write_verified(path, text, lambda tmp: verify_fcpxml(tmp, timeline))
+    return _write_verified(path, text, timeline, verify_fcpxml)
 
 
 # -- native OTIO --------------------------------------------------------------------------
@@ -363,4 +365,4 @@ def verify_otio(path: str | os.PathLike[str], timeline: Timeline) -> None:
 def write_otio(timeline: Timeline, path: str | os.PathLike[str]) -> Path:
     """Write and verify a native OpenTimelineIO (.otio JSON) file of ``timeline``."""
     text = otio.adapters.write_to_string(to_otio(timeline), "otio_json")
-    return _write_verified(path, text, lambda tmp: verify_otio(tmp, timeline))
+    return _write_verified(path, text, timeline, verify_otio)
