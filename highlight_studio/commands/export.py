@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
             label = "reel" if r.index == 0 else f"{r.index:4d}"
             line = f"  {label}  {r.path}  {r.start:.3f}-{r.end:.3f} s, {r.frames} frames"
             if not r.on_request:
-                line += (f" (asked {r.requested_start:.3f}-{r.requested_end:.3f} s; "
-                         "fast mode cuts on keyframes)")
+                why = ("fast mode cuts on keyframes" if r.mode == "fast" else
+                       "variable frame rate: frames are kept whole")
+                line += f" (asked {r.requested_start:.3f}-{r.requested_end:.3f} s; {why})"
             print(line)
     return 0
