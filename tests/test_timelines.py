@@ -188,10 +188,16 @@ def test_fcpxml_is_on_the_frame_grid(tmp_path: Path, rate: Fraction) -> None:
     assert fmt is not None and Fraction(fmt.get("frameDuration", "").rstrip("s")) == 1 / rate
     clips = root.findall("./project/sequence/spine/clip")
     assert len(clips) == 2
+    sequence = root.find("./project/sequence")
+    assert sequence is not None
+    record = Fraction(sequence.get("tcStart", "").rstrip("s")) * rate
+    assert record == {NTSC: 107892}.get(rate, round(rate) * 3600)  # 01:00:00:00
     for clip, (a, b) in zip(clips, expected_frames(rate), strict=True):
         start = Fraction(clip.get("start", "").rstrip("s")) * rate
         duration = Fraction(clip.get("duration", "").rstrip("s")) * rate
-        assert (start, duration) == (tl.source_start + a, b - a)
+        offset = Fraction(clip.get("offset", "").rstrip("s")) * rate
+        assert (start, duration, offset) == (tl.source_start + a, b - a, record)
+        record += b - a
         assert clip.find("./video/audio") is not None
     assert isinstance(otio.adapters.read_from_file(str(path), "fcpx_xml"), otio.schema.Timeline)
 

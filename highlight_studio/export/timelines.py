@@ -274,15 +274,21 @@ def fcpxml_text(timeline: Timeline) -> str:
     for extra in root.findall("./asset-clip")[1:]:
         root.remove(extra)
 
+    project = root.find("./project")
     sequence = root.find("./project/sequence")
-    if sequence is None:
+    if project is None or sequence is None:
         raise ExportError("The FCPXML adapter wrote no sequence; cannot export FCPXML.")
+    if not project.get("uid"):
+        project.attrib.pop("uid", None)  # an empty uid is not a uid; FCP makes one on import
     # Record time starts at 01:00:00:00 like the EDL; the adapter writes no start timecode.
     sequence.set("tcStart", _fcpx_time(timeline.record_start, rate))
     sequence.set("tcFormat", drop)
     media_start = _fcpx_time(timeline.source_start, rate)
     media_length = _fcpx_time(timeline.source_frames, rate)
     for clip in sequence.iter("clip"):
+        # the spine's clock starts at tcStart, so its clips' offsets do too
+        offset = round(_parse_fcpx_time(clip.get("offset")) * rate)
+        clip.set("offset", _fcpx_time(timeline.record_start + offset, rate))
         clip.set("tcFormat", drop)
         video = clip.find("video")
         if video is None:
@@ -326,11 +332,12 @@ def verify_fcpxml(path: str | os.PathLike[str], timeline: Timeline) -> None:
     if sequence is None:
         raise ExportError("The written FCPXML has no sequence.")
     rate = timeline.rate
-    record_start = _fcpx_frames(sequence, "tcStart", rate)
+    if _fcpx_frames(sequence, "tcStart", rate) != timeline.record_start:
+        raise ExportError("The written FCPXML's sequence does not start at the record start.")
     got: Ranges = []
     for clip in sequence.iterfind("./spine/clip"):
         got.append((_fcpx_frames(clip, "start", rate), _fcpx_frames(clip, "duration", rate),
-                    _fcpx_frames(clip, "offset", rate) + record_start))
+                    _fcpx_frames(clip, "offset", rate)))
         video = clip.find("video")
         if video is None or _fcpx_frames(video, "offset", rate) != timeline.source_start:
             raise ExportError("The written FCPXML places a clip's media at the wrong time.")
