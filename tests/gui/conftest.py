@@ -86,8 +86,8 @@ def make_window(qtbot) -> Iterator[Callable[..., object]]:
 
     def make(analyze: Callable[..., Iterator[object]] | None = None, **kwargs: object
              ) -> MainWindow:
-        window = MainWindow(analyze=analyze or CurveAnalyzer(), probe_local_setup=False,
-                            **kwargs)
+        kwargs.setdefault("probe_local_setup", False)  # torch import: only where tested
+        window = MainWindow(analyze=analyze or CurveAnalyzer(), **kwargs)
         qtbot.addWidget(window)
         window.show()
         windows.append(window)

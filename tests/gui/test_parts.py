@@ -1,0 +1,118 @@
+"""The window's parts on their own: preview fallback, highlight playback, ETA text, thumbnails,
+shortcuts, drag and drop, the device probe and the CLI entry point."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from clipgen import read_frame_index
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QKeySequence
+
+from highlight_studio import cli
+from highlight_studio.events import CancelToken, Progress
+from highlight_studio.gui.environment import LocalSetup, probe_setup
+from highlight_studio.gui.preview import Preview, next_highlight_time
+from highlight_studio.gui.shortcuts import SHORTCUTS, ShortcutHelp
+from highlight_studio.gui.workers import EtaClock, format_clock
+
+from .test_window import open_and_wait
+
+
+def test_preview_explains_itself_when_qtmultimedia_cannot_load(qtbot, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "PySide6.QtMultimedia", None)  # import now fails
+    preview = Preview()
+    qtbot.addWidget(preview)
+    assert preview.player is None
+    assert "unavailable" in preview.video.text()
+    assert not preview.play_button.isEnabled()
+    preview.seek(1.0)  # the transport still answers, without a player
+    preview.toggle_play()
+    assert preview.position() == 0.0
+
+
+def test_next_highlight_time() -> None:
+    spans = [(1.0, 2.0), (5.0, 6.0)]
+    assert next_highlight_time(0.0, spans) == 1.0
+    assert next_highlight_time(1.5, spans) == 1.5
+    assert next_highlight_time(2.0, spans) == 5.0  # ends are exclusive
+    assert next_highlight_time(6.5, spans) is None
+
+
+def test_eta_is_timed_per_stage() -> None:
+    now = [0.0]
+    eta = EtaClock(clock=lambda: now[0])
+    assert eta.describe(Progress("features", 0, 10)) == "Features 0%"
+    now[0] = 4.0
+    assert eta.describe(Progress("features", 4, 10)) == "Features 40% - 0:06 left"
+    now[0] = 5.0
+    assert eta.describe(Progress("scoring", 1, 4)) == "Scoring 25%"  # a new stage restarts
+    assert eta.describe(Progress("scoring", 3, None, message="window 3")) == "Scoring: window 3"
+    assert format_clock(3725) == "1:02:05"
+
+
+def test_thumbnails_show_the_frames_at_their_times(qtbot, make_window, clip) -> None:
+    window = make_window()
+    open_and_wait(qtbot, window, clip)
+    strip = window.thumbnails
+    qtbot.waitUntil(lambda: strip.cached_count() > 0 and strip.job is None, timeout=10_000)
+    for t, image in strip._cache.items():
+        assert abs(read_frame_index(image) - t * 24) <= 1.5  # 24 fps: the frame shown at t
+    before = sum(1 for t in strip._cache if t < 0.5)
+    window.curve.plot.setXRange(0.0, 0.5, padding=0)  # zoom in: more, finer thumbnails
+    qtbot.waitUntil(lambda: sum(1 for t in strip._cache if t < 0.5) > before
+                    and strip.job is None, timeout=10_000)
+    visible = [item for item in strip._items if item.isVisible()]
+    assert len(visible) > 1
+
+
+def test_every_shortcut_is_bound_and_listed(qtbot, make_window) -> None:
+    window = make_window()
+    for shortcut in SHORTCUTS:
+        bound = [s.toString() for s in window.actions_by_name[shortcut.name].shortcuts()]
+        assert bound == [QKeySequence(k).toString() for k in shortcut.keys]
+    help_dialog = ShortcutHelp(window)
+    text = help_dialog.findChild(type(window.stage_label)).text()
+    for shortcut in SHORTCUTS:
+        assert shortcut.text in text and shortcut.keys[0] in text
+
+
+def test_dropping_a_file_opens_it(qtbot, make_window, clip) -> None:
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(clip))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.jobEnded, timeout=10_000):
+        window.dropEvent(event)
+    assert window.analysis is not None and window.analysis.path == clip
+
+
+def test_device_probe_fills_the_status_bar(qtbot, make_window) -> None:
+    (setup,) = list(probe_setup(CancelToken()))
+    assert isinstance(setup, LocalSetup) and setup.device in ("cuda", "mps", "cpu")
+    window = make_window(probe_local_setup=True)
+    qtbot.waitUntil(lambda: window.setup_job is not None and not window.setup_job.is_running()
+                    and setup.device_label in window.device_label.text(), timeout=20_000)
+    assert window.model_box.itemText(0) == "Default model"
+    assert window.model_box.count() == 1 + len(setup.models)
+
+
+def test_cli_routes_a_clip_to_the_window(monkeypatch, clip) -> None:
+    import highlight_studio.gui as gui
+
+    opened = []
+    monkeypatch.setattr(gui, "run", lambda path, checkpoint=None: opened.append(
+        (path, checkpoint)) or 0)
+    assert cli.main([str(clip)]) == 0
+    assert cli.main(["gui", str(clip), "--checkpoint", "mine"]) == 0
+    assert opened == [(str(clip), None), (str(clip), "mine")]
+
+
+@pytest.mark.parametrize("bad", ["", "nope"])
+def test_settings_survive_a_corrupt_file(config_dir, bad) -> None:
+    from highlight_studio.gui.settings import Settings, load_settings, settings_path
+
+    settings_path().write_text(bad)
+    assert load_settings() == Settings()
