@@ -85,6 +85,11 @@ def test_timeline_model_is_rational_and_contiguous() -> None:
     assert tl.cuts[0].rec_in == 0 and tl.cuts[1].rec_in == tl.cuts[0].frames
 
 
+def test_unusable_start_timecode_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    tl = build_timeline(make_info(Fraction(25), timecode="01:00:00:29"), SEGMENTS)
+    assert tl.source_start == 0 and "ignoring its start timecode" in caplog.text
+
+
 def test_vfr_phone_rate_conforms_to_nearest_standard() -> None:
     info = make_info(Fraction(90000), vfr=True, avg=Fraction(2997, 100))
     assert build_timeline(info, SEGMENTS).rate == NTSC

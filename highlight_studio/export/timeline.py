@@ -14,6 +14,7 @@ the binary float just below it) so typed times never lose a frame to float noise
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from ..errors import ExportError
 from ..media import MediaInfo
 from ..segments import Segment
 from .timecode import TIMECODE_RATES, is_drop_frame, is_timecode_rate, timecode_to_frames
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RECORD_START = "01:00:00:00"  # where editors start a programme's record timecode
 
@@ -152,7 +155,11 @@ def build_timeline(info: MediaInfo, segments: Sequence[Segment], *, name: str | 
     n_frames = seconds_to_frame(info.duration, rate)
     source_start = 0
     if info.start_timecode:
-        source_start = timecode_to_frames(info.start_timecode, rate)
+        try:
+            source_start = timecode_to_frames(info.start_timecode, rate)
+        except ExportError as exc:
+            # a camera's odd label must not block the export; times then count from zero
+            log.warning("%s: ignoring its start timecode: %s", Path(info.path).name, exc)
     cuts = []
     rec = 0
     for first, last in frame_ranges(segments, rate, n_frames):
