@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from clipgen import ClipSpec, read_frame_index, write_clip
 
@@ -226,3 +227,20 @@ def test_abandoned_export_leaves_nothing(clips: dict[str, Path], tmp_path: Path)
             break
     events.close()  # the GUI drops the job: the half-written file must go
     assert list(tmp_path.iterdir()) == []
+
+
+def test_exact_mode_audio_is_in_sync(clips: dict[str, Path], tmp_path: Path) -> None:
+    """The clip's tone is sin(2*pi*440*t) from t = 0, so the cut's sound must continue it from
+    the time of the cut's first frame; a shift of even a millisecond breaks the match."""
+    info = probe(clips["r2997"])
+    timeline = build_timeline(info, SEGMENTS[1:])
+    (result,) = run(timeline, info, tmp_path, mode="exact")
+    with av.open(str(result.path)) as container:
+        sound = np.concatenate([f.to_ndarray()[0] for f in container.decode(audio=0)])
+    n = np.arange(2048, 8192)  # away from the codec's ramp at the edges
+    t = result.start + n / 48_000
+    expected = 0.5 * np.sin(2 * np.pi * 440.0 * t)
+    got = sound[n]
+    assert np.corrcoef(got, expected)[0, 1] > 0.99
+    late = 0.5 * np.sin(2 * np.pi * 440.0 * (t + 0.001))
+    assert np.corrcoef(got, late)[0, 1] < 0.9  # the check can tell 1 ms apart
