@@ -1,0 +1,224 @@
+"""Is a dedicated CPU runtime markedly faster than PyTorch for the default backbone?
+
+The shipped-model issue says: integrate ONNX Runtime (or OpenVINO) if it is markedly faster on a
+CPU *with the same features*. This measures exactly that, on real frames:
+
+1. decode ``--frames`` frames of a clip with :func:`highlight_studio.media.iter_frames` at the
+   backbone's input size (what analysis feeds it);
+2. export the module ``Backbone.embed`` runs *with its preprocessing* (uint8 NHWC -> float,
+   the folded mean/std multiply-add, channels_last) to ONNX, so every runtime gets the same
+   uint8 frames and returns the pooled 1280-d features;
+3. time PyTorch (``Backbone.embed`` itself: inference_mode, channels_last), ONNX Runtime and
+   OpenVINO (f32, and bf16 for reference: it is not the same features) at 1 and 2 threads,
+   batch 32, rounds alternating between runtimes so that noise from other work on a shared
+   machine hits all alike; the median over rounds is reported;
+   CPU time per frame is reported beside the wall-clock rate, since on a busy machine it is
+   the steadier of the two;
+4. compare every runtime's features with PyTorch's (max abs difference, smallest cosine).
+
+    python benchmarks/backbone_runtime.py [CLIP] [--frames 96] [--rounds 5] [--json OUT]
+
+Runtimes that are not installed are skipped (``pip install onnxruntime openvino``; the export
+needs ``onnx`` and ``onnxscript``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from highlight_studio.features import Backbone, create_backbone
+from highlight_studio.media import iter_frames
+
+DEFAULT_CLIP = Path(__file__).resolve().parent.parent / "data" / "bench" / "bbb_60s_720p.mp4"
+BATCH = 32
+
+Embed = Callable[[np.ndarray], np.ndarray]
+
+
+class PreprocessedBackbone(torch.nn.Module):
+    """uint8 NHWC frames -> pooled features, the same arithmetic as :meth:`Backbone.embed`.
+
+    Takes the very module and scale/shift tensors the Backbone holds (private attributes: this
+    benchmark must measure what analysis runs, not a re-derivation of it).
+    """
+
+    def __init__(self, backbone: Backbone) -> None:
+        super().__init__()
+        self.module = backbone._module
+        self.register_buffer("scale", backbone._scale)
+        self.register_buffer("shift", backbone._shift)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.permute(0, 3, 1, 2).float() * self.scale + self.shift
+        return self.module(x.contiguous(memory_format=torch.channels_last))
+
+
+def decode(clip: Path, size: tuple[int, int], n: int) -> np.ndarray:
+    """The first ``n`` analysis frames (0.2 s steps) of ``clip`` as uint8 ``[n, H, W, 3]``."""
+    frames = []
+    for frame in iter_frames(clip, step=0.2, size=size):
+        frames.append(frame.image)
+        if len(frames) == n:
+            break
+    return np.stack(frames)
+
+
+def export_onnx(backbone: Backbone, frames: np.ndarray, path: Path) -> Path:
+    """Export with a dynamic batch axis (torch.onnx's dynamo exporter, opset 18)."""
+    wrapped = PreprocessedBackbone(backbone).eval()
+    example = torch.from_numpy(frames[:2])
+    batch = torch.export.Dim("batch", min=1)
+    torch.onnx.export(wrapped, (example,), str(path), input_names=["frames"],
+                      output_names=["features"], dynamic_shapes={"frames": {0: batch}},
+                      opset_version=18, dynamo=True, verbose=False)
+    return path
+
+
+def batched(run: Callable[[np.ndarray], np.ndarray]) -> Embed:
+    """Feed ``run`` batches of :data:`BATCH` frames, as extract_features does."""
+    def embed(frames: np.ndarray) -> np.ndarray:
+        return np.concatenate([run(frames[i:i + BATCH]) for i in range(0, len(frames), BATCH)])
+    return embed
+
+
+def torch_runtime(backbone: Backbone, threads: int) -> Embed:
+    def run(batch: np.ndarray) -> np.ndarray:
+        torch.set_num_threads(threads)  # global: set on every call since runtimes alternate
+        return backbone.embed(batch)
+    return batched(run)
+
+
+def onnxruntime_runtime(onnx_path: Path, threads: int) -> Embed | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    return batched(lambda batch: session.run(None, {"frames": batch})[0])
+
+
+def openvino_runtime(onnx_path: Path, threads: int, precision: str) -> Embed | None:
+    """OpenVINO on the CPU; ``precision`` is its inference precision hint ("f32" or "bf16").
+
+    On CPUs with AMX or AVX-512 BF16 OpenVINO silently defaults to bf16, so f32 is asked for
+    explicitly: only f32 can give the same features.
+    """
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(onnx_path)), "CPU", {
+        "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
+        "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+    })
+    request = compiled.create_infer_request()
+    return batched(lambda batch: np.array(request.infer({0: batch})[0]))
+
+
+def compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    """How far ``other``'s features are from PyTorch's: absolute and per-frame direction."""
+    cos = (reference * other).sum(1) / (np.linalg.norm(reference, axis=1)
+                                        * np.linalg.norm(other, axis=1))
+    return {"max_abs_diff": float(np.abs(reference - other).max()),
+            "max_abs_feature": float(np.abs(reference).max()),
+            "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean())}
+
+
+def machine() -> str:
+    """CPU model, the vector extensions that decide f32/bf16 speed, and library versions."""
+    cpu, flags = platform.processor() or platform.machine(), set()
+    with contextlib.suppress(OSError):
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = info.split("model name", 1)[1].split(":", 1)[1].splitlines()[0].strip()
+        flags = set(info.split("flags", 1)[1].split(":", 1)[1].splitlines()[0].split())
+    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
+    versions = []
+    for name in ("torch", "onnxruntime", "openvino"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions.append(f"{name} {metadata.version(name)}")
+    return (f"{platform.system()} {cpu} ({' '.join(isa)}), {os.cpu_count()} cores visible "
+            f"(shared with other work), python {platform.python_version()}, "
+            f"{', '.join(versions)}")
+
+
+def measure(clip: Path, n_frames: int, rounds: int, thread_counts: list[int]) -> dict:
+    backbone = create_backbone(device="cpu")
+    frames = decode(clip, backbone.input_size, n_frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(backbone, frames, Path(tmp) / "backbone.onnx")
+        runtimes: dict[str, dict[int, Embed]] = {}
+        for threads in thread_counts:
+            candidates = {
+                "torch": torch_runtime(backbone, threads),
+                "onnxruntime": onnxruntime_runtime(onnx_path, threads),
+                "openvino_f32": openvino_runtime(onnx_path, threads, "f32"),
+                "openvino_bf16": openvino_runtime(onnx_path, threads, "bf16"),
+            }
+            for name, embed in candidates.items():
+                if embed is not None:
+                    runtimes.setdefault(name, {})[threads] = embed
+        features = {name: by_threads[thread_counts[0]](frames)  # also the warm-up
+                    for name, by_threads in runtimes.items()}
+        walls: dict[tuple[str, int], list[float]] = {}
+        cpus: dict[tuple[str, int], list[float]] = {}
+        for _ in range(rounds):
+            for threads in thread_counts:
+                for name, by_threads in runtimes.items():
+                    start, start_cpu = time.perf_counter(), time.process_time()
+                    by_threads[threads](frames)
+                    walls.setdefault((name, threads), []).append(time.perf_counter() - start)
+                    cpus.setdefault((name, threads), []).append(time.process_time() - start_cpu)
+    rows = []
+    for (name, threads), times in walls.items():
+        torch_wall = statistics.median(walls[("torch", threads)])
+        wall = statistics.median(times)
+        cpu = statistics.median(cpus[(name, threads)])
+        rows.append({"runtime": name, "threads": threads,
+                     "frames_per_s": round(n_frames / wall, 1),
+                     "frames_per_s_all_rounds": [round(n_frames / t, 1) for t in times],
+                     "speedup_vs_torch": round(torch_wall / wall, 2),
+                     # CPU time of all the process's threads: less swayed by other work on the
+                     # machine than wall time, but counts the spin-waiting of idle pool threads
+                     "cpu_ms_per_frame": round(1000 * cpu / n_frames, 2),
+                     **({} if name == "torch" else compare(features["torch"], features[name]))})
+    return {"clip": clip.name, "backbone": backbone.id, "input_size": list(backbone.input_size),
+            "frames": n_frames, "batch": BATCH, "rounds": rounds, "rows": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("clip", nargs="?", type=Path, default=DEFAULT_CLIP)
+    parser.add_argument("--frames", type=int, default=96, help="frames to embed per timing")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    report = {"machine": machine(), "date": started,
+              **measure(args.clip, args.frames, args.rounds, args.threads)}
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
