@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import itertools
 import math
@@ -189,8 +190,7 @@ def test_a_file_that_does_not_verify_is_not_kept(clips: dict[str, Path], tmp_pat
 
     def one_frame_short(path: Path, pictures: bool) -> cuts._Written:
         written = real(path, pictures)
-        return cuts._Written(written.frames - 1, written.duration, written.audio_duration,
-                             written.first, written.last)
+        return dataclasses.replace(written, frames=written.frames - 1)
 
     monkeypatch.setattr(cuts, "_read_back", one_frame_short)
     with pytest.raises(ExportError, match="not saved"):
@@ -244,3 +244,22 @@ def test_exact_mode_audio_is_in_sync(clips: dict[str, Path], tmp_path: Path) -> 
     assert np.corrcoef(got, expected)[0, 1] > 0.99
     late = 0.5 * np.sin(2 * np.pi * 440.0 * (t + 0.001))
     assert np.corrcoef(got, late)[0, 1] < 0.9  # the check can tell 1 ms apart
+
+
+def test_sound_that_starts_late_stays_late(tmp_path: Path) -> None:
+    """Fast mode copies sound where it was; exact mode fills the silence before it."""
+    src = write_clip(tmp_path / "late.mp4", ClipSpec(
+        n_frames=50, fps=Fraction(25), width=160, height=120, gop=GOP, audio_delay=0.3))
+    info = probe(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    timeline = build_timeline(info, [Segment(0.0, 0.8)])
+    (exact,) = run(timeline, info, out, mode="exact", template="exact")
+    assert exact.audio_duration == pytest.approx(exact.duration, abs=0.04)
+    (fast,) = run(timeline, info, out, mode="fast", template="fast")
+    assert fast.audio_duration is not None
+    assert fast.duration - fast.audio_duration == pytest.approx(0.3, abs=0.03)
+    with av.open(str(fast.path)) as container:
+        audio = container.streams.audio[0]
+        assert audio.start_time is not None and audio.time_base is not None
+        assert float(audio.start_time * audio.time_base) == pytest.approx(0.3, abs=0.03)

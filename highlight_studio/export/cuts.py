@@ -402,7 +402,6 @@ def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         aout = out.add_stream_from_template(ain) if ain is not None else None
         start = _start_pts(info, tb)
         base = 0
-        audio_base = 0
         for cut in job.cuts:
             lo, hi = _window(cut, timeline.rate, tb, start)
             key: int | None = None
@@ -451,38 +450,34 @@ def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
             span = _Span(key, stop if stop is not None else end, count)
             spans.append(span)
             if ain is not None and aout is not None:
-                audio_base = _copy_audio(src, ain, aout, out, span.first * tb, span.end * tb,
-                                         audio_base, cancel)
+                _copy_audio(src, ain, aout, out, span.first * tb, span.end * tb, base * tb,
+                            cancel)
             base += span.end - span.first
     return spans, []
 
 
 def _copy_audio(src: av.container.InputContainer, ain: av.AudioStream, aout: av.AudioStream,
-                out: av.container.OutputContainer, t0: Fraction, t1: Fraction, base: int,
-                cancel: CancelToken | None) -> int:
-    """Copy the audio packets that start in ``[t0, t1)``; return the next output pts."""
+                out: av.container.OutputContainer, t0: Fraction, t1: Fraction, base: Fraction,
+                cancel: CancelToken | None) -> None:
+    """Copy the audio packets that start in ``[t0, t1)`` (source clock), placing source time
+    ``t0`` at ``base`` seconds of the output so sound keeps its offset to the picture (a track
+    that starts late stays late)."""
     atb = ain.time_base
     assert atb is not None
     lo, hi = math.ceil(t0 / atb), math.ceil(t1 / atb)
+    shift = round(base / atb) - lo
     src.seek(lo, stream=ain, backward=True)
-    first: int | None = None
-    end = base
     for packet in src.demux(ain):
         if packet.pts is None or packet.pts < lo:
             continue
         if packet.pts >= hi:
             break
         check_cancel(cancel)
-        if first is None:
-            first = packet.pts
-        shift = base - first
-        end = packet.pts + shift + (packet.duration or 0)
         packet.pts += shift
         if packet.dts is not None:
             packet.dts += shift
         packet.stream = aout
         out.mux(packet)
-    return end
 
 
 # -- verification --------------------------------------------------------------------------
@@ -491,8 +486,10 @@ def _copy_audio(src: av.container.InputContainer, ain: av.AudioStream, aout: av.
 @dataclass(frozen=True)
 class _Written:
     frames: int
-    duration: Fraction
-    audio_duration: Fraction | None
+    duration: Fraction  # of the picture
+    video_end: Fraction  # seconds on the file's clock where the picture ends
+    audio_start: Fraction | None  # where the sound starts and ends, None without sound
+    audio_end: Fraction | None
     first: np.ndarray | None
     last: np.ndarray | None
 
@@ -524,22 +521,26 @@ def _read_back(path: Path, pictures: bool) -> _Written:
                     if first is None:
                         first = _thumb(frame)
                     last = frame
-        audio_duration = None
+        audio_start = audio_end = None
         if audio is not None:
             # The container's track length is what players use; it excludes the encoder's
             # padding to whole AAC packets, which decoding still returns.
             atb = audio.time_base
-            declared = audio.duration * atb if audio.duration and atb else None
+            assert atb is not None
+            declared = audio.duration * atb if audio.duration else None
             decoded = Fraction(samples, audio.rate)
             if declared is not None and abs(declared - decoded) > Fraction(2 * _AAC_FRAME,
                                                                            audio.rate):
                 raise ExportError(f"{path.name} declares {float(declared):.3f} s of sound but "
                                   f"holds {float(decoded):.3f} s; it was not saved.")
-            audio_duration = declared if declared is not None else decoded
+            audio_start = (audio.start_time or 0) * atb
+            audio_end = audio_start + (declared if declared is not None else decoded)
     return _Written(
         frames=frames,
         duration=Fraction(hi - (lo or 0)) * tb,
-        audio_duration=audio_duration,
+        video_end=hi * tb,
+        audio_start=audio_start,
+        audio_end=audio_end,
         first=first,
         last=_thumb(last) if last is not None else None,
     )
@@ -563,13 +564,16 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
     if abs(written.duration - want) > frame:
         raise ExportError(f"{name} lasts {float(written.duration):.3f} s after writing, not "
                           f"{float(want):.3f} s; it was not saved.")
-    if written.audio_duration is not None and info.audio_rate:
-        # a stream copy can only move sound by whole AAC packets, one at each end
+    if written.audio_end is not None and written.audio_start is not None and info.audio_rate:
+        # a stream copy can only move sound by whole AAC packets, one at each end; it keeps a
+        # late-starting track late, where exact mode fills the gap with silence
         slack = frame if mode == "exact" else frame + 2 * Fraction(_AAC_FRAME, info.audio_rate)
-        if abs(written.audio_duration - written.duration) > slack:
+        if abs(written.audio_end - written.video_end) > slack or (
+                mode == "exact" and abs(written.audio_start) > slack):
             raise ExportError(
-                f"{name}'s sound lasts {float(written.audio_duration):.3f} s but its picture "
-                f"{float(written.duration):.3f} s; it was not saved."
+                f"{name}'s sound runs {float(written.audio_start):.3f}-"
+                f"{float(written.audio_end):.3f} s but its picture ends at "
+                f"{float(written.video_end):.3f} s; it was not saved."
             )
     if mode == "exact":
         for got, meant, where in ((written.first, thumbs[0], "first"),
@@ -588,5 +592,6 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
         end=float(Fraction(spans[-1].end - start) * tb),
         frames=written.frames,
         duration=float(written.duration),
-        audio_duration=None if written.audio_duration is None else float(written.audio_duration),
+        audio_duration=None if written.audio_end is None or written.audio_start is None
+        else float(written.audio_end - written.audio_start),
     )
