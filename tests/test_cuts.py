@@ -89,7 +89,10 @@ def test_fast_mode_reports_its_keyframe_bounds(clips: dict[str, Path], tmp_path:
     info = probe(clips[name])
     rate = info.real_fps
     timeline = build_timeline(info, SEGMENTS)
-    for result, seg in zip(run(timeline, info, tmp_path, mode="fast"), SEGMENTS, strict=True):
+    *results, reel = run(timeline, info, tmp_path, mode="fast", reel=True)
+    assert frame_indices(reel.path) == [i for r in results for i in frame_indices(r.path)]
+    assert reel.audio_duration == pytest.approx(reel.duration, abs=float(1 / rate) + 0.05)
+    for result, seg in zip(results, SEGMENTS, strict=True):
         frames = frame_indices(result.path)
         first, end = round(result.start * rate), round(result.end * rate)
         assert frames == list(range(first, end))  # what is reported is what is in the file
