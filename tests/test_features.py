@@ -64,7 +64,7 @@ def test_missing_weights_file_is_a_feature_error(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny() -> Backbone:
-    return create_backbone("test_tiny", device="cpu")
+    return create_backbone("test_tiny", device="cpu", bfloat16=False)  # exact comparisons
 
 
 def test_tiny_backbone_embeds_batches(tiny: Backbone) -> None:
@@ -77,7 +77,17 @@ def test_tiny_backbone_embeds_batches(tiny: Backbone) -> None:
     assert not np.allclose(out[0], out[1])
     assert tiny.embed(frames[:0]).shape == (0, tiny.dim)
     # The same seed gives the same network every time.
-    np.testing.assert_array_equal(create_backbone("test_tiny", device="cpu").embed(frames), out)
+    again = create_backbone("test_tiny", device="cpu", bfloat16=False)
+    np.testing.assert_array_equal(again.embed(frames), out)
+
+
+def test_bfloat16_features_stay_close_to_float32(tiny: Backbone) -> None:
+    fast = create_backbone("test_tiny", device="cpu", bfloat16=True)
+    frames = np.random.default_rng(4).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    exact, approx = tiny.embed(frames), fast.embed(frames)
+    assert approx.dtype == np.float32
+    error = np.linalg.norm(approx - exact, axis=1) / np.linalg.norm(exact, axis=1)
+    assert (error < 0.05).all()
 
 
 def test_frames_of_another_size_are_resized(tiny: Backbone) -> None:
@@ -109,7 +119,7 @@ def test_weights_from_a_file(tmp_path: Path) -> None:
     reference = timm.create_model("test_efficientnet", num_classes=10).eval()
     path = tmp_path / "tiny.safetensors"
     safetensors.torch.save_file(reference.state_dict(), str(path))
-    backbone = create_backbone("test_tiny", weights=path, device="cpu")
+    backbone = create_backbone("test_tiny", weights=path, device="cpu", bfloat16=False)
     assert backbone.id.startswith("test_tiny:tiny.safetensors-")
     frames = np.random.default_rng(2).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
