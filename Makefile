@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SAMPLE ?= resources/samples/bbb_trailer_360p.mp4
+SAMPLE ?= resources/samples/trailer_bbb.mp4
 
 .PHONY: run test lint setup system-deps clean
 

@@ -7,14 +7,17 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import HighlightStudioError
 from ..fileio import atomic_write_text
-from ..scoring import Analysis, analyze
 from ..segments import Segment, select_segments
 from .common import add_segment_arguments, drain, segment_options_from_args
+
+if TYPE_CHECKING:  # torch loads only when a command runs, so `--help` stays instant
+    from ..scoring import Analysis
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,6 +70,8 @@ def to_csv(result: Analysis, segments: list[Segment]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..scoring import Analysis, analyze
+
     options = segment_options_from_args(args)
     for out in (args.json, args.csv):
         if out is not None and out.resolve() == args.clip.resolve():
