@@ -1,9 +1,9 @@
 """The score curve: pyqtgraph plot with a draggable threshold line, shaded segments whose edges
 drag, a playhead, and a thumbnail row sharing the time axis underneath.
 
-The view only draws and reports gestures as signals; the window owns the state. Segment
-shading reuses a pool of region items, so a threshold drag on a 2-hour curve redraws without
-creating or destroying graphics items.
+The view only draws and reports gestures as signals; the window owns the state. All segments
+are one graphics item (:class:`SegmentShading`), so a threshold drag on a 2-hour curve with
+hundreds of segments redraws within a frame.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QWidget
 
 from .document import EditSegment
+from .segment_shading import SegmentShading
 
 AXIS_WIDTH = 46  # both plots' left axes get this width so their time axes line up exactly
-INCLUDED_BRUSH = (255, 170, 0, 70)
-EXCLUDED_BRUSH = (128, 128, 128, 45)
 CURVE_PEN = pg.mkPen((60, 140, 255), width=1.5)
 THRESHOLD_PEN = pg.mkPen((255, 90, 60), width=2)
 PLAYHEAD_PEN = pg.mkPen((240, 240, 240), width=1.5)
@@ -58,8 +57,8 @@ class CurveView(pg.GraphicsLayoutWidget):
         self.playhead = pg.InfiniteLine(angle=90, movable=False, pen=PLAYHEAD_PEN)
         self.playhead.setZValue(30)
         self.plot.addItem(self.playhead)
-        self._regions: list[pg.LinearRegionItem] = []
-        self._shown = 0
+        self.shading = SegmentShading()
+        self.plot.addItem(self.shading)
 
         self.thumbs: pg.PlotItem = self.addPlot(row=1, col=0)
         self.thumbs.setMenuEnabled(False)
@@ -75,6 +74,7 @@ class CurveView(pg.GraphicsLayoutWidget):
         self.ci.layout.setRowStretchFactor(1, 1)
         self.thumbs.setFixedHeight(96)
 
+        self.shading.edgeDragged.connect(self.segmentEdited)
         self.threshold_line.sigPositionChanged.connect(self._on_threshold_moved)
         self.threshold_line.sigPositionChangeFinished.connect(self._on_threshold_finished)
         self.scene().sigMouseClicked.connect(self._on_click)
@@ -83,6 +83,7 @@ class CurveView(pg.GraphicsLayoutWidget):
     def set_curve(self, times: np.ndarray, scores: np.ndarray, duration: float) -> None:
         self._duration = duration
         self.curve.setData(times, scores)
+        self.plot.vb.disableAutoRange()
         self.plot.vb.setLimits(xMax=max(duration, 1e-3))
         self.plot.setXRange(0.0, max(duration, 1e-3), padding=0)
 
@@ -106,41 +107,12 @@ class CurveView(pg.GraphicsLayoutWidget):
         self.playhead.setValue(seconds)
 
     def set_segments(self, segments: Sequence[EditSegment]) -> None:
-        """Shade ``segments``, reusing region items (the hot path of a threshold drag)."""
-        self._updating = True
-        try:
-            while len(self._regions) < len(segments):
-                self._regions.append(self._new_region(len(self._regions)))
-            for region, seg in zip(self._regions, segments, strict=False):
-                region.setRegion((seg.start, seg.end))
-                region.setBrush(INCLUDED_BRUSH if seg.included else EXCLUDED_BRUSH)
-                if not region.isVisible():
-                    region.show()
-            for region in self._regions[len(segments):self._shown]:
-                region.hide()
-            self._shown = len(segments)
-        finally:
-            self._updating = False
+        self.shading.set_segments(segments, self._duration)
 
     def shaded_count(self) -> int:
-        return self._shown
+        return len(self.shading.starts)
 
     # --- gestures out ----------------------------------------------------------------------
-    def _new_region(self, index: int) -> pg.LinearRegionItem:
-        region = pg.LinearRegionItem(orientation="vertical", movable=True,
-                                     pen=pg.mkPen((255, 170, 0, 160)))
-        region.setZValue(-10)
-        region.sigRegionChangeFinished.connect(
-            lambda item, i=index: self._on_region_finished(i, item))
-        self.plot.addItem(region)
-        return region
-
-    def _on_region_finished(self, index: int, item: pg.LinearRegionItem) -> None:
-        if self._updating:
-            return
-        start, end = item.getRegion()
-        self.segmentEdited.emit(index, float(start), float(end))
-
     def _on_threshold_moved(self) -> None:
         if not self._updating:
             self.thresholdDragged.emit(float(self.threshold_line.value()))

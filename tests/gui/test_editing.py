@@ -7,7 +7,10 @@ import csv
 import json
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from highlight_studio.gui.main_window import MainWindow
 from highlight_studio.gui.settings import load_settings
@@ -45,17 +48,45 @@ def test_excluding_a_segment_then_undo_and_redo_by_keyboard(qtbot, window) -> No
     assert len(window.history.state.included) == 2
 
 
+def drag(view, points: list[tuple[float, float]]) -> None:
+    """Hover, then press, move and release the left button along ``points`` (plot
+    coordinates) on the curve view's viewport, as a mouse would."""
+    viewport = view.viewport()
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    moves = [(QEvent.Type.MouseMove, none, none), (QEvent.Type.MouseButtonPress, left, left)]
+    moves += [(QEvent.Type.MouseMove, none, left)] * (len(points) - 2)
+    moves += [(QEvent.Type.MouseButtonRelease, left, none)]
+    for (x, y), (kind, button, buttons) in zip([points[0], *points], moves, strict=True):
+        pos = QPointF(view.mapFromScene(view.plot.vb.mapViewToScene(QPointF(x, y))))
+        event = QMouseEvent(kind, pos, viewport.mapToGlobal(pos), button, buttons,
+                            Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(viewport, event)
+        QTest.qWait(12)  # pyqtgraph drops moves closer than 10 ms apart (mouseRateLimit)
+
+
 def test_dragging_a_shaded_edge_moves_the_segment(window) -> None:
     seg = window.history.state.segments[0]
-    region = window.curve._regions[0]
-    region.setRegion((seg.start - 0.3, seg.end))  # what the end of a drag reports
+    target = seg.start - 0.3
+    path = [seg.start + (target - seg.start) * k / 8 for k in range(9)]
+    drag(window.curve, [(x, 0.5) for x in [*path, target]])
     moved = window.history.state.segments[0]
-    assert moved.start == pytest.approx(seg.start - 0.3)
+    assert moved.start == pytest.approx(target, abs=0.02)  # to the pixel
+    assert moved.end == seg.end
     assert moved.score < seg.score  # the lead-in scores low on the test curve
-    assert window.table.segment_model.data(window.table.segment_model.index(0, 1)) != ""
+    assert window.curve.shading.starts[0] == pytest.approx(moved.start)
     window.undo()
-    assert window.history.state.segments[0].start == seg.start
-    assert window.curve._regions[0].getRegion()[0] == pytest.approx(seg.start)
+    assert window.history.state.segments[0] == seg
+    assert window.curve.shading.starts[0] == pytest.approx(seg.start)
+
+
+def test_dragging_away_from_edges_pans_instead(window) -> None:
+    seg = window.history.state.segments[0]
+    middle = (seg.start + seg.end) / 2
+    window.curve.plot.setXRange(0.2, 1.4, padding=0)
+    before = window.history.state
+    drag(window.curve, [(middle - 0.03 * k, 0.5) for k in range(8)])
+    assert window.history.state == before
+    assert window.curve.plot.vb.viewRange()[0][0] > 0.25  # dragged right-to-left: panned
 
 
 def test_threshold_drag_is_one_undo_step(window) -> None:
@@ -122,3 +153,12 @@ def test_export_writes_the_included_segments(window, tmp_path, suffix) -> None:
 def test_export_failure_shows_the_error_dialog(window, tmp_path) -> None:
     assert not window.export_to(tmp_path / "missing" / "out.json", window.history.state.included)
     assert window.error_box is not None and "does not exist" in window.error_box.text()
+
+
+def test_clicking_the_curve_moves_the_playhead(qtbot, window) -> None:
+    viewport = window.curve.viewport()
+    scene_pos = window.curve.plot.vb.mapViewToScene(QPointF(1.7, 0.5))
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton,
+                     pos=window.curve.mapFromScene(scene_pos))
+    assert window.curve.playhead.value() == pytest.approx(1.7, abs=0.02)
+    assert "0:01.7" in window.preview.time_label.text()
