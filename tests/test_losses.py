@@ -1,0 +1,129 @@
+"""The RASL losses: values known by hand, gradients flow, each term switches off cleanly."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.losses import (
+    kpoint_loss,
+    reconstruction_loss,
+    scl_loss,
+    spread_loss,
+    total_loss,
+)
+from highlight_studio.model.rasl import RASL
+
+torch.set_num_threads(1)  # tiny tensors: extra threads only add contention on shared CI cores
+
+TINY = dict(visual_dim=16, audio_dim=12, window=8, k=2, enc_channels=(2, 3, 3), proj_dim=4)
+
+
+def test_reconstruction_loss_is_mean_absolute_error() -> None:
+    target = torch.tensor([[1.0, -2.0], [0.0, 4.0]])
+    recon = torch.tensor([[0.0, 0.0], [0.0, 0.0]], requires_grad=True)
+    loss = reconstruction_loss(target, recon)
+    assert loss.item() == pytest.approx(7 / 4)
+    loss.backward()
+    assert torch.equal(recon.grad, -torch.sign(target) / 4)
+
+
+def _identity_heads(dim: int) -> tuple[nn.Module, nn.Module, nn.Module]:
+    return nn.Identity(), nn.Identity(), nn.Identity()
+
+
+def test_kpoint_loss_pairs_top_and_bottom_by_rank() -> None:
+    s = torch.tensor([[0.9, 0.1, 0.8, 0.2]], requires_grad=True)
+    # top steps 2 (0.8), 0 (0.9) ascending; bottom 1 (0.1), 3 (0.2) ascending.
+    z = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]])
+    top, bottom, norm = _identity_heads(2)
+    result = kpoint_loss(s, z, 2, top, bottom, norm)
+    # pairs (2, 1): cos 0 -> weight 0.8 * 1; (0, 3): cos 1 -> 0.9 * 0.
+    eta = (0.8 * 1.0 + 0.9 * 0.0) / 2
+    assert result.loss.item() == pytest.approx(math.log1p(math.exp(-eta)), rel=1e-5)
+    assert result.top_bottom_cos.item() == pytest.approx(0.5)
+    result.loss.backward()
+    assert s.grad[0, 2] < 0  # raising the distinct top step lowers the loss
+    assert s.grad[0, 1] == 0 and s.grad[0, 0] == 0  # bottom and look-alike top: no pull
+
+
+def test_kpoint_top_minus_bottom_pushes_bottom_down() -> None:
+    s = torch.tensor([[0.9, 0.1, 0.8, 0.2]], requires_grad=True)
+    z = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]])
+    kpoint_loss(s, z, 2, *_identity_heads(2), eta_mode="top_minus_bottom").loss.backward()
+    assert (s.grad[0, [0, 2]] < 0).all() and (s.grad[0, [1, 3]] > 0).all()
+
+
+def test_scl_loss_is_symmetric_infonce() -> None:
+    r = torch.eye(3)[None]  # perfectly paired, orthogonal steps
+    scale = torch.tensor(2.0)
+    expected = -math.log(math.exp(2) / (math.exp(2) + 2))
+    assert scl_loss(r, r, scale).item() == pytest.approx(expected, rel=1e-5)
+    same = torch.ones(1, 4, 3)  # every step identical: chance, ln N
+    assert scl_loss(same, same, scale).item() == pytest.approx(math.log(4), rel=1e-5)
+    # Steps 0 and 2 are copies of one source: they are not each other's negatives.
+    source = torch.tensor([[0, 1, 0]])
+    a = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]])
+    masked = scl_loss(a, a, scale, source=source).item()
+    # rows 0 and 2 see one negative (step 1, cos 0); row 1 sees two (steps 0 and 2, cos 0).
+    one, two = (-math.log(math.exp(2) / (math.exp(2) + m)) for m in (1, 2))
+    assert masked == pytest.approx((2 * one + two) / 3, rel=1e-5)
+    batch = scl_loss(torch.eye(4).reshape(2, 2, 4), torch.eye(4).reshape(2, 2, 4), scale,
+                     negatives="batch")
+    assert batch.item() == pytest.approx(-math.log(math.exp(2) / (math.exp(2) + 3)), rel=1e-5)
+
+
+def test_spread_loss_is_zero_only_for_split_windows() -> None:
+    assert spread_loss(torch.tensor([[0.0, 1.0, 0.0, 1.0]])).item() == pytest.approx(
+        0.5 - torch.tensor([0.0, 1.0, 0.0, 1.0]).std().item())
+    assert spread_loss(torch.full((1, 4), 0.7)).item() == pytest.approx(0.5)
+
+
+def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    visual = torch.rand(3, 8, 16, generator=g)
+    audio = torch.rand(3, 8, 12, generator=g)
+    mask = torch.rand(3, 8, generator=g) < 0.5
+    return visual, audio, mask
+
+
+def test_every_term_has_a_gradient_when_on() -> None:
+    torch.manual_seed(0)
+    model = RASL(RASLConfig(**TINY, spread_weight=1.0, zero_init_attn_out=False))
+    visual, audio, mask = _batch()
+    losses = total_loss(model, model(visual, audio, mask=mask))
+    for name, term in losses.terms.items():
+        assert term.ndim == 0 and torch.isfinite(term), name
+        grads = torch.autograd.grad(term, list(model.parameters()), allow_unused=True,
+                                    retain_graph=True)
+        assert any(g is not None and g.abs().sum() > 0 for g in grads), name
+    assert losses.total.item() == pytest.approx(sum(t.item() for t in losses.terms.values()))
+
+
+@pytest.mark.parametrize(("switch", "term", "params"), [
+    ("use_kpoint_loss", "kpoint", ("proj_top", "proj_bottom", "proj_norm")),
+    ("use_aux_task", "aux", ()),
+    ("use_audio", "scl", ("audio.",)),
+])
+def test_switched_off_term_is_zero_without_gradient(switch: str, term: str,
+                                                    params: tuple[str, ...]) -> None:
+    torch.manual_seed(0)
+    model = RASL(RASLConfig(**{**TINY, switch: False}))
+    visual, audio, mask = _batch()
+    losses = total_loss(model, model(visual, audio, mask=mask))
+    assert losses.terms[term].item() == 0.0
+    assert not losses.terms[term].requires_grad
+    losses.total.backward()
+    for name, p in model.named_parameters():
+        if any(key in name for key in params):
+            assert p.grad is None or p.grad.abs().sum() == 0, name
+
+
+def test_spread_term_is_off_by_default() -> None:
+    model = RASL(RASLConfig(**TINY))
+    visual, audio, mask = _batch()
+    assert total_loss(model, model(visual, audio, mask=mask)).terms["spread"].item() == 0.0

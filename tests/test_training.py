@@ -1,0 +1,176 @@
+"""The training loop: it learns, it is deterministic, it resumes, it cancels, it reports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from highlight_studio.cli import main
+from highlight_studio.errors import DatasetError, ModelError
+from highlight_studio.events import Cancelled, CancelToken
+from highlight_studio.model.checkpoint import load_checkpoint, read_meta
+from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.rasl import RASL
+from highlight_studio.training.datasets import FeatureDataset
+from highlight_studio.training.diagnostics import spearman_rows
+from highlight_studio.training.trainer import TrainOptions, train
+
+torch.set_num_threads(1)  # tiny tensors: extra threads only add contention on shared CI cores
+
+CONFIG = RASLConfig(visual_dim=16, audio_dim=12, window=8, k=2, enc_channels=(4, 4, 4),
+                    proj_dim=4)
+
+
+def _clips(n_clips: int = 3, seed: int = 0, audio: bool = True) -> dict:
+    rng = np.random.default_rng(seed)
+    clips = {}
+    for i in range(n_clips):
+        n = 6 + 5 * i  # shorter and longer than the window
+        visual = rng.random((n, 16)).astype(np.float32)
+        clips[f"clip{i}"] = (visual, rng.random((n, 12)).astype(np.float32) if audio else None)
+    return clips
+
+
+def _run(options: TrainOptions, config: RASLConfig = CONFIG, clips: dict | None = None,
+         **kwargs) -> tuple[RASL, list]:
+    torch.manual_seed(options.seed)
+    model = RASL(config)
+    events = list(train(model, FeatureDataset(clips or _clips()), options, **kwargs))
+    return model, events
+
+
+def test_tiny_model_overfits_tiny_set() -> None:
+    # Steps drawn from three prototypes: a tiny autoencoder can learn them exactly, while
+    # predicting their mean (what a collapsed model does) stays far off.
+    rng = np.random.default_rng(0)
+    protos = rng.random((3, 16)).astype(np.float32) * 2
+    clips = {f"c{i}": (protos[rng.integers(0, 3, 12)], None) for i in range(2)}
+    config = replace(CONFIG, enc_channels=(8, 16, 16), use_audio=False, use_aux_task=False)
+    options = TrainOptions(steps=100, lr=1e-2, batch_size=8, optimizer="adam", log_every=100)
+    torch.manual_seed(0)
+    model = RASL(config)
+    probe = torch.from_numpy(np.stack([clips["c0"][0][:8], clips["c1"][0][:8]]))
+
+    def recon() -> float:
+        with torch.no_grad():
+            out = model(probe).visual
+            return float((out.target - out.recon).abs().mean())
+
+    before = recon()
+    events = list(train(model, FeatureDataset(clips), options))
+    assert events[-1].step == 100 and events[-1].total_steps == 100
+    assert recon() < before / 3  # reconstruction really learned
+    assert np.isfinite(events[-1].total)
+
+
+def test_events_carry_every_term_and_the_diagnostics() -> None:
+    _, events = _run(TrainOptions(steps=4, log_every=2))
+    assert [e.step for e in events] == [2, 4]
+    diag = events[-1].diagnostics
+    for key in ("visual_sa_ratio", "visual_r_cos", "visual_s_std", "visual_s_ties",
+                "visual_norm_spearman", "visual_top_bottom_cos", "scl_ln_n", "audio_r_cos"):
+        assert key in diag and np.isfinite(diag[key]), key
+    assert diag["scl_ln_n"] == pytest.approx(np.log(8))
+    assert events[-1].scl > 0 and events[-1].kpoint > 0 and events[-1].aux > 0
+    assert events[-1].steps_per_sec > 0 and events[-1].eta_seconds == 0
+
+
+def test_spearman_rows_signs() -> None:
+    a = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    torch.testing.assert_close(spearman_rows(a, a * 10), torch.tensor([1.0]))
+    torch.testing.assert_close(spearman_rows(a, -a), torch.tensor([-1.0]))
+
+
+def test_seeded_training_is_deterministic() -> None:
+    options = TrainOptions(steps=6, log_every=3, seed=5)
+    m1, e1 = _run(options)
+    m2, e2 = _run(options)
+    assert [e.total for e in e1] == [e.total for e in e2]
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
+        assert torch.equal(p1, p2)
+    _, e3 = _run(replace(options, seed=6))
+    assert e3[-1].total != e1[-1].total
+
+
+def test_resume_continues_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "run.safetensors"
+    full_opts = TrainOptions(steps=8, log_every=2, seed=1)
+    full, _ = _run(full_opts)
+    half_opts = replace(full_opts, steps=4, checkpoint_path=str(path))
+    _, events = _run(half_opts)
+    assert events[-1].checkpoint == path and read_meta(path).train_step == 4
+    model, _ = load_checkpoint(path)
+    resumed = list(train(model, FeatureDataset(_clips()), replace(full_opts,
+                         checkpoint_path=str(path)), resume_from=path))
+    assert [e.step for e in resumed] == [6, 8]
+    for p1, p2 in zip(full.parameters(), model.parameters(), strict=True):
+        torch.testing.assert_close(p1, p2)
+    meta = read_meta(path)
+    assert meta.train_step == 8 and meta.training_data["clips"] == 3
+    assert meta.final_losses["total"] == pytest.approx(resumed[-1].total)
+
+
+def test_cancel_stops_between_steps() -> None:
+    token = CancelToken()
+    model = RASL(CONFIG)
+    events = train(model, FeatureDataset(_clips()), TrainOptions(steps=100, log_every=1),
+                   cancel=token)
+    next(events)
+    token.cancel()
+    with pytest.raises(Cancelled):
+        next(events)
+
+
+def test_clips_without_audio_train_vision_only() -> None:
+    clips = _clips()
+    clips["silent"] = (np.random.default_rng(1).random((9, 16)).astype(np.float32), None)
+    _, events = _run(TrainOptions(steps=4, log_every=4), clips=clips)
+    assert np.isfinite(events[-1].total)
+    _, events = _run(TrainOptions(steps=2, log_every=2), clips=_clips(audio=False))
+    assert events[-1].scl == 0.0
+
+
+def test_dataset_refuses_mismatched_clips() -> None:
+    with pytest.raises(DatasetError, match="one row per visual step"):
+        FeatureDataset({"a": (np.zeros((5, 16)), np.zeros((4, 12)))})
+    with pytest.raises(DatasetError, match="disagree on feature sizes"):
+        FeatureDataset({"a": (np.zeros((5, 16)), None), "b": (np.zeros((5, 8)), None)})
+    with pytest.raises(ModelError, match="16-wide visual"):
+        list(train(RASL(CONFIG), FeatureDataset({"a": (np.zeros((5, 8)), None)}),
+                   TrainOptions(steps=1)))
+
+
+def _benchmark_folder(root: Path) -> Path:
+    (root / "visual").mkdir(parents=True)
+    (root / "audio").mkdir()
+    for name, (visual, audio) in _clips().items():
+        np.save(root / "visual" / f"{name}.npy", visual.astype(np.float16))
+        np.save(root / "audio" / f"{name}.npy", audio.astype(np.float16))
+    return root
+
+
+def test_train_command_on_feature_folder_and_resume(tmp_path: Path, capsys) -> None:
+    folder = _benchmark_folder(tmp_path / "bench")
+    out = tmp_path / "model.safetensors"
+    args = ["train", "--features", str(folder), "--out", str(out), "--steps", "4",
+            "--window", "8", "--log-every", "2", "--backbone-id", "tiny", "--step-seconds", "2"]
+    # k=10 does not fit an 8-step window: a clear error, not a crash.
+    assert main(args) == 1
+    assert "k=10" in capsys.readouterr().err
+    args[args.index("--window") + 1] = "24"
+    assert main(args) == 0
+    meta = read_meta(out)
+    assert meta.backbone_id == "tiny" and meta.step_seconds == 2.0 and meta.train_step == 4
+    assert meta.config.window == 24 and meta.config.audio_dim == 12
+    log = [json.loads(line) for line in
+           (tmp_path / "model.safetensors.log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4] and "recon" in log[0]
+    args[args.index("--steps") + 1] = "6"
+    assert main([*args, "--resume", "--fp16"]) == 0
+    assert read_meta(out).train_step == 6
+    assert len((tmp_path / "model.safetensors.log.jsonl").read_text().splitlines()) == 3
