@@ -23,15 +23,13 @@ def probe_setup(cancel: CancelToken) -> Iterator[object]:
     """A worker job yielding one :class:`LocalSetup`."""
     import torch
 
+    from ..features.visual import best_device
     from ..model.checkpoint import SUFFIX, model_dirs
 
     cancel.raise_if_cancelled()
-    if torch.cuda.is_available():
-        device, label = "cuda", f"GPU: {torch.cuda.get_device_name(0)}"
-    elif torch.backends.mps.is_available():
-        device, label = "mps", "GPU: Apple MPS"
-    else:
-        device, label = "cpu", "CPU (no GPU found)"
+    device = best_device()  # the same choice analyze() makes
+    label = {"cuda": f"GPU: {torch.cuda.get_device_name(0)}" if device == "cuda" else "",
+             "mps": "GPU: Apple MPS", "cpu": "CPU (no GPU found)"}[device]
     models: dict[str, str] = {}
     for folder in model_dirs():
         if folder.is_dir():
