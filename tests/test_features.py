@@ -337,6 +337,14 @@ def test_cache_hit_then_miss_after_the_file_changes(tiny: Backbone, clip: Path,
     np.testing.assert_array_equal(again.visual, first.visual)
     np.testing.assert_array_equal(again.audio, first.audio)
 
+    # An entry whose grid does not fit the clip (written by an older step rule) is recomputed.
+    key = cache_key(clip, tiny.id, STEP, AudioFeatureConfig().as_dict())
+    cache.put(key, np.zeros((N_STEPS - 1, tiny.dim), np.float32), None)
+    refreshed = _run(extract_features(clip, recording, STEP, cache=cache))[1]  # type: ignore[arg-type]
+    assert len(recording.batches) == calls + 1
+    np.testing.assert_array_equal(refreshed.visual, first.visual)
+    calls += 1
+
     # Rewrite the clip with other content (frames start at another index): features must follow.
     write_clip(clip, ClipSpec(n_frames=24, fps=FPS, width=160, height=120))
     _, changed = _run(extract_features(clip, recording, STEP, cache=cache))  # type: ignore[arg-type]

@@ -184,7 +184,8 @@ def extract_features(
         key = cache_key(info.path, backbone.id, step, audio_config.as_dict() if with_audio
                         else None)
         hit = cache.get(key)
-        if hit is not None:
+        # A grid of another length means the decoder's step rule changed since: recompute.
+        if hit is not None and hit.visual.shape == (n_steps, backbone.dim):
             yield Progress(STAGE, n_steps, n_steps, "steps", "from cache")
             yield ClipFeatures(hit.visual, hit.audio, step, backbone.id, info)
             return
