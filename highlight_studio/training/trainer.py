@@ -171,6 +171,4 @@ def _save(model: RASL, dataset: FeatureDataset, options: TrainOptions, event: Tr
         "optimizer": optimizer.state_dict(), "numpy_rng": rng.bit_generator.state,
         "torch_rng": torch.get_rng_state(), "step": event.step,
     }
-    path = save_checkpoint(options.checkpoint_path, model, meta, training_state=state)
-    model.train()
-    return path
+    return save_checkpoint(options.checkpoint_path, model, meta, training_state=state)
