@@ -57,6 +57,16 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "no_kpoint": ({"use_kpoint_loss": False}, {}),
     "no_audio": ({"use_audio": False}, {}),
 }
+FIX = VARIANTS["fix"][0]
+VARIANTS.update({
+    "fix_signed": ({**FIX, "readout": "signed"}, {}),
+    "fix_nokpoint": ({**FIX, "use_kpoint_loss": False}, {}),
+    "fix_l2in": ({**FIX, "input_norm": "l2"}, {}),
+    "fix_spread": ({**FIX, "spread_weight": 1.0}, {}),
+    "fix_noaudio": ({**FIX, "use_audio": False}, {}),
+    "fix_nosa": ({**FIX, "use_self_attention": False}, {}),
+    "fix_noaux": ({**FIX, "use_aux_task": False}, {}),
+})
 
 
 def build_config(fields: dict[str, Any]) -> RASLConfig:
