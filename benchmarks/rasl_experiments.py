@@ -24,7 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from highlight_studio.evaluation.benchmark import read_benchmark_annotations
+from highlight_studio.evaluation.baselines import baseline_scores
+from highlight_studio.evaluation.benchmark import (
+    read_benchmark_annotations,
+    read_benchmark_features,
+)
 from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.model.config import BENCHMARK_WINDOW, RASLConfig
 from highlight_studio.model.inference import score_sequence
@@ -141,6 +145,20 @@ def summarize(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def baselines_table() -> str:
+    """Label-free reference scorers on the same set (random: mean over 10 seeds)."""
+    features = read_benchmark_features(DATA)
+    annotations = read_benchmark_annotations(DATA)
+    rows = []
+    for name, seeds in (("random", range(10)), ("feature-norm", [0]),
+                        ("distinctiveness", [0])):
+        maps = [evaluate_scores(annotations, {
+            vid: baseline_scores(name, v, seed=seed, video_id=vid)
+            for vid, (v, _) in features.items()}).headline for seed in seeds]
+        rows.append(f"| {name} | {np.mean(maps):.3f} |")
+    return "| baseline | mAP |\n|---|---|\n" + "\n".join(rows) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="*", default=["literal", "default"],
@@ -170,7 +188,9 @@ def main() -> None:
                       f"tb_cos={f.get('visual_top_bottom_cos', 0):.2f} scl={f['scl']:.2f} "
                       f"cpu={record['cpu_s']:.0f}s", flush=True)
     runs = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    (out.parent / "summary.md").write_text(summarize(runs))
+    (out.parent / "summary.md").write_text(
+        f"# RASL on yth-train (yth mAP, labels used only to measure)\n\n{baselines_table()}\n"
+        f"{summarize(runs)}")
 
 
 if __name__ == "__main__":
