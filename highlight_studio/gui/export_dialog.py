@@ -1,7 +1,8 @@
-"""Export: pick a format and a file, write the (included) segments.
+"""Export: the dialog that asks what and where, and the worker job that writes it.
 
-JSON and CSV of the segment list are written here; timeline formats come from
-``highlight_studio.export`` once it provides writers. Files are written atomically.
+Timelines (EDL, FCPXML, OTIO) and MP4 cuts come from ``highlight_studio.export``, which verifies
+every file after writing; a JSON or CSV list of the segments is written here. All formats run
+as one job on a worker thread, because MP4 cuts take a while and must be cancellable.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -26,10 +28,40 @@ from PySide6.QtWidgets import (
 )
 
 from ..errors import ExportError
+from ..events import CancelToken
+from ..export.cuts import MODES, CutOptions, CutResult, cut_clips
+from ..export.timeline import build_timeline, read_reel_name
+from ..export.timelines import EDL_PRESETS, write_edl, write_fcpxml, write_otio
 from ..fileio import atomic_write_text
+from ..media import MediaInfo
+from ..segments import Segment
 from .document import EditSegment
 
-FORMATS = {"JSON segment list": ".json", "CSV segment list": ".csv"}
+# format name -> file suffix ("" = a folder of files)
+FORMATS = {
+    "EDL (CMX 3600)": ".edl",
+    "Final Cut Pro XML": ".fcpxml",
+    "OpenTimelineIO": ".otio",
+    "MP4 cuts": "",
+    "JSON segment list": ".json",
+    "CSV segment list": ".csv",
+}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    format: str  # a key of FORMATS
+    path: Path  # the file, or the folder for MP4 cuts
+    included_only: bool = True  # only segments ticked "Use"
+    edl_preset: str = "premiere"  # see export.timelines.EDL_PRESETS
+    cut_mode: str = "exact"  # "exact" (frame-accurate re-encode) or "fast" (keyframe copy)
+    reel: bool = False  # MP4: also join all cuts into one highlight reel
+
+
+@dataclass(frozen=True)
+class ExportDone:
+    paths: tuple[Path, ...]
+    segments: int
 
 
 def segments_json(clip: Path, model: str, segments: Sequence[EditSegment]) -> str:
@@ -47,35 +79,73 @@ def segments_csv(segments: Sequence[EditSegment]) -> str:
     return out.getvalue()
 
 
-def write_segments(path: Path, clip: Path, model: str, segments: Sequence[EditSegment]) -> None:
-    """Write by the file's suffix; raises ExportError with a message for the user."""
-    if path.suffix.lower() == ".json":
-        text = segments_json(clip, model, segments)
-    elif path.suffix.lower() == ".csv":
-        text = segments_csv(segments)
-    else:
-        raise ExportError(f"Cannot export to '{path.suffix}': choose .json or .csv.")
-    atomic_write_text(path, text, error=ExportError)
+def export_job(request: ExportRequest, info: MediaInfo, model: str,
+               segments: Sequence[EditSegment]) -> Callable[[CancelToken], Iterator[object]]:
+    """A worker job that writes ``request`` and yields Progress, then one :class:`ExportDone`."""
+
+    def run(cancel: CancelToken) -> Iterator[object]:
+        if not segments:
+            raise ExportError("There are no segments to export: lower the threshold or tick "
+                              "some segments in the list.")
+        suffix = FORMATS[request.format]
+        if suffix in (".json", ".csv"):
+            text = (segments_json(info.path, model, segments) if suffix == ".json"
+                    else segments_csv(segments))
+            atomic_write_text(request.path, text, error=ExportError)
+            yield ExportDone((request.path,), len(segments))
+            return
+        engine_segments = [Segment(s.start, s.end, s.score) for s in segments]
+        timeline = build_timeline(info, engine_segments, reel=read_reel_name(info.path))
+        if suffix == ".edl":
+            paths = (write_edl(timeline, request.path, request.edl_preset),)
+        elif suffix == ".fcpxml":
+            paths = (write_fcpxml(timeline, request.path),)
+        elif suffix == ".otio":
+            paths = (write_otio(timeline, request.path),)
+        else:
+            options = CutOptions(mode=request.cut_mode, reel=request.reel)
+            written = []
+            for event in cut_clips(timeline, info, request.path, options, cancel):
+                if isinstance(event, CutResult):
+                    written.append(event.path)
+                else:
+                    yield event
+            paths = tuple(written)
+        yield ExportDone(paths, len(segments))
+
+    return run
 
 
 class ExportDialog(QDialog):
-    """Asks where and what; the window does the writing so errors reach one error dialog."""
+    """Asks what and where; :meth:`request` holds the answer."""
 
     def __init__(self, clip: Path, folder: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export highlights")
+        self._clip = clip
         self.format = QComboBox()
         self.format.addItems(list(FORMATS))
-        self.path = QLineEdit(str(folder / f"{clip.stem}_highlights.json"))
+        self.path = QLineEdit(str(folder / f"{clip.stem}_highlights.edl"))
+        self.path.setMinimumWidth(420)
         browse = QPushButton("Browse…")
-        self.included_only = QCheckBox("Only segments marked Use")
+        self.included_only = QCheckBox("Only segments ticked Use")
         self.included_only.setChecked(True)
+        self.preset = QComboBox()
+        self.preset.addItems(list(EDL_PRESETS))
+        self.mode = QComboBox()
+        self.mode.addItems(list(MODES))
+        self.mode.setToolTip("exact: re-encoded, frame-accurate; fast: stream copy, cuts move to "
+                             "keyframes")
+        self.reel = QCheckBox("Also join the cuts into one highlight reel")
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
         form = QFormLayout(self)
         form.addRow("Format", self.format)
-        form.addRow("File", row)
+        form.addRow("Save to", row)
+        form.addRow("EDL flavour", self.preset)
+        form.addRow("Cut mode", self.mode)
+        form.addRow("", self.reel)
         form.addRow("", self.included_only)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -83,17 +153,34 @@ class ExportDialog(QDialog):
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
         browse.clicked.connect(self._browse)
-        self.format.currentTextChanged.connect(self._fix_suffix)
+        self.format.currentTextChanged.connect(self._on_format)
+        self._on_format(self.format.currentText())
 
-    def target(self) -> Path:
-        return Path(self.path.text()).expanduser()
+    def request(self) -> ExportRequest:
+        return ExportRequest(self.format.currentText(), Path(self.path.text()).expanduser(),
+                             self.included_only.isChecked(), self.preset.currentText(),
+                             self.mode.currentText(), self.reel.isChecked())
 
-    def _fix_suffix(self, name: str) -> None:
-        self.path.setText(str(self.target().with_suffix(FORMATS[name])))
+    def _on_format(self, name: str) -> None:
+        suffix = FORMATS[name]
+        current = Path(self.path.text()).expanduser()
+        folder = current.parent if current.suffix else current
+        if suffix:
+            self.path.setText(str(folder / f"{self._clip.stem}_highlights{suffix}"))
+        else:
+            self.path.setText(str(folder))
+        self.preset.setEnabled(suffix == ".edl")
+        self.mode.setEnabled(not suffix)
+        self.reel.setEnabled(not suffix)
 
     def _browse(self) -> None:
-        suffix = FORMATS[self.format.currentText()]
-        name, _ = QFileDialog.getSaveFileName(self, "Export to", str(self.target()),
-                                              f"{self.format.currentText()} (*{suffix})")
-        if name:
-            self.path.setText(name)
+        name = self.format.currentText()
+        suffix = FORMATS[name]
+        if suffix:
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text(),
+                                                    f"{name} (*{suffix})")
+        else:
+            chosen = QFileDialog.getExistingDirectory(self, "Folder for the MP4 cuts",
+                                                      self.path.text())
+        if chosen:
+            self.path.setText(chosen)

@@ -38,7 +38,7 @@ from ..segments import SegmentOptions
 from . import document as doc
 from .curve_view import CurveView
 from .environment import LocalSetup, probe_setup
-from .export_dialog import ExportDialog, write_segments
+from .export_dialog import ExportDialog, ExportDone, ExportRequest, export_job
 from .options_panel import OptionsPanel
 from .preview import Preview
 from .segment_table import SegmentTable
@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
     analysisFinished = Signal(object)  # the Analysis now shown
     stateChanged = Signal()  # segments or options changed (edit, undo, redo, new clip)
     jobEnded = Signal()  # an analysis thread has ended (done, failed or cancelled) and is gone
+    exportEnded = Signal()  # likewise for an export
 
     def __init__(self, analyze: AnalyzeFunction = scoring.analyze,
                  frames_at: FramesAt | None = None, probe_local_setup: bool = True) -> None:
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         self.history: doc.History | None = None
         self.job: Job | None = None  # the running analysis
         self.setup_job: Job | None = None
+        self.export_job: Job | None = None
         self.error_box: QMessageBox | None = None
         self._eta = EtaClock()
         self._mark_in: float | None = None
@@ -266,9 +268,11 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def cancel_analysis(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.stage_label.setText("Cancelling…")
+        """The status bar's Cancel: stops the analysis or the export, whichever runs."""
+        for job in (self.job, self.export_job):
+            if job is not None:
+                job.cancel()
+                self.stage_label.setText("Cancelling…")
 
     def _stop_analysis(self) -> None:
         if self.job is not None:
@@ -282,8 +286,10 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_progress(self, event: Progress) -> None:
-        if not self._from_current_job():
-            return
+        if self._from_current_job():
+            self._show_progress(event)
+
+    def _show_progress(self, event: Progress) -> None:
         self.stage_label.setText(self._eta.describe(event))
         fraction = event.fraction
         if fraction is None:
@@ -504,7 +510,7 @@ class MainWindow(QMainWindow):
         a = self.actions_by_name
         a["undo"].setEnabled(self.history is not None and self.history.can_undo())
         a["redo"].setEnabled(self.history is not None and self.history.can_redo())
-        a["export_dialog"].setEnabled(self.history is not None)
+        a["export_dialog"].setEnabled(self.history is not None and self.export_job is None)
         self.analyze_button.setEnabled(self.clip is not None and self.job is None)
 
     # --- playback -------------------------------------------------------------------------------
@@ -531,25 +537,68 @@ class MainWindow(QMainWindow):
     # --- export, help ---------------------------------------------------------------------------
     @Slot()
     def export_dialog(self) -> None:
-        if self.history is None or self.analysis is None:
+        if self.history is None or self.analysis is None or self.export_job is not None:
             return
         folder = Path(self.settings.last_folder or self.analysis.path.parent)
         dialog = ExportDialog(self.analysis.path, folder, self)
-        if dialog.exec() != ExportDialog.DialogCode.Accepted:
-            return
-        state = self.history.state
-        segments = state.included if dialog.included_only.isChecked() else state.segments
-        self.export_to(dialog.target(), segments)
+        if dialog.exec() == ExportDialog.DialogCode.Accepted:
+            self.start_export(dialog.request())
 
-    def export_to(self, path: Path, segments: tuple[doc.EditSegment, ...]) -> bool:
-        assert self.analysis is not None
-        try:
-            write_segments(path, self.analysis.path, self.analysis.model_name, segments)
-        except HighlightStudioError as exc:
-            self.show_error("Export failed", str(exc))
-            return False
-        self.statusBar().showMessage(f"Exported {len(segments)} segments to {path}", 6000)
-        return True
+    def start_export(self, request: ExportRequest) -> None:
+        """Write ``request`` on a worker thread; progress and Cancel share the status bar."""
+        assert self.history is not None and self.analysis is not None
+        state = self.history.state
+        segments = state.included if request.included_only else state.segments
+        job = Job(export_job(request, self.analysis.info, self.analysis.model_name, segments))
+        job.worker.progress.connect(self._on_export_progress)
+        job.worker.result.connect(self._on_export_done)
+        job.worker.error.connect(self._on_export_error)
+        job.worker.cancelled.connect(self._on_export_cancelled)
+        job.thread.finished.connect(self._on_export_finished)
+        self.export_job = job
+        self._eta = EtaClock()
+        self.stage_label.setText(f"Exporting {request.format}…")
+        self._show_busy(True)
+        self._refresh_actions()
+        job.start()
+
+    def _from_export_job(self) -> bool:
+        return self.export_job is not None and self.sender() is self.export_job.worker
+
+    @Slot(object)
+    def _on_export_progress(self, event: Progress) -> None:
+        if self._from_export_job():
+            self._show_progress(event)
+
+    @Slot(object)
+    def _on_export_done(self, done: ExportDone) -> None:
+        if not self._from_export_job():
+            return
+        where = done.paths[0] if len(done.paths) == 1 else f"{len(done.paths)} files"
+        self.stage_label.setText(f"Exported {done.segments} segments to {where}")
+
+    @Slot(str, str)
+    def _on_export_error(self, message: str, details: str) -> None:
+        if not self._from_export_job():
+            return
+        self.stage_label.setText("Export failed")
+        self.show_error("Export failed", message, details)
+
+    @Slot()
+    def _on_export_cancelled(self) -> None:
+        if not self._from_export_job():
+            return
+        self.stage_label.setText("Export cancelled")
+
+    @Slot()
+    def _on_export_finished(self) -> None:
+        job = self.export_job
+        if job is not None and not job.is_running():
+            job.thread.wait()
+            self.export_job = None
+            self._show_busy(self.job is not None)
+            self._refresh_actions()
+            self.exportEnded.emit()
 
     @Slot()
     def show_shortcuts(self) -> None:
@@ -593,6 +642,9 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Cancel and wait for every thread, then save; safe to call more than once."""
         self._stop_analysis()
+        if self.export_job is not None:
+            self.export_job.stop()  # a cancelled export leaves no partial file behind
+            self.export_job = None
         self.thumbnails.clear()
         if self.setup_job is not None:
             self.setup_job.stop()

@@ -99,3 +99,4 @@ def make_window(qtbot) -> Iterator[Callable[..., object]]:
         assert window.job is None
         assert window.thumbnails.job is None
         assert window.setup_job is None
+        assert window.export_job is None

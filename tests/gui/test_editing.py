@@ -12,6 +12,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from highlight_studio.gui.export_dialog import FORMATS, ExportRequest
 from highlight_studio.gui.main_window import MainWindow
 from highlight_studio.gui.settings import load_settings
 
@@ -135,24 +136,44 @@ def test_session_restores_edits_and_settings_restore_options(qtbot, make_window,
     assert again.recent_menu.actions()[0].text() == str(clip.resolve())
 
 
-@pytest.mark.parametrize("suffix", [".json", ".csv"])
-def test_export_writes_the_included_segments(window, tmp_path, suffix) -> None:
+def export(qtbot, window: MainWindow, request: ExportRequest) -> None:
+    with qtbot.waitSignal(window.exportEnded, timeout=20_000):
+        window.start_export(request)
+    assert window.export_job is None
+
+
+@pytest.mark.parametrize("name", ["JSON segment list", "CSV segment list"])
+def test_export_writes_the_included_segments(qtbot, window, tmp_path, name) -> None:
     uncheck(window, 2)
-    target = tmp_path / f"out{suffix}"
-    assert window.export_to(target, window.history.state.included)
+    target = tmp_path / f"out{FORMATS[name]}"
+    export(qtbot, window, ExportRequest(name, target))
     included = window.history.state.included
-    if suffix == ".json":
+    if name.startswith("JSON"):
         rows = json.loads(target.read_text())["segments"]
         assert [(r["start"], r["end"]) for r in rows] == [(s.start, s.end) for s in included]
     else:
         rows = list(csv.DictReader(target.open()))
         assert [float(r["start"]) for r in rows] == pytest.approx([s.start for s in included])
     assert len(rows) == 2
+    assert str(target) in window.stage_label.text()
 
 
-def test_export_failure_shows_the_error_dialog(window, tmp_path) -> None:
-    assert not window.export_to(tmp_path / "missing" / "out.json", window.history.state.included)
+def test_export_edl_and_mp4_cuts_through_the_exporters(qtbot, window, tmp_path) -> None:
+    edl = tmp_path / "cut.edl"
+    export(qtbot, window, ExportRequest("EDL (CMX 3600)", edl, included_only=False))
+    events = [line for line in edl.read_text().splitlines() if line[:3].isdigit()]
+    assert len(events) == 3  # one event per segment (the exporter verified frames already)
+    folder = tmp_path / "mp4"
+    folder.mkdir()
+    export(qtbot, window, ExportRequest("MP4 cuts", folder, cut_mode="fast"))
+    assert len(list(folder.glob("*.mp4"))) == 3
+    assert "3 files" in window.stage_label.text()
+
+
+def test_export_failure_shows_the_error_dialog(qtbot, window, tmp_path) -> None:
+    export(qtbot, window, ExportRequest("JSON segment list", tmp_path / "missing" / "out.json"))
     assert window.error_box is not None and "does not exist" in window.error_box.text()
+    assert window.actions_by_name["export_dialog"].isEnabled()  # and one can try again
 
 
 def test_clicking_the_curve_moves_the_playhead(qtbot, window) -> None:

@@ -116,3 +116,18 @@ def test_settings_survive_a_corrupt_file(config_dir, bad) -> None:
 
     settings_path().write_text(bad)
     assert load_settings() == Settings()
+
+
+def test_export_dialog_follows_the_format(qtbot, tmp_path) -> None:
+    from highlight_studio.gui.export_dialog import ExportDialog
+
+    dialog = ExportDialog(tmp_path / "match.mp4", tmp_path)
+    qtbot.addWidget(dialog)
+    assert dialog.request().path == tmp_path / "match_highlights.edl"
+    assert dialog.preset.isEnabled() and not dialog.mode.isEnabled()
+    dialog.format.setCurrentText("MP4 cuts")
+    request = dialog.request()
+    assert request.path == tmp_path and request.format == "MP4 cuts"
+    assert dialog.mode.isEnabled() and dialog.reel.isEnabled() and not dialog.preset.isEnabled()
+    dialog.format.setCurrentText("CSV segment list")
+    assert dialog.request().path == tmp_path / "match_highlights.csv"
