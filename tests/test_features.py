@@ -64,7 +64,7 @@ def test_missing_weights_file_is_a_feature_error(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny() -> Backbone:
-    return create_backbone("test_tiny", device="cpu", bfloat16=False)  # exact comparisons
+    return create_backbone("test_tiny", device="cpu")
 
 
 def test_tiny_backbone_embeds_batches(tiny: Backbone) -> None:
@@ -77,13 +77,14 @@ def test_tiny_backbone_embeds_batches(tiny: Backbone) -> None:
     assert not np.allclose(out[0], out[1])
     assert tiny.embed(frames[:0]).shape == (0, tiny.dim)
     # The same seed gives the same network every time.
-    again = create_backbone("test_tiny", device="cpu", bfloat16=False)
+    again = create_backbone("test_tiny", device="cpu")
     np.testing.assert_array_equal(again.embed(frames), out)
 
 
 def test_bfloat16_features_stay_close_to_float32(tiny: Backbone) -> None:
     fast = create_backbone("test_tiny", device="cpu", bfloat16=True)
     frames = np.random.default_rng(4).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    assert not tiny.bfloat16 and fast.bfloat16  # float32 unless asked
     exact, approx = tiny.embed(frames), fast.embed(frames)
     assert approx.dtype == np.float32
     error = np.linalg.norm(approx - exact, axis=1) / np.linalg.norm(exact, axis=1)
@@ -119,7 +120,7 @@ def test_weights_from_a_file(tmp_path: Path) -> None:
     reference = timm.create_model("test_efficientnet", num_classes=10).eval()
     path = tmp_path / "tiny.safetensors"
     safetensors.torch.save_file(reference.state_dict(), str(path))
-    backbone = create_backbone("test_tiny", weights=path, device="cpu", bfloat16=False)
+    backbone = create_backbone("test_tiny", weights=path, device="cpu")
     assert backbone.id.startswith("test_tiny:tiny.safetensors-")
     frames = np.random.default_rng(2).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255
