@@ -66,6 +66,7 @@ VARIANTS.update({
     "fix_signed": ({**FIX, "readout": "signed"}, {}),
     "fix_nokpoint": ({**FIX, "use_kpoint_loss": False}, {}),
     "fix_l2in": ({**FIX, "input_norm": "l2"}, {}),
+    "fix_l2in_raw": ({**FIX, "input_norm": "l2", "recon_target": "raw"}, {}),
     "fix_spread": ({**FIX, "spread_weight": 1.0}, {}),
     "fix_noaudio": ({**FIX, "use_audio": False}, {}),
     "fix_nosa": ({**FIX, "use_self_attention": False}, {}),

@@ -152,3 +152,11 @@ def test_model_summary_command_prints_json(capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     expected = RASL(RASLConfig(visual_dim=64, audio_dim=32, window=24))
     assert out["params"] == sum(p.numel() for p in expected.parameters())
+
+
+def test_input_norm_and_reconstruction_target() -> None:
+    x = torch.rand(1, 8, 16) * 5
+    seen = RASL(RASLConfig(**TINY, input_norm="l2"))(x).visual.target
+    torch.testing.assert_close(seen.norm(dim=-1), torch.ones(1, 8))
+    raw = RASL(RASLConfig(**TINY, input_norm="l2", recon_target="raw"))(x).visual.target
+    torch.testing.assert_close(raw, x)  # the scale stays in the target for s to carry

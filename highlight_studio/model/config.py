@@ -20,6 +20,7 @@ KPOINT_PROJECTION = ("separate", "shared")
 KPOINT_ETA = ("top", "top_minus_bottom")
 INPUT_NORM = ("none", "layernorm", "l2")
 R_NORM = ("none", "layernorm")
+RECON_TARGET = ("input", "raw")
 READOUT = ("signed", "nonneg")
 SA_OUTPUT = ("plain", "rezero_ln")
 
@@ -61,6 +62,8 @@ class RASLConfig:
     # by |g| sqrt(d) however large W_V W_O become.
     sa_output: str = "plain"
     input_norm: str = "none"  # normalise rho before SA: none, per-step LayerNorm, or L2
+    recon_target: str = "input"  # rebuild what the branch sees, or the raw (resampled) rho:
+    # with input_norm, "raw" leaves the step's scale for s to predict from its content
     r_norm: str = "none"  # LayerNorm of r per step, so only s can carry a step's scale
     decoder_bias: bool = True  # biases in D; without them D(s*r) = s*D(r) (ReLU is homogeneous)
     readout: str = "signed"  # s from signed psi/w (paper), or "nonneg": ReLU(psi) and w >= 0
@@ -82,7 +85,7 @@ class RASLConfig:
             "score_squash": SCORE_SQUASH, "decoder_input": DECODER_INPUT,
             "scl_negatives": SCL_NEGATIVES, "kpoint_projection": KPOINT_PROJECTION,
             "kpoint_eta": KPOINT_ETA, "input_norm": INPUT_NORM, "r_norm": R_NORM,
-            "readout": READOUT, "sa_output": SA_OUTPUT,
+            "readout": READOUT, "sa_output": SA_OUTPUT, "recon_target": RECON_TARGET,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -47,7 +47,7 @@ class SelfAttention(nn.Module):
 class BranchOutput:
     """What one branch's pass hands to the losses and diagnostics ([B, N, ...] tensors)."""
 
-    target: torch.Tensor  # [B, N, d] the (normalised, resampled) input the decoder must rebuild
+    target: torch.Tensor  # [B, N, d] what the decoder must rebuild (see recon_target)
     sa_out: torch.Tensor | None  # [B, N, d] attention output before the residual, None w/o SA
     r: torch.Tensor  # [B, N, C*L] encoder representation, flattened per step
     z: torch.Tensor  # [B, N, C*L] psi(r), flattened per step
@@ -88,18 +88,25 @@ class Branch(nn.Module):
                             else nn.Linear(flat, config.proj_dim, bias=False))
         self.proj_norm = nn.LayerNorm(config.proj_dim)
 
-    def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """Resample each vector to length d (the paper's linear interpolation) and normalise."""
+    def resample(self, x: torch.Tensor) -> torch.Tensor:
+        """Each vector linearly resampled to length d (the paper's audio interpolation)."""
         d = self.config.visual_dim
-        if x.shape[-1] != d:
-            b, n, width = x.shape
-            x = F.interpolate(x.reshape(b * n, 1, width), size=d, mode="linear",
-                              align_corners=False).reshape(b, n, d)
+        if x.shape[-1] == d:
+            return x
+        b, n, width = x.shape
+        return F.interpolate(x.reshape(b * n, 1, width), size=d, mode="linear",
+                             align_corners=False).reshape(b, n, d)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
         if self.config.input_norm == "layernorm":
-            x = F.layer_norm(x, (d,))
-        elif self.config.input_norm == "l2":
-            x = F.normalize(x, dim=-1)
+            return F.layer_norm(x, x.shape[-1:])
+        if self.config.input_norm == "l2":
+            return F.normalize(x, dim=-1)
         return x
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """What the branch sees: resampled to length d, then normalised per ``input_norm``."""
+        return self.normalise(self.resample(x))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor,
                                                 torch.Tensor, torch.Tensor]:
@@ -130,13 +137,15 @@ class Branch(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> BranchOutput:
         """Main pass on ``x`` [B, N, in_dim]; with ``mask`` [B, N] (True = zeroed), also the
         auxiliary pass on the masked input, gated by that pass's own s (Eq. 10)."""
-        target = self.prepare(x)
-        r, sa_out, z, logit, s = self.encode(target)
+        raw = self.resample(x)
+        seen = self.normalise(raw)
+        target = raw if self.config.recon_target == "raw" else seen
+        r, sa_out, z, logit, s = self.encode(seen)
         use_z = self.config.decoder_input == "s_z"
         recon = self.decode(s, z if use_z else r)
         masked_recon = None
         if mask is not None:
-            mr, _, mz, _, ms = self.encode(target.masked_fill(mask[..., None], 0.0))
+            mr, _, mz, _, ms = self.encode(seen.masked_fill(mask[..., None], 0.0))
             masked_recon = self.decode(ms, mz if use_z else mr)
         return BranchOutput(target=target, sa_out=sa_out, r=r.flatten(2), z=z.flatten(2),
                             logit=logit, s=s, recon=recon, masked_recon=masked_recon)
