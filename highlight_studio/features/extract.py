@@ -225,6 +225,6 @@ def extract_features(
                 audio = item.features
     if done != n_steps:  # iter_frames promises one frame per step; anything else is a bug
         raise RuntimeError(f"decoded {done} frames for {n_steps} steps of {info.path}")
-    if key is not None:
+    if cache is not None and key is not None:
         cache.put(key, visual, audio)
     yield ClipFeatures(visual, audio, step, backbone.id, info)
