@@ -381,3 +381,45 @@ def test_decoder_errors_reach_the_caller(tiny: Backbone, clip: Path,
         _run(extract_features(clip, tiny, STEP, batch_size=2))
     assert not any(t.name == "highlight-decode" for t in threading.enumerate())
     assert torch.get_num_threads() == before  # the model's thread count was put back
+
+
+def test_decoding_overlaps_the_model(tiny: Backbone, clip: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With decode and model each sleeping 50 ms a frame, 10 steps take ~0.55 s, not 1 s."""
+    import time
+
+    real = extract_module.iter_frames
+
+    def slow_frames(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        for frame in real(*args, **kwargs):  # type: ignore[arg-type]
+            time.sleep(0.05)
+            yield frame
+
+    class SlowModel(Recording):
+        def embed(self, frames: np.ndarray) -> np.ndarray:
+            time.sleep(0.05 * len(frames))
+            return super().embed(frames)
+
+    monkeypatch.setattr(extract_module, "iter_frames", slow_frames)
+    start = time.perf_counter()
+    _, feats = _run(extract_features(clip, SlowModel(tiny), STEP, with_audio=False,  # type: ignore[arg-type]
+                                     batch_size=1))
+    elapsed = time.perf_counter() - start
+    assert feats.visual.shape == (N_STEPS, tiny.dim)
+    assert elapsed < 0.85, f"decode and model ran one after the other ({elapsed:.2f} s)"
+
+
+def test_cancelled_before_start(tiny: Backbone, clip: Path) -> None:
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        _run(extract_features(clip, tiny, STEP, cancel=token))
+    assert not any(t.name == "highlight-decode" for t in threading.enumerate())
+
+
+def test_model_threads_leave_a_core_to_the_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert extract_module.model_threads("cpu") == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert extract_module.model_threads("cpu") == 7
+    assert extract_module.model_threads("cuda") is None  # a GPU needs no CPU threads shared

@@ -137,7 +137,9 @@ def model_threads(device: str) -> int | None:
     """
     if device != "cpu":
         return None
-    return max(1, (os.cpu_count() or 1) - 1)
+    # The cores this process may run on (a container or taskset can allow fewer than exist).
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
 
 
 @contextlib.contextmanager
