@@ -1,6 +1,7 @@
 """GUI figures: threshold redraw time on a 2-hour curve, open-to-curve time on the sample clip.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gui_redraw.py [--clip CLIP]
+        [--checkpoint MODEL] [--skip-open]
 
 1. Redraw: a 2-hour score curve (0.2 s steps, 36,000 points, a seeded random walk) is shown in
    the real window; the threshold line is set to 120 values as a drag would, and each change is
@@ -94,14 +95,14 @@ def bench_redraw(app: QApplication, clip: Path) -> None:
           f" ms, max {times[-1]:.1f} ms over {len(times)} changes")
 
 
-def bench_open(app: QApplication, clip: Path) -> None:
+def bench_open(app: QApplication, clip: Path, checkpoint: str | None) -> None:
     from highlight_studio.gui.main_window import MainWindow
 
     for label in ("cold", "cached"):
         window = MainWindow(probe_local_setup=False)
         window.show()
         start = time.perf_counter()
-        window.open_clip(clip)
+        window.open_clip(clip, checkpoint=checkpoint)
         wait_for(app, lambda w=window: w.job is None, 1800)
         elapsed = time.perf_counter() - start
         if window.analysis is None:
@@ -117,6 +118,8 @@ def bench_open(app: QApplication, clip: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=SAMPLE)
+    parser.add_argument("--checkpoint", default=None,
+                        help="model for open-to-curve (default: the shipped one)")
     parser.add_argument("--skip-open", action="store_true", help="only the redraw figure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +128,7 @@ def main() -> int:
         app = QApplication.instance() or QApplication(sys.argv[:1])
         bench_redraw(app, args.clip)
         if not args.skip_open:
-            bench_open(app, args.clip)
+            bench_open(app, args.clip, args.checkpoint)
     return 0
 
 

@@ -36,6 +36,7 @@ from ..events import CancelToken, Progress
 from ..scoring import Analysis
 from ..segments import SegmentOptions
 from . import document as doc
+from .curve_cache import load_curve, save_curve
 from .curve_view import CurveView
 from .environment import LocalSetup, probe_setup
 from .export_dialog import ExportDialog, ExportDone, ExportRequest, export_job
@@ -69,11 +70,13 @@ class MainWindow(QMainWindow):
     exportEnded = Signal()  # likewise for an export
 
     def __init__(self, analyze: AnalyzeFunction = scoring.analyze,
-                 frames_at: FramesAt | None = None, probe_local_setup: bool = True) -> None:
+                 frames_at: FramesAt | None = None, probe_local_setup: bool = True,
+                 keep_curves: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("Highlight Studio")
         self.setAcceptDrops(True)
         self._analyze = analyze
+        self._keep_curves = keep_curves  # reopen analysed clips from curve_cache
         self.settings: Settings = load_settings()
         self.clip: Path | None = None
         self.analysis: Analysis | None = None
@@ -239,17 +242,20 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def reanalyze(self) -> None:
+        """The Analyse button: run the model again (after picking another, say), even if a
+        curve for this clip and model was kept."""
         if self.clip is not None:
             self.save_session()
             self._stop_analysis()
-            self._start_analysis()
+            self._start_analysis(reuse_curve=False)
 
     def checkpoint(self) -> str | None:
         return self.model_box.currentData()
 
-    def _start_analysis(self) -> None:
+    def _start_analysis(self, reuse_curve: bool = True) -> None:
         assert self.clip is not None
-        job_fn = partial(self._run_analysis, self.clip, self.checkpoint())
+        job_fn = partial(self._run_analysis, self.clip, self.checkpoint(),
+                         reuse_curve and self._keep_curves)
         self.job = Job(job_fn)
         self.job.worker.progress.connect(self._on_progress)
         self.job.worker.result.connect(self._on_analysis)
@@ -262,9 +268,19 @@ class MainWindow(QMainWindow):
         self._refresh_actions()
         self.job.start()
 
-    def _run_analysis(self, path: Path, checkpoint: str | None, cancel: CancelToken
-                      ) -> Iterator[object]:
-        return self._analyze(path, checkpoint=checkpoint, cancel=cancel)
+    def _run_analysis(self, path: Path, checkpoint: str | None, reuse_curve: bool,
+                      cancel: CancelToken) -> Iterator[object]:
+        """The worker's job: a kept curve if there is one, else the analysis (then kept)."""
+        if reuse_curve:
+            yield Progress("model", 0, None, message="looking for this clip's saved curve")
+            kept = load_curve(path, checkpoint)
+            if kept is not None:
+                yield kept
+                return
+        for event in self._analyze(path, checkpoint=checkpoint, cancel=cancel):
+            if self._keep_curves and isinstance(event, Analysis):
+                save_curve(event, checkpoint)
+            yield event
 
     @Slot()
     def cancel_analysis(self) -> None:

@@ -87,6 +87,7 @@ def make_window(qtbot) -> Iterator[Callable[..., object]]:
     def make(analyze: Callable[..., Iterator[object]] | None = None, **kwargs: object
              ) -> MainWindow:
         kwargs.setdefault("probe_local_setup", False)  # torch import: only where tested
+        kwargs.setdefault("keep_curves", False)  # each open runs the analysis under test
         window = MainWindow(analyze=analyze or CurveAnalyzer(), **kwargs)
         qtbot.addWidget(window)
         window.show()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from highlight_studio.model.checkpoint import CheckpointMeta, save_checkpoint
@@ -15,7 +16,7 @@ from highlight_studio.scoring import analyze
 from .test_window import open_and_wait
 
 
-def test_real_analysis_fills_the_curve_and_reopens_from_the_cache(qtbot, make_window, clip,
+def test_real_analysis_fills_the_curve_and_reopens_from_the_caches(qtbot, make_window, clip,
                                                                   tmp_path) -> None:
     torch.manual_seed(0)
     config = RASLConfig(visual_dim=256, audio_dim=64, window=8, k=2)
@@ -28,7 +29,7 @@ def test_real_analysis_fills_the_curve_and_reopens_from_the_cache(qtbot, make_wi
             stages.append(getattr(event, "message", "") or getattr(event, "stage", ""))
             yield event
 
-    window = make_window(recording_analyze)
+    window = make_window(recording_analyze, keep_curves=True)
     window._select_model(str(ckpt))
     open_and_wait(qtbot, window, clip)
     assert window.analysis is not None, window.error_box and window.error_box.text()
@@ -40,6 +41,12 @@ def test_real_analysis_fills_the_curve_and_reopens_from_the_cache(qtbot, make_wi
     assert "from cache" not in stages
 
     stages.clear()
-    open_and_wait(qtbot, window, clip)  # the same clip again: features come from the cache
+    open_and_wait(qtbot, window, clip)  # the same clip again: the kept curve, no model at all
+    assert stages == []
+    np.testing.assert_array_equal(window.analysis.scores, first)
+    assert window.analysis.info.duration == pytest.approx(3.0)
+
+    with qtbot.waitSignal(window.jobEnded, timeout=20_000):
+        window.analyze_button.click()  # asked again: the model runs, on cached features
     assert "from cache" in stages
     np.testing.assert_array_equal(window.analysis.scores, first)
