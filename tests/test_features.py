@@ -337,9 +337,14 @@ def test_cache_hit_then_miss_after_the_file_changes(tiny: Backbone, clip: Path,
     assert progress[-1].done == N_STEPS and progress[-1].message == "from cache"
     np.testing.assert_array_equal(again.visual, first.visual)
     np.testing.assert_array_equal(again.audio, first.audio)
+    # The entry keeps audio as compact per-step spectra (64 bands), stretched on loading.
+    key = cache_key(clip, tiny.id, STEP, AudioFeatureConfig().as_dict())
+    stored = cache.get(key)
+    assert stored is not None and stored.audio is not None
+    assert stored.audio.shape == (N_STEPS, AudioFeatureConfig().n_mels)
+    assert stored.header["audio_dim"] == AudioFeatureConfig().n_mels
 
     # An entry whose grid does not fit the clip (written by an older step rule) is recomputed.
-    key = cache_key(clip, tiny.id, STEP, AudioFeatureConfig().as_dict())
     cache.put(key, np.zeros((N_STEPS - 1, tiny.dim), np.float32), None)
     refreshed = _run(extract_features(clip, recording, STEP, cache=cache))[1]  # type: ignore[arg-type]
     assert len(recording.batches) == calls + 1

@@ -85,6 +85,42 @@ def resample_length(vectors: np.ndarray, out_dim: int) -> np.ndarray:
     return vectors[:, idx] * (1.0 - weight) + vectors[:, idx + 1] * weight
 
 
+def audio_step_mels(
+    samples: np.ndarray,
+    sample_rate: int,
+    n_steps: int,
+    step: float,
+    config: AudioFeatureConfig = AudioFeatureConfig(),
+) -> np.ndarray:
+    """The mean log-mel spectrum of each step: float32 ``[n_steps, n_mels]``.
+
+    ``samples`` is mono float audio at ``sample_rate`` (resampled to the config's rate if they
+    differ), with sample 0 at the video's first frame. Empty or very short audio is fine: steps
+    it does not reach read as silence. This compact form is what the feature cache stores.
+    """
+    if n_steps < 0 or step <= 0:
+        raise ValueError(f"bad grid: n_steps={n_steps}, step={step}")
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if sample_rate != config.sample_rate and samples.size:
+        samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=config.sample_rate)
+    if samples.size == 0 or n_steps == 0:
+        return np.full((n_steps, config.n_mels), silence_level(config), np.float32)
+    # Samples past the last step are ignored anyway; cutting them first saves the work.
+    samples = samples[: int(np.ceil(n_steps * step * config.sample_rate)) + config.n_fft]
+    if samples.size < config.n_fft:  # a few samples: pad with silence to one full window
+        samples = np.pad(samples, (0, config.n_fft - samples.size))
+    spec = log_mel(samples, config)
+    times = np.arange(len(spec)) * (config.hop_length / config.sample_rate)
+    return pool_to_steps(spec, times, n_steps, step, silence_level(config)).astype(np.float32)
+
+
+def stretch_to(mels: np.ndarray, out_dim: int) -> np.ndarray:
+    """Step vectors ``[N, n_mels]`` linearly resampled to the visual width: ``[N, out_dim]``."""
+    if out_dim < 2:
+        raise ValueError(f"out_dim must be at least 2, got {out_dim}")
+    return resample_length(mels, out_dim).astype(np.float32)
+
+
 def audio_step_features(
     samples: np.ndarray,
     sample_rate: int,
@@ -95,22 +131,6 @@ def audio_step_features(
 ) -> np.ndarray:
     """One log-mel vector per step, stretched to ``out_dim``: float32 ``[n_steps, out_dim]``.
 
-    ``samples`` is mono float audio at ``sample_rate`` (resampled to the config's rate if they
-    differ), with sample 0 at the video's first frame. Empty or very short audio is fine: steps
-    it does not reach read as silence.
+    See :func:`audio_step_mels` for what ``samples`` must be; the paper's audio branch input.
     """
-    if n_steps < 0 or step <= 0 or out_dim < 2:
-        raise ValueError(f"bad grid: n_steps={n_steps}, step={step}, out_dim={out_dim}")
-    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
-    if sample_rate != config.sample_rate and samples.size:
-        samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=config.sample_rate)
-    if samples.size == 0 or n_steps == 0:
-        return np.full((n_steps, out_dim), silence_level(config), np.float32)
-    # Samples past the last step are ignored anyway; cutting them first saves the work.
-    samples = samples[: int(np.ceil(n_steps * step * config.sample_rate)) + config.n_fft]
-    if samples.size < config.n_fft:  # a few samples: pad with silence to one full window
-        samples = np.pad(samples, (0, config.n_fft - samples.size))
-    spec = log_mel(samples, config)
-    times = np.arange(len(spec)) * (config.hop_length / config.sample_rate)
-    pooled = pool_to_steps(spec, times, n_steps, step, silence_level(config))
-    return resample_length(pooled, out_dim).astype(np.float32)
+    return stretch_to(audio_step_mels(samples, sample_rate, n_steps, step, config), out_dim)

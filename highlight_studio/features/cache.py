@@ -100,7 +100,7 @@ class CachedFeatures:
     """The arrays of one cache entry and the header that describes them."""
 
     visual: np.ndarray  # float32 [N, D]
-    audio: np.ndarray | None  # float32 [N, D], or None when the clip had no audio (or none asked)
+    audio: np.ndarray | None  # float32 [N, A] (any width), or None: no audio track or none asked
     header: dict[str, Any]
 
 
@@ -131,24 +131,31 @@ class FeatureCache:
         return CachedFeatures(visual, audio, header)
 
     def put(self, key: CacheKey, visual: np.ndarray, audio: np.ndarray | None) -> Path:
-        """Store features for ``key`` atomically and return the entry's path."""
-        visual = np.ascontiguousarray(visual, dtype=np.float32)
-        if visual.ndim != 2:
-            raise ValueError(f"visual features must be [N, D], got {visual.shape}")
+        """Store features for ``key`` atomically and return the entry's path.
+
+        ``visual`` is ``[N, D]``; ``audio`` is ``[N, A]`` with any width A (extraction stores
+        the compact per-step spectra), or None.
+        """
+        arrays = {"visual": np.ascontiguousarray(visual, dtype=np.float32)}
+        if audio is not None:
+            arrays["audio"] = np.ascontiguousarray(audio, dtype=np.float32)
+        n_steps = arrays["visual"].shape[0]
+        if any(a.ndim != 2 or a.shape[0] != n_steps for a in arrays.values()):
+            raise ValueError(f"features must be [N, D] with one row per step, got "
+                             f"{ {name: a.shape for name, a in arrays.items()} }")
         header = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "key": key.digest,
             "backbone_id": key.backbone_id,
-            "dim": int(visual.shape[1]),
+            "dim": int(arrays["visual"].shape[1]),
             "step": key.step,
-            "n_steps": int(visual.shape[0]),
+            "n_steps": int(n_steps),
             "audio": key.audio if audio is not None else None,
+            "audio_dim": int(arrays["audio"].shape[1]) if audio is not None else None,
             "source": key.source.__dict__,
         }
-        arrays = {"header": np.array(json.dumps(header, sort_keys=True)), "visual": visual}
-        if audio is not None:
-            arrays["audio"] = np.ascontiguousarray(audio, dtype=np.float32)
+        arrays["header"] = np.array(json.dumps(header, sort_keys=True))
         path = self.path_for(key)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -174,7 +181,9 @@ def _validate(header: dict[str, Any], key: CacheKey, visual: np.ndarray,
     shape = (header["n_steps"], header["dim"])
     if visual.dtype != np.float32 or visual.shape != shape:
         raise ValueError(f"visual is {visual.dtype} {visual.shape}, header says {shape}")
-    if audio is not None and (audio.dtype != np.float32 or audio.shape != shape):
-        raise ValueError(f"audio is {audio.dtype} {audio.shape}, header says {shape}")
+    if audio is not None and (audio.dtype != np.float32
+                              or audio.shape != (header["n_steps"], header["audio_dim"])):
+        raise ValueError(f"audio is {audio.dtype} {audio.shape}, header says "
+                         f"{(header['n_steps'], header['audio_dim'])}")
     if not np.isfinite(visual).all():
         raise ValueError("visual features are not finite")

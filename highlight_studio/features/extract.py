@@ -21,7 +21,7 @@ import torch
 
 from ..events import Cancelled, CancelToken, Progress, check_cancel
 from ..media import MediaInfo, iter_frames, probe, read_audio, step_count
-from .audio import AudioFeatureConfig, audio_step_features
+from .audio import AudioFeatureConfig, audio_step_mels, stretch_to
 from .cache import FeatureCache, cache_key
 from .visual import Backbone
 
@@ -54,7 +54,7 @@ class _Batch:
 
 @dataclass(frozen=True)
 class _Audio:
-    features: np.ndarray | None
+    mels: np.ndarray | None  # [N, n_mels], None when the clip has no audio
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,8 @@ def extract_features(
         # A grid of another length means the decoder's step rule changed since: recompute.
         if hit is not None and hit.visual.shape == (n_steps, backbone.dim):
             yield Progress(STAGE, n_steps, n_steps, "steps", "from cache")
-            yield ClipFeatures(hit.visual, hit.audio, step, backbone.id, info)
+            audio = None if hit.audio is None else stretch_to(hit.audio, backbone.dim)
+            yield ClipFeatures(hit.visual, audio, step, backbone.id, info)
             return
 
     def produce(put: Callable[[object], None], stop: CancelToken) -> None:
@@ -209,13 +210,13 @@ def extract_features(
             put(_Batch(start, buffer[:filled]))
         if with_audio:
             samples = read_audio(info.path, audio_config.sample_rate, stop)
-            put(_Audio(None if samples is None else audio_step_features(
-                samples, audio_config.sample_rate, n_steps, step, backbone.dim, audio_config)))
+            put(_Audio(None if samples is None else audio_step_mels(
+                samples, audio_config.sample_rate, n_steps, step, audio_config)))
 
     check_cancel(cancel)
     yield Progress(STAGE, 0, n_steps, "steps")
     visual = np.empty((n_steps, backbone.dim), np.float32)
-    audio: np.ndarray | None = None
+    mels: np.ndarray | None = None
     done = 0
     with _torch_threads(model_threads(backbone.device)), _Prefetcher(produce, cancel) as items:
         for item in items:
@@ -224,9 +225,10 @@ def extract_features(
                 done = item.start + len(item.frames)
                 yield Progress(STAGE, done, n_steps, "steps")
             elif isinstance(item, _Audio):
-                audio = item.features
+                mels = item.mels
     if done != n_steps:  # iter_frames promises one frame per step; anything else is a bug
         raise RuntimeError(f"decoded {done} frames for {n_steps} steps of {info.path}")
     if cache is not None and key is not None:
-        cache.put(key, visual, audio)
+        cache.put(key, visual, mels)  # the compact spectra: stretched again on every load
+    audio = None if mels is None else stretch_to(mels, backbone.dim)
     yield ClipFeatures(visual, audio, step, backbone.id, info)
