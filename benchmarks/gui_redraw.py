@@ -71,7 +71,8 @@ def bench_redraw(app: QApplication, clip: Path) -> None:
     from highlight_studio.gui.main_window import MainWindow
 
     window = MainWindow(analyze=lambda path, checkpoint=None, cancel=None:
-                        long_curve_analysis(Path(path)), probe_local_setup=False)
+                        long_curve_analysis(Path(path)), probe_local_setup=False,
+                        keep_curves=False)
     window.resize(1600, 900)
     window.show()
     window.open_clip(clip)

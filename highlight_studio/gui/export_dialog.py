@@ -134,6 +134,7 @@ class ExportDialog(QDialog):
         self.preset.addItems(list(EDL_PRESETS))
         self.mode = QComboBox()
         self.mode.addItems(list(MODES))
+        self.mode.setCurrentText(CutOptions.mode)
         self.mode.setToolTip("exact: re-encoded, frame-accurate; fast: stream copy, cuts move to "
                              "keyframes")
         self.reel = QCheckBox("Also join the cuts into one highlight reel")

@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(a["undo"])
         edit_menu.addAction(a["redo"])
         play_menu = menu.addMenu("&Playback")
-        for name in ("toggle_play", "shuttle_back", "shuttle_forward", "frame_back",
+        for name in ("toggle_play", "pause", "shuttle_back", "shuttle_forward", "frame_back",
                      "frame_forward", "mark_in", "mark_out"):
             play_menu.addAction(a[name])
         menu.addMenu("&Help").addAction(a["show_shortcuts"])
@@ -533,6 +533,10 @@ class MainWindow(QMainWindow):
     @Slot()
     def toggle_play(self) -> None:
         self.preview.toggle_play()
+
+    @Slot()
+    def pause(self) -> None:
+        self.preview.pause()
 
     @Slot()
     def shuttle_forward(self) -> None:

@@ -19,7 +19,8 @@ class Shortcut:
 
 SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("open_dialog", ("Ctrl+O",), "Open a clip"),
-    Shortcut("toggle_play", ("Space", "K"), "Play / pause (K also pauses)"),
+    Shortcut("toggle_play", ("Space",), "Play / pause"),
+    Shortcut("pause", ("K",), "Pause (and back to normal speed)"),
     Shortcut("shuttle_forward", ("L",), "Play; press again for 2x, 4x"),
     Shortcut("shuttle_back", ("J",), "Jump back 2 seconds"),
     Shortcut("frame_back", ("Left",), "Previous frame"),

@@ -59,6 +59,7 @@ class ThumbnailStrip(QObject):
         self._cache: dict[float, np.ndarray] = {}
         self._items: list[pg.ImageItem] = []
         self._job: Job | None = None
+        self._job_times: set[float] = set()  # what the running job was asked for
         self._pending: list[float] = []
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -73,6 +74,10 @@ class ThumbnailStrip(QObject):
 
     def cached_count(self) -> int:
         return len(self._cache)
+
+    def is_idle(self) -> bool:
+        """Nothing decoding and no layout pending: every visible slot has its own frame."""
+        return self._job is None and not self._timer.isActive()
 
     def set_clip(self, path: Path, duration: float, width: int, height: int, step: float
                  ) -> None:
@@ -141,9 +146,12 @@ class ThumbnailStrip(QObject):
         if not times or self._path is None:
             return
         if self._job is not None and self._job.is_running():
-            self._pending = times  # started when the current job has ended
+            if set(times) <= self._job_times:
+                return  # the running job will deliver them (batches arrive one by one)
+            self._pending = times  # the view moved on: start over when the current job ends
             self._job.cancel()
             return
+        self._job_times = set(times)
         self._job = Job(decode_job(self._frames_at, self._path, times, self._size))
         self._job.worker.result.connect(self._on_batch)
         self._job.worker.error.connect(self._on_error)

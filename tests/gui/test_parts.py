@@ -124,6 +124,7 @@ def test_export_dialog_follows_the_format(qtbot, tmp_path) -> None:
     dialog = ExportDialog(tmp_path / "match.mp4", tmp_path)
     qtbot.addWidget(dialog)
     assert dialog.request().path == tmp_path / "match_highlights.edl"
+    assert dialog.request().cut_mode == "exact"  # the frame-accurate default
     assert dialog.preset.isEnabled() and not dialog.mode.isEnabled()
     dialog.format.setCurrentText("MP4 cuts")
     request = dialog.request()
