@@ -41,37 +41,35 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 BASE = dict(visual_dim=1024, audio_dim=2048, window=BENCHMARK_WINDOW)
 
-# name -> (RASLConfig fields, TrainOptions fields). "literal" is the paper read literally.
+# name -> (RASLConfig fields, TrainOptions fields). "literal" is the paper read literally
+# (RASLConfig.literal()); "fix" is RASLConfig()'s defaults, the anti-collapse set; the other
+# names change one thing on top of one of those two.
+LITERAL = {"literal": True}
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "literal": ({"literal": True}, {}),
-    "default": ({}, {}),
-    "zero_wo": ({"literal": True, "zero_init_attn_out": True}, {}),
-    "zero_wo_warmup": ({"literal": True, "zero_init_attn_out": True}, {"warmup_steps": 50}),
-    "rnorm_nobias": ({"r_norm": "layernorm", "decoder_bias": False}, {}),
-    "shared_proj": ({"kpoint_projection": "shared"}, {}),
-    "push_bottom": ({"kpoint_eta": "top_minus_bottom"}, {}),
-    "spread": ({"spread_weight": 1.0}, {}),
-    "logit_rank": ({"rank_by_logit": True}, {}),
-    "nonneg": ({"readout": "nonneg"}, {}),
-    "rezero": ({"sa_output": "rezero_ln"}, {}),
-    "fix": ({"sa_output": "rezero_ln", "readout": "nonneg", "r_norm": "layernorm",
-             "decoder_bias": False, "kpoint_projection": "shared", "kpoint_eta": "top_minus_bottom",
-             "rank_by_logit": True}, {}),
-    "no_sa": ({"use_self_attention": False}, {}),
-    "no_kpoint": ({"use_kpoint_loss": False}, {}),
-    "no_audio": ({"use_audio": False}, {}),
+    "literal": (LITERAL, {}),
+    "fix": ({}, {}),
+    # one anti-collapse option added to the literal reading
+    "zero_wo": ({**LITERAL, "zero_init_attn_out": True}, {}),
+    "zero_wo_warmup": ({**LITERAL, "zero_init_attn_out": True}, {"warmup_steps": 50}),
+    "rezero": ({**LITERAL, "sa_output": "rezero_ln"}, {}),
+    "nonneg": ({**LITERAL, "readout": "nonneg"}, {}),
+    "rnorm_nobias": ({**LITERAL, "r_norm": "layernorm", "decoder_bias": False}, {}),
+    "shared_proj": ({**LITERAL, "kpoint_projection": "shared"}, {}),
+    "push_bottom": ({**LITERAL, "kpoint_eta": "top_minus_bottom"}, {}),
+    "logit_rank": ({**LITERAL, "rank_by_logit": True}, {}),
+    # one option of the anti-collapse set taken away or changed
+    "fix_signed": ({"readout": "signed"}, {}),
+    "fix_plain_sa": ({"sa_output": "plain", "zero_init_attn_out": True}, {}),
+    "fix_l2in": ({"input_norm": "l2"}, {}),
+    "fix_l2in_raw": ({"input_norm": "l2", "recon_target": "raw"}, {}),
+    "fix_spread": ({"spread_weight": 1.0}, {}),
+    "fix_batch_negatives": ({"scl_negatives": "batch"}, {}),
+    # Table III ablations of the anti-collapse set
+    "fix_nokpoint": ({"use_kpoint_loss": False}, {}),
+    "fix_nosa": ({"use_self_attention": False}, {}),
+    "fix_noaux": ({"use_aux_task": False}, {}),
+    "fix_noaudio": ({"use_audio": False}, {}),
 }
-FIX = VARIANTS["fix"][0]
-VARIANTS.update({
-    "fix_signed": ({**FIX, "readout": "signed"}, {}),
-    "fix_nokpoint": ({**FIX, "use_kpoint_loss": False}, {}),
-    "fix_l2in": ({**FIX, "input_norm": "l2"}, {}),
-    "fix_l2in_raw": ({**FIX, "input_norm": "l2", "recon_target": "raw"}, {}),
-    "fix_spread": ({**FIX, "spread_weight": 1.0}, {}),
-    "fix_noaudio": ({**FIX, "use_audio": False}, {}),
-    "fix_nosa": ({**FIX, "use_self_attention": False}, {}),
-    "fix_noaux": ({**FIX, "use_aux_task": False}, {}),
-})
 
 
 def build_config(fields: dict[str, Any]) -> RASLConfig:

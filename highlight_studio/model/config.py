@@ -52,25 +52,36 @@ class RASLConfig:
     score_squash: str = "sigmoid"  # s = sigmoid(w . z) (a gate in (0,1)) or the raw sum
     decoder_input: str = "s_r"  # Eq. 5: D(s * r); Fig. 4's caption: D(s * z)
     scl_negatives: str = "window"  # InfoNCE over the steps of one window, or the whole batch
-    kpoint_projection: str = "separate"  # W_hat and W_check independent (paper) or one shared
+    # W_hat and W_check independent (paper) or one shared: independent ones anti-align any
+    # top/bottom pair (cosine -1) and meet L_r without looking at the content.
+    kpoint_projection: str = "shared"
 
-    # --- anti-collapse options (measured in benchmarks/rasl_experiments.py) -------------------
-    zero_init_attn_out: bool = True  # W_O starts at 0: SA starts as identity
+    # --- anti-collapse options -------------------------------------------------------------
+    # The literal reading collapses (METHOD.md); the defaults below are the combination that
+    # made training stable and the score's sign consistent across seeds on yth-train
+    # (benchmarks/results/summary.md). RASLConfig.literal() switches all of them off.
+    #
     # RMSprop's first updates move every weight by ~10x lr whatever its gradient, so a d x d
     # W_O grows by ~0.01 d in spectral norm per step and SA swamps its input. "rezero_ln" adds
-    # g * LayerNorm(attention output) with a scalar g starting at 0: SA's share is bounded
-    # by |g| sqrt(d) however large W_V W_O become.
-    sa_output: str = "plain"
+    # g * LayerNorm(attention output) with a scalar g starting at 0: SA's share is bounded by
+    # |g| sqrt(d) however large W_V W_O become. "plain" is Eq. 2 as printed.
+    sa_output: str = "rezero_ln"
+    zero_init_attn_out: bool = False  # "plain" only: W_O starts at 0 (delays, does not stop SA)
     input_norm: str = "none"  # normalise rho before SA: none, per-step LayerNorm, or L2
     recon_target: str = "input"  # rebuild what the branch sees, or the raw (resampled) rho:
     # with input_norm, "raw" leaves the step's scale for s to predict from its content
-    r_norm: str = "none"  # LayerNorm of r per step, so only s can carry a step's scale
-    decoder_bias: bool = True  # biases in D; without them D(s*r) = s*D(r) (ReLU is homogeneous)
-    readout: str = "signed"  # s from signed psi/w (paper), or "nonneg": ReLU(psi) and w >= 0
-    # (mean-scaled), so s grows with the activations ("representation activation"), which
-    # fixes the score's sign that the signed readout leaves to chance
-    kpoint_eta: str = "top"  # eta weights by s_top (paper) or s_top - s_bottom (pushes bottom down)
-    rank_by_logit: bool = False  # pick top/bottom and score by the pre-squash value (no ties)
+    # LayerNorm of r per step plus a bias-free decoder: D(s*r) = s*D(r) (ReLU is positively
+    # homogeneous), so the gate s is the only place a step's scale can come from and cannot be
+    # ignored by making r larger, the road to the collapsed "predict the median" solution.
+    r_norm: str = "layernorm"
+    decoder_bias: bool = False
+    # s from ReLU(psi(r)) with w >= 0 (softplus, mean-scaled) instead of signed psi and w:
+    # s grows with the activations ("representation activation"), which fixes the score's
+    # sign that the signed readout leaves to chance between seeds.
+    readout: str = "nonneg"
+    kpoint_eta: str = "top_minus_bottom"  # eta weighted by s_top (paper: "top") or by
+    # s_top - s_bottom, which also pushes the bottom-k down instead of saturating all of s
+    rank_by_logit: bool = True  # pick top/bottom and score by the pre-squash value (no ties)
     scl_skip_repeats: bool = True  # repeat-filled copies of a step are not SCL negatives
     spread_weight: float = 0.0  # weight of a term that keeps s spread within a window
 
