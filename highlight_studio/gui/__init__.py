@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from pathlib import Path
 def run(clip: str | Path | None = None, checkpoint: str | None = None) -> int:
     """Open the window (on ``clip`` if given) and run the event loop until it closes."""
     import pyqtgraph as pg
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from .main_window import MainWindow
@@ -21,4 +23,10 @@ def run(clip: str | Path | None = None, checkpoint: str | None = None) -> int:
     window.show()
     if clip is not None:
         window.open_clip(Path(clip), checkpoint=checkpoint)
+    # Ctrl+C in the terminal closes the window the normal way (cancel, wait, save); the timer
+    # wakes the Python interpreter so it notices the signal while Qt's loop runs.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
     return int(app.exec())

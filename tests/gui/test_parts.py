@@ -132,3 +132,19 @@ def test_export_dialog_follows_the_format(qtbot, tmp_path) -> None:
     assert dialog.mode.isEnabled() and dialog.reel.isEnabled() and not dialog.preset.isEnabled()
     dialog.format.setCurrentText("CSV segment list")
     assert dialog.request().path == tmp_path / "match_highlights.csv"
+
+
+def test_a_session_is_ignored_once_the_clip_changes(tmp_path) -> None:
+    from clipgen import ClipSpec, write_clip
+
+    from highlight_studio.gui.document import EditSegment, EditState
+    from highlight_studio.gui.session import Session, load_session, save_session
+    from highlight_studio.segments import SegmentOptions
+
+    path = write_clip(tmp_path / "c.mp4", ClipSpec(n_frames=12, width=64, height=48,
+                                                   audio_hz=None))
+    state = EditState(SegmentOptions(threshold=0.3), (EditSegment(0.1, 0.3, 0.5, False),), True)
+    save_session(Session(path, "mine", state))
+    assert load_session(path) == Session(path.resolve(), "mine", state)
+    write_clip(path, ClipSpec(n_frames=30, width=64, height=48, audio_hz=None))  # replaced
+    assert load_session(path) is None
