@@ -64,6 +64,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "fix_l2in_raw": ({"input_norm": "l2", "recon_target": "raw"}, {}),
     "fix_spread": ({"spread_weight": 1.0}, {}),
     "fix_batch_negatives": ({"scl_negatives": "batch"}, {}),
+    "fix_scl_center": ({"scl_center": True}, {}),
     # Table III ablations of the anti-collapse set
     "fix_nokpoint": ({"use_kpoint_loss": False}, {}),
     "fix_nosa": ({"use_self_attention": False}, {}),

@@ -77,6 +77,16 @@ def test_scl_loss_is_symmetric_infonce() -> None:
     assert batch.item() == pytest.approx(-math.log(math.exp(2) / (math.exp(2) + 3)), rel=1e-5)
 
 
+def test_scl_center_removes_the_shared_component() -> None:
+    shared = torch.tensor([5.0, 5.0, 0.0])
+    r = torch.eye(3)[None] + shared  # one big common part, a small distinct part per step
+    scale = torch.tensor(2.0)
+    plain = scl_loss(r, r, scale).item()
+    centered = scl_loss(r, r, scale, center=True).item()
+    assert centered < plain  # the distinct parts now decide the logits
+    assert plain == pytest.approx(math.log(3), abs=0.1)  # near chance without centring
+
+
 def test_spread_loss_is_zero_only_for_split_windows() -> None:
     assert spread_loss(torch.tensor([[0.0, 1.0, 0.0, 1.0]])).item() == pytest.approx(
         0.5 - torch.tensor([0.0, 1.0, 0.0, 1.0]).std().item())

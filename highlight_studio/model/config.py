@@ -83,6 +83,7 @@ class RASLConfig:
     # s_top - s_bottom, which also pushes the bottom-k down instead of saturating all of s
     rank_by_logit: bool = True  # pick top/bottom and score by the pre-squash value (no ties)
     scl_skip_repeats: bool = True  # repeat-filled copies of a step are not SCL negatives
+    scl_center: bool = False  # subtract the window's mean r before SCL's cosines
     spread_weight: float = 0.0  # weight of a term that keeps s spread within a window
 
     # --- ablations (Table III) ---------------------------------------------------------------
@@ -144,7 +145,8 @@ class RASLConfig:
         """The paper read literally, with none of the anti-collapse options (for comparison)."""
         base: dict[str, Any] = dict(
             zero_init_attn_out=False, input_norm="none", r_norm="none", decoder_bias=True,
-            kpoint_eta="top", rank_by_logit=False, scl_skip_repeats=False, spread_weight=0.0,
+            kpoint_eta="top", rank_by_logit=False, scl_skip_repeats=False, scl_center=False,
+            spread_weight=0.0,
             kpoint_projection="separate", readout="signed", sa_output="plain",
         )
         base.update(overrides)

@@ -66,6 +66,7 @@ def scl_loss(
     *,
     source: torch.Tensor | None = None,
     negatives: str = "window",
+    center: bool = False,
 ) -> torch.Tensor:
     """L_s: CLIP-style symmetric InfoNCE between paired audio and visual steps.
 
@@ -73,8 +74,12 @@ def scl_loss(
     contrasts within each window, ``"batch"`` against every step of the batch. ``source``
     [B, N] gives each step's origin (unique across the batch): pairs of distinct positions with
     the same origin (repeat-filled copies) are dropped from the negatives, since they are the
-    positive itself.
+    positive itself. ``center`` subtracts each window's mean representation first: steps of a
+    window share most of r (cosine ~0.8), which leaves every logit alike and SCL at chance.
     """
+    if center:
+        r_audio = r_audio - r_audio.mean(dim=1, keepdim=True)
+        r_visual = r_visual - r_visual.mean(dim=1, keepdim=True)
     a = F.normalize(r_audio, dim=-1)
     v = F.normalize(r_visual, dim=-1)
     if negatives == "batch":
@@ -148,7 +153,7 @@ def total_loss(model: RASL, out: RASLOutput, source: torch.Tensor | None = None)
         terms["scl"] = scl_loss(
             out.audio.r, r_visual, out.logit_scale,
             source=source if config.scl_skip_repeats else None,
-            negatives=config.scl_negatives,
+            negatives=config.scl_negatives, center=config.scl_center,
         )
         n = r_visual.shape[1] if config.scl_negatives == "window" \
             else r_visual.shape[0] * r_visual.shape[1]
