@@ -8,15 +8,19 @@ CPU *with the same features*. This measures exactly that, on real frames:
 2. export the module ``Backbone.embed`` runs *with its preprocessing* (uint8 NHWC -> float,
    the folded mean/std multiply-add, channels_last) to ONNX, so every runtime gets the same
    uint8 frames and returns the pooled 1280-d features;
-3. time PyTorch (``Backbone.embed`` itself: inference_mode, channels_last), ONNX Runtime and
-   OpenVINO (f32, and bf16 for reference: it is not the same features) at 1 and 2 threads,
-   batch 32, rounds alternating between runtimes so that noise from other work on a shared
-   machine hits all alike; the median over rounds is reported;
-   CPU time per frame is reported beside the wall-clock rate, since on a busy machine it is
-   the steadier of the two;
-4. compare every runtime's features with PyTorch's (max abs difference, smallest cosine).
+3. time PyTorch (``Backbone.embed`` itself, float32 and its opt-in bfloat16 autocast),
+   ONNX Runtime and OpenVINO (f32, and bf16 for reference) at 1 and 2 threads and batches of
+   32 frames (``--batch``), rounds alternating between runtimes so that noise from other work
+   on a shared machine hits all alike; the median over rounds is reported, with CPU time per
+   frame beside the wall-clock rate since on a busy machine it is the steadier of the two;
+4. compare every runtime's features with PyTorch float32's (max abs difference, cosine):
+   only float32 runtimes can give the same features.
 
-    python benchmarks/backbone_runtime.py [CLIP] [--frames 96] [--rounds 5] [--json OUT]
+Decoding the same frames is timed in every round too (analysis decodes in a thread beside the
+backbone, so the slower of the two sets the pace), and so is the one-off ONNX export.
+
+    python benchmarks/backbone_runtime.py [CLIP] [--frames 96] [--rounds 5] [--batch 32 8]
+        [--threads 1 2] [--json OUT]
 
 Runtimes that are not installed are skipped (``pip install onnxruntime openvino``; the export
 needs ``onnx`` and ``onnxscript``).
@@ -43,7 +47,6 @@ from highlight_studio.features import Backbone, create_backbone
 from highlight_studio.media import iter_frames
 
 DEFAULT_CLIP = Path(__file__).resolve().parent.parent / "data" / "bench" / "bbb_60s_720p.mp4"
-BATCH = 32
 
 Embed = Callable[[np.ndarray], np.ndarray]
 
@@ -87,21 +90,22 @@ def export_onnx(backbone: Backbone, frames: np.ndarray, path: Path) -> Path:
     return path
 
 
-def batched(run: Callable[[np.ndarray], np.ndarray]) -> Embed:
-    """Feed ``run`` batches of :data:`BATCH` frames, as extract_features does."""
+def batched(run: Callable[[np.ndarray], np.ndarray], batch: int) -> Embed:
+    """Feed ``run`` batches of ``batch`` frames, as extract_features does (32 frames)."""
     def embed(frames: np.ndarray) -> np.ndarray:
-        return np.concatenate([run(frames[i:i + BATCH]) for i in range(0, len(frames), BATCH)])
+        return np.concatenate([run(frames[i:i + batch]) for i in range(0, len(frames), batch)])
     return embed
 
 
-def torch_runtime(backbone: Backbone, threads: int) -> Embed:
+def torch_runtime(backbone: Backbone, threads: int, batch: int) -> Embed:
+    """``Backbone.embed`` itself: what analysis runs today (it may split a batch further)."""
     def run(batch: np.ndarray) -> np.ndarray:
         torch.set_num_threads(threads)  # global: set on every call since runtimes alternate
         return backbone.embed(batch)
-    return batched(run)
+    return batched(run, batch)
 
 
-def onnxruntime_runtime(onnx_path: Path, threads: int) -> Embed | None:
+def onnxruntime_runtime(onnx_path: Path, threads: int, batch: int) -> Embed | None:
     try:
         import onnxruntime as ort
     except ImportError:
@@ -111,10 +115,11 @@ def onnxruntime_runtime(onnx_path: Path, threads: int) -> Embed | None:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    return batched(lambda batch: session.run(None, {"frames": batch})[0])
+    return batched(lambda frames: session.run(None, {"frames": frames})[0], batch)
 
 
-def openvino_runtime(onnx_path: Path, threads: int, precision: str) -> Embed | None:
+def openvino_runtime(onnx_path: Path, threads: int, batch: int, precision: str
+                     ) -> Embed | None:
     """OpenVINO on the CPU; ``precision`` is its inference precision hint ("f32" or "bf16").
 
     On CPUs with AMX or AVX-512 BF16 OpenVINO silently defaults to bf16, so f32 is asked for
@@ -130,7 +135,7 @@ def openvino_runtime(onnx_path: Path, threads: int, precision: str) -> Embed | N
         "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
     })
     request = compiled.create_infer_request()
-    return batched(lambda batch: np.array(request.infer({0: batch})[0]))
+    return batched(lambda frames: np.array(request.infer({0: frames})[0]), batch)
 
 
 def compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
@@ -159,39 +164,50 @@ def machine() -> str:
             f"{', '.join(versions)}")
 
 
-def measure(clip: Path, n_frames: int, rounds: int, thread_counts: list[int]) -> dict:
-    backbone = create_backbone(device="cpu")
+def measure(clip: Path, n_frames: int, rounds: int, thread_counts: list[int],
+            batches: list[int]) -> dict:
+    """Every runtime at every (threads, batch) setting; rows of medians over ``rounds``."""
+    backbone = create_backbone(device="cpu", bfloat16=False)
+    backbone_bf16 = create_backbone(device="cpu", bfloat16=True)  # the opt-in fast path
     frames = decode(clip, backbone.input_size, n_frames)
     with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
         onnx_path = export_onnx(backbone, frames, Path(tmp) / "backbone.onnx")
-        runtimes: dict[str, dict[int, Embed]] = {}
-        for threads in thread_counts:
+        export = {"export_s": round(time.perf_counter() - start, 1),  # weights may sit beside
+                  "onnx_mib": round(sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20,
+                                    1)}
+        settings = [(threads, batch) for threads in thread_counts for batch in batches]
+        runtimes: dict[tuple[int, int], dict[str, Embed]] = {}
+        for threads, batch in settings:
             candidates = {
-                "torch": torch_runtime(backbone, threads),
-                "onnxruntime": onnxruntime_runtime(onnx_path, threads),
-                "openvino_f32": openvino_runtime(onnx_path, threads, "f32"),
-                "openvino_bf16": openvino_runtime(onnx_path, threads, "bf16"),
+                "torch": torch_runtime(backbone, threads, batch),
+                "torch_bf16": torch_runtime(backbone_bf16, threads, batch),
+                "onnxruntime": onnxruntime_runtime(onnx_path, threads, batch),
+                "openvino_f32": openvino_runtime(onnx_path, threads, batch, "f32"),
+                "openvino_bf16": openvino_runtime(onnx_path, threads, batch, "bf16"),
             }
-            for name, embed in candidates.items():
-                if embed is not None:
-                    runtimes.setdefault(name, {})[threads] = embed
-        features = {name: by_threads[thread_counts[0]](frames)  # also the warm-up
-                    for name, by_threads in runtimes.items()}
-        walls: dict[tuple[str, int], list[float]] = {}
-        cpus: dict[tuple[str, int], list[float]] = {}
+            runtimes[(threads, batch)] = {k: v for k, v in candidates.items() if v is not None}
+        features = {name: embed(frames)  # also the warm-up of the first setting
+                    for name, embed in runtimes[settings[0]].items()}
+        walls: dict[tuple[str, int, int], list[float]] = {}
+        cpus: dict[tuple[str, int, int], list[float]] = {}
+        decode_walls = []
         for _ in range(rounds):
-            for threads in thread_counts:
-                for name, by_threads in runtimes.items():
+            start = time.perf_counter()
+            decode(clip, backbone.input_size, n_frames)
+            decode_walls.append(time.perf_counter() - start)
+            for setting in settings:
+                for name, embed in runtimes[setting].items():
                     start, start_cpu = time.perf_counter(), time.process_time()
-                    by_threads[threads](frames)
-                    walls.setdefault((name, threads), []).append(time.perf_counter() - start)
-                    cpus.setdefault((name, threads), []).append(time.process_time() - start_cpu)
+                    embed(frames)
+                    walls.setdefault((name, *setting), []).append(time.perf_counter() - start)
+                    cpus.setdefault((name, *setting), []).append(time.process_time() - start_cpu)
     rows = []
-    for (name, threads), times in walls.items():
-        torch_wall = statistics.median(walls[("torch", threads)])
+    for (name, threads, batch), times in walls.items():
+        torch_wall = statistics.median(walls[("torch", threads, batch)])
         wall = statistics.median(times)
-        cpu = statistics.median(cpus[(name, threads)])
-        rows.append({"runtime": name, "threads": threads,
+        cpu = statistics.median(cpus[(name, threads, batch)])
+        rows.append({"runtime": name, "threads": threads, "batch": batch,
                      "frames_per_s": round(n_frames / wall, 1),
                      "frames_per_s_all_rounds": [round(n_frames / t, 1) for t in times],
                      "speedup_vs_torch": round(torch_wall / wall, 2),
@@ -200,7 +216,10 @@ def measure(clip: Path, n_frames: int, rounds: int, thread_counts: list[int]) ->
                      "cpu_ms_per_frame": round(1000 * cpu / n_frames, 2),
                      **({} if name == "torch" else compare(features["torch"], features[name]))})
     return {"clip": clip.name, "backbone": backbone.id, "input_size": list(backbone.input_size),
-            "frames": n_frames, "batch": BATCH, "rounds": rounds, "rows": rows}
+            "frames": n_frames, "rounds": rounds,
+            # analysis overlaps decoding with the backbone, so decoding bounds the end-to-end gain
+            "decode_frames_per_s": round(n_frames / statistics.median(decode_walls), 1),
+            **export, "rows": rows}
 
 
 def main() -> None:
@@ -210,11 +229,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=96, help="frames to embed per timing")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch", type=int, nargs="+", default=[32],
+                        help="frames per call (analysis passes 32; the PyTorch path may split "
+                        "them further itself)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     report = {"machine": machine(), "date": started,
-              **measure(args.clip, args.frames, args.rounds, args.threads)}
+              **measure(args.clip, args.frames, args.rounds, args.threads, args.batch)}
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
