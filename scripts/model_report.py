@@ -26,7 +26,7 @@ import math
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: a Figure renders with Agg, no display needed
@@ -39,6 +39,8 @@ from highlight_studio.features.extract import ClipFeatures
 from highlight_studio.fileio import atomic_path
 from highlight_studio.media import frames_at, iter_frames
 from highlight_studio.scoring import DEFAULT_MODEL, Analysis, analyze
+
+T = TypeVar("T")
 
 N_EXTREMES = 5  # thumbnails above (peaks) and below (troughs) the curve
 THUMB_WIDTH = 192  # pixels; height follows the clip's aspect ratio
@@ -217,11 +219,17 @@ def plot_report(png: Path, analysis: Analysis, peaks: np.ndarray, troughs: np.nd
 
 # --- the report ---------------------------------------------------------------------------------
 
+def _result(events: Iterable[object], kind: type[T]) -> T:
+    """Drain a pipeline generator to its end (so it cleans up) and return its one result."""
+    results = [e for e in events if isinstance(e, kind)]
+    assert len(results) == 1  # analyze and extract_features end with exactly one result
+    return results[0]
+
+
 def _analysis(clip: Path, model: str | Path, device: str | None,
               backbone_weights: Path | None) -> Analysis:
-    events = analyze(clip, checkpoint=model, device=device, use_cache=False,
-                     backbone_weights=backbone_weights)
-    return next(e for e in events if isinstance(e, Analysis))
+    return _result(analyze(clip, checkpoint=model, device=device, use_cache=False,
+                           backbone_weights=backbone_weights), Analysis)
 
 
 def baseline_curves(analysis: Analysis, backbone_weights: Path | None = None
@@ -230,8 +238,8 @@ def baseline_curves(analysis: Analysis, backbone_weights: Path | None = None
     features (extracted again, uncached) and the frame difference at the backbone's size."""
     backbone = create_backbone(analysis.backbone_id.split(":", 1)[0], weights=backbone_weights,
                                device=analysis.device)
-    events = extract_features(analysis.path, backbone, analysis.step, None, with_audio=False)
-    visual = next(e for e in events if isinstance(e, ClipFeatures)).visual
+    visual = _result(extract_features(analysis.path, backbone, analysis.step, None,
+                                      with_audio=False), ClipFeatures).visual
     frames = iter_frames(analysis.path, analysis.step, backbone.input_size)
     return {"feature_norm": feature_norm_curve(visual),
             "frame_difference": frame_difference_curve(f.image for f in frames)}
@@ -247,7 +255,8 @@ def model_report(clip: str | Path, model: str | Path = DEFAULT_MODEL, *, png: st
                  top_fraction: float = 0.1) -> dict[str, Any]:
     """Analyse ``clip`` twice, draw the figure to ``png`` and return the summary as a dict.
 
-    ``deterministic`` in the result is False if the two uncached analyses differ in any bit.
+    ``determinism.identical`` in the result is False if the two uncached analyses differ in
+    any bit.
     """
     clip, png = Path(clip), Path(png)
     weights = Path(backbone_weights) if backbone_weights is not None else None
