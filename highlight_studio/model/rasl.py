@@ -60,10 +60,9 @@ class BranchOutput:
 class Branch(nn.Module):
     """One modality: input path, SA, encoder E, RASL head (psi, w), decoder D, projections."""
 
-    def __init__(self, config: RASLConfig, in_dim: int) -> None:
+    def __init__(self, config: RASLConfig) -> None:
         super().__init__()
         self.config = config
-        self.in_dim = in_dim
         d, k = config.visual_dim, config.enc_kernel
         pad = (k - 2) // 2
         c1, c2, c3 = config.enc_channels
@@ -167,8 +166,8 @@ class RASL(nn.Module):
     def __init__(self, config: RASLConfig) -> None:
         super().__init__()
         self.config = config
-        self.visual = Branch(config, config.visual_dim)
-        self.audio = Branch(config, config.audio_dim) if config.use_audio else None
+        self.visual = Branch(config)
+        self.audio = Branch(config) if config.use_audio else None  # any width: resampled to d
         self.gamma = nn.Parameter(torch.tensor(float(config.gamma_init)))
 
     def forward(self, visual: torch.Tensor, audio: torch.Tensor | None = None,
