@@ -17,7 +17,9 @@ CPU *with the same features*. This measures exactly that, on real frames:
    only float32 runtimes can give the same features.
 
 Decoding the same frames is timed in every round too (analysis decodes in a thread beside the
-backbone, so the slower of the two sets the pace), and so is the one-off ONNX export.
+backbone, so the slower of the two sets the pace), and so is the one-off ONNX export. Last,
+the whole clip goes through ``extract_features`` with each f32 runtime standing in for the
+PyTorch backbone: the speed a user would see.
 
     python benchmarks/backbone_runtime.py [CLIP] [--frames 96] [--rounds 5] [--batch 32 8]
         [--threads 1 2] [--json OUT]
@@ -39,12 +41,14 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 
-from highlight_studio.features import Backbone, create_backbone
-from highlight_studio.media import iter_frames
+from highlight_studio.features import Backbone, ClipFeatures, create_backbone, extract_features
+from highlight_studio.features.extract import model_threads
+from highlight_studio.media import iter_frames, probe
 
 DEFAULT_CLIP = Path(__file__).resolve().parent.parent / "data" / "bench" / "bbb_60s_720p.mp4"
 
@@ -138,6 +142,16 @@ def openvino_runtime(onnx_path: Path, threads: int, batch: int, precision: str
     return batched(lambda frames: np.array(request.infer({0: frames})[0]), batch)
 
 
+class RuntimeBackbone:
+    """Stands in for a :class:`Backbone` in ``extract_features``: the same id, size and dim,
+    another runtime's ``embed``. This is all an integration would have to provide."""
+
+    def __init__(self, backbone: Backbone, embed: Embed) -> None:
+        self.id, self.dim, self.input_size = backbone.id, backbone.dim, backbone.input_size
+        self.device = "cpu"
+        self.embed = embed
+
+
 def compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     """How far ``other``'s features are from PyTorch's: absolute and per-frame direction."""
     cos = (reference * other).sum(1) / (np.linalg.norm(reference, axis=1)
@@ -222,6 +236,44 @@ def measure(clip: Path, n_frames: int, rounds: int, thread_counts: list[int],
             **export, "rows": rows}
 
 
+def measure_pipeline(clip: Path, rounds: int) -> dict:
+    """Whole-clip ``extract_features`` (decode thread beside the model, no cache) with PyTorch
+    and with each f32 runtime in its place, at the thread count analysis gives the model.
+
+    This is what a user waits for, so it shows how much of the backbone's gain survives
+    decoding competing for the same cores.
+    """
+    backbone = create_backbone(device="cpu", bfloat16=False)
+    threads = model_threads("cpu") or 1
+    frames = decode(clip, backbone.input_size, 8)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(backbone, frames, Path(tmp) / "backbone.onnx")
+        candidates = {"torch": backbone,
+                      "onnxruntime": onnxruntime_runtime(onnx_path, threads, 8),
+                      "openvino_f32": openvino_runtime(onnx_path, threads, 8, "f32")}
+        backbones = {name: b if isinstance(b, Backbone) else RuntimeBackbone(backbone, b)
+                     for name, b in candidates.items() if b is not None}
+        walls: dict[str, list[float]] = {}
+        steps = 0
+        for _ in range(rounds):
+            for name, runner in backbones.items():
+                start = time.perf_counter()
+                *_, result = extract_features(clip, cast(Backbone, runner), 0.2, None,
+                                              with_audio=False)
+                assert isinstance(result, ClipFeatures)  # the generator ends with its result
+                steps = len(result.visual)
+                walls.setdefault(name, []).append(time.perf_counter() - start)
+    duration = probe(clip).duration
+    torch_wall = statistics.median(walls["torch"])
+    return {"clip_s": round(duration, 1), "steps": steps, "model_threads": threads,
+            "rounds": rounds,
+            "rows": [{"runtime": name, "wall_s": round(statistics.median(times), 2),
+                      "wall_s_all_rounds": [round(t, 2) for t in times],
+                      "x_realtime": round(duration / statistics.median(times), 2),
+                      "speedup_vs_torch": round(torch_wall / statistics.median(times), 2)}
+                     for name, times in walls.items()]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -232,11 +284,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[32],
                         help="frames per call (analysis passes 32; the PyTorch path may split "
                         "them further itself)")
+    parser.add_argument("--pipeline-rounds", type=int, default=3,
+                        help="rounds of whole-clip feature extraction per runtime (0: skip)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     report = {"machine": machine(), "date": started,
               **measure(args.clip, args.frames, args.rounds, args.threads, args.batch)}
+    if args.pipeline_rounds > 0:
+        report["pipeline"] = measure_pipeline(args.clip, args.pipeline_rounds)
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
