@@ -65,7 +65,6 @@ def _unb64(text: str) -> QByteArray:
 
 class MainWindow(QMainWindow):
     analysisFinished = Signal(object)  # the Analysis now shown
-    stateChanged = Signal()  # segments or options changed (edit, undo, redo, new clip)
     jobEnded = Signal()  # an analysis thread has ended (done, failed or cancelled) and is gone
     exportEnded = Signal()  # likewise for an export
 
@@ -520,7 +519,6 @@ class MainWindow(QMainWindow):
         self.settings = dataclasses.replace(self.settings, options=state.options)
         self._refresh_actions()
         self._session_timer.start()
-        self.stateChanged.emit()
 
     def _refresh_actions(self) -> None:
         a = self.actions_by_name
@@ -637,6 +635,8 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(_unb64(self.settings.geometry))
         if self.settings.window_state:
             self.restoreState(_unb64(self.settings.window_state))
+        if self.settings.splitter:
+            self.splitter.restoreState(_unb64(self.settings.splitter))
 
     @Slot()
     def save_session(self) -> None:
@@ -673,7 +673,7 @@ class MainWindow(QMainWindow):
         self.save_session()
         self.settings = dataclasses.replace(
             self.settings, checkpoint=self.checkpoint(), geometry=_b64(self.saveGeometry()),
-            window_state=_b64(self.saveState()))
+            window_state=_b64(self.saveState()), splitter=_b64(self.splitter.saveState()))
         try:
             save_settings(self.settings)
         except HighlightStudioError as exc:

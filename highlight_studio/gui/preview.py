@@ -84,13 +84,11 @@ class Preview(QWidget):
         self._duration = 0.0
         self._spans: tuple[tuple[float, float], ...] = ()
         self.player = None
-        self.unavailable_reason = ""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         try:
             from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer, QVideoSink
         except ImportError as exc:  # e.g. libpulse.so.0 missing on a bare Linux machine
-            self.unavailable_reason = str(exc)
             log.warning("video preview disabled: %s", exc)
             note = QLabel(f"Video preview unavailable:\n{exc}\n\n"
                           "On Debian/Ubuntu: sudo apt install libpulse0")
@@ -145,7 +143,9 @@ class Preview(QWidget):
 
     def unload(self) -> None:
         if self.player is not None:
-            self.player.stop()
+            # An empty source stops playback too. No stop() first: with an audio output and a
+            # video sink, Qt 6.12's FFmpeg backend can deadlock in stop() on a paused clip
+            # (reproduced offscreen: about 1 in 30 load/stop cycles hung for good).
             self.player.setSource(QUrl())
             self.video.clear()
 

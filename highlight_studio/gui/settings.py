@@ -48,6 +48,7 @@ class Settings:
     options: SegmentOptions = field(default_factory=SegmentOptions)  # for clips without session
     geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState() (docks, toolbars), base64
+    splitter: str = ""  # QSplitter.saveState() of preview / curve, base64
 
     def with_recent(self, path: str | Path) -> Settings:
         """Move ``path`` to the top of the recent list."""
@@ -71,6 +72,7 @@ def load_settings() -> Settings:
             options=options_from_dict(data.get("options", {})),
             geometry=str(data.get("geometry", "")),
             window_state=str(data.get("window_state", "")),
+            splitter=str(data.get("splitter", "")),
         )
     except (OSError, ValueError, TypeError, AttributeError):
         return Settings()

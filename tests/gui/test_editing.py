@@ -122,6 +122,8 @@ def test_session_restores_edits_and_settings_restore_options(qtbot, make_window,
                                                              clip) -> None:
     window.options.pre_roll.setValue(0.1)  # changing options recomputes: edits come after
     uncheck(window, 0)
+    window.splitter.setSizes([150, 450])
+    top, bottom = window.splitter.sizes()
     expected = window.history.state
     assert len(expected.segments) == 3
     window.close()
@@ -134,6 +136,9 @@ def test_session_restores_edits_and_settings_restore_options(qtbot, make_window,
     assert again.history.state == expected
     assert not again.history.state.segments[0].included
     assert again.recent_menu.actions()[0].text() == str(clip.resolve())
+    new_top, new_bottom = again.splitter.sizes()  # the layout came back too
+    assert new_top / (new_top + new_bottom) == pytest.approx(top / (top + bottom), abs=0.02)
+    assert top / (top + bottom) < 0.4  # and it is not the default 3:2 split
 
 
 def export(qtbot, window: MainWindow, request: ExportRequest) -> None:
