@@ -16,7 +16,7 @@ from ..events import CancelToken
 class LocalSetup:
     device: str  # "cuda", "mps" or "cpu", as analyze() picks it with device=None
     device_label: str  # for the status bar, e.g. "GPU: NVIDIA H100"
-    models: tuple[tuple[str, str], ...]  # (name, checkpoint path), shipped models first
+    models: tuple[tuple[str, str], ...]  # (name, checkpoint path) besides the default model
 
 
 def probe_setup(cancel: CancelToken) -> Iterator[object]:
@@ -25,14 +25,17 @@ def probe_setup(cancel: CancelToken) -> Iterator[object]:
 
     from ..features.visual import best_device
     from ..model.checkpoint import SUFFIX, model_dirs
+    from ..scoring import DEFAULT_MODEL
 
     cancel.raise_if_cancelled()
     device = best_device()  # the same choice analyze() makes
     label = {"cuda": f"GPU: {torch.cuda.get_device_name(0)}" if device == "cuda" else "",
              "mps": "GPU: Apple MPS", "cpu": "CPU (no GPU found)"}[device]
-    models: dict[str, str] = {}
+    models: dict[str, str] = {}  # the first folder holding a name wins, as in name lookups
     for folder in model_dirs():
         if folder.is_dir():
             for path in sorted(folder.glob(f"*{SUFFIX}")):
-                models.setdefault(path.name.removesuffix(SUFFIX), str(path))
+                name = path.name.removesuffix(SUFFIX)
+                if name != DEFAULT_MODEL:  # the picker's first entry already
+                    models.setdefault(name, str(path))
     yield LocalSetup(device, label, tuple(models.items()))

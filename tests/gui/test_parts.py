@@ -4,6 +4,7 @@ shortcuts, drag and drop, the device probe and the CLI entry point."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from clipgen import read_frame_index
@@ -89,14 +90,21 @@ def test_dropping_a_file_opens_it(qtbot, make_window, clip) -> None:
     assert window.analysis is not None and window.analysis.path == clip
 
 
-def test_device_probe_fills_the_status_bar(qtbot, make_window) -> None:
+def test_device_probe_fills_the_status_bar_and_lists_user_models(qtbot, make_window) -> None:
+    import platformdirs
+
+    user_models = Path(platformdirs.user_data_dir("highlight-studio")) / "models"
+    user_models.mkdir(parents=True)  # a per-test folder: tests/conftest.py isolates XDG dirs
+    (user_models / "finetuned.safetensors").write_bytes(b"")  # listing only reads names
     (setup,) = list(probe_setup(CancelToken()))
     assert isinstance(setup, LocalSetup) and setup.device in ("cuda", "mps", "cpu")
+    assert ("finetuned", str(user_models / "finetuned.safetensors")) in setup.models
     window = make_window(probe_local_setup=True)
     qtbot.waitUntil(lambda: window.setup_job is not None and not window.setup_job.is_running()
                     and setup.device_label in window.device_label.text(), timeout=20_000)
     assert window.model_box.itemText(0) == "Default model"
     assert window.model_box.count() == 1 + len(setup.models)
+    assert window.model_box.findText("finetuned") > 0
 
 
 def test_cli_routes_a_clip_to_the_window(monkeypatch, clip) -> None:
