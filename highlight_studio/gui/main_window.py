@@ -47,7 +47,7 @@ from .session import Session, load_session, save_session
 from .settings import Settings, load_settings, save_settings
 from .shortcuts import SHORTCUTS, ShortcutHelp
 from .thumbnails import FramesAt, ThumbnailStrip
-from .workers import EtaClock, Job
+from .workers import EtaClock, Job, RetiredJobs
 
 log = logging.getLogger(__name__)
 AnalyzeFunction = Callable[..., Iterator[object]]
@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self.analysis: Analysis | None = None
         self.history: doc.History | None = None
         self.job: Job | None = None  # the running analysis
+        self.retired = RetiredJobs()  # analyses cancelled for another clip, still winding down
         self.setup_job: Job | None = None
         self.export_job: Job | None = None
         self.error_box: QMessageBox | None = None
@@ -290,10 +291,11 @@ class MainWindow(QMainWindow):
                 self.stage_label.setText("Cancelling…")
 
     def _stop_analysis(self) -> None:
+        """Cancel the analysis without waiting for it: the GUI moves on at once."""
         if self.job is not None:
-            self.job.stop()
+            self.retired.retire(self.job)
             self.job = None
-        self._show_busy(False)
+        self._show_busy(self.export_job is not None)
 
     def _from_current_job(self) -> bool:
         """Drop events a stopped job queued before it ended (they belong to another clip)."""
@@ -662,10 +664,11 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Cancel and wait for every thread, then save; safe to call more than once."""
         self._stop_analysis()
+        self.retired.wait_all()
         if self.export_job is not None:
             self.export_job.stop()  # a cancelled export leaves no partial file behind
             self.export_job = None
-        self.thumbnails.clear()
+        self.thumbnails.shutdown()
         if self.setup_job is not None:
             self.setup_job.stop()
             self.setup_job = None

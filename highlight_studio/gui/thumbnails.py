@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QRectF, QTimer, Slot
 
 from .. import media
 from ..events import CancelToken
-from .workers import Job
+from .workers import Job, RetiredJobs
 
 log = logging.getLogger(__name__)
 THUMB_HEIGHT = 54  # decoded pixels; the row is drawn at its widget height
@@ -59,6 +59,7 @@ class ThumbnailStrip(QObject):
         self._cache: dict[float, np.ndarray] = {}
         self._items: list[pg.ImageItem] = []
         self._job: Job | None = None
+        self._retired = RetiredJobs()
         self._job_times: set[float] = set()  # what the running job was asked for
         self._pending: list[float] = []
         self._timer = QTimer(self)
@@ -79,9 +80,13 @@ class ThumbnailStrip(QObject):
         """Nothing decoding and no layout pending: every visible slot has its own frame."""
         return self._job is None and not self._timer.isActive()
 
+    def busy_threads(self) -> int:
+        """Decoding threads still alive, including cancelled ones winding down."""
+        return len(self._retired) + (self._job is not None and self._job.is_running())
+
     def set_clip(self, path: Path, duration: float, width: int, height: int, step: float
                  ) -> None:
-        self.stop()
+        self._drop_job()
         self._path, self._duration = path, duration
         self._size = (max(16, round(THUMB_HEIGHT * width / max(height, 1))), THUMB_HEIGHT)
         self._grid = step
@@ -89,19 +94,24 @@ class ThumbnailStrip(QObject):
         self._timer.start()
 
     def clear(self) -> None:
-        self.stop()
+        self._drop_job()
         self._path = None
         self._cache.clear()
         for item in self._items:
             item.hide()
 
-    def stop(self) -> None:
-        """Cancel decoding and wait for the thread (window close, new clip)."""
+    def _drop_job(self) -> None:
+        """Stop decoding for the current clip without waiting (a new clip is coming)."""
         self._timer.stop()
         self._pending = []
         if self._job is not None:
-            self._job.stop()
+            self._retired.retire(self._job)
             self._job = None
+
+    def shutdown(self) -> None:
+        """Window close: cancel everything and wait for every decoding thread."""
+        self.clear()
+        self._retired.wait_all()
 
     @Slot()
     def refresh(self) -> None:

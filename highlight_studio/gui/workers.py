@@ -94,6 +94,35 @@ class Job:
         return self.thread.wait(timeout_ms)
 
 
+class RetiredJobs(QObject):
+    """Jobs cancelled because the user moved on (another clip, a new view): they end in the
+    background instead of blocking the GUI thread, and :meth:`wait_all` joins them on close."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jobs: list[Job] = []
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def retire(self, job: Job) -> None:
+        job.cancel()
+        if job.is_running():
+            self._jobs.append(job)
+            job.thread.finished.connect(self._reap)
+
+    @Slot()
+    def _reap(self) -> None:
+        for job in [j for j in self._jobs if not j.is_running()]:
+            job.thread.wait()  # finished is sent just before the thread really ends
+            self._jobs.remove(job)
+
+    def wait_all(self) -> None:
+        for job in self._jobs:
+            job.stop()
+        self._jobs.clear()
+
+
 class EtaClock:
     """Turns a stream of Progress into "stage 42% - 0:13 left", timing each stage separately."""
 

@@ -37,11 +37,14 @@ class CurveAnalyzer:
     """Stands in for scoring.analyze in tests: same signature, yields Progress then Analysis.
 
     ``gate`` (if given) holds the job in the "features" stage until it is set or the job is
-    cancelled, polling the token the way the real generator checks it between batches.
+    cancelled, polling the token the way the real generator checks it between batches;
+    ``batch_seconds`` is how long one such batch takes to notice a cancel.
     """
 
-    def __init__(self, gate: threading.Event | None = None) -> None:
+    def __init__(self, gate: threading.Event | None = None, batch_seconds: float = 0.01
+                 ) -> None:
         self.gate = gate
+        self.batch_seconds = batch_seconds
         self.calls: list[tuple[Path, str | None]] = []
 
     def __call__(self, path: str | Path, *, checkpoint: str | None = None,
@@ -58,7 +61,7 @@ class CurveAnalyzer:
             while self.gate is not None and not self.gate.is_set():
                 if cancel is not None:
                     cancel.raise_if_cancelled()
-                time.sleep(0.01)
+                time.sleep(self.batch_seconds)
         yield Analysis(Path(path), info, checkpoint or "synthetic", "test-backbone", STEP,
                        bumps(n), "cpu")
 
@@ -97,7 +100,7 @@ def make_window(qtbot) -> Iterator[Callable[..., object]]:
     yield make
     for window in windows:
         window.close()
-        assert window.job is None
-        assert window.thumbnails.job is None
+        assert window.job is None and len(window.retired) == 0
+        assert window.thumbnails.busy_threads() == 0
         assert window.setup_job is None
         assert window.export_job is None

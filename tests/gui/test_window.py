@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -86,6 +87,24 @@ def test_closing_during_analysis_cancels_and_waits(qtbot, make_window, clip) -> 
     window.close()
     assert not job.thread.isRunning()
     assert window.job is None
+
+
+def test_opening_another_clip_does_not_wait_for_the_old_analysis(qtbot, make_window, clip,
+                                                                 tmp_path) -> None:
+    gate = threading.Event()
+    window = make_window(CurveAnalyzer(gate, batch_seconds=1.0))  # slow to notice a cancel
+    window.open_clip(clip)
+    qtbot.waitUntil(lambda: "Features" in window.stage_label.text(), timeout=5000)
+    other = tmp_path / "other.mp4"
+    other.write_bytes(clip.read_bytes())
+    start = time.monotonic()
+    window.open_clip(other)
+    assert time.monotonic() - start < 0.5  # the GUI moved on at once
+    assert len(window.retired) == 1  # the old job winds down in the background
+    with qtbot.waitSignal(window.jobEnded, timeout=10_000):
+        gate.set()
+    qtbot.waitUntil(lambda: len(window.retired) == 0, timeout=5000)
+    assert window.analysis.path == other  # nothing of the old job reached the views
 
 
 def test_bad_file_shows_the_error_dialog_and_the_app_stays_usable(qtbot, make_window, clip,
