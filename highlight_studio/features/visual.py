@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from timm.layers import BatchNormAct2d
 from torch import nn
 
 from ..errors import FeatureError
+from .onnx_runtime import OnnxBackbone, OnnxSpec, onnx_path, requested_runtime
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BACKBONE = "tf_efficientnet_lite0"
 _CPU_CHUNK = 8  # frames per forward pass on a CPU (see Backbone.embed)
@@ -36,6 +40,7 @@ class BuiltModel:
     module: torch.nn.Module  # timm model with num_classes=0: forward() is the pooled embedding
     weights_tag: str  # names the weights exactly (file name + content hash, or seed)
     input_size: tuple[int, int] | None = None  # (width, height) override of timm's data config
+    weights_file: Path | None = None  # where the weights came from (None: seeded)
 
 
 Builder = Callable[[Path | None], BuiltModel]
@@ -137,7 +142,8 @@ def _timm_from_file(name: str, timm_name: str, weights: Path | None) -> BuiltMod
             f"{type(exc).__name__} {detail}".rstrip()
         ) from exc
     # Every registered timm name has its norms right after their convs (Swin has none).
-    return BuiltModel(fold_batchnorm(module), f"{weights.name}-{file_digest(weights)}")
+    return BuiltModel(fold_batchnorm(module), f"{weights.name}-{file_digest(weights)}",
+                      weights_file=weights)
 
 
 @register_backbone("tf_efficientnet_lite0")
@@ -172,7 +178,7 @@ def _efficientnet_lite0(weights: Path | None) -> BuiltModel:
         mapped[dst] = have
     module.load_state_dict(mapped, strict=True)
     module.reset_classifier(0)
-    return BuiltModel(fold_batchnorm(module), path.stem)
+    return BuiltModel(fold_batchnorm(module), path.stem, weights_file=path)
 
 
 @register_backbone("swin_base_patch4_window7_224")
@@ -186,7 +192,7 @@ def _test_tiny(weights: Path | None) -> BuiltModel:
     """A 0.1 M-parameter timm test net on 64x64 frames with seeded weights, for fast tests."""
     if weights is not None:
         built = _timm_from_file("test_tiny", "test_efficientnet", weights)
-        return BuiltModel(built.module, built.weights_tag, (64, 64))
+        return BuiltModel(built.module, built.weights_tag, (64, 64), built.weights_file)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         module = timm.create_model("test_efficientnet", pretrained=False, num_classes=0)
@@ -219,7 +225,9 @@ class Backbone:
     ``input_size`` is the (width, height) the decoder should scale whole frames to (the ``size``
     of :func:`highlight_studio.media.iter_frames`; no crop, so nothing at the picture's edges is
     lost); frames of another size are resized here, which is slower. With ``bfloat16`` the
-    network runs under CPU autocast (its output is still float32).
+    network runs under CPU autocast (its output is still float32). ``runtime`` says what runs
+    the network, "torch" or "onnxruntime" (same features; see :func:`create_backbone`), for
+    status bars and reports.
     """
 
     def __init__(self, name: str, built: BuiltModel, device: str,
@@ -232,6 +240,9 @@ class Backbone:
         self.input_size: tuple[int, int] = built.input_size or (int(width), int(height))
         self.device = device
         self.bfloat16 = bfloat16 and device == "cpu"
+        self.weights_file = built.weights_file
+        self.runtime = "torch"
+        self._onnx: OnnxBackbone | None = None
         self._memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
         self._module = built.module.eval().to(device, memory_format=self._memory_format)
         # uint8 -> [0, 1] -> (x - mean) / std folded into one multiply-add.
@@ -242,7 +253,18 @@ class Backbone:
 
     def __repr__(self) -> str:
         return (f"Backbone(id={self.id!r}, dim={self.dim}, device={self.device!r}, "
-                f"bfloat16={self.bfloat16})")
+                f"bfloat16={self.bfloat16}, runtime={self.runtime!r})")
+
+    @property
+    def module(self) -> nn.Module:
+        """The PyTorch network (BatchNorm folded, preprocessing excluded), e.g. for export."""
+        return self._module
+
+    def onnx_spec(self) -> OnnxSpec | None:
+        """What an ONNX export of this backbone must record; None for seeded weights."""
+        if self.weights_file is None:
+            return None
+        return OnnxSpec(self.id, file_digest(self.weights_file, 64), self.input_size, self.dim)
 
     @torch.inference_mode()
     def embed(self, frames: np.ndarray) -> np.ndarray:
@@ -252,13 +274,20 @@ class Backbone:
                              f"{frames.shape}")
         out = np.empty((len(frames), self.dim), np.float32)
         # A CPU is fastest on small batches whose activations stay in cache (8 frames: about
-        # 15 % less time per frame than 32); a GPU wants the whole batch at once.
+        # 15 % less time per frame than 32, with either runtime); a GPU wants the whole batch.
         chunk = _CPU_CHUNK if self.device == "cpu" else max(1, len(frames))
         for start in range(0, len(frames), chunk):
-            out[start:start + chunk] = self._forward(frames[start:start + chunk])
+            x = self._preprocess(frames[start:start + chunk])
+            if self._onnx is not None:
+                # channels_last NCHW is NHWC memory: the permuted view is contiguous, no copy.
+                out[start:start + chunk] = self._onnx.run(x.permute(0, 2, 3, 1).numpy())
+            else:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
+                    out[start:start + chunk] = self._module(x).float().cpu().numpy()
         return out
 
-    def _forward(self, frames: np.ndarray) -> np.ndarray:
+    def _preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 NHWC -> normalised float NCHW at the input size, in the device's layout."""
         # NHWC memory viewed as NCHW is exactly the channels_last layout: no copy.
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
         x = x.float().mul_(self._scale).add_(self._shift)
@@ -266,9 +295,28 @@ class Backbone:
         if tuple(x.shape[-2:]) != (height, width):
             x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True,
                               align_corners=False)
-        x = x.contiguous(memory_format=self._memory_format)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
-            return self._module(x).float().cpu().numpy()
+        return x.contiguous(memory_format=self._memory_format)
+
+
+def _attach_onnx(backbone: Backbone, runtime: str) -> None:
+    """Switch ``backbone`` to ONNX Runtime where ``runtime`` allows and it can run.
+
+    "auto" falls back to torch quietly (a debug log says why): the features are the same, only
+    slower. "onnxruntime" raises :class:`FeatureError` instead, for whoever asked for it.
+    """
+    if runtime == "torch":
+        return
+    try:
+        spec = backbone.onnx_spec()
+        if backbone.device != "cpu" or backbone.bfloat16 or spec is None:
+            raise FeatureError(f"ONNX Runtime runs only the CPU float32 network of a backbone "
+                               f"with a weights file; {backbone!r} runs with PyTorch.")
+        backbone._onnx = OnnxBackbone(onnx_path(backbone.name), spec)
+        backbone.runtime = "onnxruntime"
+    except FeatureError as exc:
+        if runtime == "onnxruntime":
+            raise
+        log.debug("Backbone %s runs with PyTorch: %s", backbone.id, exc)
 
 
 def create_backbone(
@@ -277,6 +325,7 @@ def create_backbone(
     device: str | None = None,
     *,
     bfloat16: bool | None = False,
+    runtime: str | None = None,
 ) -> Backbone:
     """Build a registered backbone; ``device=None`` picks the best one available.
 
@@ -286,16 +335,25 @@ def create_backbone(
     under the same backbone id. ``None`` turns it on where the CPU has the hardware
     (:func:`cpu_has_fast_bfloat16`). GPUs always run float32.
 
-    Raises :class:`FeatureError` for an unknown name, a missing or unfitting weights file, or a
-    backbone that needs a weights file and got none.
+    ``runtime`` ("auto", "onnxruntime" or "torch"; None reads ``HIGHLIGHT_STUDIO_BACKBONE_RUNTIME``,
+    default "auto") picks what runs the network on a CPU in float32: "auto" uses ONNX Runtime
+    where a valid shipped graph exists (same features within 1e-4, about half the CPU time; see
+    :mod:`.onnx_runtime`) and PyTorch otherwise. ``Backbone.runtime`` tells which one runs.
+
+    Raises :class:`FeatureError` for an unknown name or runtime, a missing or unfitting weights
+    file, a backbone that needs a weights file and got none, or ``runtime="onnxruntime"`` where
+    it cannot run.
     """
     builder = _REGISTRY.get(name)
     if builder is None:
         raise FeatureError(
             f"Unknown backbone '{name}'. Available: {', '.join(available_backbones())}."
         )
+    runtime = requested_runtime(runtime)
     built = builder(Path(weights) if weights is not None else None)
     device = device or best_device()
     if bfloat16 is None:
         bfloat16 = device == "cpu" and cpu_has_fast_bfloat16()
-    return Backbone(name, built, device, bfloat16)
+    backbone = Backbone(name, built, device, bfloat16)
+    _attach_onnx(backbone, runtime)
+    return backbone
