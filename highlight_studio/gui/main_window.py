@@ -353,7 +353,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_job_finished(self) -> None:
         job = self.job
-        if job is not None and not job.is_running():
+        # Only the current job's own thread: a retired job ending must not close the books on
+        # a new job whose queued result has not been delivered yet.
+        if job is not None and self.sender() is job.thread:
             job.thread.wait()  # finished is sent just before the thread really ends
             self.job = None
             self._show_busy(False)
@@ -613,7 +615,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_export_finished(self) -> None:
         job = self.export_job
-        if job is not None and not job.is_running():
+        if job is not None and self.sender() is job.thread:
             job.thread.wait()
             self.export_job = None
             self._show_busy(self.job is not None)

@@ -186,9 +186,11 @@ class ThumbnailStrip(QObject):
 
     @Slot()
     def _on_job_ended(self) -> None:
+        if self._job is None or self.sender() is not self._job.thread:
+            return  # a retired job: RetiredJobs reaps it
+        self._job.thread.wait()
+        self._job = None
         pending, self._pending = self._pending, []
-        if self._job is not None and not self._job.is_running():
-            self._job = None
         pending = [t for t in pending if t not in self._cache]
         if pending:
             self._request(pending)
