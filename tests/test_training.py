@@ -80,6 +80,18 @@ def test_events_carry_every_term_and_the_diagnostics() -> None:
     assert events[-1].steps_per_sec > 0 and events[-1].eta_seconds == 0
 
 
+def test_ties_ignore_repeat_filled_copies() -> None:
+    from highlight_studio.training.diagnostics import branch_diagnostics
+
+    model = RASL(CONFIG)
+    out = model(torch.rand(1, 8, 16)).visual
+    out.s = torch.tensor([[0.1, 0.2, 0.1, 0.2, 0.5, 0.5, 0.7, 0.8]])
+    source = torch.tensor([[0, 1, 0, 1, 2, 3, 4, 5]])  # steps 0-3: two copies of two steps
+    diag = branch_diagnostics(out, torch.rand(1, 8, 16), source)
+    assert diag["s_ties"] == pytest.approx(2 / 8)  # only steps 4 and 5 really tie
+    assert branch_diagnostics(out, torch.rand(1, 8, 16))["s_ties"] == pytest.approx(6 / 8)
+
+
 def test_spearman_rows_signs() -> None:
     a = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
     torch.testing.assert_close(spearman_rows(a, a * 10), torch.tensor([1.0]))

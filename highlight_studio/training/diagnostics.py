@@ -26,8 +26,11 @@ def spearman_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (ra * rb).sum(-1) / denom
 
 
-def branch_diagnostics(out: BranchOutput, raw_input: torch.Tensor) -> dict[str, float]:
-    """Per-branch figures, averaged over the windows of the batch."""
+@torch.no_grad()
+def branch_diagnostics(out: BranchOutput, raw_input: torch.Tensor,
+                       source: torch.Tensor | None = None) -> dict[str, float]:
+    """Per-branch figures, averaged over the windows of the batch (``source`` [B, N]: each
+    step's origin, see ``WindowBatch``)."""
     diag: dict[str, float] = {}
     if out.sa_out is not None:
         ratio = out.sa_out.norm(dim=-1) / out.target.norm(dim=-1).clamp_min(1e-12)
@@ -39,21 +42,29 @@ def branch_diagnostics(out: BranchOutput, raw_input: torch.Tensor) -> dict[str, 
     diag["r_cos"] = float(off.mean())
     diag["s_std"] = float(out.s.std(dim=1).mean())
     diag["s_mean"] = float(out.s.mean())
-    sorted_s = out.s.sort(dim=1).values
-    ties = (sorted_s.diff(dim=1).abs() <= 1e-6 * sorted_s.abs()[:, 1:].clamp_min(1.0))
-    diag["s_ties"] = float(ties.float().mean())
+    # A step ties when another step of its window, not a repeat-filled copy of it, has the
+    # same s (a saturated sigmoid); copies share s by construction and are not counted.
+    close = (out.s[:, :, None] - out.s[:, None, :]).abs() <= 1e-6
+    if source is not None:
+        close &= source[:, :, None] != source[:, None, :]
+    close &= ~torch.eye(n, dtype=torch.bool, device=close.device)
+    diag["s_ties"] = float(close.any(dim=-1).float().mean())
     norm = raw_input.norm(dim=-1)
     diag["norm_spearman"] = float(spearman_rows(out.logit, norm).mean())
     return diag
 
 
 def collect(out: RASLOutput, losses: LossTerms, visual: torch.Tensor,
-            audio: torch.Tensor | None) -> dict[str, float]:
+            audio: torch.Tensor | None, source: torch.Tensor | None = None) -> dict[str, float]:
     """All diagnostics of one batch, keys prefixed by branch ("visual_sa_ratio", ...)."""
     with torch.no_grad():
-        diag = {f"visual_{k}": v for k, v in branch_diagnostics(out.visual, visual).items()}
+        diag = {f"visual_{k}": v
+                for k, v in branch_diagnostics(out.visual, visual, source).items()}
         if out.audio is not None and audio is not None:
-            diag.update({f"audio_{k}": v for k, v in branch_diagnostics(out.audio, audio).items()})
+            a_source = source if source is None or out.audio_rows is None \
+                else source[out.audio_rows]
+            diag.update({f"audio_{k}": v
+                         for k, v in branch_diagnostics(out.audio, audio, a_source).items()})
             diag["scl_scale"] = float(out.logit_scale)
         diag.update(losses.extras)
     return diag

@@ -130,7 +130,8 @@ def train(
         if config.use_aux_task:
             mask = torch.from_numpy(rng.random(visual.shape[:2]) < config.mask_ratio).to(device)
         out = model(visual, audio, mask=mask, audio_rows=batch.audio_rows.to(device))
-        losses = total_loss(model, out, source=batch.source.to(device))
+        source = batch.source.to(device)
+        losses = total_loss(model, out, source=source)
         optimizer.zero_grad(set_to_none=True)
         losses.total.backward()
         if options.grad_clip > 0:
@@ -147,7 +148,7 @@ def train(
             step=done, total_steps=options.steps,
             **{name: float(losses.terms[name].detach()) for name in TERM_NAMES},
             total=float(losses.total.detach()),
-            diagnostics=diagnostics.collect(out, losses, visual, audio),
+            diagnostics=diagnostics.collect(out, losses, visual, audio, source),
             steps_per_sec=rate, eta_seconds=(options.steps - done) / max(rate, 1e-9),
         )
         every = options.checkpoint_every
