@@ -156,3 +156,19 @@ def test_a_session_is_ignored_once_the_clip_changes(tmp_path) -> None:
     assert load_session(path) == Session(path.resolve(), "mine", state)
     write_clip(path, ClipSpec(n_frames=30, width=64, height=48, audio_hz=None))  # replaced
     assert load_session(path) is None
+
+
+def test_play_highlights_only_skips_the_gaps(qtbot, clip) -> None:
+    preview = Preview()
+    qtbot.addWidget(preview)
+    preview.load(clip, 3.0, 24.0)
+    seen: list[float] = []
+    preview.positionChanged.connect(seen.append)
+    preview.set_highlights([(0.5, 0.9), (2.0, 2.4)])
+    preview.highlights_only.setChecked(True)
+    preview.toggle_play()
+    qtbot.waitUntil(lambda: not preview.is_playing() and seen and seen[-1] > 2.3, timeout=8000)
+    assert seen[0] == pytest.approx(0.5)  # starts at the first highlight
+    assert 2.0 in seen  # jumped to the second
+    assert not any(1.1 < t < 1.9 for t in seen)  # never played the gap
+    preview.unload()
