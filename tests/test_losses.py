@@ -115,7 +115,9 @@ def test_every_term_has_a_gradient_when_on() -> None:
 
 
 @pytest.mark.parametrize(("switch", "term", "params"), [
+    ("use_recon_loss", "recon", ()),
     ("use_kpoint_loss", "kpoint", ("proj_top", "proj_bottom", "proj_norm")),
+    ("use_scl", "scl", ("gamma",)),
     ("use_aux_task", "aux", ()),
     ("use_audio", "scl", ("audio.",)),
 ])

@@ -87,7 +87,9 @@ class RASLConfig:
     spread_weight: float = 0.0  # weight of a term that keeps s spread within a window
 
     # --- ablations (Table III) ---------------------------------------------------------------
+    use_recon_loss: bool = True  # L_e, the main reconstruction (off only to study the others)
     use_kpoint_loss: bool = True  # L_r; off = "w/o RASL" (k = 0)
+    use_scl: bool = True  # L_s; off keeps the audio branch but does not tie it to the visual
     use_self_attention: bool = True  # off = "w/o SA": rho goes straight to E
     use_aux_task: bool = True  # L_au, the masked FVS reconstruction
     use_audio: bool = True  # off = "w/o audio": no audio branch, no SCL

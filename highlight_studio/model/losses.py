@@ -121,7 +121,8 @@ TERM_NAMES = ("recon", "kpoint", "scl", "aux", "spread")
 
 def _branch_terms(model: RASL, out: BranchOutput, config: RASLConfig, branch: str,
                   terms: dict[str, torch.Tensor], extras: dict[str, float]) -> None:
-    terms["recon"] = terms["recon"] + reconstruction_loss(out.target, out.recon)
+    if config.use_recon_loss:
+        terms["recon"] = terms["recon"] + reconstruction_loss(out.target, out.recon)
     if config.use_kpoint_loss and config.k > 0:
         head = model.visual if branch == "visual" else model.audio
         assert head is not None
@@ -146,6 +147,7 @@ def total_loss(model: RASL, out: RASLOutput, source: torch.Tensor | None = None)
     _branch_terms(model, out.visual, config, "visual", terms, extras)
     if out.audio is not None:
         _branch_terms(model, out.audio, config, "audio", terms, extras)
+    if out.audio is not None and config.use_scl:
         r_visual = out.visual.r
         if out.audio_rows is not None:
             r_visual = r_visual[out.audio_rows]
