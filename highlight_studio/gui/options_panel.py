@@ -55,6 +55,7 @@ class OptionsPanel(QWidget):
         self.best_mode = QCheckBox("Best")
         self.best_seconds = _seconds_box(24 * 3600.0, 5.0)
         self.best_seconds.setDecimals(0)
+        self.best_seconds.setMinimum(1.0)  # the engine wants a positive total
         self.best_seconds.setValue(60.0)
 
         row = QHBoxLayout()

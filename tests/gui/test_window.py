@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 
 from highlight_studio.segments import SegmentOptions, select_segments
@@ -122,3 +123,18 @@ def test_bad_file_shows_the_error_dialog_and_the_app_stays_usable(qtbot, make_wi
     window.error_box.accept()
     open_and_wait(qtbot, window, clip)
     assert window.analysis is not None and window.analysis.path == clip
+
+
+def test_best_seconds_mode_replaces_the_threshold(qtbot, make_window, clip) -> None:
+    window = make_window()
+    open_and_wait(qtbot, window, clip)
+    window.options.best_seconds.setValue(1.0)
+    window.options.best_mode.setChecked(True)
+    state = window.history.state
+    assert state.options.best_total_seconds == 1.0
+    assert sum(s.duration for s in state.segments) == pytest.approx(1.0, abs=STEP)
+    assert not window.curve.threshold_line.isVisible()
+    assert not window.options.threshold.isEnabled()
+    window.options.best_mode.setChecked(False)
+    assert window.history.state.options.best_total_seconds is None
+    assert window.curve.threshold_line.isVisible()
