@@ -228,6 +228,7 @@ class MainWindow(QMainWindow):
         self.thumbnails.clear()
         self.preview.unload()
         self.clip, self.analysis, self.history = path, None, None
+        self._mark_in = None  # an in point belongs to the clip it was set on
         self.curve.clear_curve()
         self.table.segment_model.set_segments(())
         self.setWindowTitle(f"{path.name} - Highlight Studio")
@@ -358,7 +359,7 @@ class MainWindow(QMainWindow):
         if job is not None and self.sender() is job.thread:
             job.thread.wait()  # finished is sent just before the thread really ends
             self.job = None
-            self._show_busy(False)
+            self._show_busy(self.export_job is not None)
             self._refresh_actions()
             self.jobEnded.emit()
 
