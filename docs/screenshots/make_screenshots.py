@@ -40,6 +40,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=SAMPLE)
     parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--size", default="1440x860", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--out", type=Path, default=HERE, help="folder for the PNGs")
     args = parser.parse_args()
     os.environ["HIGHLIGHT_STUDIO_CONFIG"] = tempfile.mkdtemp()  # default layout, no session
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -52,7 +54,8 @@ def main() -> int:
 
     pg.setConfigOptions(antialias=True)
     window = MainWindow()
-    window.resize(1440, 860)
+    width, height = (int(v) for v in args.size.split("x"))
+    window.resize(width, height)
     window.show()
     window.open_clip(args.clip, checkpoint=args.checkpoint)
     settle(lambda: window.job is None, 1800)
@@ -68,19 +71,19 @@ def main() -> int:
     window.preview.seek(middle)
     window.table.select_row(window.history.state.segments.index(best))
     settle(lambda: abs(window.preview.video.frame_time - middle) < 0.5, 20)
-    window.grab().save(str(HERE / "main_window.png"))
+    window.grab().save(str(args.out / "main_window.png"))
     dialog = ExportDialog(window.analysis.path, Path.home(), window)
     dialog.show()
     settle(lambda: True, 1)
-    dialog.grab().save(str(HERE / "export_dialog.png"))
+    dialog.grab().save(str(args.out / "export_dialog.png"))
     dialog.close()
     helper = ShortcutHelp(window)
     helper.show()
     settle(lambda: True, 1)
-    helper.grab().save(str(HERE / "shortcuts.png"))
+    helper.grab().save(str(args.out / "shortcuts.png"))
     helper.close()
     window.close()
-    print(f"saved to {HERE}")
+    print(f"saved to {args.out}")
     return 0
 
 
