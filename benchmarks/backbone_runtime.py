@@ -5,9 +5,10 @@ CPU *with the same features*. This measures exactly that, on real frames:
 
 1. decode ``--frames`` frames of a clip with :func:`highlight_studio.media.iter_frames` at the
    backbone's input size (what analysis feeds it);
-2. export the module ``Backbone.embed`` runs *with its preprocessing* (uint8 NHWC -> float,
-   the folded mean/std multiply-add, channels_last) to ONNX, so every runtime gets the same
-   uint8 frames and returns the pooled 1280-d features;
+2. feed every runtime the same uint8 frames through ``Backbone.preprocess`` (the folded
+   mean/std multiply-add, channels_last); ONNX Runtime and OpenVINO run the shipped graph
+   ``models/backbones/NAME.onnx`` (checked against the backbone as analysis checks it), so all
+   return the pooled 1280-d features;
 3. time PyTorch (``Backbone.embed`` itself, float32 and its opt-in bfloat16 autocast),
    ONNX Runtime and OpenVINO (f32, and bf16 for reference) at 1 and 2 threads and batches of
    32 frames (``--batch``), rounds alternating between runtimes so that noise from other work
@@ -17,9 +18,10 @@ CPU *with the same features*. This measures exactly that, on real frames:
    only float32 runtimes can give the same features.
 
 Decoding the same frames is timed in every round too (analysis decodes in a thread beside the
-backbone, so the slower of the two sets the pace), and so is the one-off ONNX export. Last,
-the whole clip goes through ``extract_features`` with each f32 runtime standing in for the
-PyTorch backbone: the speed a user would see.
+backbone, so the slower of the two sets the pace), and so is the ONNX export (what a first run
+would cost had the graph not been shipped). Last, the whole clip goes through
+``extract_features`` with ``create_backbone(runtime="torch")`` and ``runtime="onnxruntime"``
+(what analysis runs) and with OpenVINO standing in: the speed a user would see.
 
     python benchmarks/backbone_runtime.py [CLIP] [--frames 96] [--rounds 5] [--batch 32 8]
         [--threads 1 2] [--json OUT]
@@ -48,29 +50,12 @@ import torch
 
 from highlight_studio.features import Backbone, ClipFeatures, create_backbone, extract_features
 from highlight_studio.features.extract import model_threads
+from highlight_studio.features.onnx_runtime import OnnxBackbone, OnnxSpec, export_onnx, onnx_path
 from highlight_studio.media import iter_frames, probe
 
 DEFAULT_CLIP = Path(__file__).resolve().parent.parent / "data" / "bench" / "bbb_60s_720p.mp4"
 
 Embed = Callable[[np.ndarray], np.ndarray]
-
-
-class PreprocessedBackbone(torch.nn.Module):
-    """uint8 NHWC frames -> pooled features, the same arithmetic as :meth:`Backbone.embed`.
-
-    Takes the very module and scale/shift tensors the Backbone holds (private attributes: this
-    benchmark must measure what analysis runs, not a re-derivation of it).
-    """
-
-    def __init__(self, backbone: Backbone) -> None:
-        super().__init__()
-        self.module = backbone._module
-        self.register_buffer("scale", backbone._scale)
-        self.register_buffer("shift", backbone._shift)
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames.permute(0, 3, 1, 2).float() * self.scale + self.shift
-        return self.module(x.contiguous(memory_format=torch.channels_last))
 
 
 def decode(clip: Path, size: tuple[int, int], n: int) -> np.ndarray:
@@ -83,15 +68,18 @@ def decode(clip: Path, size: tuple[int, int], n: int) -> np.ndarray:
     return np.stack(frames)
 
 
-def export_onnx(backbone: Backbone, frames: np.ndarray, path: Path) -> Path:
-    """Export with a dynamic batch axis (torch.onnx's dynamo exporter, opset 18)."""
-    wrapped = PreprocessedBackbone(backbone).eval()
-    example = torch.from_numpy(frames[:2])
-    batch = torch.export.Dim("batch", min=1)
-    torch.onnx.export(wrapped, (example,), str(path), input_names=["frames"],
-                      output_names=["features"], dynamic_shapes={"frames": {0: batch}},
-                      opset_version=18, dynamo=True, verbose=False)
-    return path
+def spec_of(backbone: Backbone) -> OnnxSpec:
+    """What the shipped graph must match (the backbone is built from a weights file)."""
+    spec = backbone.onnx_spec()
+    assert spec is not None, f"{backbone.id} has seeded weights: no graph to compare"
+    return spec
+
+
+def graph_input(backbone: Backbone, frames: np.ndarray, threads: int) -> np.ndarray:
+    """What the ONNX graph takes: the backbone's preprocessing (torch at ``threads``, as in
+    analysis), viewed NHWC (no copy)."""
+    torch.set_num_threads(threads)  # global: set on every call since runtimes alternate
+    return backbone.preprocess(frames).permute(0, 2, 3, 1).numpy()
 
 
 def batched(run: Callable[[np.ndarray], np.ndarray], batch: int) -> Embed:
@@ -109,20 +97,13 @@ def torch_runtime(backbone: Backbone, threads: int, batch: int) -> Embed:
     return batched(run, batch)
 
 
-def onnxruntime_runtime(onnx_path: Path, threads: int, batch: int) -> Embed | None:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    return batched(lambda frames: session.run(None, {"frames": frames})[0], batch)
+def onnxruntime_runtime(backbone: Backbone, threads: int, batch: int) -> Embed:
+    """The session analysis uses (same options and checks), at ``threads`` threads."""
+    session = OnnxBackbone(onnx_path(backbone.name), spec_of(backbone), threads)
+    return batched(lambda frames: session.run(graph_input(backbone, frames, threads)), batch)
 
 
-def openvino_runtime(onnx_path: Path, threads: int, batch: int, precision: str
+def openvino_runtime(backbone: Backbone, threads: int, batch: int, precision: str
                      ) -> Embed | None:
     """OpenVINO on the CPU; ``precision`` is its inference precision hint ("f32" or "bf16").
 
@@ -134,17 +115,18 @@ def openvino_runtime(onnx_path: Path, threads: int, batch: int, precision: str
     except ImportError:
         return None
     core = ov.Core()
-    compiled = core.compile_model(core.read_model(str(onnx_path)), "CPU", {
+    compiled = core.compile_model(core.read_model(str(onnx_path(backbone.name))), "CPU", {
         "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
         "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
     })
     request = compiled.create_infer_request()
-    return batched(lambda frames: np.array(request.infer({0: frames})[0]), batch)
+    return batched(lambda frames: np.array(request.infer(
+        {0: graph_input(backbone, frames, threads)})[0]), batch)
 
 
 class RuntimeBackbone:
     """Stands in for a :class:`Backbone` in ``extract_features``: the same id, size and dim,
-    another runtime's ``embed``. This is all an integration would have to provide."""
+    another runtime's ``embed`` (OpenVINO, which analysis does not integrate)."""
 
     def __init__(self, backbone: Backbone, embed: Embed) -> None:
         self.id, self.dim, self.input_size = backbone.id, backbone.dim, backbone.input_size
@@ -181,41 +163,40 @@ def machine() -> str:
 def measure(clip: Path, n_frames: int, rounds: int, thread_counts: list[int],
             batches: list[int]) -> dict:
     """Every runtime at every (threads, batch) setting; rows of medians over ``rounds``."""
-    backbone = create_backbone(device="cpu", bfloat16=False)
+    backbone = create_backbone(device="cpu", bfloat16=False, runtime="torch")
     backbone_bf16 = create_backbone(device="cpu", bfloat16=True)  # the opt-in fast path
     frames = decode(clip, backbone.input_size, n_frames)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        onnx_path = export_onnx(backbone, frames, Path(tmp) / "backbone.onnx")
-        export = {"export_s": round(time.perf_counter() - start, 1),  # weights may sit beside
-                  "onnx_mib": round(sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20,
-                                    1)}
-        settings = [(threads, batch) for threads in thread_counts for batch in batches]
-        runtimes: dict[tuple[int, int], dict[str, Embed]] = {}
-        for threads, batch in settings:
-            candidates = {
-                "torch": torch_runtime(backbone, threads, batch),
-                "torch_bf16": torch_runtime(backbone_bf16, threads, batch),
-                "onnxruntime": onnxruntime_runtime(onnx_path, threads, batch),
-                "openvino_f32": openvino_runtime(onnx_path, threads, batch, "f32"),
-                "openvino_bf16": openvino_runtime(onnx_path, threads, batch, "bf16"),
-            }
-            runtimes[(threads, batch)] = {k: v for k, v in candidates.items() if v is not None}
-        features = {name: embed(frames)  # also the warm-up of the first setting
-                    for name, embed in runtimes[settings[0]].items()}
-        walls: dict[tuple[str, int, int], list[float]] = {}
-        cpus: dict[tuple[str, int, int], list[float]] = {}
-        decode_walls = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            decode(clip, backbone.input_size, n_frames)
-            decode_walls.append(time.perf_counter() - start)
-            for setting in settings:
-                for name, embed in runtimes[setting].items():
-                    start, start_cpu = time.perf_counter(), time.process_time()
-                    embed(frames)
-                    walls.setdefault((name, *setting), []).append(time.perf_counter() - start)
-                    cpus.setdefault((name, *setting), []).append(time.process_time() - start_cpu)
+        export_onnx(backbone.module, spec_of(backbone), Path(tmp) / "backbone.onnx")
+        export = {"export_s": round(time.perf_counter() - start, 1),
+                  "onnx_mib": round(onnx_path(backbone.name).stat().st_size / 2**20, 1)}
+    settings = [(threads, batch) for threads in thread_counts for batch in batches]
+    runtimes: dict[tuple[int, int], dict[str, Embed]] = {}
+    for threads, batch in settings:
+        candidates = {
+            "torch": torch_runtime(backbone, threads, batch),
+            "torch_bf16": torch_runtime(backbone_bf16, threads, batch),
+            "onnxruntime": onnxruntime_runtime(backbone, threads, batch),
+            "openvino_f32": openvino_runtime(backbone, threads, batch, "f32"),
+            "openvino_bf16": openvino_runtime(backbone, threads, batch, "bf16"),
+        }
+        runtimes[(threads, batch)] = {k: v for k, v in candidates.items() if v is not None}
+    features = {name: embed(frames)  # also the warm-up of the first setting
+                for name, embed in runtimes[settings[0]].items()}
+    walls: dict[tuple[str, int, int], list[float]] = {}
+    cpus: dict[tuple[str, int, int], list[float]] = {}
+    decode_walls = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        decode(clip, backbone.input_size, n_frames)
+        decode_walls.append(time.perf_counter() - start)
+        for setting in settings:
+            for name, embed in runtimes[setting].items():
+                start, start_cpu = time.perf_counter(), time.process_time()
+                embed(frames)
+                walls.setdefault((name, *setting), []).append(time.perf_counter() - start)
+                cpus.setdefault((name, *setting), []).append(time.process_time() - start_cpu)
     rows = []
     for (name, threads, batch), times in walls.items():
         torch_wall = statistics.median(walls[("torch", threads, batch)])
@@ -237,38 +218,39 @@ def measure(clip: Path, n_frames: int, rounds: int, thread_counts: list[int],
 
 
 def measure_pipeline(clip: Path, rounds: int) -> dict:
-    """Whole-clip ``extract_features`` (decode thread beside the model, no cache) with PyTorch
-    and with each f32 runtime in its place, at the thread count analysis gives the model.
+    """Whole-clip ``extract_features`` (decode thread beside the model, no cache) with the
+    backbone on PyTorch, on ONNX Runtime (both as analysis builds them) and with OpenVINO in
+    its place, at the thread count analysis gives the model.
 
     This is what a user waits for, so it shows how much of the backbone's gain survives
     decoding competing for the same cores.
     """
-    backbone = create_backbone(device="cpu", bfloat16=False)
+    backbone = create_backbone(device="cpu", bfloat16=False, runtime="torch")
     threads = model_threads("cpu") or 1
-    frames = decode(clip, backbone.input_size, 8)
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = export_onnx(backbone, frames, Path(tmp) / "backbone.onnx")
-        candidates = {"torch": backbone,
-                      "onnxruntime": onnxruntime_runtime(onnx_path, threads, 8),
-                      "openvino_f32": openvino_runtime(onnx_path, threads, 8, "f32")}
-        backbones = {name: b if isinstance(b, Backbone) else RuntimeBackbone(backbone, b)
-                     for name, b in candidates.items() if b is not None}
-        walls: dict[str, list[float]] = {}
-        steps = 0
-        for _ in range(rounds):
-            for name, runner in backbones.items():
-                start = time.perf_counter()
-                *_, result = extract_features(clip, cast(Backbone, runner), 0.2, None,
-                                              with_audio=False)
-                assert isinstance(result, ClipFeatures)  # the generator ends with its result
-                steps = len(result.visual)
-                walls.setdefault(name, []).append(time.perf_counter() - start)
+    openvino = openvino_runtime(backbone, threads, 8, "f32")
+    backbones = {"torch": backbone,
+                 "onnxruntime": create_backbone(device="cpu", runtime="onnxruntime"),
+                 **({} if openvino is None
+                    else {"openvino_f32": RuntimeBackbone(backbone, openvino)})}
+    walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
+    steps = 0
+    for _ in range(rounds):
+        for name, runner in backbones.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            *_, result = extract_features(clip, cast(Backbone, runner), 0.2, None,
+                                          with_audio=False)
+            assert isinstance(result, ClipFeatures)  # the generator ends with its result
+            steps = len(result.visual)
+            walls.setdefault(name, []).append(time.perf_counter() - start)
+            cpus.setdefault(name, []).append(time.process_time() - start_cpu)
     duration = probe(clip).duration
     torch_wall = statistics.median(walls["torch"])
     return {"clip_s": round(duration, 1), "steps": steps, "model_threads": threads,
             "rounds": rounds,
             "rows": [{"runtime": name, "wall_s": round(statistics.median(times), 2),
                       "wall_s_all_rounds": [round(t, 2) for t in times],
+                      "cpu_s": round(statistics.median(cpus[name]), 2),
                       "x_realtime": round(duration / statistics.median(times), 2),
                       "speedup_vs_torch": round(torch_wall / statistics.median(times), 2)}
                      for name, times in walls.items()]}

@@ -277,7 +277,7 @@ class Backbone:
         # 15 % less time per frame than 32, with either runtime); a GPU wants the whole batch.
         chunk = _CPU_CHUNK if self.device == "cpu" else max(1, len(frames))
         for start in range(0, len(frames), chunk):
-            x = self._preprocess(frames[start:start + chunk])
+            x = self.preprocess(frames[start:start + chunk])
             if self._onnx is not None:
                 # channels_last NCHW is NHWC memory: the permuted view is contiguous, no copy.
                 out[start:start + chunk] = self._onnx.run(x.permute(0, 2, 3, 1).numpy())
@@ -286,8 +286,9 @@ class Backbone:
                     out[start:start + chunk] = self._module(x).float().cpu().numpy()
         return out
 
-    def _preprocess(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 NHWC -> normalised float NCHW at the input size, in the device's layout."""
+    def preprocess(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 ``[B, H, W, 3]`` -> what the network takes: normalised float ``[B, 3, h, w]``
+        at the input size, channels_last on a CPU (its NHWC view is the ONNX graph's input)."""
         # NHWC memory viewed as NCHW is exactly the channels_last layout: no copy.
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
         x = x.float().mul_(self._scale).add_(self._shift)
