@@ -82,6 +82,7 @@ class Preview(QWidget):
         super().__init__(parent)
         self._fps = 25.0
         self._duration = 0.0
+        self._position = 0.0
         self._spans: tuple[tuple[float, float], ...] = ()
         self.player = None
         layout = QVBoxLayout(self)
@@ -154,7 +155,9 @@ class Preview(QWidget):
 
     # --- transport ---------------------------------------------------------------------------
     def position(self) -> float:
-        return self.player.position() / 1000.0 if self.player is not None else 0.0
+        """The playhead in seconds, kept here too so that marks and seeks work (and read back)
+        even when QtMultimedia is missing."""
+        return self._position
 
     def is_playing(self) -> bool:
         return (self.player is not None
@@ -228,4 +231,5 @@ class Preview(QWidget):
         self.play_button.setIcon(self.style().standardIcon(icon))
 
     def _show_time(self, t: float) -> None:
+        self._position = t
         self.time_label.setText(f"{format_time(t)} / {format_time(self._duration)}")

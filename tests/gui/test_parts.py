@@ -28,9 +28,11 @@ def test_preview_explains_itself_when_qtmultimedia_cannot_load(qtbot, monkeypatc
     assert preview.player is None
     assert "unavailable" in preview.video.text()
     assert not preview.play_button.isEnabled()
-    preview.seek(1.0)  # the transport still answers, without a player
+    preview.load(Path("clip.mp4"), 3.0, 24.0)
+    preview.seek(1.0)  # the playhead still moves (marks and the curve need it)
     preview.toggle_play()
-    assert preview.position() == 0.0
+    assert preview.position() == 1.0
+    assert "0:01.0" in preview.time_label.text()
 
 
 def test_next_highlight_time() -> None:
@@ -161,6 +163,8 @@ def test_a_session_is_ignored_once_the_clip_changes(tmp_path) -> None:
 def test_play_highlights_only_skips_the_gaps(qtbot, clip) -> None:
     preview = Preview()
     qtbot.addWidget(preview)
+    if preview.player is None:
+        pytest.skip("QtMultimedia cannot load here (libpulse0 missing?)")
     preview.load(clip, 3.0, 24.0)
     seen: list[float] = []
     preview.positionChanged.connect(seen.append)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 
@@ -138,3 +139,19 @@ def test_best_seconds_mode_replaces_the_threshold(qtbot, make_window, clip) -> N
     window.options.best_mode.setChecked(False)
     assert window.history.state.options.best_total_seconds is None
     assert window.curve.threshold_line.isVisible()
+
+
+def test_the_window_works_without_qtmultimedia(qtbot, make_window, clip, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "PySide6.QtMultimedia", None)  # import now fails
+    window = make_window()
+    assert window.preview.player is None and "unavailable" in window.preview.video.text()
+    open_and_wait(qtbot, window, clip)
+    window.options.threshold.setValue(0.9)
+    (only,) = window.history.state.segments
+    window.preview.seek(only.end + 0.2)
+    window.mark_in()
+    window.preview.seek(only.end + 0.6)
+    window.mark_out()
+    assert [(s.start, s.end) for s in window.history.state.segments][1] == pytest.approx(
+        (only.end + 0.2, only.end + 0.6))
+    assert window.curve.playhead.value() == pytest.approx(only.end + 0.6)
