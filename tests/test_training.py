@@ -186,3 +186,22 @@ def test_train_command_on_feature_folder_and_resume(tmp_path: Path, capsys) -> N
     assert main([*args, "--resume", "--fp16"]) == 0
     assert read_meta(out).train_step == 6
     assert len((tmp_path / "model.safetensors.log.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.slow  # builds a timm backbone and decodes two clips
+def test_train_command_on_video_clips(tmp_path: Path, monkeypatch) -> None:
+    from clipgen import ClipSpec, write_clip
+
+    monkeypatch.setenv("HIGHLIGHT_STUDIO_CACHE", str(tmp_path / "cache"))
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_clip(clips / "a.mp4", ClipSpec(n_frames=24, width=64, height=48))
+    write_clip(clips / "b.mp4", ClipSpec(n_frames=36, width=64, height=48, audio_hz=None))
+    out = tmp_path / "video_model.safetensors"
+    assert main(["train", str(clips), "--out", str(out), "--steps", "1", "--batch-size", "2",
+                 "--backbone", "test_tiny", "--step", "0.25", "--window", "24",
+                 "--device", "cpu"]) == 0
+    meta = read_meta(out)
+    assert meta.backbone_id.startswith("test_tiny") and meta.step_seconds == 0.25
+    assert meta.training_data["clips"] == 2 and meta.training_data["clips_with_audio"] == 1
+    assert meta.training_data["steps"] == 4 + 6  # 1 s and 1.5 s at 0.25 s per step
