@@ -65,6 +65,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "fix_spread": ({"spread_weight": 1.0}, {}),
     "fix_batch_negatives": ({"scl_negatives": "batch"}, {}),
     "fix_scl_center": ({"scl_center": True}, {}),
+    "fix_gate_scale": ({"recon_scale": "gate"}, {}),
     # Table III ablations of the anti-collapse set
     "fix_nokpoint": ({"use_kpoint_loss": False}, {}),
     "fix_nosa": ({"use_self_attention": False}, {}),

@@ -160,3 +160,12 @@ def test_input_norm_and_reconstruction_target() -> None:
     torch.testing.assert_close(seen.norm(dim=-1), torch.ones(1, 8))
     raw = RASL(RASLConfig(**TINY, input_norm="l2", recon_target="raw"))(x).visual.target
     torch.testing.assert_close(raw, x)  # the scale stays in the target for s to carry
+
+
+def test_gate_scale_gives_each_step_its_norm_through_s() -> None:
+    model = RASL(RASLConfig(**TINY, recon_scale="gate"))
+    x = torch.rand(2, 8, 16)
+    out = model(x).visual
+    relative = out.s / out.s.mean(dim=1, keepdim=True)
+    expected = relative * x.norm(dim=-1).mean(dim=1, keepdim=True)
+    torch.testing.assert_close(out.recon.norm(dim=-1), expected)

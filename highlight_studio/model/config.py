@@ -21,6 +21,7 @@ KPOINT_ETA = ("top", "top_minus_bottom")
 INPUT_NORM = ("none", "layernorm", "l2")
 R_NORM = ("none", "layernorm")
 RECON_TARGET = ("input", "raw")
+RECON_SCALE = ("free", "gate")
 READOUT = ("signed", "nonneg")
 SA_OUTPUT = ("plain", "rezero_ln")
 
@@ -75,6 +76,10 @@ class RASLConfig:
     # ignored by making r larger, the road to the collapsed "predict the median" solution.
     r_norm: str = "layernorm"
     decoder_bias: bool = False
+    # "gate": the decoder gives each step's direction only and s / mean(s) sets its norm
+    # relative to the window's mean input norm, so a step's size can come from s alone
+    # (with "free" the decoder can still move it into D(r) and the sign of s is not fixed).
+    recon_scale: str = "free"
     # s from ReLU(psi(r)) with w >= 0 (softplus, mean-scaled) instead of signed psi and w:
     # s grows with the activations ("representation activation"), which fixes the score's
     # sign that the signed readout leaves to chance between seeds.
@@ -100,6 +105,7 @@ class RASLConfig:
             "scl_negatives": SCL_NEGATIVES, "kpoint_projection": KPOINT_PROJECTION,
             "kpoint_eta": KPOINT_ETA, "input_norm": INPUT_NORM, "r_norm": R_NORM,
             "readout": READOUT, "sa_output": SA_OUTPUT, "recon_target": RECON_TARGET,
+            "recon_scale": RECON_SCALE,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -128,8 +128,16 @@ class Branch(nn.Module):
         c, length = r.shape[-2:]
         return r.reshape(b, n, c, length), sa_out, z.reshape(b, n, c, length), logit, s
 
-    def decode(self, s: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    def decode(self, s: torch.Tensor, code: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """D(s * code); with ``recon_scale="gate"`` each step's output has the norm
+        s_i / mean(s) * mean |target| over its window, so magnitude comes from s alone."""
         b, n, c, length = code.shape
+        if self.config.recon_scale == "gate":
+            shape = F.normalize(self.decoder(code.reshape(b * n, c, length)).reshape(b, n, -1),
+                                dim=-1)
+            size = target.norm(dim=-1).mean(dim=1, keepdim=True)  # [B, 1]
+            relative = s / s.mean(dim=1, keepdim=True).clamp_min(1e-6)
+            return shape * (relative * size)[..., None]
         gated = (s[..., None, None] * code).reshape(b * n, c, length)
         return self.decoder(gated).reshape(b, n, -1)
 
@@ -141,11 +149,11 @@ class Branch(nn.Module):
         target = raw if self.config.recon_target == "raw" else seen
         r, sa_out, z, logit, s = self.encode(seen)
         use_z = self.config.decoder_input == "s_z"
-        recon = self.decode(s, z if use_z else r)
+        recon = self.decode(s, z if use_z else r, target)
         masked_recon = None
         if mask is not None:
             mr, _, mz, _, ms = self.encode(seen.masked_fill(mask[..., None], 0.0))
-            masked_recon = self.decode(ms, mz if use_z else mr)
+            masked_recon = self.decode(ms, mz if use_z else mr, target)
         return BranchOutput(target=target, sa_out=sa_out, r=r.flatten(2), z=z.flatten(2),
                             logit=logit, s=s, recon=recon, masked_recon=masked_recon)
 
