@@ -308,8 +308,8 @@ def _attach_onnx(backbone: Backbone, runtime: str) -> None:
     if runtime == "torch":
         return
     try:
-        spec = backbone.onnx_spec()
-        if backbone.device != "cpu" or backbone.bfloat16 or spec is None:
+        spec = None if backbone.device != "cpu" or backbone.bfloat16 else backbone.onnx_spec()
+        if spec is None:
             raise FeatureError(f"ONNX Runtime runs only the CPU float32 network of a backbone "
                                f"with a weights file; {backbone!r} runs with PyTorch.")
         backbone._onnx = OnnxBackbone(onnx_path(backbone.name), spec)
