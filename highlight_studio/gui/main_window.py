@@ -52,7 +52,7 @@ from .workers import EtaClock, Job, RetiredJobs
 log = logging.getLogger(__name__)
 AnalyzeFunction = Callable[..., Iterator[object]]
 VIDEO_FILTER = "Video (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mts *.mxf);;All files (*)"
-DEFAULT_MODEL = "Default model"
+DEFAULT_MODEL_LABEL = "Default model"
 
 
 def _b64(data: QByteArray) -> str:
@@ -392,7 +392,7 @@ class MainWindow(QMainWindow):
         wanted = self.checkpoint() if self.model_box.count() else self.settings.checkpoint
         self.model_box.blockSignals(True)
         self.model_box.clear()
-        self.model_box.addItem(DEFAULT_MODEL, None)
+        self.model_box.addItem(DEFAULT_MODEL_LABEL, None)
         for name, path in models:
             self.model_box.addItem(name, path)
         self.model_box.blockSignals(False)
