@@ -66,6 +66,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "fix_batch_negatives": ({"scl_negatives": "batch"}, {}),
     "fix_scl_center": ({"scl_center": True}, {}),
     "fix_gate_scale": ({"recon_scale": "gate"}, {}),
+    "fix_nosa_gate": ({"use_self_attention": False, "recon_scale": "gate"}, {}),
     # Table III ablations of the anti-collapse set
     "fix_nokpoint": ({"use_kpoint_loss": False}, {}),
     "fix_nosa": ({"use_self_attention": False}, {}),
