@@ -72,8 +72,8 @@ class RASLConfig:
     recon_target: str = "input"  # rebuild what the branch sees, or the raw (resampled) rho:
     # with input_norm, "raw" leaves the step's scale for s to predict from its content
     # LayerNorm of r per step plus a bias-free decoder: D(s*r) = s*D(r) (ReLU is positively
-    # homogeneous), so the gate s is the only place a step's scale can come from and cannot be
-    # ignored by making r larger, the road to the collapsed "predict the median" solution.
+    # homogeneous), so r cannot simply grow to make the gate irrelevant, and the collapsed
+    # "same r everywhere, decoder outputs the median" solution is no longer free.
     r_norm: str = "layernorm"
     decoder_bias: bool = False
     # "gate": the decoder gives each step's direction only and s / mean(s) sets its norm
@@ -81,8 +81,8 @@ class RASLConfig:
     # (with "free" the decoder can still move it into D(r) and the sign of s is not fixed).
     recon_scale: str = "free"
     # s from ReLU(psi(r)) with w >= 0 (softplus, mean-scaled) instead of signed psi and w:
-    # s grows with the activations ("representation activation"), which fixes the score's
-    # sign that the signed readout leaves to chance between seeds.
+    # s grows with the activations ("representation activation"). With the signed readout
+    # the score's sign against feature norm was random across seeds (mAP at chance).
     readout: str = "nonneg"
     kpoint_eta: str = "top_minus_bottom"  # eta weighted by s_top (paper: "top") or by
     # s_top - s_bottom, which also pushes the bottom-k down instead of saturating all of s
