@@ -8,6 +8,7 @@ and its thread so the window can cancel, quit and wait for both on close.
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from ..errors import HighlightStudioError
 from ..events import Cancelled, CancelToken, Progress
 
+log = logging.getLogger(__name__)
 JobFunction = Callable[[CancelToken], Iterator[object]]
 
 
@@ -60,8 +62,11 @@ class GeneratorWorker(QObject):
                             traceback.format_exc())
         finally:
             close = getattr(events, "close", None)
-            if close is not None:
-                close()  # run the generator's own clean-up in this thread, not at GC time
+            try:
+                if close is not None:
+                    close()  # run the generator's own clean-up in this thread, not at GC time
+            except Exception:  # finished must still fire, or the thread would never quit
+                log.exception("clean-up of a worker job failed")
             self.finished.emit()
 
 
