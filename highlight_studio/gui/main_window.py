@@ -202,6 +202,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.cancel_button.clicked.connect(self.cancel_analysis)
         self.analyze_button.clicked.connect(self.reanalyze)
+        self.model_box.activated.connect(self._on_model_picked)
         self.options.optionsChanged.connect(self._on_options)
         self.curve.thresholdDragged.connect(self._on_threshold_dragged)
         self.curve.thresholdDragFinished.connect(self._end_merge)
@@ -249,6 +250,14 @@ class MainWindow(QMainWindow):
             self.save_session()
             self._stop_analysis()
             self._start_analysis(reuse_curve=False)
+
+    @Slot(int)
+    def _on_model_picked(self, _index: int) -> None:
+        """Picking a model shows its curve of the open clip (kept, or analysed now)."""
+        if self.clip is not None:
+            self.save_session()
+            self._stop_analysis()
+            self._start_analysis()
 
     def checkpoint(self) -> str | None:
         return self.model_box.currentData()

@@ -155,3 +155,15 @@ def test_the_window_works_without_qtmultimedia(qtbot, make_window, clip, monkeyp
     assert [(s.start, s.end) for s in window.history.state.segments][1] == pytest.approx(
         (only.end + 0.2, only.end + 0.6))
     assert window.curve.playhead.value() == pytest.approx(only.end + 0.6)
+
+
+def test_picking_another_model_analyses_with_it(qtbot, make_window, clip) -> None:
+    analyzer = CurveAnalyzer()
+    window = make_window(analyzer)
+    open_and_wait(qtbot, window, clip)
+    window.model_box.addItem("mine", "/models/mine.safetensors")
+    with qtbot.waitSignal(window.jobEnded, timeout=10_000):
+        window.model_box.setCurrentIndex(1)  # what a pick in the combo box does:
+        window.model_box.activated.emit(1)  # select, then say the user did it
+    assert [c for _, c in analyzer.calls] == [None, window.model_box.itemData(1)]
+    assert window.analysis.model_name == "/models/mine.safetensors"
