@@ -42,12 +42,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BASE = dict(visual_dim=1024, audio_dim=2048, window=BENCHMARK_WINDOW)
 
 # name -> (RASLConfig fields, TrainOptions fields). "literal" is the paper read literally
-# (RASLConfig.literal()); "fix" is RASLConfig()'s defaults, the anti-collapse set; the other
-# names change one thing on top of one of those two.
+# (RASLConfig.literal()); "fix" is the first anti-collapse set (RASLConfig() defaults with
+# recon_scale="free"); "fix_gate_scale" is today's RASLConfig() defaults. The other names
+# change one thing on top of one of those.
 LITERAL = {"literal": True}
+FIX = {"recon_scale": "free"}
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "literal": (LITERAL, {}),
-    "fix": ({}, {}),
+    "fix": (FIX, {}),
     # one anti-collapse option added to the literal reading
     "zero_wo": ({**LITERAL, "zero_init_attn_out": True}, {}),
     "zero_wo_warmup": ({**LITERAL, "zero_init_attn_out": True}, {"warmup_steps": 50}),
@@ -58,20 +60,20 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "push_bottom": ({**LITERAL, "kpoint_eta": "top_minus_bottom"}, {}),
     "logit_rank": ({**LITERAL, "rank_by_logit": True}, {}),
     # one option of the anti-collapse set taken away or changed
-    "fix_signed": ({"readout": "signed"}, {}),
-    "fix_plain_sa": ({"sa_output": "plain", "zero_init_attn_out": True}, {}),
-    "fix_l2in": ({"input_norm": "l2"}, {}),
-    "fix_l2in_raw": ({"input_norm": "l2", "recon_target": "raw"}, {}),
-    "fix_spread": ({"spread_weight": 1.0}, {}),
-    "fix_batch_negatives": ({"scl_negatives": "batch"}, {}),
-    "fix_scl_center": ({"scl_center": True}, {}),
+    "fix_signed": ({**FIX, "readout": "signed"}, {}),
+    "fix_plain_sa": ({**FIX, "sa_output": "plain", "zero_init_attn_out": True}, {}),
+    "fix_l2in": ({**FIX, "input_norm": "l2"}, {}),
+    "fix_l2in_raw": ({**FIX, "input_norm": "l2", "recon_target": "raw"}, {}),
+    "fix_spread": ({**FIX, "spread_weight": 1.0}, {}),
+    "fix_batch_negatives": ({**FIX, "scl_negatives": "batch"}, {}),
+    "fix_scl_center": ({**FIX, "scl_center": True}, {}),
     "fix_gate_scale": ({"recon_scale": "gate"}, {}),
     "fix_nosa_gate": ({"use_self_attention": False, "recon_scale": "gate"}, {}),
     # Table III ablations of the anti-collapse set
-    "fix_nokpoint": ({"use_kpoint_loss": False}, {}),
-    "fix_nosa": ({"use_self_attention": False}, {}),
-    "fix_noaux": ({"use_aux_task": False}, {}),
-    "fix_noaudio": ({"use_audio": False}, {}),
+    "fix_nokpoint": ({**FIX, "use_kpoint_loss": False}, {}),
+    "fix_nosa": ({**FIX, "use_self_attention": False}, {}),
+    "fix_noaux": ({**FIX, "use_aux_task": False}, {}),
+    "fix_noaudio": ({**FIX, "use_audio": False}, {}),
 }
 
 
