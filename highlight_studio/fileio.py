@@ -22,6 +22,12 @@ def _describe_os_error(path: Path, exc: OSError) -> str:
     return f"Could not write {path}: {exc.strerror or exc}"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioError]
                 = HighlightStudioError) -> Iterator[Path]:
@@ -39,6 +45,7 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
         )
         os.close(fd)
         tmp = Path(name)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         yield tmp
         os.replace(tmp, target)
         tmp = None
