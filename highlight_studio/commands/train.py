@@ -27,7 +27,8 @@ from ..training.datasets import FeatureDataset
 from ..training.trainer import TrainEvent, TrainOptions, train
 
 log = logging.getLogger(__name__)
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mts"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mts", ".m2ts", ".ts",
+                  ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -119,6 +120,10 @@ def _postfix(event: TrainEvent) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     if bool(args.features) == bool(args.inputs):
         raise DatasetError("Give either video files/folders or --features DIR (not both).")
+    try:  # before minutes of feature extraction, not after
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"Cannot create the folder for {args.out}: {exc.strerror}.") from exc
     if args.features:
         dataset = FeatureDataset.from_benchmark(args.features)
         backbone_id = args.backbone_id or f"features:{args.features.resolve().name}"

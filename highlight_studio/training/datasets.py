@@ -74,7 +74,8 @@ class FeatureDataset:
         return {"clips": len(self), "steps": int(sum(lengths)),
                 "clips_with_audio": sum(a is not None for a in self.audio),
                 "median_steps": float(np.median(lengths)),
-                "visual_dim": self.visual_dim, "audio_dim": self.audio_dim}
+                "visual_dim": self.visual_dim, "audio_dim": self.audio_dim,
+                "names": [Path(n).name for n in self.names]}
 
     def sample(self, rng: np.random.Generator, batch_size: int, window: int) -> WindowBatch:
         """``batch_size`` windows of random clips at random offsets (see ``random_window``)."""
