@@ -29,6 +29,8 @@ STAGE = "features"
 _QUEUE_BATCHES = 2  # decoded batches waiting for the model: enough to hide jitter, little memory
 _POLL_S = 0.1  # how often a blocked side looks at the stop and cancel flags
 
+CPU_SLICE = 8  # frames embedded between cancel checks on a CPU
+
 
 @dataclass(frozen=True)
 class ClipFeatures:
@@ -221,7 +223,14 @@ def extract_features(
     with _torch_threads(model_threads(backbone.device)), _Prefetcher(produce, cancel) as items:
         for item in items:
             if isinstance(item, _Batch):
-                visual[item.start:item.start + len(item.frames)] = backbone.embed(item.frames)
+                # On a CPU a batch takes a second or more; embedding it in slices with a check
+                # between them keeps Cancel under a second. A GPU takes the batch whole.
+                piece = CPU_SLICE if backbone.device == "cpu" else len(item.frames)
+                for lo in range(0, len(item.frames), piece):
+                    check_cancel(cancel)
+                    frames = item.frames[lo:lo + piece]
+                    at = item.start + lo
+                    visual[at:at + len(frames)] = backbone.embed(frames)
                 done = item.start + len(item.frames)
                 yield Progress(STAGE, done, n_steps, "steps")
             elif isinstance(item, _Audio):
