@@ -331,7 +331,7 @@ def test_cache_hit_then_miss_after_the_file_changes(tiny: Backbone, clip: Path,
     recording = Recording(tiny)
     first = _run(extract_features(clip, recording, STEP, cache=cache))[1]  # type: ignore[arg-type]
     calls = len(recording.batches)
-    assert calls == 1
+    assert calls >= 1  # one batch; a CPU embeds it in slices (extract.CPU_SLICE)
     progress, again = _run(extract_features(clip, recording, STEP, cache=cache))  # type: ignore[arg-type]
     assert len(recording.batches) == calls  # served from the cache: no backbone call
     assert progress[-1].done == N_STEPS and progress[-1].message == "from cache"
