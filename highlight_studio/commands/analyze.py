@@ -14,7 +14,12 @@ import numpy as np
 from ..errors import HighlightStudioError
 from ..fileio import atomic_write_text
 from ..segments import Segment, select_segments
-from .common import add_segment_arguments, drain, segment_options_from_args
+from .common import (
+    add_model_arguments,
+    add_segment_arguments,
+    drain,
+    segment_options_from_args,
+)
 
 if TYPE_CHECKING:  # torch loads only when a command runs, so `--help` stays instant
     from ..scoring import Analysis
@@ -24,15 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("analyze", help="score a clip and select its highlights",
                               description="Score a clip and select its highlight segments.")
     p.add_argument("clip", type=Path)
-    p.add_argument("--checkpoint", "-m", default=None,
-                   help="model name or checkpoint path (default: the shipped model)")
     p.add_argument("--json", type=Path, help="write the curve and segments as JSON")
     p.add_argument("--csv", type=Path, help="write one row per step: time, score, segment")
-    p.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None,
-                   help="where to run (default: the GPU when present)")
-    p.add_argument("--backbone-weights", type=Path, default=None,
-                   help="weights file for a backbone that ships without them (e.g. Swin-B)")
-    p.add_argument("--no-cache", action="store_true", help="recompute features")
+    add_model_arguments(p)
     add_segment_arguments(p)
     p.set_defaults(func=run)
 

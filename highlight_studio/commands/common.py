@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -13,6 +14,18 @@ from ..events import Progress
 from ..segments import SegmentOptions
 
 T = TypeVar("T")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a clip is analysed: the model, the device, backbone weights, the feature cache."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--checkpoint", "-m", default=None,
+                   help="model name or checkpoint path (default: the shipped model)")
+    g.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None,
+                   help="where to run (default: the GPU when present)")
+    g.add_argument("--backbone-weights", type=Path, default=None,
+                   help="weights file for a backbone that ships without them (e.g. Swin-B)")
+    g.add_argument("--no-cache", action="store_true", help="recompute features")
 
 
 def add_segment_arguments(parser: argparse.ArgumentParser) -> None:

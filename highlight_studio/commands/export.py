@@ -18,7 +18,12 @@ from ..export.timeline import build_timeline, read_reel_name
 from ..export.timelines import EDL_PRESETS, write_edl, write_fcpxml, write_otio
 from ..media import MediaInfo, probe
 from ..segments import Segment
-from .common import add_segment_arguments, drain, segment_options_from_args
+from .common import (
+    add_model_arguments,
+    add_segment_arguments,
+    drain,
+    segment_options_from_args,
+)
 
 _RANGE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*-\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
 
@@ -47,13 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--segments", metavar="LIST",
                    help="segments in seconds, e.g. 12.0-15.5,40-48.2; skips the model and the "
                         "segment options")
-    p.add_argument("--checkpoint", "-m", default=None,
-                   help="model name or checkpoint path (default: the shipped model)")
-    p.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None,
-                   help="where to run the model (default: the GPU when present)")
-    p.add_argument("--backbone-weights", type=Path, default=None,
-                   help="weights file for a backbone that ships without them")
-    p.add_argument("--no-cache", action="store_true", help="recompute features")
+    add_model_arguments(p)
     add_segment_arguments(p)
     p.set_defaults(func=run)
 
