@@ -6,7 +6,6 @@ import argparse
 import json
 
 from ..model.config import RASLConfig
-from ..model.summary import model_summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..model.summary import model_summary  # torch loads only when the command runs
+
     config = RASLConfig(visual_dim=args.visual_dim, audio_dim=args.audio_dim, window=args.steps)
     print(json.dumps(model_summary(config), indent=2))
     return 0
