@@ -15,16 +15,19 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from ..errors import DatasetError, ModelError
 from ..fileio import atomic_write_text
-from ..model.checkpoint import load_checkpoint, read_meta, save_checkpoint
 from ..model.config import BENCHMARK_WINDOW, RASLConfig
-from ..model.rasl import RASL
-from ..training.datasets import FeatureDataset
-from ..training.trainer import TrainEvent, TrainOptions, train
+from ..training.options import TrainOptions
+
+if TYPE_CHECKING:  # torch loads only when training runs, so `--help` stays instant
+    from ..model.rasl import RASL
+    from ..training.datasets import FeatureDataset
+    from ..training.trainer import TrainEvent
 
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mts", ".m2ts", ".ts",
@@ -86,6 +89,7 @@ def _video_dataset(args: argparse.Namespace) -> tuple[FeatureDataset, str, float
     from ..features.cache import FeatureCache
     from ..features.extract import ClipFeatures, extract_features
     from ..features.visual import create_backbone
+    from ..training.datasets import FeatureDataset
 
     backbone = (create_backbone(args.backbone, args.backbone_weights, args.device)
                 if args.backbone else create_backbone(weights=args.backbone_weights,
@@ -101,6 +105,9 @@ def _video_dataset(args: argparse.Namespace) -> tuple[FeatureDataset, str, float
 
 
 def _model(args: argparse.Namespace, dataset: FeatureDataset) -> RASL:
+    from ..model.checkpoint import load_checkpoint
+    from ..model.rasl import RASL
+
     if args.resume:
         return load_checkpoint(args.out)[0]
     if args.init:
@@ -118,6 +125,10 @@ def _postfix(event: TrainEvent) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..model.checkpoint import load_checkpoint, read_meta, save_checkpoint
+    from ..training.datasets import FeatureDataset
+    from ..training.trainer import train
+
     if bool(args.features) == bool(args.inputs):
         raise DatasetError("Give either video files/folders or --features DIR (not both).")
     try:  # before minutes of feature extraction, not after
