@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ModelError
 from .events import CancelToken, Progress, check_cancel
-from .features import FeatureCache, create_backbone, extract_features
+from .features import FeatureCache, available_backbones, create_backbone, extract_features
 from .features.extract import ClipFeatures
 from .features.visual import best_device
 from .media import MediaInfo
@@ -61,8 +62,12 @@ def analyze(
     yield Progress("model", 0, 1, message="loading the model")
     model_path = resolve_checkpoint(checkpoint or DEFAULT_MODEL)
     model, meta = load_checkpoint(model_path, device=device)
-    backbone = create_backbone(meta.backbone_id.split(":", 1)[0], weights=backbone_weights,
-                               device=device)
+    backbone_name = meta.backbone_id.split(":", 1)[0]
+    if backbone_name not in available_backbones():
+        raise ModelError(f"{model_path.name} was trained on precomputed features "
+                         f"({meta.backbone_id}), not on frames of a backbone this app runs, so "
+                         "it cannot analyse a clip. Pick a model trained on video.")
+    backbone = create_backbone(backbone_name, weights=backbone_weights, device=device)
     check_compatible(meta, backbone.id, backbone.dim, meta.step_seconds)
     yield Progress("model", 1, 1)
     check_cancel(cancel)

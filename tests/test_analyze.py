@@ -67,6 +67,12 @@ def test_model_for_another_backbone_is_refused(clip: Path, tmp_path: Path) -> No
         run(clip, checkpoint=ckpt)
 
 
+def test_benchmark_feature_model_cannot_analyse_video(clip: Path, tmp_path: Path) -> None:
+    ckpt = tiny_checkpoint(tmp_path / "bench", backbone_id="features:yth-train")
+    with pytest.raises(ModelError, match="precomputed features"):
+        run(clip, checkpoint=ckpt)
+
+
 def test_missing_model_names_where_it_looked(clip: Path) -> None:
     with pytest.raises(ModelError, match="No model named 'nope'"):
         run(clip, checkpoint="nope")
