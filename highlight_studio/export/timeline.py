@@ -50,10 +50,6 @@ class Cut:
     def frames(self) -> int:
         return self.src_out - self.src_in
 
-    @property
-    def rec_out(self) -> int:
-        return self.rec_in + self.frames
-
 
 @dataclass(frozen=True)
 class Timeline:

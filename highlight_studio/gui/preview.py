@@ -46,7 +46,6 @@ class VideoSurface(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.image = QImage()
-        self.frame_time = -1.0  # seconds: when the shown frame is due, -1 before the first
         self.setMinimumSize(320, 180)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
@@ -55,12 +54,10 @@ class VideoSurface(QWidget):
         image = frame.toImage()  # type: ignore[attr-defined]
         if not image.isNull():
             self.image = image
-            self.frame_time = frame.startTime() / 1e6  # type: ignore[attr-defined]
             self.update()
 
     def clear(self) -> None:
         self.image = QImage()
-        self.frame_time = -1.0
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
