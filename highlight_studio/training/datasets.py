@@ -75,7 +75,8 @@ class FeatureDataset:
                 "clips_with_audio": sum(a is not None for a in self.audio),
                 "median_steps": float(np.median(lengths)),
                 "visual_dim": self.visual_dim, "audio_dim": self.audio_dim,
-                "names": [Path(n).name for n in self.names]}
+                "names": [Path(n).name for n in self.names],
+                "lengths": lengths, "audio": [a is not None for a in self.audio]}
 
     def sample(self, rng: np.random.Generator, batch_size: int, window: int) -> WindowBatch:
         """``batch_size`` windows of random clips at random offsets (see ``random_window``)."""

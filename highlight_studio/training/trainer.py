@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import ModelError
-from ..events import CancelToken, check_cancel
+from ..events import CancelToken, PauseToken, check_cancel, wait_if_paused
 from ..model.checkpoint import CheckpointMeta, load_training_state, save_checkpoint
 from ..model.losses import TERM_NAMES, total_loss
 from ..model.rasl import RASL
@@ -71,12 +71,14 @@ def train(
     options: TrainOptions,
     cancel: CancelToken | None = None,
     resume_from: str | Path | None = None,
+    pause: PauseToken | None = None,
 ) -> Iterator[TrainEvent]:
     """Train ``model`` in place, yielding an event every ``log_every`` steps and at the end.
 
     ``resume_from`` continues a run from a checkpoint's saved optimizer, RNG states and step
     (the model's weights must already be loaded from it). Cancelling raises ``Cancelled``
-    between steps; the last checkpoint written stays valid.
+    between steps; the last checkpoint written stays valid. ``pause`` holds the loop between
+    steps (time paused is left out of the reported speed).
     """
     _check_fits(model, dataset)
     config = model.config
@@ -94,6 +96,7 @@ def train(
         start = int(state["step"])
     last_time, last_step = time.perf_counter(), start
     for step in range(start, options.steps):
+        last_time += wait_if_paused(pause, cancel)
         check_cancel(cancel)
         for group in optimizer.param_groups:
             group["lr"] = options.lr * _lr_factor(step, options.warmup_steps)

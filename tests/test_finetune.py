@@ -1,0 +1,214 @@
+"""fine_tune(): own footage in, a named model with its card out; cancel, resume, pause and the
+errors a user can meet (nothing usable, full disk, full GPU) on tiny clips and a tiny model."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tinytrain import STEP, tiny_clips, tiny_start_model
+
+from highlight_studio.cli import main
+from highlight_studio.errors import DatasetError, ModelError
+from highlight_studio.events import Cancelled, CancelToken, PauseToken, Progress
+from highlight_studio.features.cache import FeatureCache
+from highlight_studio.model.checkpoint import load_checkpoint, read_meta
+from highlight_studio.training import finetune
+from highlight_studio.training.datasets import FeatureDataset
+from highlight_studio.training.finetune import (
+    ClipInfo,
+    FineTuneRequest,
+    FineTuneResult,
+    fine_tune,
+    named_request,
+    pending_runs,
+    survey,
+    train_on,
+)
+from highlight_studio.training.options import TrainOptions
+from highlight_studio.training.trainer import TrainEvent
+
+torch.set_num_threads(1)  # tiny tensors: extra threads only add contention on shared cores
+OPTIONS = TrainOptions(steps=6, batch_size=2, log_every=2, checkpoint_every=2)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return tiny_clips(tmp_path_factory.mktemp("footage"))
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Path:
+    return tiny_start_model(tmp_path / "start")
+
+
+def _drain(events) -> list[object]:
+    return list(events)
+
+
+def test_fine_tune_writes_the_model_and_its_card(clips, start, tmp_path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    request = FineTuneRequest(
+        inputs=(*map(str, clips), str(broken)), out=str(tmp_path / "out" / "mine"),
+        work=str(tmp_path / "run" / "run"), init=str(start), options=OPTIONS, k=1,
+        mask_ratio=0.25, losses=("kpoint", "aux"))
+    events = _drain(fine_tune(request))
+
+    fractions = [e.done / e.total for e in events if isinstance(e, Progress)]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    infos = {e.path.name: e for e in events if isinstance(e, ClipInfo)}
+    assert infos["a.mp4"].has_audio and not infos["b.mp4"].has_audio
+    assert not infos["broken.mp4"].usable and infos["a.mp4"].usable
+    assert [e.step for e in events if isinstance(e, TrainEvent)] == [2, 4, 6]
+    result = events[-1]
+    assert isinstance(result, FineTuneResult)
+    assert result.checkpoint == tmp_path / "out" / "mine.safetensors"
+
+    meta = read_meta(result.checkpoint)  # the start model's features, the asked-for changes
+    assert meta.backbone_id == "test_tiny:seed0" and meta.step_seconds == STEP
+    assert (meta.config.k, meta.config.mask_ratio) == (1, 0.25)
+    assert not meta.config.use_scl and meta.config.use_kpoint_loss and meta.train_step == 6
+    assert meta.training_data["clips"] == 2 and meta.training_data["clips_with_audio"] == 1
+    assert len(list(FeatureCache().root.rglob("*.npz"))) == 2  # extracted once, kept
+
+    card = result.card.read_text()
+    assert result.card == tmp_path / "out" / "mine.md"
+    for text in ("| a.mp4 | 0:02 | yes |", "| b.mp4 | 0:02 | no (visual losses only) |",
+                 "Total: 0.07 min", "k 1, mask ratio 0.25", "losses: kpoint, aux",
+                 f"from **{start}**", "device cpu", "training time", "| total |",
+                 "## Diagnostics"):
+        assert text in card, text
+    assert f"| total | {meta.final_losses['total']:.4f} |" in card
+
+
+def test_survey_lists_duration_audio_and_problems(clips, tmp_path) -> None:
+    broken = tmp_path / "broken.mov"
+    broken.write_bytes(b"\x00" * 64)
+    infos = [e for e in survey([*clips, broken]) if isinstance(e, ClipInfo)]
+    assert [round(i.duration, 2) for i in infos[:2]] == [2.0, 2.0]
+    assert [i.has_audio for i in infos] == [True, False, False]
+    assert infos[2].problem and finetune.total_minutes(infos) == pytest.approx(4 / 60)
+
+
+def test_no_usable_clips_is_explained(tmp_path) -> None:
+    broken = tmp_path / "only.mp4"
+    broken.write_bytes(b"not a video")
+    request = FineTuneRequest(inputs=(str(tmp_path),), out=str(tmp_path / "m"), options=OPTIONS,
+                              backbone="test_tiny")
+    with pytest.raises(DatasetError, match=r"(?s)None of the clips can be used.*only\.mp4: it is"):
+        _drain(fine_tune(request))
+
+
+def test_cancel_keeps_the_checkpoint_and_resume_matches_an_unbroken_run(clips, start,
+                                                                       tmp_path) -> None:
+    options = dataclasses.replace(OPTIONS, steps=8, checkpoint_every=4)
+    unbroken = FineTuneRequest(inputs=tuple(map(str, clips)), out=str(tmp_path / "unbroken"),
+                               init=str(start), options=options)
+    _drain(fine_tune(unbroken))
+
+    request = named_request("mine", clips, options, init=str(start))
+    cancel = CancelToken()
+    with pytest.raises(Cancelled):
+        for event in fine_tune(request, cancel):
+            if isinstance(event, TrainEvent) and event.checkpoint is not None:
+                cancel.cancel()  # right after the step-4 checkpoint
+    assert not Path(request.out).exists()
+    [pending] = pending_runs()  # what the panel offers after a restart
+    assert (pending.name, pending.step, pending.request) == ("mine", 4, request)
+
+    events = _drain(fine_tune(dataclasses.replace(pending.request, resume=True)))
+    assert [e.step for e in events if isinstance(e, TrainEvent)] == [6, 8]
+    assert pending_runs() == []
+    resumed, _ = load_checkpoint(request.out)
+    whole, _ = load_checkpoint(tmp_path / "unbroken")
+    for (name, a), b in zip(resumed.state_dict().items(), whole.state_dict().values(),
+                            strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+    log = (Path(request.work).parent / "run.safetensors.log.jsonl").read_text().splitlines()
+    assert len(log) == 4  # steps 2, 4 before the cancel, 6, 8 after
+
+
+def _features(n_clips: int = 2) -> FeatureDataset:
+    rng = np.random.default_rng(0)
+    return FeatureDataset({f"c{i}": (rng.random((12, 16), np.float32),
+                                     rng.random((12, 16), np.float32)) for i in range(n_clips)})
+
+
+def _in_memory(tmp_path: Path, **options) -> FineTuneRequest:
+    return FineTuneRequest(inputs=(), out=str(tmp_path / "m"), window=8, k=2,
+                           options=dataclasses.replace(OPTIONS, **options))
+
+
+def test_pause_holds_the_loop_between_steps(tmp_path) -> None:
+    pause, cancel = PauseToken(), CancelToken()
+    pause.pause()
+    events = train_on(_in_memory(tmp_path), _features(), "tiny", 1.0, cancel, pause)
+    got: list[object] = []
+    thread = threading.Thread(target=lambda: got.append(next(events)))
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive() and got == []  # blocked before its first step
+    pause.resume()
+    thread.join(10)
+    assert isinstance(got[0], TrainEvent) and got[0].step == 2
+    assert pause.paused_seconds >= 0.3  # the model is built before the first wait
+    pause.pause()
+    cancel.cancel()  # a paused run still cancels
+    with pytest.raises(Cancelled):
+        next(events)
+
+
+def test_full_disk_is_explained_and_the_last_checkpoint_kept(tmp_path, monkeypatch) -> None:
+    from highlight_studio.model import checkpoint
+
+    real_save, saves = checkpoint.save_file, []
+
+    def save_file(*args, **kwargs) -> None:
+        saves.append(1)
+        if len(saves) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_file", save_file)
+    request = _in_memory(tmp_path)
+    with pytest.raises(ModelError, match=r"disk space.*step 2 is kept"):
+        _drain(train_on(request, _features(), "tiny", 1.0))
+    assert read_meta(request.checkpoint).train_step == 2  # the earlier file is whole
+
+
+def test_out_of_gpu_memory_is_explained(tmp_path, monkeypatch) -> None:
+    from highlight_studio.training import trainer
+
+    real_loss, calls = trainer.total_loss, []
+
+    def total_loss(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "total_loss", total_loss)
+    with pytest.raises(ModelError, match=r"Out of GPU memory at batch size 2.*step 2 is kept"):
+        _drain(train_on(_in_memory(tmp_path), _features(), "tiny", 1.0))
+
+
+def test_cli_init_runs_the_same_path_and_takes_the_start_models_features(clips, start,
+                                                                          tmp_path) -> None:
+    out = tmp_path / "cli.safetensors"
+    assert main(["train", *map(str, clips), "--init", str(start), "--out", str(out),
+                 "--steps", "2", "--batch-size", "2"]) == 0
+    meta = read_meta(out)
+    assert meta.backbone_id == "test_tiny:seed0" and meta.step_seconds == STEP
+    assert "| b.mp4 | 0:02 | no (visual losses only) |" in (tmp_path / "cli.md").read_text()
+
+
+def test_names_that_cannot_be_files_are_refused(tmp_path) -> None:
+    for name in ("../escape", "default", "", "a/b"):
+        with pytest.raises(DatasetError):
+            named_request(name, [tmp_path], OPTIONS)
