@@ -13,6 +13,7 @@ from highlight_studio.model.losses import (
     kpoint_loss,
     reconstruction_loss,
     scl_loss,
+    soft_kpoint_loss,
     spread_loss,
     total_loss,
 )
@@ -56,6 +57,43 @@ def test_kpoint_top_minus_bottom_pushes_bottom_down() -> None:
     z = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]])
     kpoint_loss(s, z, 2, *_identity_heads(2), eta_mode="top_minus_bottom").loss.backward()
     assert (s.grad[0, [0, 2]] < 0).all() and (s.grad[0, [1, 3]] > 0).all()
+
+
+def test_kpoint_without_contrast_is_the_activation_gap() -> None:
+    s = torch.tensor([[0.9, 0.1, 0.8, 0.2]])
+    z = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]])
+    result = kpoint_loss(s, z, 2, *_identity_heads(2), eta_mode="top_minus_bottom",
+                         contrast=False)
+    eta = ((0.8 - 0.1) + (0.9 - 0.2)) / 2
+    assert result.loss.item() == pytest.approx(math.log1p(math.exp(-eta)), rel=1e-5)
+
+
+def test_soft_kpoint_value_by_hand() -> None:
+    """Weights softmax(+-beta q), beta = sqrt(ln(N / k)); 1 - cos of the weighted means."""
+    rank = torch.tensor([[2.0, -1.0, 0.5, -1.5]])
+    s = torch.sigmoid(rank)
+    r = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 2.0]]])
+    beta = math.sqrt(math.log(4 / 2))
+    q = (rank - rank.mean()) / rank.std()
+    top, bottom = torch.softmax(beta * q, 1), torch.softmax(-beta * q, 1)
+    p_top, p_bottom = (top[..., None] * r).sum(1), (bottom[..., None] * r).sum(1)
+    cos = torch.nn.functional.cosine_similarity(p_top, p_bottom, dim=-1)
+    eta = ((top * s).sum() - (bottom * s).sum()) * (1 - cos)
+    result = soft_kpoint_loss(s, r, rank, 2)
+    assert result.loss.item() == pytest.approx(torch.nn.functional.softplus(-eta).item(),
+                                               rel=1e-5)
+    assert result.top_bottom_cos.item() == pytest.approx(cos.item(), rel=1e-5)
+
+
+def test_soft_kpoint_moves_the_ranking_towards_the_most_separating_split() -> None:
+    """Steps 0-1 look alike and differ from 2-3. Ranked 0 > 2 > 1 > 3, the split mixes them;
+    the gradient must raise step 1 (like the top) and lower step 2 (like the bottom). Hard
+    top-k gives the ranking no gradient at all."""
+    rank = torch.tensor([[2.0, -0.5, 0.5, -2.0]], requires_grad=True)
+    r = torch.tensor([[[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]]])
+    s = torch.full((1, 4), 0.5)  # equal activations: only the choice of steps matters
+    soft_kpoint_loss(s, r, rank, 1, eta_mode="top").loss.backward()
+    assert rank.grad[0, 1] < 0 < rank.grad[0, 2]
 
 
 def test_scl_loss_is_symmetric_infonce() -> None:

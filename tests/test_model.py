@@ -84,6 +84,15 @@ def test_config_round_trip_and_bad_options() -> None:
     assert not RASLConfig.literal().zero_init_attn_out
 
 
+def test_config_saved_before_an_option_existed_reads_as_it_was_trained() -> None:
+    """Checkpoints shipped before kpoint_selection/kpoint_contrast were trained with hard
+    top-k and the contrast on, whatever today's defaults are."""
+    saved = RASLConfig(**TINY, kpoint_selection="soft", kpoint_contrast=False).to_dict()
+    del saved["kpoint_selection"], saved["kpoint_contrast"]
+    old = RASLConfig.from_dict(saved)
+    assert old.kpoint_selection == "hard" and old.kpoint_contrast
+
+
 def _meta(model: RASL, backbone: str = "test-tiny") -> CheckpointMeta:
     return CheckpointMeta(config=model.config, backbone_id=backbone, step_seconds=0.2,
                           audio_dim=12, seed=3, final_losses={"total": 1.5})

@@ -18,6 +18,7 @@ DECODER_INPUT = ("s_r", "s_z")
 SCL_NEGATIVES = ("window", "batch")
 KPOINT_PROJECTION = ("separate", "shared")
 KPOINT_ETA = ("top", "top_minus_bottom")
+KPOINT_SELECTION = ("hard", "soft")
 INPUT_NORM = ("none", "layernorm", "l2")
 R_NORM = ("none", "layernorm")
 RECON_TARGET = ("input", "raw")
@@ -31,6 +32,10 @@ SA_OUTPUT = ("plain", "rezero_ln")
 # 2k + 12 and is close to the median clip (35 steps), so most clips fill one window with
 # little repetition (repeat-filled copies are what starves the contrastive terms).
 BENCHMARK_WINDOW = 32
+
+
+# Options added after checkpoints were shipped: a config saved before them meant these values.
+_ABSENT_MEANS: dict[str, Any] = {"kpoint_selection": "hard", "kpoint_contrast": True}
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,16 @@ class RASLConfig:
     kpoint_eta: str = "top_minus_bottom"  # eta weighted by s_top (paper: "top") or by
     # s_top - s_bottom, which also pushes the bottom-k down instead of saturating all of s
     rank_by_logit: bool = True  # pick top/bottom and score by the pre-squash value (no ties)
+    # "hard": the k top and k bottom steps, paired rank by rank (Eq. 6-8). The choice of steps
+    # passes no gradient, so L_r can only sharpen whichever ranking the other losses made.
+    # "soft": top and bottom are softmax(+-beta * standardised logit) weightings of the window's
+    # steps and the contrast is between the two weighted mean representations, so the gradient
+    # also moves *which* steps count as top: s learns the split that separates the window most.
+    # Each soft side weighs about k steps (see losses.soft_kpoint_loss), so k keeps its meaning.
+    kpoint_selection: str = "hard"
+    # eta's representation factor (1 - cos): off leaves L_r as the activation gap alone
+    # (Fig. 6's "without k-point contrastive learning").
+    kpoint_contrast: bool = True
     scl_skip_repeats: bool = True  # repeat-filled copies of a step are not SCL negatives
     scl_center: bool = False  # subtract the window's mean r before SCL's cosines
     spread_weight: float = 0.0  # weight of a term that keeps s spread within a window
@@ -104,7 +119,8 @@ class RASLConfig:
         choices = {
             "score_squash": SCORE_SQUASH, "decoder_input": DECODER_INPUT,
             "scl_negatives": SCL_NEGATIVES, "kpoint_projection": KPOINT_PROJECTION,
-            "kpoint_eta": KPOINT_ETA, "input_norm": INPUT_NORM, "r_norm": R_NORM,
+            "kpoint_eta": KPOINT_ETA, "kpoint_selection": KPOINT_SELECTION,
+            "input_norm": INPUT_NORM, "r_norm": R_NORM,
             "readout": READOUT, "sa_output": SA_OUTPUT, "recon_target": RECON_TARGET,
             "recon_scale": RECON_SCALE,
         }
@@ -144,7 +160,7 @@ class RASLConfig:
         if unknown:
             raise ModelError(f"The checkpoint's model config has options this version does not "
                              f"know: {', '.join(sorted(unknown))}. Update Highlight Studio.")
-        values = dict(data)
+        values = {**_ABSENT_MEANS, **data}
         if "enc_channels" in values:
             values["enc_channels"] = tuple(int(c) for c in values["enc_channels"])
         return cls(**values)
@@ -154,8 +170,8 @@ class RASLConfig:
         """The paper read literally, with none of the anti-collapse options (for comparison)."""
         base: dict[str, Any] = dict(
             zero_init_attn_out=False, input_norm="none", r_norm="none", decoder_bias=True,
-            kpoint_eta="top", rank_by_logit=False, scl_skip_repeats=False, scl_center=False,
-            spread_weight=0.0,
+            kpoint_eta="top", kpoint_selection="hard", kpoint_contrast=True, rank_by_logit=False,
+            scl_skip_repeats=False, scl_center=False, spread_weight=0.0,
             kpoint_projection="separate", readout="signed", sa_output="plain",
             recon_scale="free",
         )

@@ -37,6 +37,7 @@ def kpoint_loss(
     *,
     rank: torch.Tensor | None = None,
     eta_mode: str = "top",
+    contrast: bool = True,
 ) -> KPointResult:
     """L_r (Eq. 6-8) per window, averaged: softplus(-eta) with
     eta = mean_i w_i * (1 - cos(LN(W_hat z_top_i), LN(W_check z_bottom_i))).
@@ -44,7 +45,8 @@ def kpoint_loss(
     ``s`` [B, N] activations, ``z`` [B, N, F]. The top-k and bottom-k steps are chosen by
     ``rank`` (default ``s``), each set sorted ascending by it and paired rank by rank. The weight
     w_i is s_top_i (``eta_mode="top"``, the paper) or s_top_i - s_bottom_i
-    (``"top_minus_bottom"``, which also pushes the bottom-k down).
+    (``"top_minus_bottom"``, which also pushes the bottom-k down). ``contrast=False`` drops
+    the (1 - cos) factor: eta is then the activation gap alone.
     """
     key = s if rank is None else rank
     top = key.topk(k, dim=1).indices.flip(1)  # descending -> ascending
@@ -55,7 +57,39 @@ def kpoint_loss(
     z_bottom = z.gather(1, bottom[..., None].expand(idx_shape))
     cos = F.cosine_similarity(norm(proj_top(z_top)), norm(proj_bottom(z_bottom)), dim=-1)
     weight = s_top - s_bottom if eta_mode == "top_minus_bottom" else s_top
-    eta = (weight * (1.0 - cos)).mean(dim=1)
+    eta = (weight * (1.0 - cos) if contrast else weight).mean(dim=1)
+    return KPointResult(loss=F.softplus(-eta).mean(), top_bottom_cos=cos.mean().detach())
+
+
+def soft_kpoint_loss(
+    s: torch.Tensor,
+    r: torch.Tensor,
+    rank: torch.Tensor,
+    k: int,
+    *,
+    eta_mode: str = "top_minus_bottom",
+    contrast: bool = True,
+) -> KPointResult:
+    """L_r with a differentiable choice of the top and bottom steps.
+
+    Top weights are softmax(beta * q) and bottom weights softmax(-beta * q) over a window's
+    N steps, q the per-window z-score of ``rank`` [B, N]. For normal q the effective number of
+    steps such a weighting holds is N exp(-beta^2), so beta = sqrt(ln(N / k)) makes each side
+    weigh about k steps, as hard top-k does. The contrast is 1 - cos between the two
+    weighted means of ``r`` [B, N, F]: it grows when the steps ranked high and low differ the
+    most, and its gradient reaches ``rank``, so the ranking itself moves towards that split
+    (with hard top-k only the steps' activations move). eta is the weighted activation gap
+    (``"top_minus_bottom"``) or the top's mean activation (``"top"``) times that contrast.
+    """
+    beta = math.sqrt(math.log(rank.shape[1] / k))
+    q = (rank - rank.mean(dim=1, keepdim=True)) / (rank.std(dim=1, keepdim=True) + 1e-6)
+    top_w, bottom_w = torch.softmax(beta * q, dim=1), torch.softmax(-beta * q, dim=1)
+    s_top, s_bottom = (top_w * s).sum(dim=1), (bottom_w * s).sum(dim=1)
+    proto_top = torch.einsum("bn,bnf->bf", top_w, r)
+    proto_bottom = torch.einsum("bn,bnf->bf", bottom_w, r)
+    cos = F.cosine_similarity(proto_top, proto_bottom, dim=-1)
+    gap = s_top - s_bottom if eta_mode == "top_minus_bottom" else s_top
+    eta = gap * (1.0 - cos) if contrast else gap
     return KPointResult(loss=F.softplus(-eta).mean(), top_bottom_cos=cos.mean().detach())
 
 
@@ -126,9 +160,15 @@ def _branch_terms(model: RASL, out: BranchOutput, config: RASLConfig, branch: st
     if config.use_kpoint_loss and config.k > 0:
         head = model.visual if branch == "visual" else model.audio
         assert head is not None
-        result = kpoint_loss(out.s, out.z, config.k, head.proj_top, head.proj_bottom,
-                             head.proj_norm, rank=out.logit if config.rank_by_logit else None,
-                             eta_mode=config.kpoint_eta)
+        rank = out.logit if config.rank_by_logit else None
+        if config.kpoint_selection == "soft":
+            result = soft_kpoint_loss(out.s, out.r, out.s if rank is None else rank, config.k,
+                                      eta_mode=config.kpoint_eta,
+                                      contrast=config.kpoint_contrast)
+        else:
+            result = kpoint_loss(out.s, out.z, config.k, head.proj_top, head.proj_bottom,
+                                 head.proj_norm, rank=rank, eta_mode=config.kpoint_eta,
+                                 contrast=config.kpoint_contrast)
         terms["kpoint"] = terms["kpoint"] + result.loss
         extras[f"{branch}_top_bottom_cos"] = float(result.top_bottom_cos)
     if config.use_aux_task and out.masked_recon is not None:
