@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import platform
 import time
 from collections import defaultdict
-from dataclasses import asdict, replace
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,8 @@ from highlight_studio.model.rasl import RASL
 from highlight_studio.training.datasets import FeatureDataset
 from highlight_studio.training.trainer import TrainOptions, train
 
-DATA = Path("/work/shared/benchmarks/yth-train")
+DATA = Path(os.environ.get("HIGHLIGHT_STUDIO_YTH",
+                         Path(__file__).resolve().parents[2] / "shared/benchmarks/yth-train"))
 RESULTS = Path(__file__).resolve().parent / "results"
 
 BASE = dict(visual_dim=1024, audio_dim=2048, window=BENCHMARK_WINDOW)
@@ -69,6 +74,16 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "fix_scl_center": ({**FIX, "scl_center": True}, {}),
     "fix_gate_scale": ({"recon_scale": "gate"}, {}),
     "fix_nosa_gate": ({"use_self_attention": False, "recon_scale": "gate"}, {}),
+    # differentiable top/bottom choice (kpoint_selection="soft") and the contrast factor
+    "soft": ({"kpoint_selection": "soft"}, {}),
+    "soft_free": ({"kpoint_selection": "soft", "recon_scale": "free"}, {}),
+    "soft_nocontrast": ({"kpoint_selection": "soft", "kpoint_contrast": False}, {}),
+    "soft_top": ({"kpoint_selection": "soft", "kpoint_eta": "top"}, {}),
+    "soft_scl_center": ({"kpoint_selection": "soft", "scl_center": True}, {}),
+    "soft_batch_negatives": ({"kpoint_selection": "soft", "scl_negatives": "batch"}, {}),
+    "soft_nosa": ({"kpoint_selection": "soft", "use_self_attention": False}, {}),
+    "soft_noaudio": ({"kpoint_selection": "soft", "use_audio": False}, {}),
+    "gate_nocontrast": ({"kpoint_contrast": False}, {}),
     # Table III ablations of the anti-collapse set
     "fix_nokpoint": ({**FIX, "use_kpoint_loss": False}, {}),
     "fix_nosa": ({**FIX, "use_self_attention": False}, {}),
@@ -84,11 +99,31 @@ def build_config(fields: dict[str, Any]) -> RASLConfig:
     return RASLConfig(**{**BASE, **fields})
 
 
-def run(name: str, seed: int, steps: int, dataset: FeatureDataset, annotations,
-        log_every: int) -> dict[str, Any]:
+def variant(name: str, **extra: Any) -> tuple[RASLConfig, dict[str, Any]]:
+    """The config and TrainOptions fields of a named variant, ``extra`` config fields on top."""
     cfg_fields, opt_fields = VARIANTS[name]
-    config = build_config(cfg_fields)
-    options = replace(TrainOptions(steps=steps, seed=seed, log_every=log_every), **opt_fields)
+    return build_config({**cfg_fields, **extra}), dict(opt_fields)
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"{platform.processor() or platform.machine()} CPU ({os.cpu_count()} logical cores)"
+
+
+def run(name: str, seed: int, steps: int, dataset: FeatureDataset, annotations,
+        log_every: int, device: str = "cpu") -> dict[str, Any]:
+    config, opt_fields = variant(name)
+    return run_config(name, config, opt_fields, seed, steps, dataset, annotations, log_every,
+                      device)
+
+
+def run_config(label: str, config: RASLConfig, opt_fields: dict[str, Any], seed: int,
+               steps: int, dataset: FeatureDataset, annotations, log_every: int,
+               device: str = "cpu") -> dict[str, Any]:
+    """Train one model from scratch, score every video, measure; labels only in the last step."""
+    options = replace(TrainOptions(steps=steps, seed=seed, log_every=log_every, device=device),
+                      **opt_fields)
     torch.manual_seed(seed)
     model = RASL(config)
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -97,7 +132,7 @@ def run(name: str, seed: int, steps: int, dataset: FeatureDataset, annotations,
         history.append({"step": event.step, "total": event.total, "recon": event.recon,
                         "kpoint": event.kpoint, "scl": event.scl, "aux": event.aux,
                         "spread": event.spread, **event.diagnostics})
-    train_cpu = time.process_time() - cpu0
+    train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
     scores = {vid: score_sequence(model, dataset.visual[i])
               for i, vid in enumerate(dataset.names)}
     result = evaluate_scores(annotations, scores)
@@ -107,11 +142,55 @@ def run(name: str, seed: int, steps: int, dataset: FeatureDataset, annotations,
                              np.argsort(np.argsort(np.linalg.norm(dataset.visual[i], axis=1))))
                  [0, 1]) if np.ptp(s) > 0 else 0.0
            for i, s in enumerate(scores[v] for v in dataset.names)]
-    return {"variant": name, "seed": seed, "steps": steps, "map": result.headline,
+    return {"variant": label, "seed": seed, "steps": steps, "map": result.headline,
             "per_domain": result.per_domain, "norm_spearman_video": float(np.mean(rho)),
             "final": history[-1], "history": history, "cpu_s": train_cpu,
-            "wall_s": time.perf_counter() - wall0, "config": config.to_dict(),
-            "options": asdict(options)}
+            "wall_s": train_wall, "device": device_name(device),
+            "config": config.to_dict(), "options": asdict(options)}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run to make: a labelled config, its TrainOptions fields, seed and length."""
+
+    label: str
+    config: RASLConfig
+    opt_fields: tuple[tuple[str, Any], ...] = ()
+    seed: int = 0
+    steps: int = 200
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(data: str, device: str, threads: int, log_every: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER.update(dataset=FeatureDataset.from_benchmark(data),
+                   annotations=read_benchmark_annotations(data), device=device,
+                   log_every=log_every)
+
+
+def _run_spec(spec: RunSpec) -> dict[str, Any]:
+    w = _WORKER
+    return run_config(spec.label, spec.config, dict(spec.opt_fields), spec.seed, spec.steps,
+                      w["dataset"], w["annotations"], w["log_every"], w["device"])
+
+
+def run_many(specs: list[RunSpec], *, data: Path = DATA, device: str = "cpu", jobs: int = 1,
+             threads: int = 1, log_every: int = 25) -> Iterator[dict[str, Any]]:
+    """Run ``specs`` in ``jobs`` worker processes (each with its own copy of the dataset),
+    yielding records as they finish. Runs are independent, so they share a GPU well."""
+    args = (str(data), device, threads, log_every)
+    if jobs <= 1:
+        _init_worker(*args)
+        yield from map(_run_spec, specs)
+        return
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                             initargs=args) as pool:
+        futures = [pool.submit(_run_spec, spec) for spec in specs]
+        for future in as_completed(futures):
+            yield future.result()
 
 
 def append_line(path: Path, line: str) -> None:
@@ -169,7 +248,9 @@ def main() -> None:
                         choices=sorted(VARIANTS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--log-every", type=int, default=25)
     parser.add_argument("--out", default=str(RESULTS / "runs.jsonl"))
     parser.add_argument("--summary", action="store_true", help="only rewrite summary.md")
@@ -177,20 +258,21 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.summary:
-        torch.set_num_threads(args.threads)
-        dataset = FeatureDataset.from_benchmark(DATA)
-        annotations = read_benchmark_annotations(DATA)
+        specs = []
         for name in args.variants:
-            for seed in args.seeds:
-                record = run(name, seed, args.steps, dataset, annotations, args.log_every)
-                append_line(out, json.dumps(record))
-                f = record["final"]
-                print(f"{name} seed={seed} mAP={record['map']:.3f} "
-                      f"rho_norm={record['norm_spearman_video']:+.2f} "
-                      f"s_std={f.get('visual_s_std', 0):.3f} ties={f.get('visual_s_ties', 0):.2f} "
-                      f"r_cos={f.get('visual_r_cos', 0):.3f} sa={f.get('visual_sa_ratio', 0):.2f} "
-                      f"tb_cos={f.get('visual_top_bottom_cos', 0):.2f} scl={f['scl']:.2f} "
-                      f"cpu={record['cpu_s']:.0f}s", flush=True)
+            config, opt_fields = variant(name)
+            specs += [RunSpec(name, config, tuple(opt_fields.items()), seed, args.steps)
+                      for seed in args.seeds]
+        for record in run_many(specs, device=args.device, jobs=args.jobs,
+                               threads=args.threads, log_every=args.log_every):
+            append_line(out, json.dumps(record))
+            f = record["final"]
+            print(f"{record['variant']} seed={record['seed']} mAP={record['map']:.3f} "
+                  f"rho_norm={record['norm_spearman_video']:+.2f} "
+                  f"s_std={f.get('visual_s_std', 0):.3f} ties={f.get('visual_s_ties', 0):.2f} "
+                  f"r_cos={f.get('visual_r_cos', 0):.3f} sa={f.get('visual_sa_ratio', 0):.2f} "
+                  f"tb_cos={f.get('visual_top_bottom_cos', 0):.2f} scl={f['scl']:.2f} "
+                  f"cpu={record['cpu_s']:.0f}s wall={record['wall_s']:.0f}s", flush=True)
     runs = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     (out.parent / "summary.md").write_text(
         f"# RASL on yth-train (yth mAP, labels used only to measure)\n\n{baselines_table()}\n"
