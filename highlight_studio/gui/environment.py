@@ -23,8 +23,9 @@ def probe_setup(cancel: CancelToken) -> Iterator[object]:
     """A worker job yielding one :class:`LocalSetup`."""
     import torch
 
-    from ..features.visual import best_device
-    from ..model.checkpoint import SUFFIX, model_dirs
+    from ..errors import ModelError
+    from ..features.visual import available_backbones, best_device
+    from ..model.checkpoint import SUFFIX, model_dirs, read_meta
     from ..scoring import DEFAULT_MODEL
 
     cancel.raise_if_cancelled()
@@ -32,10 +33,17 @@ def probe_setup(cancel: CancelToken) -> Iterator[object]:
     label = {"cuda": f"GPU: {torch.cuda.get_device_name(0)}" if device == "cuda" else "",
              "mps": "GPU: Apple MPS", "cpu": "CPU (no GPU found)"}[device]
     models: dict[str, str] = {}  # the first folder holding a name wins, as in name lookups
+    backbones = set(available_backbones())
     for folder in model_dirs():
         if folder.is_dir():
             for path in sorted(folder.glob(f"*{SUFFIX}")):
                 name = path.name.removesuffix(SUFFIX)
-                if name != DEFAULT_MODEL:  # the picker's first entry already
-                    models.setdefault(name, str(path))
+                if name == DEFAULT_MODEL or name in models:  # the picker's first entry already
+                    continue
+                try:  # models trained on benchmark features cannot analyse a clip: not listed
+                    if read_meta(path).backbone_id.split(":", 1)[0] not in backbones:
+                        continue
+                except ModelError:
+                    pass  # listed: picking it explains what is wrong with the file
+                models[name] = str(path)
     yield LocalSetup(device, label, tuple(models.items()))

@@ -109,6 +109,26 @@ def test_device_probe_fills_the_status_bar_and_lists_user_models(qtbot, make_win
     assert window.model_box.findText("finetuned") > 0
 
 
+def test_models_trained_on_benchmark_features_are_not_offered_for_clips() -> None:
+    import platformdirs
+    import torch
+
+    from highlight_studio.model.checkpoint import CheckpointMeta, save_checkpoint
+    from highlight_studio.model.config import RASLConfig
+    from highlight_studio.model.rasl import RASL
+
+    user_models = Path(platformdirs.user_data_dir("highlight-studio")) / "models"
+    user_models.mkdir(parents=True)
+    config = RASLConfig(visual_dim=16, audio_dim=16, window=8, k=2, enc_channels=(2, 2, 2))
+    torch.manual_seed(0)
+    for name, backbone in (("on_video", "test_tiny:seed0"), ("on_i3d", "features:yth-train")):
+        save_checkpoint(user_models / name, RASL(config),
+                        CheckpointMeta(config=config, backbone_id=backbone, step_seconds=0.2))
+    (setup,) = list(probe_setup(CancelToken()))
+    names = [name for name, _ in setup.models]
+    assert "on_video" in names and "on_i3d" not in names
+
+
 def test_cli_routes_a_clip_to_the_window(monkeypatch, clip) -> None:
     import highlight_studio.gui as gui
 
