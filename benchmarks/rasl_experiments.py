@@ -84,6 +84,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "soft_nosa": ({"kpoint_selection": "soft", "use_self_attention": False}, {}),
     "soft_noaudio": ({"kpoint_selection": "soft", "use_audio": False}, {}),
     "gate_nocontrast": ({"kpoint_contrast": False}, {}),
+    # the step's size hidden from the branch, kept in the target: s must predict it from content
+    "gate_l2in_raw": ({"input_norm": "l2", "recon_target": "raw"}, {}),
+    "gate_lnin_raw": ({"input_norm": "layernorm", "recon_target": "raw"}, {}),
+    "gate_scl_center": ({"scl_center": True}, {}),
     # Table III ablations of the anti-collapse set
     "fix_nokpoint": ({**FIX, "use_kpoint_loss": False}, {}),
     "fix_nosa": ({**FIX, "use_self_attention": False}, {}),
@@ -203,13 +207,13 @@ def append_line(path: Path, line: str) -> None:
 
 
 def summarize(runs: list[dict[str, Any]]) -> str:
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    for r in runs:
-        groups[(r["variant"], r["steps"])].append(r)
-    lines = ["| variant | steps | seeds | mAP mean | mAP std | min | max | "
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:  # records from before devices were logged ran on this repo's 2-core CPU
+        groups[(r["variant"], r["steps"], r.get("device", "2-core CPU"))].append(r)
+    lines = ["| variant | steps | trained on | seeds | mAP mean | mAP std | min | max | "
              "score~norm rho | s_std | s_ties | r_cos | sa_ratio | top/bot cos | scl | "
-             "cpu s/run |", "|" + "---|" * 15]
-    for (name, steps), rs in sorted(groups.items(), key=lambda kv: -np.mean(
+             "cpu s/run |", "|" + "---|" * 16]
+    for (name, steps, device), rs in sorted(groups.items(), key=lambda kv: -np.mean(
             [r["map"] for r in kv[1]])):
         maps = np.array([r["map"] for r in rs])
         signs = ", ".join(f"{r['norm_spearman_video']:+.2f}" for r in rs)
@@ -219,7 +223,8 @@ def summarize(runs: list[dict[str, Any]]) -> str:
             return f"{np.mean(vals):.3f}" if vals else "-"
 
         lines.append(
-            f"| {name} | {steps} | {len(rs)} | {maps.mean():.3f} | {maps.std():.3f} | "
+            f"| {name} | {steps} | {device} | {len(rs)} | {maps.mean():.3f} | "
+            f"{maps.std():.3f} | "
             f"{maps.min():.3f} | {maps.max():.3f} | "
             f"{signs} | "
             f"{fin('visual_s_std')} | {fin('visual_s_ties')} | {fin('visual_r_cos')} | "
