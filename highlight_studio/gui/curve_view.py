@@ -22,6 +22,7 @@ AXIS_WIDTH = 46  # both plots' left axes get this width so their time axes line 
 CURVE_PEN = pg.mkPen((60, 140, 255), width=1.5)
 THRESHOLD_PEN = pg.mkPen((255, 90, 60), width=2)
 PLAYHEAD_PEN = pg.mkPen((240, 240, 240), width=1.5)
+OVERLAY_PEN = pg.mkPen((180, 180, 180), width=1.2, style=Qt.PenStyle.DashLine)
 
 
 class CurveView(pg.GraphicsLayoutWidget):
@@ -48,6 +49,12 @@ class CurveView(pg.GraphicsLayoutWidget):
         self.curve = self.plot.plot(pen=CURVE_PEN)
         self.curve.setDownsampling(auto=True, method="peak")
         self.curve.setClipToView(True)
+        # Another model's curve of the same clip, drawn under the current one to compare.
+        self.overlay = self.plot.plot(pen=OVERLAY_PEN)
+        self.overlay.setZValue(-1)
+        self.legend = pg.LegendItem(offset=(-10, 10))
+        self.legend.setParentItem(self.plot.vb)
+        self.legend.setVisible(False)
         self.threshold_line = pg.InfiniteLine(angle=0, movable=True, pen=THRESHOLD_PEN,
                                               bounds=(0.0, 1.0), label="threshold {value:.2f}",
                                               labelOpts={"position": 0.01, "color": "w",
@@ -94,7 +101,22 @@ class CurveView(pg.GraphicsLayoutWidget):
 
     def clear_curve(self) -> None:
         self.curve.setData([], [])
+        self.clear_overlay()
         self.set_segments(())
+
+    def set_overlay(self, times: np.ndarray, scores: np.ndarray, label: str,
+                    current_label: str) -> None:
+        """Show ``scores`` (an earlier model's curve) dashed behind the current curve."""
+        self.overlay.setData(times, scores)
+        self.legend.clear()
+        self.legend.addItem(self.curve, current_label)
+        self.legend.addItem(self.overlay, label)
+        self.legend.setVisible(True)
+
+    def clear_overlay(self) -> None:
+        self.overlay.setData([], [])
+        self.legend.clear()
+        self.legend.setVisible(False)
 
     def set_threshold(self, value: float) -> None:
         self._updating = True

@@ -47,6 +47,7 @@ from .session import Session, load_session, save_session
 from .settings import Settings, load_settings, save_settings
 from .shortcuts import SHORTCUTS, ShortcutHelp
 from .thumbnails import FramesAt, ThumbnailStrip
+from .training_panel import TrainingPanel
 from .workers import EtaClock, Job, RetiredJobs
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,11 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self._eta = EtaClock()
         self._mark_in: float | None = None
+        self.training: TrainingPanel | None = None  # created when first revealed
+        self.training_dock: QDockWidget | None = None
+        self._best_device = "cpu"  # until the start-up probe answers
+        self._compare_from: Analysis | None = None  # the curve to draw under the next one
+        self.confirm_abandon: Callable[[], bool] = self._ask_abandon_run  # tests replace it
 
         self.preview = Preview()
         self.curve = CurveView()
@@ -104,6 +110,8 @@ class MainWindow(QMainWindow):
 
         self.options.show_options(self.settings.options)
         self._set_model_choices(())
+        if self.settings.training_revealed:
+            self._reveal_training()  # before the layout, which says whether it is shown
         self._restore_layout()
         self._refresh_actions()
         if probe_local_setup:
@@ -152,6 +160,7 @@ class MainWindow(QMainWindow):
         a["undo"].setText("&Undo")
         a["redo"].setText("&Redo")
         a["show_shortcuts"].setText("&Keyboard shortcuts")
+        a["toggle_training_panel"].setText("&Training panel")
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         file_menu.addAction(a["open_dialog"])
@@ -166,6 +175,10 @@ class MainWindow(QMainWindow):
         for name in ("toggle_play", "pause", "shuttle_back", "shuttle_forward", "frame_back",
                      "frame_forward", "mark_in", "mark_out"):
             play_menu.addAction(a[name])
+        # Appears only once the hidden training panel has been revealed.
+        self.advanced_menu = menu.addMenu("&Advanced")
+        self.advanced_menu.addAction(a["toggle_training_panel"])
+        self.advanced_menu.menuAction().setVisible(False)
         menu.addMenu("&Help").addAction(a["show_shortcuts"])
         self._rebuild_recent_menu()
 
@@ -338,6 +351,7 @@ class MainWindow(QMainWindow):
         self.history = doc.History(state)
         info = analysis.info
         self.curve.set_curve(analysis.times, analysis.scores, info.duration)
+        self._show_comparison(analysis)
         self.preview.load(analysis.path, info.duration, float(info.avg_fps))
         self.thumbnails.set_clip(analysis.path, info.duration, info.width, info.height,
                                  analysis.step)
@@ -376,6 +390,9 @@ class MainWindow(QMainWindow):
     def _on_setup(self, setup: LocalSetup) -> None:
         if self.analysis is None:
             self.device_label.setText(f"Device: {setup.device_label}")
+        self._best_device = setup.device
+        if self.training is not None:
+            self.training.set_devices(setup.device)
         self._set_model_choices(setup.models)
 
     def show_error(self, title: str, message: str, details: str = "") -> None:
@@ -407,6 +424,22 @@ class MainWindow(QMainWindow):
         self.model_box.blockSignals(False)
         if wanted is not None:
             self._select_model(wanted)
+        if self.training is not None:
+            self.training.set_start_models(self._model_choices())
+
+    def _model_choices(self) -> list[tuple[str, str]]:
+        """The picker's models besides the default, as (name, checkpoint path)."""
+        box = self.model_box
+        return [(box.itemText(i), box.itemData(i)) for i in range(box.count())
+                if box.itemData(i) is not None]
+
+    @Slot(str, str)
+    def add_model_choice(self, name: str, checkpoint: str) -> None:
+        """A model trained in the panel joins the picker (and the panel's start models)."""
+        if self.model_box.findData(checkpoint) < 0:
+            self.model_box.addItem(name, checkpoint)
+        if self.training is not None:
+            self.training.set_start_models(self._model_choices())
 
     def _select_model(self, checkpoint: str) -> None:
         index = self.model_box.findData(checkpoint)
@@ -414,6 +447,54 @@ class MainWindow(QMainWindow):
             self.model_box.addItem(Path(checkpoint).stem, checkpoint)
             index = self.model_box.count() - 1
         self.model_box.setCurrentIndex(index)
+
+    # --- training on own footage ----------------------------------------------------------------
+    @Slot()
+    def toggle_training_panel(self) -> None:
+        """The first use reveals the hidden panel and the Advanced menu for good (remembered);
+        later uses show or hide it."""
+        if self.training_dock is None:
+            self._reveal_training().show()
+        else:
+            self.training_dock.setVisible(self.training_dock.isHidden())
+
+    def _reveal_training(self) -> QDockWidget:
+        panel = TrainingPanel()
+        panel.set_start_models(self._model_choices())
+        panel.set_devices(self._best_device)
+        panel.modelSaved.connect(self.add_model_choice)
+        panel.compareRequested.connect(self.compare_with_model)
+        panel.errorRaised.connect(self.show_error)
+        dock = QDockWidget("Training on your own footage", self)
+        dock.setObjectName("trainingDock")
+        dock.setWidget(panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        dock.hide()
+        self.advanced_menu.menuAction().setVisible(True)
+        self.settings = dataclasses.replace(self.settings, training_revealed=True)
+        self.training, self.training_dock = panel, dock
+        return dock
+
+    @Slot(str)
+    def compare_with_model(self, checkpoint: str) -> None:
+        """One click from the panel: analyse the open clip with ``checkpoint`` and draw the
+        curve shown now under the new one."""
+        self._compare_from = self.analysis
+        self._select_model(checkpoint)
+        self.reanalyze()
+
+    def _show_comparison(self, analysis: Analysis) -> None:
+        before, self._compare_from = self._compare_from, None
+        if before is not None and before.path == analysis.path:
+            self.curve.set_overlay(before.times, before.scores, f"before: {before.model_name}",
+                                   f"now: {analysis.model_name}")
+
+    def _ask_abandon_run(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Stop training?",
+            "A training run is in progress. Quit and stop it? Its last checkpoint is kept, and "
+            "the training panel offers to resume it next time.")
+        return answer == QMessageBox.StandardButton.Yes
 
     # --- editing --------------------------------------------------------------------------------
     def _auto_state(self, options: SegmentOptions) -> doc.EditState:
@@ -681,6 +762,8 @@ class MainWindow(QMainWindow):
             self.export_job.stop()  # a cancelled export leaves no partial file behind
             self.export_job = None
         self.thumbnails.shutdown()
+        if self.training is not None:
+            self.training.shutdown()  # a cancelled run keeps its last checkpoint
         if self.setup_job is not None:
             self.setup_job.stop()
             self.setup_job = None
@@ -695,6 +778,10 @@ class MainWindow(QMainWindow):
             log.warning("settings not saved: %s", exc)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        running = self.training is not None and self.training.is_running()
+        if running and not self.confirm_abandon():
+            event.ignore()  # the user keeps the run going
+            return
         self.shutdown()
         super().closeEvent(event)
 

@@ -49,6 +49,7 @@ class Settings:
     geometry: str = ""  # QMainWindow.saveGeometry(), base64
     window_state: str = ""  # QMainWindow.saveState() (docks, toolbars), base64
     splitter: str = ""  # QSplitter.saveState() of preview / curve, base64
+    training_revealed: bool = False  # the hidden training panel was revealed (Ctrl+Shift+T)
 
     def with_recent(self, path: str | Path) -> Settings:
         """Move ``path`` to the top of the recent list."""
@@ -73,6 +74,7 @@ def load_settings() -> Settings:
             geometry=str(data.get("geometry", "")),
             window_state=str(data.get("window_state", "")),
             splitter=str(data.get("splitter", "")),
+            training_revealed=bool(data.get("training_revealed", False)),
         )
     except (OSError, ValueError, TypeError, AttributeError):
         return Settings()

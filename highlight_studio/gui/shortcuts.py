@@ -30,6 +30,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("export_dialog", ("Ctrl+E",), "Export the segments"),
     Shortcut("undo", ("Ctrl+Z",), "Undo a segment edit"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo"),
+    Shortcut("toggle_training_panel", ("Ctrl+Shift+T",),
+             "Training on your own footage (Advanced): show or hide the panel"),
     Shortcut("show_shortcuts", ("F1", "?"), "This list"),
 )
 

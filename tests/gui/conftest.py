@@ -99,7 +99,9 @@ def make_window(qtbot) -> Iterator[Callable[..., object]]:
 
     yield make
     for window in windows:
+        window.confirm_abandon = lambda: True  # a failed test must not leave a modal question
         window.close()
+        assert window.training is None or not window.training.is_running()
         assert window.job is None and len(window.retired) == 0
         assert window.thumbnails.busy_threads() == 0
         assert window.setup_job is None

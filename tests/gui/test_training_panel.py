@@ -1,0 +1,171 @@
+"""The hidden training panel, offscreen, on tiny clips and a tiny start model: revealed by its
+shortcut and remembered; clips listed with duration and audio; a run that shows its losses,
+pauses, cancels, resumes, saves a model the picker lists, and compares it on the open clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import Qt
+from tinytrain import tiny_clips, tiny_start_model
+
+from highlight_studio.scoring import analyze
+from highlight_studio.training.finetune import pending_runs, user_data_dir
+
+from .test_window import open_and_wait
+
+SHIFT_CTRL = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)  # tiny tensors; the machine's other cores are someone else's
+
+
+@pytest.fixture
+def footage(tmp_path: Path) -> tuple[Path, Path]:
+    return tiny_clips(tmp_path / "footage")
+
+
+@pytest.fixture
+def start_model() -> Path:
+    folder = user_data_dir() / "models"  # where the picker finds user models
+    folder.mkdir(parents=True)
+    return tiny_start_model(folder / "tiny-start")
+
+
+def _press_shortcut(qtbot, window) -> None:
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)  # window shortcuts need the active window
+    qtbot.keyClick(window, Qt.Key.Key_T, SHIFT_CTRL)
+
+
+def _list_clips(qtbot, panel, paths) -> None:
+    panel.add_inputs(paths)
+    qtbot.waitUntil(lambda: not panel.survey_jobs, timeout=10_000)
+
+
+def _set_up_run(panel, name: str, steps: int) -> None:
+    panel.name_edit.setText(name)
+    panel.start_box.setCurrentIndex(panel.start_box.findText("tiny-start"))
+    panel.steps_box.setValue(steps)
+    panel.batch_box.setValue(2)
+    panel.k_box.setValue(2)  # the tiny model's window is 8 steps
+    panel.checkpoint_box.setValue(20)
+
+
+def _last_step(panel) -> float:
+    steps = panel.plot.data["total"][0]
+    return steps[-1] if steps else 0
+
+
+def test_the_shortcut_reveals_the_panel_and_the_window_remembers(qtbot, make_window) -> None:
+    window = make_window()
+    assert window.training_dock is None and not window.advanced_menu.menuAction().isVisible()
+    _press_shortcut(qtbot, window)
+    assert window.training_dock is not None and window.training_dock.isVisible()
+    assert window.advanced_menu.menuAction().isVisible()
+    window.close()
+
+    again = make_window()  # a restart: revealed and shown as it was left
+    assert again.training_dock is not None and not again.training_dock.isHidden()
+    assert again.advanced_menu.menuAction().isVisible()
+    _press_shortcut(qtbot, again)
+    assert again.training_dock.isHidden()
+    again.close()
+
+    third = make_window()  # still revealed (the menu), but hidden as it was left
+    assert third.advanced_menu.menuAction().isVisible() and third.training_dock.isHidden()
+
+
+def test_clips_show_duration_audio_and_what_cannot_be_used(qtbot, make_window, footage,
+                                                           tmp_path) -> None:
+    window = make_window()
+    window.toggle_training_panel()
+    panel = window.training
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    _list_clips(qtbot, panel, [broken])
+    assert "cannot be used" in panel.clip_list.topLevelItem(0).text(2)
+    assert not panel.start_button.isEnabled()  # no usable clip yet
+    _list_clips(qtbot, panel, [footage[0].parent])  # a folder: both clips
+    rows = {panel.clip_list.topLevelItem(i).text(0): panel.clip_list.topLevelItem(i)
+            for i in range(panel.clip_list.topLevelItemCount())}
+    assert [rows["a.mp4"].text(i) for i in (1, 2)] == ["0:02", "yes"]
+    assert rows["b.mp4"].text(2).startswith("no: trains the visual losses")
+    assert panel.total_label.text() == "2 clips, 0.1 min (1 without audio)"
+    assert panel.start_button.isEnabled()
+
+
+def test_train_pause_cancel_resume_save_and_compare(qtbot, make_window, footage, start_model,
+                                                    clip) -> None:
+    window = make_window(analyze, keep_curves=False)
+    window.add_model_choice("tiny-start", str(start_model))  # what the start-up probe does
+    window._select_model(str(start_model))
+    open_and_wait(qtbot, window, clip)
+    before = window.analysis.scores.copy()
+    window.toggle_training_panel()
+    panel = window.training
+    _list_clips(qtbot, panel, footage)
+    _set_up_run(panel, "mine", steps=100)  # an event every step
+
+    panel.start_button.click()
+    qtbot.waitUntil(lambda: _last_step(panel) >= 40, timeout=20_000)  # a checkpoint at 20
+    panel.pause_button.click()
+    assert panel.pause_button.text() == "Continue"
+    qtbot.wait(300)  # events sent before the pause land
+    paused_at = panel.plot.points()
+    qtbot.wait(300)
+    assert panel.plot.points() == paused_at and _last_step(panel) < 100
+    panel.pause_button.click()  # continue: the same thread goes on
+    qtbot.waitUntil(lambda: panel.plot.points() > paused_at, timeout=10_000)
+    panel.pause_button.click()
+    with qtbot.waitSignal(panel.runEnded, timeout=10_000):
+        panel.cancel_button.click()  # cancelling a paused run
+    assert "Cancelled" in panel.status.text() and panel.resume_button.isVisible()
+    assert panel.pending.name == "mine" and 20 <= panel.pending.step < 100
+    assert panel.pending.step % 20 == 0
+    resumed_from = panel.pending.step
+
+    with qtbot.waitSignal(panel.modelSaved, timeout=30_000) as saved:
+        panel.resume_button.click()
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=10_000)
+    name, path = saved.args
+    assert name == "mine" and Path(path) == user_data_dir() / "models" / "mine.safetensors"
+    assert panel.plot.data["total"][0][0] > resumed_from and _last_step(panel) == 100
+    assert Path(path).with_suffix(".md").exists() and pending_runs() == []
+    assert not panel.resume_button.isVisible()
+    assert window.model_box.itemText(window.model_box.findData(path)) == "mine"
+    assert panel.start_box.findData(path) >= 0  # and it can start the next run
+
+    with qtbot.waitSignal(window.jobEnded, timeout=20_000):
+        panel.compare_button.click()
+    assert window.analysis.model_name == "mine" and window.checkpoint() == path
+    _, overlay = window.curve.overlay.getOriginalDataset()
+    np.testing.assert_array_equal(overlay, before)  # the start model's curve, under the new
+    assert window.curve.legend.isVisible()
+    assert not np.array_equal(window.analysis.scores, before)
+
+
+def test_closing_during_a_run_asks_and_the_run_can_resume_after_a_restart(
+        qtbot, make_window, footage, start_model) -> None:
+    window = make_window()
+    window.add_model_choice("tiny-start", str(start_model))
+    window.toggle_training_panel()
+    panel = window.training
+    _list_clips(qtbot, panel, footage)
+    _set_up_run(panel, "long", steps=1_000_000)
+    panel.start_button.click()  # extracting features counts as running too
+    asked: list[bool] = []
+    window.confirm_abandon = lambda: asked.append(True) or False  # "keep training"
+    window.close()
+    assert asked and window.isVisible() and panel.is_running()
+    window.confirm_abandon = lambda: True
+    window.close()
+    assert not window.isVisible() and window.training.job is None
+
+    again = make_window()
+    assert again.training.pending.name == "long" and again.training.resume_button.isVisible()
