@@ -145,7 +145,8 @@ class TrainingPanel(QWidget):
         self.remove_button = QPushButton("Remove")
         self.total_label = QLabel()
         self.audio_note = QLabel("Clips without audio still train the visual losses; only the "
-                                 "audio-visual loss (L_s) skips them.")
+                                 "audio-visual loss (L_s) and the audio branch skip them, so "
+                                 "steps drawn only from them dip in the curves.")
         self.audio_note.setWordWrap(True)
 
         self.name_edit = QLineEdit(self._free_name())
@@ -487,9 +488,11 @@ class TrainingPanel(QWidget):
             self.compareRequested.emit(str(self.saved.checkpoint))
 
     def _free_name(self) -> str:
-        models = user_data_dir() / "models"
+        """A name used by no model and no unfinished run (starting would overwrite it)."""
+        root = user_data_dir()
         n = 1
-        while (models / f"my-footage-{n}.safetensors").exists():
+        while ((root / "models" / f"my-footage-{n}.safetensors").exists()
+               or (root / "training" / f"my-footage-{n}").exists()):
             n += 1
         return f"my-footage-{n}"
 

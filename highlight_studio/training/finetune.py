@@ -90,12 +90,10 @@ class FineTuneRequest:
         """Where the run's resumable checkpoints are written."""
         return _with_suffix(Path(self.work or self.out))
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
     @classmethod
-    def from_json(cls, text: str) -> FineTuneRequest:
-        data = json.loads(text)
+    def from_dict(cls, data: dict[str, Any]) -> FineTuneRequest:
+        """The inverse of ``dataclasses.asdict`` (as kept in a named run's run.json)."""
+        data = dict(data)
         data["inputs"] = tuple(data["inputs"])
         data["options"] = TrainOptions(**data["options"])
         if data.get("losses") is not None:
@@ -186,7 +184,7 @@ def pending_runs() -> list[PendingRun]:
                            reverse=True):
         try:
             state = json.loads(run_file.read_text(encoding="utf-8"))
-            request = FineTuneRequest.from_json(json.dumps(state["request"]))
+            request = FineTuneRequest.from_dict(state["request"])
         except (OSError, ValueError, TypeError, KeyError):
             log.warning("ignoring unreadable run description %s", run_file)
             continue
@@ -198,7 +196,7 @@ def pending_runs() -> list[PendingRun]:
 def _write_run_state(request: FineTuneRequest, finished: bool) -> None:
     if request.work is None:
         return
-    state = {"request": json.loads(request.to_json()), "finished": finished}
+    state = {"request": asdict(request), "finished": finished}
     atomic_write_text(Path(request.work).parent / RUN_FILE, json.dumps(state, indent=2),
                       error=ModelError)
 
