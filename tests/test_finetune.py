@@ -78,10 +78,10 @@ def test_fine_tune_writes_the_model_and_its_card(clips, start, tmp_path) -> None
     assert len(list(FeatureCache().root.rglob("*.npz"))) == 2  # extracted once, kept
 
     card = result.card.read_text()
-    assert result.card == tmp_path / "out" / "mine.md"
-    for text in ("| a.mp4 | 0:02 | yes |", "| b.mp4 | 0:02 | no (visual losses only) |",
-                 "Total: 0.07 min", "k 1, mask ratio 0.25", "losses: kpoint, aux",
-                 f"from **{start}**", "device cpu", "training time", "| total |",
+    assert result.card == tmp_path / "out" / "mine.card.md"
+    for text in ("| a.mp4 | 0:02 min | yes |", "| b.mp4 | 0:02 min | no (visual losses only) |",
+                 "Total: 0:04 min", "k 1, mask ratio 0.25", "losses: kpoint, aux",
+                 f"continued from **{start}**", "device cpu", "training time", "| total |",
                  "## Diagnostics"):
         assert text in card, text
     assert f"| total | {meta.final_losses['total']:.4f} |" in card
@@ -201,11 +201,14 @@ def test_out_of_gpu_memory_is_explained(tmp_path, monkeypatch) -> None:
 def test_cli_init_runs_the_same_path_and_takes_the_start_models_features(clips, start,
                                                                           tmp_path) -> None:
     out = tmp_path / "cli.safetensors"
+    (tmp_path / "cli.md").write_text("a card written by hand")
     assert main(["train", *map(str, clips), "--init", str(start), "--out", str(out),
                  "--steps", "2", "--batch-size", "2"]) == 0
     meta = read_meta(out)
     assert meta.backbone_id == "test_tiny:seed0" and meta.step_seconds == STEP
-    assert "| b.mp4 | 0:02 | no (visual losses only) |" in (tmp_path / "cli.md").read_text()
+    card = (tmp_path / "cli.card.md").read_text()
+    assert "| b.mp4 | 0:02 min | no (visual losses only) |" in card
+    assert (tmp_path / "cli.md").read_text() == "a card written by hand"
 
 
 def test_names_that_cannot_be_files_are_refused(tmp_path) -> None:

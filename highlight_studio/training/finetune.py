@@ -6,8 +6,9 @@ GUI's training panel.
 :func:`fine_tune` is a generator like every long job in the core: it yields Progress while
 features are extracted, every :class:`TrainEvent`, then one :class:`FineTuneResult`. A run's
 resumable checkpoint and its log live at ``work`` (the CLI: the output itself); the finished
-model is written to ``out`` with a Markdown model card beside it. Named runs (the GUI's) keep
-``work`` under the user data folder, so an interrupted run can be resumed after a restart.
+model is written to ``out`` with a Markdown model card beside it (``<stem>.card.md``). Named
+runs (the GUI's) keep ``work`` under the user data folder, so an interrupted run can be resumed
+after a restart.
 
 Torch loads only when a run starts, so the GUI can import this module at start-up.
 """
@@ -70,7 +71,7 @@ class FineTuneRequest:
     """One training run, everything needed to start or resume it (kept as JSON for resuming)."""
 
     inputs: tuple[str, ...]  # video files or folders of videos
-    out: str  # the finished model (.safetensors); its card goes beside it as <stem>.md
+    out: str  # the finished model (.safetensors); its card goes beside it (card_path)
     init: str | None = None  # start from this model (path or name); None: a new model
     resume: bool = False  # continue the run saved at ``work`` (optimizer, RNG and step)
     work: str | None = None  # the run's resumable checkpoint and log; None: at ``out``
@@ -452,10 +453,15 @@ def _finish(request: FineTuneRequest, options: TrainOptions, run_log: _RunLog
     out = request.checkpoint
     if request.fp16 or _with_suffix(Path(request.out)) != out:
         out = save_checkpoint(request.out, trained, meta, fp16=request.fp16)
-    card = out.with_suffix(".md")
+    card = card_path(out)
     atomic_write_text(card, model_card(out.stem, meta, request, run_log.seconds),
                       error=ModelError)
     return FineTuneResult(out, card, meta.train_step, dict(meta.final_losses))
+
+
+def card_path(checkpoint: Path) -> Path:
+    """``<stem>.card.md``: generated, so it never overwrites a hand-written ``<stem>.md``."""
+    return checkpoint.with_name(checkpoint.name.removesuffix(".safetensors") + ".card.md")
 
 
 def model_card(name: str, meta: CheckpointMeta, request: FineTuneRequest,
@@ -463,19 +469,20 @@ def model_card(name: str, meta: CheckpointMeta, request: FineTuneRequest,
     """The Markdown card of a trained model: data, options, final losses, time, machine."""
     data = meta.training_data
     step = meta.step_seconds
-    rows = [f"| {n} | {_minutes(s * step)} | {'yes' if a else 'no (visual losses only)'} |"
+    rows = [f"| {n} | {_length(s, step)} | {'yes' if a else 'no (visual losses only)'} |"
             for n, s, a in zip(data["names"], data["lengths"], data["audio"], strict=True)]
-    total = data["steps"] * step / 60.0
+    start = (f"Unsupervised RASL pretraining continued from **{request.init}**" if request.init
+             else "A RASL model trained from scratch without labels")
+    total = _length(data["steps"], step)
     opts = meta.training_options
     config = meta.config
     lines = [
         f"# Model card: `{name}`", "",
-        f"Continued unsupervised RASL pretraining from **{request.init or 'a new model'}** "
-        f"on {data['clips']} clips, {total:.2f} min ({data['clips_with_audio']} with "
-        "audio). No labels exist or were used.", "",
-        "## Data", "", "| clip | duration | audio |", "|---|---|---|", *rows, "",
-        f"Total: {total:.2f} min, {data['steps']} steps of {step:g} s. Clips without "
-        "audio train the visual losses only.", "",
+        f"{start}, on {data['clips']} clips ({data['clips_with_audio']} with audio) of "
+        f"{total}. No labels exist or were used.", "",
+        "## Data", "", "| clip | length | audio |", "|---|---|---|", *rows, "",
+        f"Total: {total}, {data['steps']} steps of {step:g} s. Clips without audio train the "
+        "visual losses only.", "",
         "## Options", "",
         f"- steps {meta.train_step} of {opts.get('steps')}, lr {opts.get('lr')}, batch "
         f"{opts.get('batch_size')}, optimizer {opts.get('optimizer')}, seed {opts.get('seed')}",
@@ -495,6 +502,11 @@ def model_card(name: str, meta: CheckpointMeta, request: FineTuneRequest,
 def _minutes(seconds: float) -> str:
     m, s = divmod(round(seconds), 60)
     return f"{m}:{s:02d}"
+
+
+def _length(steps: int, step_seconds: float) -> str:
+    """m:ss, or a step count for features whose step in seconds was not recorded."""
+    return f"{_minutes(steps * step_seconds)} min" if step_seconds > 0 else f"{steps} steps"
 
 
 def _table(values: dict[str, float]) -> str:

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from tinytrain import tiny_clips, tiny_start_model
 
 from highlight_studio.scoring import analyze
-from highlight_studio.training.finetune import pending_runs, user_data_dir
+from highlight_studio.training.finetune import card_path, pending_runs, user_data_dir
 
 from .test_window import open_and_wait
 
@@ -136,7 +136,7 @@ def test_train_pause_cancel_resume_save_and_compare(qtbot, make_window, footage,
     name, path = saved.args
     assert name == "mine" and Path(path) == user_data_dir() / "models" / "mine.safetensors"
     assert panel.plot.data["total"][0][0] > resumed_from and _last_step(panel) == 100
-    assert Path(path).with_suffix(".md").exists() and pending_runs() == []
+    assert card_path(Path(path)).exists() and pending_runs() == []
     assert not panel.resume_button.isVisible()
     assert window.model_box.itemText(window.model_box.findData(path)) == "mine"
     assert panel.start_box.findData(path) >= 0  # and it can start the next run
