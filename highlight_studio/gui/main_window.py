@@ -366,6 +366,7 @@ class MainWindow(QMainWindow):
         if not self._from_current_job():
             return
         self.stage_label.setText("Analysis failed")
+        self._compare_from = None
         self.show_error("Could not analyse the clip", message, details)
 
     @Slot()
@@ -484,10 +485,13 @@ class MainWindow(QMainWindow):
         self.reanalyze()
 
     def _show_comparison(self, analysis: Analysis) -> None:
+        """The overlay lasts one analysis: the next one (another model) would mislabel it."""
         before, self._compare_from = self._compare_from, None
         if before is not None and before.path == analysis.path:
             self.curve.set_overlay(before.times, before.scores, f"before: {before.model_name}",
                                    f"now: {analysis.model_name}")
+        else:
+            self.curve.clear_overlay()
 
     def _ask_abandon_run(self) -> bool:
         answer = QMessageBox.question(

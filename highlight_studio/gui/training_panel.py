@@ -291,6 +291,8 @@ class TrainingPanel(QWidget):
 
     @Slot(object)
     def _on_clip_info(self, info: ClipInfo) -> None:
+        if info.path in self.clips:  # added twice while the first survey was running
+            return
         self.clips[info.path] = info
         if info.usable:
             columns = [info.path.name, format_clock(info.duration), "yes" if info.has_audio
@@ -322,7 +324,8 @@ class TrainingPanel(QWidget):
     def _show_total(self) -> None:
         usable = self.usable_clips()
         silent = sum(not c.has_audio for c in usable)
-        self.total_label.setText(f"{len(usable)} clips, {total_minutes(usable):.1f} min"
+        clips = f"{len(usable)} clip" + ("" if len(usable) == 1 else "s")
+        self.total_label.setText(f"{clips}, {total_minutes(usable):.1f} min"
                                  + (f" ({silent} without audio)" if silent else ""))
         self._refresh_buttons()
 

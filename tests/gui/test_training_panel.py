@@ -98,6 +98,11 @@ def test_clips_show_duration_audio_and_what_cannot_be_used(qtbot, make_window, f
     assert rows["b.mp4"].text(2).startswith("no: trains the visual losses")
     assert panel.total_label.text() == "2 clips, 0.1 min (1 without audio)"
     assert panel.start_button.isEnabled()
+    _list_clips(qtbot, panel, footage)  # the same clips again: listed once
+    assert panel.clip_list.topLevelItemCount() == 3
+    rows["b.mp4"].setSelected(True)
+    panel.remove_button.click()
+    assert panel.total_label.text() == "1 clip, 0.0 min"
 
 
 def test_train_pause_cancel_resume_save_and_compare(qtbot, make_window, footage, start_model,
@@ -148,6 +153,10 @@ def test_train_pause_cancel_resume_save_and_compare(qtbot, make_window, footage,
     np.testing.assert_array_equal(overlay, before)  # the start model's curve, under the new
     assert window.curve.legend.isVisible()
     assert not np.array_equal(window.analysis.scores, before)
+    with qtbot.waitSignal(window.jobEnded, timeout=20_000):
+        window.analyze_button.click()  # any later analysis drops the comparison
+    assert len(window.curve.overlay.getOriginalDataset()[1] or ()) == 0
+    assert not window.curve.legend.isVisible()
 
 
 def test_closing_during_a_run_asks_and_the_run_can_resume_after_a_restart(
