@@ -45,8 +45,10 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
         )
         os.close(fd)
         tmp = Path(name)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         yield tmp
+        # mkstemp makes 0600 and some writers (safetensors) replace the file with their own;
+        # outputs get the usual mode, set on whatever the writer left.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
         tmp = None
     except OSError as exc:

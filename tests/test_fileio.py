@@ -21,6 +21,20 @@ def test_written_file_gets_umask_permissions(tmp_path: Path) -> None:
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
 
 
+def test_writer_that_replaces_the_temporary_still_gives_umask_permissions(tmp_path: Path
+                                                                         ) -> None:
+    """Like safetensors: the writer puts its own 0600 file where the temporary was."""
+    target = tmp_path / "model.safetensors"
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"weights")
+        os.close(fd)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+
+
 def test_failure_leaves_neither_target_nor_temporary(tmp_path: Path) -> None:
     target = tmp_path / "out.mp4"
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:
