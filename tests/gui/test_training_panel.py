@@ -178,3 +178,18 @@ def test_closing_during_a_run_asks_and_the_run_can_resume_after_a_restart(
 
     again = make_window()
     assert again.training.pending.name == "long" and again.training.resume_button.isVisible()
+
+
+def test_a_failed_run_is_explained_in_a_dialog(qtbot, make_window, footage,
+                                               start_model) -> None:
+    window = make_window()
+    window.add_model_choice("tiny-start", str(start_model))
+    window.toggle_training_panel()
+    panel = window.training
+    _list_clips(qtbot, panel, footage)
+    _set_up_run(panel, "too-wide", steps=10)
+    panel.k_box.setValue(10)  # 10 top and 10 bottom steps cannot fit the 8-step window
+    with qtbot.waitSignal(panel.runEnded, timeout=20_000):
+        panel.start_button.click()
+    assert window.error_box is not None and "k=10" in window.error_box.text()
+    assert panel.status.text() == "Training failed." and panel.start_button.isEnabled()
