@@ -340,6 +340,8 @@ def _video_dataset(request: FineTuneRequest, cancel: CancelToken | None
 
 def _start_model(request: FineTuneRequest, dataset: FeatureDataset) -> RASL:
     """The resumed run's model, the start model (with the asked-for changes), or a new one."""
+    import torch
+
     from ..model.checkpoint import load_checkpoint
     from ..model.config import RASLConfig
     from ..model.rasl import RASL
@@ -355,6 +357,7 @@ def _start_model(request: FineTuneRequest, dataset: FeatureDataset) -> RASL:
         changed = RASL(config)  # the options switched here add or remove no weights
         changed.load_state_dict(model.state_dict())
         return changed
+    torch.manual_seed(request.options.seed)  # --seed decides the initial weights too
     audio_dim = dataset.audio_dim or dataset.visual_dim
     fields = dict(visual_dim=dataset.visual_dim, audio_dim=audio_dim,
                   window=request.window or VIDEO_WINDOW, use_audio=dataset.audio_dim is not None,
