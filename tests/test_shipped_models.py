@@ -1,0 +1,35 @@
+"""The models in models/ load by name, say what they were trained on, and did not collapse.
+
+METHOD.md's collapse signs, checked on the diagnostics each checkpoint recorded at its last
+training step: s the same everywhere, r the same for every step, SA swamping its input.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from highlight_studio.features.visual import DEFAULT_BACKBONE
+from highlight_studio.model.checkpoint import read_meta, resolve_checkpoint
+from highlight_studio.model.config import BENCHMARK_WINDOW
+
+SHIPPED = {
+    # name: (backbone id prefix, visual width, window, seconds per step)
+    "default": (DEFAULT_BACKBONE, 1280, 150, 0.2),
+    "rasl-yth-i3d": ("features:", 1024, BENCHMARK_WINDOW, 0.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_model_describes_itself_and_did_not_collapse(name: str) -> None:
+    backbone, width, window, step = SHIPPED[name]
+    path = resolve_checkpoint(name)
+    assert path.name == f"{name}.safetensors" and path.parent.name == "models"
+    meta = read_meta(name)
+    assert meta.backbone_id.startswith(backbone)
+    assert meta.visual_dim == width and meta.config.window == window
+    assert meta.step_seconds == step
+    assert meta.train_step == meta.training_options["steps"]  # a finished run, not a stop
+    d = meta.diagnostics
+    assert d["visual_s_std"] > 0.05  # s spread within windows (collapse: ~0)
+    assert d["visual_r_cos"] < 0.95  # steps' representations differ (collapse: >= 0.998)
+    assert d["visual_sa_ratio"] < 2.0  # SA bounded (collapse: 18-51x its input)
