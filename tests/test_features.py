@@ -360,6 +360,32 @@ def test_cache_hit_then_miss_after_the_file_changes(tiny: Backbone, clip: Path,
     np.testing.assert_array_equal(recording.batches[-1], EXPECTED_FRAMES[:5])
 
 
+def test_analysis_and_training_share_the_visual_features(tiny: Backbone, clip: Path,
+                                                         tmp_path: Path) -> None:
+    """A clip analysed (vision only) and then trained on (vision + audio) runs the backbone
+    once; so does the other order. Only the audio is computed for the second request."""
+    for first_with_audio in (False, True):
+        cache = FeatureCache(tmp_path / f"cache{first_with_audio}")
+        recording = Recording(tiny)
+        first = _run(extract_features(clip, recording, STEP, cache=cache,  # type: ignore[arg-type]
+                                      with_audio=first_with_audio))[1]
+        calls = len(recording.batches)
+        progress, second = _run(extract_features(
+            clip, recording, STEP, cache=cache, with_audio=not first_with_audio))  # type: ignore[arg-type]
+        assert len(recording.batches) == calls  # no backbone call the second time
+        assert progress[-1].message == "from cache"
+        np.testing.assert_array_equal(second.visual, first.visual)
+        with_audio = second if first_with_audio is False else first
+        without = first if first_with_audio is False else second
+        assert without.audio is None
+        assert with_audio.audio is not None and with_audio.audio.shape == (N_STEPS, tiny.dim)
+        assert (with_audio.audio.max(axis=1) > silence_level() + 15).all()
+    # After vision first, the combined entry was stored: the next training request is a hit.
+    stored = FeatureCache(tmp_path / "cacheFalse").get(
+        cache_key(clip, tiny.id, STEP, AudioFeatureConfig().as_dict()))
+    assert stored is not None and stored.audio is not None
+
+
 def test_cancel_stops_and_joins_the_decoder(tiny: Backbone, clip: Path) -> None:
     token = CancelToken()
     events = extract_features(clip, tiny, STEP, cancel=token, batch_size=2)

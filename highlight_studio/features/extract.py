@@ -22,7 +22,7 @@ import torch
 from ..events import Cancelled, CancelToken, Progress, check_cancel
 from ..media import MediaInfo, iter_frames, probe, read_audio, step_count
 from .audio import AudioFeatureConfig, audio_step_mels, stretch_to
-from .cache import FeatureCache, cache_key
+from .cache import CachedFeatures, CacheKey, FeatureCache, cache_key
 from .visual import Backbone
 
 STAGE = "features"
@@ -158,6 +158,14 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _cached(cache: FeatureCache, key: CacheKey, n_steps: int, dim: int
+            ) -> CachedFeatures | None:
+    """The entry for ``key`` if it fits this clip's step grid (a grid of another length means
+    the decoder's step rule changed since: recompute)."""
+    hit = cache.get(key)
+    return hit if hit is not None and hit.visual.shape == (n_steps, dim) else None
+
+
 def extract_features(
     path: str | Path,
     backbone: Backbone,
@@ -171,7 +179,9 @@ def extract_features(
     """Yield ``Progress`` (stage "features", done/total in steps) per batch, then ClipFeatures.
 
     With a ``cache``, features computed before for the same file, backbone, step and audio
-    settings are returned at once, and new ones are stored. ``with_audio=False`` skips the
+    settings are returned at once, and new ones are stored. The visual features of a
+    vision-only entry (an analysis) serve a request with audio (training) and the other way
+    round: only the audio is computed then. ``with_audio=False`` skips the
     audio track (inference uses vision only); ``audio_config`` defaults to AudioFeatureConfig().
     On a CPU, torch's thread count is lowered while the generator runs (see model_threads).
 
@@ -185,13 +195,24 @@ def extract_features(
     n_steps = step_count(info.duration, step)
     key = None
     if cache is not None:
-        key = cache_key(info.path, backbone.id, step, audio_config.as_dict() if with_audio
-                        else None)
-        hit = cache.get(key)
-        # A grid of another length means the decoder's step rule changed since: recompute.
-        if hit is not None and hit.visual.shape == (n_steps, backbone.dim):
+        audio_settings = audio_config.as_dict()
+        key = cache_key(info.path, backbone.id, step, audio_settings if with_audio else None)
+        hit = _cached(cache, key, n_steps, backbone.dim)
+        if hit is None:  # the other kind of entry holds the same (costly) visual features
+            other = cache_key(info.path, backbone.id, step, None if with_audio
+                              else audio_settings)
+            hit = _cached(cache, other, n_steps, backbone.dim)
+            if hit is not None and with_audio:  # add the (cheap) audio, keep both for next time
+                check_cancel(cancel)
+                samples = read_audio(info.path, audio_config.sample_rate, cancel)
+                mels = None if samples is None else audio_step_mels(
+                    samples, audio_config.sample_rate, n_steps, step, audio_config)
+                cache.put(key, hit.visual, mels)
+                hit = CachedFeatures(hit.visual, mels, hit.header)
+        if hit is not None:
             yield Progress(STAGE, n_steps, n_steps, "steps", "from cache")
-            audio = None if hit.audio is None else stretch_to(hit.audio, backbone.dim)
+            audio = None if hit.audio is None or not with_audio \
+                else stretch_to(hit.audio, backbone.dim)
             yield ClipFeatures(hit.visual, audio, step, backbone.id, info)
             return
 
