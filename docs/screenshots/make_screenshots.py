@@ -70,7 +70,7 @@ def main() -> int:
     middle = (best.start + best.end) / 2
     window.preview.seek(middle)
     window.table.select_row(window.history.state.segments.index(best))
-    settle(lambda: abs(window.preview.position() - middle) < 0.5, 20)
+    settle(lambda: abs(window.preview.video.frame_time - middle) < 0.5, 20)
     window.grab().save(str(args.out / "main_window.png"))
     dialog = ExportDialog(window.analysis.path, Path.home(), window)
     dialog.show()

@@ -46,6 +46,8 @@ class VideoSurface(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.image = QImage()
+        self.frame_time = -1.0  # seconds: when the shown frame is due, -1 before the first
+        # (read by docs/screenshots to wait for the frame it asked for)
         self.setMinimumSize(320, 180)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
@@ -54,10 +56,12 @@ class VideoSurface(QWidget):
         image = frame.toImage()  # type: ignore[attr-defined]
         if not image.isNull():
             self.image = image
+            self.frame_time = frame.startTime() / 1e6  # type: ignore[attr-defined]
             self.update()
 
     def clear(self) -> None:
         self.image = QImage()
+        self.frame_time = -1.0
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
