@@ -57,6 +57,16 @@ def _set_up_run(panel, name: str, steps: int) -> None:
     panel.checkpoint_box.setValue(20)
 
 
+def _panel_with_clips(qtbot, make_window, footage, start_model, name: str, steps: int):
+    """A window with the tiny start model in its picker and the panel set up on the footage."""
+    window = make_window()
+    window.add_model_choice("tiny-start", str(start_model))
+    window.toggle_training_panel()
+    _list_clips(qtbot, window.training, footage)
+    _set_up_run(window.training, name, steps)
+    return window, window.training
+
+
 def _last_step(panel) -> float:
     steps = panel.plot.data["total"][0]
     return steps[-1] if steps else 0
@@ -161,12 +171,8 @@ def test_train_pause_cancel_resume_save_and_compare(qtbot, make_window, footage,
 
 def test_closing_during_a_run_asks_and_the_run_can_resume_after_a_restart(
         qtbot, make_window, footage, start_model) -> None:
-    window = make_window()
-    window.add_model_choice("tiny-start", str(start_model))
-    window.toggle_training_panel()
-    panel = window.training
-    _list_clips(qtbot, panel, footage)
-    _set_up_run(panel, "long", steps=1_000_000)
+    window, panel = _panel_with_clips(qtbot, make_window, footage, start_model, "long",
+                                      steps=1_000_000)
     panel.start_button.click()  # extracting features counts as running too
     asked: list[bool] = []
     window.confirm_abandon = lambda: asked.append(True) or False  # "keep training"
@@ -182,12 +188,8 @@ def test_closing_during_a_run_asks_and_the_run_can_resume_after_a_restart(
 
 def test_a_failed_run_is_explained_in_a_dialog(qtbot, make_window, footage,
                                                start_model) -> None:
-    window = make_window()
-    window.add_model_choice("tiny-start", str(start_model))
-    window.toggle_training_panel()
-    panel = window.training
-    _list_clips(qtbot, panel, footage)
-    _set_up_run(panel, "too-wide", steps=10)
+    window, panel = _panel_with_clips(qtbot, make_window, footage, start_model, "too-wide",
+                                      steps=10)
     panel.k_box.setValue(10)  # 10 top and 10 bottom steps cannot fit the 8-step window
     with qtbot.waitSignal(panel.runEnded, timeout=20_000):
         panel.start_button.click()
