@@ -4,6 +4,7 @@ pauses, cancels, resumes, saves a model the picker lists, and compares it on the
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from PySide6.QtCore import Qt
 from tinytrain import tiny_clips, tiny_start_model
 
 from highlight_studio.scoring import analyze
+from highlight_studio.training import trainer
 from highlight_studio.training.finetune import card_path, pending_runs, user_data_dir
 
 from .test_window import open_and_wait
@@ -116,7 +118,17 @@ def test_clips_show_duration_audio_and_what_cannot_be_used(qtbot, make_window, f
 
 
 def test_train_pause_cancel_resume_save_and_compare(qtbot, make_window, footage, start_model,
-                                                    clip) -> None:
+                                                    clip, monkeypatch) -> None:
+    # A tiny step takes milliseconds: 100 of them could end before the window has even drawn
+    # step 40 on a loaded machine, and the pause would come too late. 20 ms per step leaves
+    # the GUI seconds of slack without making the run long.
+    real_wait = trainer.wait_if_paused
+
+    def slow_step(pause, cancel) -> float:
+        time.sleep(0.02)
+        return real_wait(pause, cancel)
+
+    monkeypatch.setattr(trainer, "wait_if_paused", slow_step)
     window = make_window(analyze, keep_curves=False)
     window.add_model_choice("tiny-start", str(start_model))  # what the start-up probe does
     window._select_model(str(start_model))
@@ -131,9 +143,9 @@ def test_train_pause_cancel_resume_save_and_compare(qtbot, make_window, footage,
     qtbot.waitUntil(lambda: _last_step(panel) >= 40, timeout=20_000)  # a checkpoint at 20
     panel.pause_button.click()
     assert panel.pause_button.text() == "Continue"
-    qtbot.wait(300)  # events sent before the pause land
+    qtbot.wait(500)  # events sent before the pause land
     paused_at = panel.plot.points()
-    qtbot.wait(300)
+    qtbot.wait(500)
     assert panel.plot.points() == paused_at and _last_step(panel) < 100
     panel.pause_button.click()  # continue: the same thread goes on
     qtbot.waitUntil(lambda: panel.plot.points() > paused_at, timeout=10_000)
