@@ -20,6 +20,7 @@ from highlight_studio.training.finetune import card_path, pending_runs, user_dat
 from .test_window import open_and_wait
 
 SHIFT_CTRL = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+FIRST_FEATURES_MS = 180_000  # a fresh install's first audio features include numba's JIT
 
 
 @pytest.fixture(autouse=True)
@@ -140,6 +141,9 @@ def test_train_pause_cancel_resume_save_and_compare(qtbot, make_window, footage,
     _set_up_run(panel, "mine", steps=100)  # an event every step
 
     panel.start_button.click()
+    # Features first: on a fresh install the first audio features also compile librosa's
+    # numba kernels (tens of seconds, once); after that the run itself is quick.
+    qtbot.waitUntil(lambda: _last_step(panel) >= 1, timeout=FIRST_FEATURES_MS)
     qtbot.waitUntil(lambda: _last_step(panel) >= 40, timeout=20_000)  # a checkpoint at 20
     panel.pause_button.click()
     assert panel.pause_button.text() == "Continue"
@@ -203,7 +207,7 @@ def test_a_failed_run_is_explained_in_a_dialog(qtbot, make_window, footage,
     window, panel = _panel_with_clips(qtbot, make_window, footage, start_model, "too-wide",
                                       steps=10)
     panel.k_box.setValue(10)  # 10 top and 10 bottom steps cannot fit the 8-step window
-    with qtbot.waitSignal(panel.runEnded, timeout=20_000):
+    with qtbot.waitSignal(panel.runEnded, timeout=FIRST_FEATURES_MS):  # fails after features
         panel.start_button.click()
     assert window.error_box is not None and "k=10" in window.error_box.text()
     assert panel.status.text() == "Training failed." and panel.start_button.isEnabled()
