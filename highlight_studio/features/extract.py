@@ -166,6 +166,14 @@ def _cached(cache: FeatureCache, key: CacheKey, n_steps: int, dim: int
     return hit if hit is not None and hit.visual.shape == (n_steps, dim) else None
 
 
+def _clip_mels(path: Path, n_steps: int, step: float, config: AudioFeatureConfig,
+               cancel: CancelToken | None) -> np.ndarray | None:
+    """Per-step log-mel spectra of the clip's audio track, None when it has none."""
+    samples = read_audio(path, config.sample_rate, cancel)
+    return None if samples is None else audio_step_mels(samples, config.sample_rate, n_steps,
+                                                        step, config)
+
+
 def extract_features(
     path: str | Path,
     backbone: Backbone,
@@ -204,9 +212,7 @@ def extract_features(
             hit = _cached(cache, other, n_steps, backbone.dim)
             if hit is not None and with_audio:  # add the (cheap) audio, keep both for next time
                 check_cancel(cancel)
-                samples = read_audio(info.path, audio_config.sample_rate, cancel)
-                mels = None if samples is None else audio_step_mels(
-                    samples, audio_config.sample_rate, n_steps, step, audio_config)
+                mels = _clip_mels(info.path, n_steps, step, audio_config, cancel)
                 cache.put(key, hit.visual, mels)
                 hit = CachedFeatures(hit.visual, mels, hit.header)
         if hit is not None:
@@ -232,9 +238,7 @@ def extract_features(
         if filled:
             put(_Batch(start, buffer[:filled]))
         if with_audio:
-            samples = read_audio(info.path, audio_config.sample_rate, stop)
-            put(_Audio(None if samples is None else audio_step_mels(
-                samples, audio_config.sample_rate, n_steps, step, audio_config)))
+            put(_Audio(_clip_mels(info.path, n_steps, step, audio_config, stop)))
 
     check_cancel(cancel)
     yield Progress(STAGE, 0, n_steps, "steps")
