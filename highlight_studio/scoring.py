@@ -19,7 +19,12 @@ from .features import FeatureCache, available_backbones, create_backbone, extrac
 from .features.extract import ClipFeatures
 from .features.visual import best_device
 from .media import MediaInfo
-from .model.checkpoint import check_compatible, load_checkpoint, resolve_checkpoint
+from .model.checkpoint import (
+    CheckpointMeta,
+    check_compatible,
+    load_checkpoint,
+    resolve_checkpoint,
+)
 from .model.inference import score_sequence
 
 DEFAULT_MODEL = "default"
@@ -43,6 +48,13 @@ class Analysis:
         return np.arange(len(self.scores), dtype=np.float64) * self.step
 
 
+def frame_backbone(meta: CheckpointMeta) -> str | None:
+    """The registered backbone a checkpoint's features came from, or None when they were
+    precomputed elsewhere (a benchmark's): such a model cannot analyse a clip."""
+    name = meta.backbone_id.split(":", 1)[0]
+    return name if name in available_backbones() else None
+
+
 def analyze(
     path: str | Path,
     *,
@@ -62,8 +74,8 @@ def analyze(
     yield Progress("model", 0, 1, message="loading the model")
     model_path = resolve_checkpoint(checkpoint or DEFAULT_MODEL)
     model, meta = load_checkpoint(model_path, device=device)
-    backbone_name = meta.backbone_id.split(":", 1)[0]
-    if backbone_name not in available_backbones():
+    backbone_name = frame_backbone(meta)
+    if backbone_name is None:
         raise ModelError(f"{model_path.name} was trained on precomputed features "
                          f"({meta.backbone_id}), not on frames of a backbone this app runs, so "
                          "it cannot analyse a clip. Pick a model trained on video.")

@@ -24,16 +24,15 @@ def probe_setup(cancel: CancelToken) -> Iterator[object]:
     import torch
 
     from ..errors import ModelError
-    from ..features.visual import available_backbones, best_device
+    from ..features.visual import best_device
     from ..model.checkpoint import SUFFIX, model_dirs, read_meta
-    from ..scoring import DEFAULT_MODEL
+    from ..scoring import DEFAULT_MODEL, frame_backbone
 
     cancel.raise_if_cancelled()
     device = best_device()  # the same choice analyze() makes
     label = {"cuda": f"GPU: {torch.cuda.get_device_name(0)}" if device == "cuda" else "",
              "mps": "GPU: Apple MPS", "cpu": "CPU (no GPU found)"}[device]
     models: dict[str, str] = {}  # the first folder holding a name wins, as in name lookups
-    backbones = set(available_backbones())
     for folder in model_dirs():
         if folder.is_dir():
             for path in sorted(folder.glob(f"*{SUFFIX}")):
@@ -41,7 +40,7 @@ def probe_setup(cancel: CancelToken) -> Iterator[object]:
                 if name == DEFAULT_MODEL or name in models:  # the picker's first entry already
                     continue
                 try:  # models trained on benchmark features cannot analyse a clip: not listed
-                    if read_meta(path).backbone_id.split(":", 1)[0] not in backbones:
+                    if frame_backbone(read_meta(path)) is None:
                         continue
                 except ModelError:
                     pass  # listed: picking it explains what is wrong with the file
