@@ -8,6 +8,8 @@ classifier that ships in the same weights file.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -31,7 +33,17 @@ from highlight_studio.features import (
 )
 from highlight_studio.features import cache as cache_module
 from highlight_studio.features import extract as extract_module
-from highlight_studio.features.audio import pool_to_steps, resample_length, silence_level
+from highlight_studio.features.audio import (
+    _hz_to_mel,
+    _mel_filterbank,
+    _mel_to_hz,
+    audio_step_mels,
+    log_mel,
+    pool_to_steps,
+    resample_audio,
+    resample_length,
+    silence_level,
+)
 from highlight_studio.features.visual import Backbone, fold_batchnorm
 
 torch.set_num_threads(1)
@@ -183,10 +195,7 @@ def test_audio_steps_follow_a_tone_that_starts_halfway() -> None:
     peak = feats[6:].argmax(axis=1)
     assert (peak == peak[0]).all()
     config = AudioFeatureConfig()
-    import librosa
-
-    mel_hz = librosa.mel_frequencies(config.n_mels, fmin=config.fmin, fmax=config.fmax)
-    band = int(np.argmin(np.abs(mel_hz - 440.0)))
+    band = int(np.argmin(np.abs(_band_centres(config) - 440.0)))
     assert abs(peak[0] / 255 * (config.n_mels - 1) - band) <= 1.0
 
 
@@ -194,6 +203,107 @@ def test_audio_at_another_rate_is_resampled() -> None:
     native = audio_step_features(_tone(2.0, 16_000, 1.0), 16_000, N_STEPS, STEP, 64)
     high = audio_step_features(_tone(2.0, 48_000, 1.0), 48_000, N_STEPS, STEP, 64)
     np.testing.assert_allclose(high[6:], native[6:], atol=0.5)
+
+
+def test_a_tone_at_48k_gives_the_same_step_mels_as_at_16k() -> None:
+    native = audio_step_mels(_tone(2.0, 16_000, 0.0, hz=1000.0), 16_000, N_STEPS, STEP)
+    high = audio_step_mels(_tone(2.0, 48_000, 0.0, hz=1000.0), 48_000, N_STEPS, STEP)
+    np.testing.assert_array_equal(high.argmax(axis=1), native.argmax(axis=1))
+    loud = native > silence_level() + 5  # the tone's bands; the rest is window leakage
+    assert loud.sum(axis=1).min() >= 2
+    np.testing.assert_allclose(high[loud], native[loud], atol=0.05)
+    np.testing.assert_allclose(high, native, atol=0.5)
+
+
+def _chirp(seconds: float, rate: int, top_hz: float) -> np.ndarray:
+    """A sweep from 200 Hz up to ``top_hz``: every sample's value depends on its exact time."""
+    t = np.arange(round(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * (200 + (top_hz - 200) / (2 * seconds) * t) * t)).astype(
+        np.float32)
+
+
+# Sweeps stay below the resampler's low-pass (it rolls off from about 0.9 x Nyquist).
+@pytest.mark.parametrize(("source", "top_hz"), [(48_000, 6_000), (44_100, 6_000),
+                                                (22_050, 6_000), (8_000, 3_000)])
+def test_resampling_keeps_the_clock_and_the_tail(source: int, top_hz: float) -> None:
+    out = resample_audio(_chirp(1.0, source, top_hz), source, 16_000)
+    reference = _chirp(1.0, 16_000, top_hz)
+    assert out.dtype == np.float32 and out.shape == reference.shape
+    # Away from the ends (where the filter sees the silence beyond) it is the same waveform; one
+    # sample late would be off by up to 0.5 * 2 pi * top_hz / 16 kHz (0.6 to 1.2) at the top.
+    np.testing.assert_allclose(out[32:-32], reference[32:-32], atol=1e-3)
+
+
+@pytest.mark.parametrize("source", [8_000, 11_025, 22_050, 44_100, 48_000, 96_000])
+@pytest.mark.parametrize("n", [1, 10, 87, 1000, 44_101, 123_457])
+def test_resampled_length_is_the_rounded_ratio(source: int, n: int) -> None:
+    samples = np.full(n, 0.1, np.float32)
+    assert resample_audio(samples, source, 16_000).size == round(n * 16_000 / source)
+
+
+def _slaney_hz(mel: np.ndarray) -> np.ndarray:
+    """The Slaney mel scale from its definition: 200/3 Hz per mel to 1 kHz (15 mel), then
+    each 27 mels multiply the frequency by 6.4."""
+    return np.where(mel < 15, mel * 200 / 3, 1000 * 6.4 ** ((mel - 15) / 27))
+
+
+def _band_centres(config: AudioFeatureConfig) -> np.ndarray:
+    top = 15 + 27 * np.log(config.fmax / 1000) / np.log(6.4)  # fmax is above 1 kHz
+    return _slaney_hz(np.linspace(config.fmin * 3 / 200, top, config.n_mels + 2))[1:-1]
+
+
+def test_mel_scale_anchor_points() -> None:
+    np.testing.assert_allclose(_hz_to_mel(np.array([0, 500, 1000, 6400, 40960])),
+                               [0, 7.5, 15, 42, 69])
+    mels = np.linspace(0, 60, 121)
+    np.testing.assert_allclose(_mel_to_hz(mels), _slaney_hz(mels))
+    np.testing.assert_allclose(_hz_to_mel(_mel_to_hz(mels)), mels)
+
+
+def test_mel_filterbank_peaks_at_each_bands_centre() -> None:
+    config = AudioFeatureConfig()
+    bank = _mel_filterbank(config)
+    assert bank.shape == (config.n_mels, 1 + config.n_fft // 2)
+    assert (bank >= 0).all()
+    bin_hz = config.sample_rate / config.n_fft
+    expected_bin = _band_centres(config) / bin_hz
+    assert np.abs(bank.argmax(axis=1) - expected_bin).max() <= 1.0
+    # Slaney normalisation: each triangle has unit area in Hz (sampled at the bins, so roughly).
+    np.testing.assert_allclose(bank.sum(axis=1) * bin_hz, 1.0, atol=0.15)
+
+
+def _parity_signals(config: AudioFeatureConfig) -> dict[str, np.ndarray]:
+    rate = config.sample_rate
+    t = np.arange(round(2.3 * rate)) / rate  # not a whole number of hops
+    short = 0.5 * np.sin(2 * np.pi * 1000.0 * t[:300])
+    return {
+        "tone": 0.5 * np.sin(2 * np.pi * 440.0 * t) * (t >= 1.0),
+        "noise": 0.1 * np.random.default_rng(0).standard_normal(t.size),
+        "short": np.pad(short, (0, config.n_fft - short.size)),  # as audio_step_mels pads
+        "chirp": _chirp(2.3, rate, 7_500),
+    }
+
+
+@pytest.mark.parametrize("name", ["tone", "noise", "short", "chirp"])
+def test_log_mel_matches_librosa(name: str) -> None:
+    librosa = pytest.importorskip("librosa")
+    config = AudioFeatureConfig()
+    samples = _parity_signals(config)[name].astype(np.float32)
+    ours = log_mel(samples, config)
+    mel = librosa.feature.melspectrogram(
+        y=samples, sr=config.sample_rate, n_fft=config.n_fft, hop_length=config.hop_length,
+        n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax, power=2.0, center=True,
+        pad_mode="constant")
+    theirs = np.log(mel.T + config.log_offset).astype(np.float32)
+    assert ours.shape == theirs.shape == (1 + samples.size // config.hop_length, config.n_mels)
+    assert ours.dtype == np.float32
+    np.testing.assert_allclose(ours, theirs, atol=1e-3)
+    assert ours.max() > silence_level() + 10  # not two matching floors
+
+
+def test_audio_features_do_not_import_librosa() -> None:
+    code = "import sys, highlight_studio.features.audio; assert 'librosa' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 @pytest.mark.parametrize("n_samples", [0, 10, 1000])

@@ -9,9 +9,10 @@ and needs no extra model.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
-import librosa
+import av
 import numpy as np
 
 
@@ -42,21 +43,84 @@ def log_mel(samples: np.ndarray, config: AudioFeatureConfig = AudioFeatureConfig
             ) -> np.ndarray:
     """Log-mel power spectrogram ``[frames, n_mels]`` of mono ``samples`` at the config's rate.
 
-    Frame ``j`` is centred on sample ``j * hop_length``.
+    Frame ``j`` is centred on sample ``j * hop_length``; there are ``1 + len // hop_length``.
+    The values are librosa's ``melspectrogram(..., power=2, center=True, pad_mode="constant")``
+    (tests/test_features.py checks it), computed here in numpy so that no numba JIT runs.
     """
-    mel = librosa.feature.melspectrogram(
-        y=np.ascontiguousarray(samples, dtype=np.float32),
-        sr=config.sample_rate,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        n_mels=config.n_mels,
-        fmin=config.fmin,
-        fmax=config.fmax,
-        power=2.0,
-        center=True,
-        pad_mode="constant",  # zeros beyond the ends: reflecting would invent sound
-    )
-    return np.log(mel.T + config.log_offset).astype(np.float32)
+    n_fft, hop = config.n_fft, config.hop_length
+    half = n_fft // 2
+    # Zeros beyond the ends: reflecting would invent sound.
+    padded = np.pad(np.asarray(samples, dtype=np.float64).reshape(-1), (half, half))
+    n_frames = 1 + (padded.size - n_fft) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+    weights = _mel_filterbank(config).T
+    mel = np.empty((n_frames, config.n_mels), np.float64)
+    block = 4096  # frames per FFT batch: bounds memory on hour-long clips
+    for start in range(0, n_frames, block):
+        spectrum = np.fft.rfft(frames[start:start + block] * window, axis=1)
+        mel[start:start + block] = (spectrum.real ** 2 + spectrum.imag ** 2) @ weights
+    return np.log(mel + config.log_offset).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_filterbank(config: AudioFeatureConfig) -> np.ndarray:
+    """librosa's default mel filters ``[n_mels, 1 + n_fft // 2]``: Slaney scale and area norm.
+
+    Triangles between consecutive mel-spaced edges, each scaled to unit area in Hz so that a
+    wide high band does not outweigh a narrow low one.
+    """
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(config.fmin), _hz_to_mel(config.fmax),
+                                   config.n_mels + 2))
+    bins = np.linspace(0.0, config.sample_rate / 2, 1 + config.n_fft // 2)
+    lo, centre, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (bins - lo) / (centre - lo)
+    falling = (hi - bins) / (hi - centre)
+    weights = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (hi - lo))
+    weights.flags.writeable = False  # shared by every caller through the cache
+    return weights
+
+
+# The Slaney mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
+_MEL_HZ_PER_MEL = 200.0 / 3
+_MEL_BREAK_HZ = 1000.0
+_MEL_BREAK = _MEL_BREAK_HZ / _MEL_HZ_PER_MEL
+_MEL_LOG_STEP = np.log(6.4) / 27.0
+
+
+def _hz_to_mel(hz: float | np.ndarray) -> np.ndarray:
+    hz = np.asarray(hz, dtype=np.float64)
+    log_part = _MEL_BREAK + np.log(np.maximum(hz, _MEL_BREAK_HZ) / _MEL_BREAK_HZ) / _MEL_LOG_STEP
+    return np.where(hz >= _MEL_BREAK_HZ, log_part, hz / _MEL_HZ_PER_MEL)
+
+
+def _mel_to_hz(mel: float | np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    log_part = _MEL_BREAK_HZ * np.exp(_MEL_LOG_STEP * (np.maximum(mel, _MEL_BREAK) - _MEL_BREAK))
+    return np.where(mel >= _MEL_BREAK, log_part, mel * _MEL_HZ_PER_MEL)
+
+
+def resample_audio(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Mono float32 ``samples`` at ``target_rate``: exactly ``round(len * target / source)``.
+
+    Uses FFmpeg's resampler, as decoding does (media.read_audio). The exact length keeps
+    sample ``i`` at time ``i / target_rate`` on the video's clock.
+    """
+    samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
+    expected = round(samples.size * target_rate / source_rate)
+    # Silence past the end: the resampler's flush drops most of a very short input's tail.
+    pad = int(np.ceil(64 * source_rate / target_rate))
+    frame = av.AudioFrame.from_ndarray(np.pad(samples, (0, pad))[None, :], format="flt",
+                                       layout="mono")
+    frame.sample_rate = source_rate
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
+    chunks = [*resampler.resample(frame), *resampler.resample(None)]  # None: flush the tail
+    out = np.concatenate([c.to_ndarray()[0] for c in chunks] or [np.zeros(0, np.float32)])
+    padded_expected = (samples.size + pad) * target_rate / source_rate
+    if abs(out.size - padded_expected) > 4:
+        raise RuntimeError(f"resampling {samples.size} samples from {source_rate} to "
+                           f"{target_rate} Hz gave {out.size}, expected {padded_expected:.0f}")
+    return out[:expected].astype(np.float32, copy=False)
 
 
 def pool_to_steps(frames: np.ndarray, frame_times: np.ndarray, n_steps: int, step: float,
@@ -102,7 +166,7 @@ def audio_step_mels(
         raise ValueError(f"bad grid: n_steps={n_steps}, step={step}")
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)
     if sample_rate != config.sample_rate and samples.size:
-        samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=config.sample_rate)
+        samples = resample_audio(samples, sample_rate, config.sample_rate)
     if samples.size == 0 or n_steps == 0:
         return np.full((n_steps, config.n_mels), silence_level(config), np.float32)
     # Samples past the last step are ignored anyway; cutting them first saves the work.

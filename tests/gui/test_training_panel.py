@@ -20,7 +20,7 @@ from highlight_studio.training.finetune import card_path, pending_runs, user_dat
 from .test_window import open_and_wait
 
 SHIFT_CTRL = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
-FIRST_FEATURES_MS = 180_000  # a fresh install's first audio features include numba's JIT
+FIRST_FEATURES_MS = 180_000  # the first features of a run: decoding + backbone, slow on a busy box
 
 
 @pytest.fixture(autouse=True)
@@ -141,8 +141,8 @@ def test_train_pause_cancel_resume_save_and_compare(qtbot, make_window, footage,
     _set_up_run(panel, "mine", steps=100)  # an event every step
 
     panel.start_button.click()
-    # Features first: on a fresh install the first audio features also compile librosa's
-    # numba kernels (tens of seconds, once); after that the run itself is quick.
+    # Features first: decoding and the backbone over every clip, which can take a while on a
+    # loaded machine (no JIT compiles any more: audio is plain numpy); then the run is quick.
     qtbot.waitUntil(lambda: _last_step(panel) >= 1, timeout=FIRST_FEATURES_MS)
     qtbot.waitUntil(lambda: _last_step(panel) >= 40, timeout=20_000)  # a checkpoint at 20
     panel.pause_button.click()
