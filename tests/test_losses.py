@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from highlight_studio.errors import ModelError
 from highlight_studio.model.config import RASLConfig
 from highlight_studio.model.losses import (
     kpoint_loss,
@@ -94,6 +95,53 @@ def test_soft_kpoint_moves_the_ranking_towards_the_most_separating_split() -> No
     s = torch.full((1, 4), 0.5)  # equal activations: only the choice of steps matters
     soft_kpoint_loss(s, r, rank, 1, eta_mode="top").loss.backward()
     assert rank.grad[0, 1] < 0 < rank.grad[0, 2]
+
+
+def test_kpoint_contrast_on_inputs_compares_the_paired_input_vectors() -> None:
+    """kpoint_space="input": the cosine is between the paired steps' inputs, so a
+    representation that differs for any split no longer raises eta on its own."""
+    s = torch.tensor([[0.9, 0.1, 0.8, 0.2]])
+    z = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]])  # every pair differs
+    inputs = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]])
+    # pairs (2, 1): inputs alike, cos 1 -> 0; (0, 3): orthogonal -> (0.9 - 0.2) * 1.
+    result = kpoint_loss(s, z, 2, *_identity_heads(2), eta_mode="top_minus_bottom",
+                         inputs=inputs)
+    eta = (0.0 + 0.7) / 2
+    assert result.loss.item() == pytest.approx(math.log1p(math.exp(-eta)), rel=1e-5)
+    assert result.top_bottom_cos.item() == pytest.approx(0.5)
+
+
+def test_kpoint_space_input_sends_no_gradient_through_the_representation() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(2, 8, 16)
+    for space, reaches_projection in (("representation", True), ("input", False)):
+        torch.manual_seed(0)
+        model = RASL(RASLConfig(**TINY, kpoint_space=space, use_audio=False,
+                                use_aux_task=False, use_recon_loss=False))
+        total_loss(model, model(x)).total.backward()
+        grad = model.visual.proj_top.weight.grad
+        assert (grad is not None and grad.abs().sum() > 0) == reaches_projection
+        assert model.visual.psi.weight.grad.abs().sum() > 0  # s still learns from L_r
+
+
+def test_soft_kpoint_spread_measure_is_scale_free_and_favours_the_main_axis() -> None:
+    """measure="spread": distance between the top and bottom means over twice the window's
+    RMS spread; the split along the axis the window varies most on separates most."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 16, 6) * 0.1
+    x[0, :8, 0] += 1.0  # steps 0-7 and 8-15 differ along feature 0
+    s = torch.full((1, 16), 0.5)
+    along = torch.cat([torch.ones(8), -torch.ones(8)])[None] + 0.01 * torch.arange(16)
+    across = torch.tensor([[1.0, -1.0] * 8]) + 0.01 * torch.arange(16)
+
+    def loss(r: torch.Tensor, rank: torch.Tensor) -> float:
+        return soft_kpoint_loss(s, r, rank, 4, eta_mode="top", measure="spread").loss.item()
+
+    assert loss(x, along) < loss(x, across)  # more separation, lower L_r
+    assert loss(10 * x, along) == pytest.approx(loss(x, along), rel=1e-4)
+    with pytest.raises(ModelError, match="input_spread"):
+        RASLConfig(**TINY, kpoint_space="input_spread")  # hard selection has no weighted means
+    RASLConfig(**TINY, kpoint_space="input_spread", kpoint_selection="soft")
 
 
 def test_scl_loss_is_symmetric_infonce() -> None:

@@ -109,6 +109,24 @@ def test_seeded_training_is_deterministic() -> None:
     assert e3[-1].total != e1[-1].total
 
 
+def test_kpoint_after_holds_the_kpoint_loss_back_until_that_step() -> None:
+    """Before ``kpoint_after`` the update is that of a model without L_r (the term is still
+    logged); after it L_r counts again."""
+    options = TrainOptions(steps=4, log_every=2, seed=1)
+    held, events = _run(replace(options, kpoint_after=4))
+    without, _ = _run(options, config=replace(CONFIG, use_kpoint_loss=False))
+    joined, _ = _run(replace(options, kpoint_after=2))
+    assert events[-1].kpoint > 0  # computed and reported, just not trained on
+    for p_held, p_without in zip(held.parameters(), without.parameters(), strict=True):
+        torch.testing.assert_close(p_held, p_without, rtol=0, atol=1e-6)
+    # Only L_r trains the k-point projection: it keeps its initial weights until then (at
+    # init s is nearly flat, so L_r's first updates are small but not zero).
+    assert torch.equal(held.visual.proj_top.weight, without.visual.proj_top.weight)
+    assert not torch.equal(joined.visual.proj_top.weight, held.visual.proj_top.weight)
+    with pytest.raises(ModelError, match="kpoint_after"):
+        TrainOptions(kpoint_after=-1)
+
+
 def test_resume_continues_exactly(tmp_path: Path) -> None:
     path = tmp_path / "run.safetensors"
     full_opts = TrainOptions(steps=8, log_every=2, seed=1)

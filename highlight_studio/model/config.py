@@ -19,6 +19,7 @@ SCL_NEGATIVES = ("window", "batch")
 KPOINT_PROJECTION = ("separate", "shared")
 KPOINT_ETA = ("top", "top_minus_bottom")
 KPOINT_SELECTION = ("hard", "soft")
+KPOINT_SPACE = ("representation", "input", "input_spread")
 INPUT_NORM = ("none", "layernorm", "l2")
 R_NORM = ("none", "layernorm")
 RECON_TARGET = ("input", "raw")
@@ -35,7 +36,8 @@ BENCHMARK_WINDOW = 32
 
 
 # Options added after checkpoints were shipped: a config saved before them meant these values.
-_ABSENT_MEANS: dict[str, Any] = {"kpoint_selection": "hard", "kpoint_contrast": True}
+_ABSENT_MEANS: dict[str, Any] = {"kpoint_selection": "hard", "kpoint_contrast": True,
+                                 "kpoint_space": "representation"}
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,14 @@ class RASLConfig:
     # eta's representation factor (1 - cos): off leaves L_r as the activation gap alone
     # (Fig. 6's "without k-point contrastive learning").
     kpoint_contrast: bool = True
+    # What the contrast factor compares: the learned "representation" (Eq. 7: projected z for
+    # hard, r for soft selection) or the branch's "input" vectors. A representation can be made
+    # to differ for any split of a window; the input cannot, so with "input" only the choice
+    # of steps (soft selection) and their activation gap can raise eta. "input_spread" (soft
+    # selection only) measures the distance between the top and bottom mean inputs in units of
+    # the window's spread instead of 1 - cos: the split along the window's main axis of change
+    # separates most.
+    kpoint_space: str = "representation"
     scl_skip_repeats: bool = True  # repeat-filled copies of a step are not SCL negatives
     scl_center: bool = False  # subtract the window's mean r before SCL's cosines
     spread_weight: float = 0.0  # weight of a term that keeps s spread within a window
@@ -120,6 +130,7 @@ class RASLConfig:
             "score_squash": SCORE_SQUASH, "decoder_input": DECODER_INPUT,
             "scl_negatives": SCL_NEGATIVES, "kpoint_projection": KPOINT_PROJECTION,
             "kpoint_eta": KPOINT_ETA, "kpoint_selection": KPOINT_SELECTION,
+            "kpoint_space": KPOINT_SPACE,
             "input_norm": INPUT_NORM, "r_norm": R_NORM,
             "readout": READOUT, "sa_output": SA_OUTPUT, "recon_target": RECON_TARGET,
             "recon_scale": RECON_SCALE,
@@ -139,6 +150,8 @@ class RASLConfig:
         if self.use_kpoint_loss and 2 * self.k > self.window:
             raise ModelError(f"k={self.k} top and k bottom steps do not fit in a window of "
                              f"{self.window} steps; lower k or widen the window.")
+        if self.kpoint_space == "input_spread" and self.kpoint_selection != "soft":
+            raise ModelError('kpoint_space="input_spread" needs kpoint_selection="soft".')
         if not 0.0 <= self.mask_ratio < 1.0:
             raise ModelError(f"mask_ratio must be in [0, 1), not {self.mask_ratio}.")
 
@@ -170,7 +183,8 @@ class RASLConfig:
         """The paper read literally, with none of the anti-collapse options (for comparison)."""
         base: dict[str, Any] = dict(
             zero_init_attn_out=False, input_norm="none", r_norm="none", decoder_bias=True,
-            kpoint_eta="top", kpoint_selection="hard", kpoint_contrast=True, rank_by_logit=False,
+            kpoint_eta="top", kpoint_selection="hard", kpoint_contrast=True,
+            kpoint_space="representation", rank_by_logit=False,
             scl_skip_repeats=False, scl_center=False, spread_weight=0.0,
             kpoint_projection="separate", readout="signed", sa_output="plain",
             recon_scale="free",

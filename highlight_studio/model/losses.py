@@ -38,6 +38,7 @@ def kpoint_loss(
     rank: torch.Tensor | None = None,
     eta_mode: str = "top",
     contrast: bool = True,
+    inputs: torch.Tensor | None = None,
 ) -> KPointResult:
     """L_r (Eq. 6-8) per window, averaged: softplus(-eta) with
     eta = mean_i w_i * (1 - cos(LN(W_hat z_top_i), LN(W_check z_bottom_i))).
@@ -46,7 +47,8 @@ def kpoint_loss(
     ``rank`` (default ``s``), each set sorted ascending by it and paired rank by rank. The weight
     w_i is s_top_i (``eta_mode="top"``, the paper) or s_top_i - s_bottom_i
     (``"top_minus_bottom"``, which also pushes the bottom-k down). ``contrast=False`` drops
-    the (1 - cos) factor: eta is then the activation gap alone.
+    the (1 - cos) factor: eta is then the activation gap alone. With ``inputs`` [B, N, D] the
+    cosine compares the paired steps' input vectors instead (no projection).
     """
     key = s if rank is None else rank
     top = key.topk(k, dim=1).indices.flip(1)  # descending -> ascending
@@ -55,7 +57,12 @@ def kpoint_loss(
     idx_shape = (*top.shape, z.shape[-1])
     z_top = z.gather(1, top[..., None].expand(idx_shape))
     z_bottom = z.gather(1, bottom[..., None].expand(idx_shape))
-    cos = F.cosine_similarity(norm(proj_top(z_top)), norm(proj_bottom(z_bottom)), dim=-1)
+    if inputs is None:
+        cos = F.cosine_similarity(norm(proj_top(z_top)), norm(proj_bottom(z_bottom)), dim=-1)
+    else:
+        in_shape = (*top.shape, inputs.shape[-1])
+        cos = F.cosine_similarity(inputs.gather(1, top[..., None].expand(in_shape)),
+                                  inputs.gather(1, bottom[..., None].expand(in_shape)), dim=-1)
     weight = s_top - s_bottom if eta_mode == "top_minus_bottom" else s_top
     eta = (weight * (1.0 - cos) if contrast else weight).mean(dim=1)
     return KPointResult(loss=F.softplus(-eta).mean(), top_bottom_cos=cos.mean().detach())
@@ -69,6 +76,7 @@ def soft_kpoint_loss(
     *,
     eta_mode: str = "top_minus_bottom",
     contrast: bool = True,
+    measure: str = "cosine",
 ) -> KPointResult:
     """L_r with a differentiable choice of the top and bottom steps.
 
@@ -78,7 +86,11 @@ def soft_kpoint_loss(
     weigh about k steps, as hard top-k does. The contrast is 1 - cos between the two
     weighted means of ``r`` [B, N, F]: it grows when the steps ranked high and low differ the
     most, and its gradient reaches ``rank``, so the ranking itself moves towards that split
-    (with hard top-k only the steps' activations move). eta is the weighted activation gap
+    (with hard top-k only the steps' activations move). ``r`` may also be the branch's input
+    vectors (``kpoint_space="input"``). ``measure="spread"`` replaces 1 - cos by the distance
+    between the two weighted means in units of twice the window's RMS spread around its mean:
+    scale-free, and largest for the split along the window's main axis of change (the
+    direction of its first principal component). eta is the weighted activation gap
     (``"top_minus_bottom"``) or the top's mean activation (``"top"``) times that contrast.
     """
     beta = math.sqrt(math.log(rank.shape[1] / k))
@@ -88,8 +100,13 @@ def soft_kpoint_loss(
     proto_top = torch.einsum("bn,bnf->bf", top_w, r)
     proto_bottom = torch.einsum("bn,bnf->bf", bottom_w, r)
     cos = F.cosine_similarity(proto_top, proto_bottom, dim=-1)
+    if measure == "spread":
+        spread = (r - r.mean(dim=1, keepdim=True)).pow(2).sum(dim=-1).mean(dim=1).sqrt()
+        separation = (proto_top - proto_bottom).norm(dim=-1) / (2.0 * spread + 1e-6)
+    else:
+        separation = 1.0 - cos
     gap = s_top - s_bottom if eta_mode == "top_minus_bottom" else s_top
-    eta = gap * (1.0 - cos) if contrast else gap
+    eta = gap * separation if contrast else gap
     return KPointResult(loss=F.softplus(-eta).mean(), top_bottom_cos=cos.mean().detach())
 
 
@@ -161,14 +178,19 @@ def _branch_terms(model: RASL, out: BranchOutput, config: RASLConfig, branch: st
         head = model.visual if branch == "visual" else model.audio
         assert head is not None
         rank = out.logit if config.rank_by_logit else None
+        on_inputs = config.kpoint_space in ("input", "input_spread")
+        inputs = out.target.detach() if on_inputs else None
         if config.kpoint_selection == "soft":
-            result = soft_kpoint_loss(out.s, out.r, out.s if rank is None else rank, config.k,
+            result = soft_kpoint_loss(out.s, out.r if inputs is None else inputs,
+                                      out.s if rank is None else rank, config.k,
                                       eta_mode=config.kpoint_eta,
-                                      contrast=config.kpoint_contrast)
+                                      contrast=config.kpoint_contrast,
+                                      measure="spread" if config.kpoint_space == "input_spread"
+                                      else "cosine")
         else:
             result = kpoint_loss(out.s, out.z, config.k, head.proj_top, head.proj_bottom,
                                  head.proj_norm, rank=rank, eta_mode=config.kpoint_eta,
-                                 contrast=config.kpoint_contrast)
+                                 contrast=config.kpoint_contrast, inputs=inputs)
         terms["kpoint"] = terms["kpoint"] + result.loss
         extras[f"{branch}_top_bottom_cos"] = float(result.top_bottom_cos)
     if config.use_aux_task and out.masked_recon is not None:

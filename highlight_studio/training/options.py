@@ -21,6 +21,10 @@ class TrainOptions:
     optimizer: str = "rmsprop"
     warmup_steps: int = 0  # linear lr warm-up: RMSprop's first steps are its largest
     grad_clip: float = 0.0  # max global grad norm; 0 = off
+    # L_r joins the total only from this step on: the reconstruction gate sets the activation's
+    # sign first, then the k-point contrast refines the ranking (a symmetric contrast alone
+    # picks a side by chance).
+    kpoint_after: int = 0
     log_every: int = 10  # steps between events with diagnostics
     checkpoint_every: int = 0  # steps between checkpoints; 0 = only at the end
     checkpoint_path: str | None = None  # where checkpoints go (None: none written)
@@ -30,5 +34,7 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ModelError(f"optimizer must be one of {', '.join(OPTIMIZERS)}.")
+        if self.kpoint_after < 0:
+            raise ModelError("kpoint_after must be 0 or more.")
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ModelError("steps and batch size must be positive and lr above 0.")

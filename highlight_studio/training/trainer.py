@@ -109,8 +109,11 @@ def train(
         out = model(visual, audio, mask=mask, audio_rows=batch.audio_rows.to(device))
         source = batch.source.to(device)
         losses = total_loss(model, out, source=source)
+        objective = losses.total
+        if step < options.kpoint_after:
+            objective = objective - losses.terms["kpoint"]
         optimizer.zero_grad(set_to_none=True)
-        losses.total.backward()
+        objective.backward()
         if options.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), options.grad_clip)
         optimizer.step()
