@@ -1,12 +1,15 @@
 """Label-free scorers on a benchmark features folder: what simple signals are worth (yth mAP).
 
     python benchmarks/label_free_probes.py [--dataset ../shared/benchmarks/yth-train]
+                                           [--orient-by rasl-yth-i3d]
 
 Each probe scores a video's steps from its own features only (no labels, nothing fitted across
 videos); labels are read afterwards to measure. They bound what an unsupervised model should
 at least reach, and hint at what RASL's k-point contrast could learn: the dominant direction of
 change within a clip (its first principal component), oriented so that it agrees with the
 feature norm (the sign is otherwise arbitrary, which is the sign problem METHOD.md describes).
+Corpus probes fit one thing across all videos' features (still no labels): how typical a step
+is among other videos' steps, and the video-duration cue of Xiong et al. (CVPR 2019).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from highlight_studio.evaluation.benchmark import (
 from highlight_studio.evaluation.protocols import evaluate_scores
 
 Scorer = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+Features = dict[str, tuple[np.ndarray, np.ndarray | None]]
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "yth-train"
 
 
@@ -65,6 +69,47 @@ def temporal_change(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarray:
     return change
 
 
+def kpoint_direction(x: np.ndarray, share: float, reference: np.ndarray | None = None
+                     ) -> np.ndarray:
+    """Projection on mean(top) - mean(bottom), the ``share`` of steps highest and lowest by
+    ``reference`` (default the norm): the split a k-point contrast on the inputs separates."""
+    reference = norm(x) if reference is None else reference
+    k = min(max(1, round(share * len(x))), len(x) // 2)
+    if k < 1:
+        return reference
+    order = np.argsort(reference)
+    return x @ (x[order[-k:]].mean(axis=0) - x[order[:k]].mean(axis=0))
+
+
+def cross_video_typicality(features: Features, k: int = 10) -> dict[str, np.ndarray]:
+    """Mean cosine of each step to its k nearest steps in *other* videos: content that many
+    videos share (the query's typical action) scores high."""
+    names = list(features)
+    unit = [v / (norm(v)[:, None] + 1e-9) for v, _ in (features[n] for n in names)]
+    bank = np.concatenate(unit)
+    owner = np.concatenate([np.full(len(u), i) for i, u in enumerate(unit)])
+    out = {}
+    for i, (name, u) in enumerate(zip(names, unit, strict=True)):
+        sims = u @ bank.T
+        sims[:, owner == i] = -np.inf
+        out[name] = np.sort(sims, axis=1)[:, -k:].mean(axis=1)
+    return out
+
+
+def duration_cue(features: Features, ridge: float = 1.0) -> dict[str, np.ndarray]:
+    """Ridge regression from unit features to "this clip is shorter than the median clip"
+    (short clips hold a larger share of highlights; Xiong et al., CVPR 2019)."""
+    lengths = {n: len(v) for n, (v, _) in features.items()}
+    median = np.median(list(lengths.values()))
+    unit = {n: v / (norm(v)[:, None] + 1e-9) for n, (v, _) in features.items()}
+    x = np.concatenate(list(unit.values()))
+    y = np.concatenate([np.full(lengths[n], float(lengths[n] <= median)) for n in unit])
+    x_mean, y_mean = x.mean(axis=0), y.mean()
+    xc = x - x_mean
+    w = np.linalg.solve(xc.T @ xc + ridge * np.eye(x.shape[1]), xc.T @ (y - y_mean))
+    return {n: (u - x_mean) @ w for n, u in unit.items()}
+
+
 PROBES: dict[str, Scorer] = {
     "visual L2 norm": lambda v, a: norm(v),
     "audio L2 norm": lambda v, a: norm(a) if a is not None else norm(v),
@@ -72,12 +117,45 @@ PROBES: dict[str, Scorer] = {
     "distance to the clip's mean feature": lambda v, a: norm(v - v.mean(axis=0)),
     "first principal component, oriented by norm": pc1_by_norm,
     "joint audio-visual first component, oriented by norm": joint_pc1_by_norm,
+    "k-point direction, top/bottom 10 % by norm": lambda v, a: kpoint_direction(v, 0.1),
+    "k-point direction, top/bottom 30 % by norm": lambda v, a: kpoint_direction(v, 0.3),
 }
+CORPUS_PROBES: dict[str, Callable[[Features], dict[str, np.ndarray]]] = {
+    "typicality among other videos' steps (10-NN cosine)": cross_video_typicality,
+    "duration cue (ridge: clip shorter than the median)": duration_cue,
+}
+
+
+def model_readouts(checkpoint: str, features: Features, annotations) -> None:
+    """The model's own mAP, then the same clip-level directions oriented by its scores instead
+    of the norm: what a readout along the clip's main contrast would add to the model."""
+    from highlight_studio.model.checkpoint import load_checkpoint
+    from highlight_studio.model.inference import score_sequence
+
+    model, _ = load_checkpoint(checkpoint)
+    share = model.config.k / model.config.window
+    model_scores = {vid: score_sequence(model, v.astype(np.float32))
+                    for vid, (v, _) in features.items()}
+    readouts: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+        f"{checkpoint}: its score": lambda v, m: m,
+        f"{checkpoint}: first principal component, oriented by the score":
+            lambda v, m: oriented(first_component(v), m),
+        f"{checkpoint}: k-point direction, top/bottom 10 % by the score":
+            lambda v, m: kpoint_direction(v, 0.1, m),
+        f"{checkpoint}: k-point direction, top/bottom k/window = {share:.0%} by the score":
+            lambda v, m: kpoint_direction(v, share, m),
+    }
+    for name, readout in readouts.items():
+        scores = {vid: readout(v.astype(np.float32), model_scores[vid])
+                  for vid, (v, _) in features.items()}
+        print(f"| {name} | {evaluate_scores(annotations, scores).headline:.3f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    parser.add_argument("--orient-by", metavar="CHECKPOINT",
+                        help="also orient the clip directions by this model's scores")
     args = parser.parse_args()
     features = read_benchmark_features(args.dataset)  # labels are not read here
     annotations = read_benchmark_annotations(args.dataset)
@@ -85,6 +163,12 @@ def main() -> None:
     for name, scorer in PROBES.items():
         scores = {vid: scorer(v, a) for vid, (v, a) in features.items()}
         print(f"| {name} | {evaluate_scores(annotations, scores).headline:.3f} |")
+    features32 = {vid: (v.astype(np.float32), a) for vid, (v, a) in features.items()}
+    for name, corpus_scorer in CORPUS_PROBES.items():
+        scores = corpus_scorer(features32)
+        print(f"| {name} | {evaluate_scores(annotations, scores).headline:.3f} |")
+    if args.orient_by:
+        model_readouts(args.orient_by, features, annotations)
 
 
 if __name__ == "__main__":
