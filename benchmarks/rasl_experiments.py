@@ -88,6 +88,16 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "gate_l2in_raw": ({"input_norm": "l2", "recon_target": "raw"}, {}),
     "gate_lnin_raw": ({"input_norm": "layernorm", "recon_target": "raw"}, {}),
     "gate_scl_center": ({"scl_center": True}, {}),
+    # the k-point contrast measured on the inputs, which only re-ranking can separate
+    "soft_input": ({"kpoint_selection": "soft", "kpoint_space": "input"}, {}),
+    "input_contrast": ({"kpoint_space": "input"}, {}),
+    "soft_input_spread": ({"kpoint_selection": "soft", "kpoint_space": "input_spread"}, {}),
+    "soft_input_spread_late": ({"kpoint_selection": "soft", "kpoint_space": "input_spread"},
+                               {"kpoint_after": 100}),
+    "gate_lnin_raw_soft": ({"input_norm": "layernorm", "recon_target": "raw",
+                            "kpoint_selection": "soft"}, {}),
+    "gate_lnin_raw_scl_center": ({"input_norm": "layernorm", "recon_target": "raw",
+                                  "scl_center": True}, {}),
     # Table III ablations of the anti-collapse set
     "fix_nokpoint": ({**FIX, "use_kpoint_loss": False}, {}),
     "fix_nosa": ({**FIX, "use_self_attention": False}, {}),
