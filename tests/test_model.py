@@ -85,12 +85,14 @@ def test_config_round_trip_and_bad_options() -> None:
 
 
 def test_config_saved_before_an_option_existed_reads_as_it_was_trained() -> None:
-    """Checkpoints shipped before kpoint_selection/kpoint_contrast were trained with hard
-    top-k and the contrast on, whatever today's defaults are."""
-    saved = RASLConfig(**TINY, kpoint_selection="soft", kpoint_contrast=False).to_dict()
-    del saved["kpoint_selection"], saved["kpoint_contrast"]
+    """Checkpoints shipped before kpoint_selection/kpoint_contrast/kpoint_space were trained
+    with hard top-k and the contrast on the representation, whatever today's defaults are."""
+    saved = RASLConfig(**TINY, kpoint_selection="soft", kpoint_contrast=False,
+                       kpoint_space="input").to_dict()
+    del saved["kpoint_selection"], saved["kpoint_contrast"], saved["kpoint_space"]
     old = RASLConfig.from_dict(saved)
     assert old.kpoint_selection == "hard" and old.kpoint_contrast
+    assert old.kpoint_space == "representation"
 
 
 def _meta(model: RASL, backbone: str = "test-tiny") -> CheckpointMeta:
