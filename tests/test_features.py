@@ -241,6 +241,27 @@ def test_resampled_length_is_the_rounded_ratio(source: int, n: int) -> None:
     assert resample_audio(samples, source, 16_000).size == round(n * 16_000 / source)
 
 
+@pytest.mark.parametrize(("source", "target"), [(1_000, 16_000), (4_000, 16_000),
+                                                (16_000, 48_000), (8_000, 44_100)])
+@pytest.mark.parametrize("n", [0, 1, 6, 12, 26, 300])
+def test_upsampling_short_input_keeps_the_length(source: int, target: int, n: int) -> None:
+    """FFmpeg wants a few dozen input samples before it outputs any, whatever the ratio."""
+    samples = np.full(n, 0.1, np.float32)
+    assert resample_audio(samples, source, target).size == round(n * target / source)
+
+
+def test_non_finite_samples_read_as_silence() -> None:
+    rate = AudioFeatureConfig().sample_rate
+    tone = _tone(1.0, rate, start=0.0)
+    damaged = tone.copy()
+    damaged[rate // 2: rate // 2 + 100] = np.nan  # 6 ms of garbage in step 2 (0.4-0.6 s)
+    damaged[rate // 2 + 200] = np.inf
+    mels = audio_step_mels(damaged, rate, 5, 0.2)
+    assert np.isfinite(mels).all()
+    clean = audio_step_mels(tone, rate, 5, 0.2)
+    np.testing.assert_allclose(mels[[0, 1, 3, 4]], clean[[0, 1, 3, 4]], atol=0.5)
+
+
 def _slaney_hz(mel: np.ndarray) -> np.ndarray:
     """The Slaney mel scale from its definition: 200/3 Hz per mel to 1 kHz (15 mel), then
     each 27 mels multiply the frequency by 6.4."""
@@ -386,6 +407,12 @@ def test_corrupt_or_foreign_entries_are_misses(tmp_path: Path, clip: Path) -> No
     cache.put(key, np.full((3, 4), 2, np.float32), None)  # replaced by the next computation
     hit = cache.get(key)
     assert hit is not None and hit.visual[0, 0] == 2
+    # Non-finite audio is refused like non-finite visual features: it would poison training.
+    audio_key = cache_key(clip, "bb:1", STEP, AudioFeatureConfig().as_dict())
+    cache.put(audio_key, np.ones((3, 4), np.float32), np.full((3, 5), np.nan, np.float32))
+    assert cache.get(audio_key) is None
+    cache.put(audio_key, np.ones((3, 4), np.float32), np.zeros((3, 5), np.float32))
+    assert cache.get(audio_key) is not None
 
 
 # --- extraction ----------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def _mel_filterbank(config: AudioFeatureConfig) -> np.ndarray:
     """
     edges = _mel_to_hz(np.linspace(_hz_to_mel(config.fmin), _hz_to_mel(config.fmax),
                                    config.n_mels + 2))
-    bins = np.linspace(0.0, config.sample_rate / 2, 1 + config.n_fft // 2)
+    bins = np.fft.rfftfreq(config.n_fft, 1.0 / config.sample_rate)
     lo, centre, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (bins - lo) / (centre - lo)
     falling = (hi - bins) / (hi - centre)
@@ -108,8 +108,9 @@ def resample_audio(samples: np.ndarray, source_rate: int, target_rate: int) -> n
     """
     samples = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
     expected = round(samples.size * target_rate / source_rate)
-    # Silence past the end: the resampler's flush drops most of a very short input's tail.
-    pad = int(np.ceil(64 * source_rate / target_rate))
+    # Silence past the end: the resampler's flush drops most of a very short input's tail,
+    # and it needs a few dozen input samples (whatever the ratio) before it outputs any.
+    pad = max(64, int(np.ceil(64 * source_rate / target_rate)))
     frame = av.AudioFrame.from_ndarray(np.pad(samples, (0, pad))[None, :], format="flt",
                                        layout="mono")
     frame.sample_rate = source_rate
@@ -160,11 +161,14 @@ def audio_step_mels(
 
     ``samples`` is mono float audio at ``sample_rate`` (resampled to the config's rate if they
     differ), with sample 0 at the video's first frame. Empty or very short audio is fine: steps
-    it does not reach read as silence. This compact form is what the feature cache stores.
+    it does not reach read as silence, and so do non-finite samples. This compact form is what
+    the feature cache stores.
     """
     if n_steps < 0 or step <= 0:
         raise ValueError(f"bad grid: n_steps={n_steps}, step={step}")
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if not np.isfinite(samples).all():  # a damaged stream: one NaN would poison its window
+        samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
     if sample_rate != config.sample_rate and samples.size:
         samples = resample_audio(samples, sample_rate, config.sample_rate)
     if samples.size == 0 or n_steps == 0:

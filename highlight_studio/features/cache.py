@@ -187,3 +187,5 @@ def _validate(header: dict[str, Any], key: CacheKey, visual: np.ndarray,
                          f"{(header['n_steps'], header['audio_dim'])}")
     if not np.isfinite(visual).all():
         raise ValueError("visual features are not finite")
+    if audio is not None and not np.isfinite(audio).all():
+        raise ValueError("audio features are not finite")
