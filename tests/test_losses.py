@@ -111,6 +111,20 @@ def test_kpoint_contrast_on_inputs_compares_the_paired_input_vectors() -> None:
     assert result.top_bottom_cos.item() == pytest.approx(0.5)
 
 
+def test_total_loss_measures_the_soft_contrast_where_kpoint_space_says() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(2, 8, 16)
+    for space, measure in (("input", "cosine"), ("input_spread", "spread")):
+        model = RASL(RASLConfig(**TINY, kpoint_selection="soft", kpoint_space=space,
+                                use_audio=False))
+        out = model(x)
+        expected = soft_kpoint_loss(out.visual.s, out.visual.target, out.visual.logit,
+                                    TINY["k"], eta_mode=model.config.kpoint_eta,
+                                    measure=measure).loss
+        got = total_loss(model, out).terms["kpoint"]
+        torch.testing.assert_close(got, expected)
+
+
 def test_kpoint_space_input_sends_no_gradient_through_the_representation() -> None:
     torch.manual_seed(0)
     x = torch.rand(2, 8, 16)
@@ -139,6 +153,11 @@ def test_soft_kpoint_spread_measure_is_scale_free_and_favours_the_main_axis() ->
 
     assert loss(x, along) < loss(x, across)  # more separation, lower L_r
     assert loss(10 * x, along) == pytest.approx(loss(x, along), rel=1e-4)
+    # A distance, not an angle: moving every step by the same offset changes nothing (the
+    # cosine of the two means would change).
+    assert loss(x + 5, along) == pytest.approx(loss(x, along), rel=1e-4)
+    with pytest.raises(ValueError, match="measure"):
+        soft_kpoint_loss(s, x, along, 4, measure="cosin")
     with pytest.raises(ModelError, match="input_spread"):
         RASLConfig(**TINY, kpoint_space="input_spread")  # hard selection has no weighted means
     RASLConfig(**TINY, kpoint_space="input_spread", kpoint_selection="soft")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -18,7 +19,7 @@ from highlight_studio.model.checkpoint import (
     read_meta,
     save_checkpoint,
 )
-from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.config import _ABSENT_MEANS, RASLConfig
 from highlight_studio.model.inference import score_sequence
 from highlight_studio.model.rasl import RASL
 from highlight_studio.model.summary import model_summary
@@ -93,6 +94,23 @@ def test_config_saved_before_an_option_existed_reads_as_it_was_trained() -> None
     old = RASLConfig.from_dict(saved)
     assert old.kpoint_selection == "hard" and old.kpoint_contrast
     assert old.kpoint_space == "representation"
+
+
+# The options the first shipped checkpoints were saved with. Every option added since must say
+# in _ABSENT_MEANS what a checkpoint without it was trained with.
+FIRST_SHIPPED_OPTIONS = {
+    "visual_dim", "audio_dim", "window", "enc_channels", "enc_kernel", "psi_kernel",
+    "proj_dim", "k", "gamma_init", "mask_ratio", "score_squash", "decoder_input",
+    "scl_negatives", "kpoint_projection", "sa_output", "zero_init_attn_out", "input_norm",
+    "recon_target", "r_norm", "decoder_bias", "recon_scale", "readout", "kpoint_eta",
+    "rank_by_logit", "scl_skip_repeats", "scl_center", "spread_weight", "use_recon_loss",
+    "use_kpoint_loss", "use_scl", "use_self_attention", "use_aux_task", "use_audio",
+}
+
+
+def test_every_option_added_after_shipping_has_a_legacy_value() -> None:
+    added = {f.name for f in dataclasses.fields(RASLConfig)} - FIRST_SHIPPED_OPTIONS
+    assert added == set(_ABSENT_MEANS)
 
 
 def _meta(model: RASL, backbone: str = "test-tiny") -> CheckpointMeta:

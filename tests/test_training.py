@@ -109,13 +109,13 @@ def test_seeded_training_is_deterministic() -> None:
     assert e3[-1].total != e1[-1].total
 
 
-def test_kpoint_after_holds_the_kpoint_loss_back_until_that_step() -> None:
+def test_kpoint_after_holds_the_kpoint_loss_back_until_that_step(tmp_path: Path) -> None:
     """Before ``kpoint_after`` the update is that of a model without L_r (the term is still
-    logged); after it L_r counts again."""
+    logged); from that step on (0-based) L_r counts again, also after a resume."""
     options = TrainOptions(steps=4, log_every=2, seed=1)
     held, events = _run(replace(options, kpoint_after=4))
     without, _ = _run(options, config=replace(CONFIG, use_kpoint_loss=False))
-    joined, _ = _run(replace(options, kpoint_after=2))
+    joined, _ = _run(replace(options, kpoint_after=3))  # only the last step has L_r
     assert events[-1].kpoint > 0  # computed and reported, just not trained on
     for p_held, p_without in zip(held.parameters(), without.parameters(), strict=True):
         torch.testing.assert_close(p_held, p_without, rtol=0, atol=1e-6)
@@ -125,6 +125,14 @@ def test_kpoint_after_holds_the_kpoint_loss_back_until_that_step() -> None:
     assert not torch.equal(joined.visual.proj_top.weight, held.visual.proj_top.weight)
     with pytest.raises(ModelError, match="kpoint_after"):
         TrainOptions(kpoint_after=-1)
+    # Stopped at step 2 and resumed: the same weights as the uninterrupted run.
+    path = tmp_path / "late.safetensors"
+    _run(replace(options, steps=2, kpoint_after=3, checkpoint_path=str(path)))
+    model, _ = load_checkpoint(path)
+    list(train(model, FeatureDataset(_clips()), replace(options, kpoint_after=3),
+               resume_from=path))
+    for p_joined, p_resumed in zip(joined.parameters(), model.parameters(), strict=True):
+        torch.testing.assert_close(p_joined, p_resumed)
 
 
 def test_resume_continues_exactly(tmp_path: Path) -> None:

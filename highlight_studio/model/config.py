@@ -106,7 +106,8 @@ class RASLConfig:
     # (Fig. 6's "without k-point contrastive learning").
     kpoint_contrast: bool = True
     # What the contrast factor compares: the learned "representation" (Eq. 7: projected z for
-    # hard, r for soft selection) or the branch's "input" vectors. A representation can be made
+    # hard, r for soft selection) or the branch's "input" vectors (those the decoder rebuilds,
+    # so the raw ones with recon_target="raw"). A representation can be made
     # to differ for any split of a window; the input cannot, so with "input" only the choice
     # of steps (soft selection) and their activation gap can raise eta. "input_spread" (soft
     # selection only) measures the distance between the top and bottom mean inputs in units of

@@ -24,7 +24,9 @@ def reconstruction_loss(target: torch.Tensor, recon: torch.Tensor) -> torch.Tens
 @dataclass
 class KPointResult:
     loss: torch.Tensor
-    top_bottom_cos: torch.Tensor  # mean cosine of the paired projected top/bottom vectors
+    # Mean cosine between top and bottom: the paired projected z (or inputs) for hard
+    # selection, the two weighted means for soft (logged even where "spread" is trained on).
+    top_bottom_cos: torch.Tensor
 
 
 def kpoint_loss(
@@ -54,15 +56,13 @@ def kpoint_loss(
     top = key.topk(k, dim=1).indices.flip(1)  # descending -> ascending
     bottom = (-key).topk(k, dim=1).indices  # smallest first -> ascending
     s_top, s_bottom = s.gather(1, top), s.gather(1, bottom)
-    idx_shape = (*top.shape, z.shape[-1])
-    z_top = z.gather(1, top[..., None].expand(idx_shape))
-    z_bottom = z.gather(1, bottom[..., None].expand(idx_shape))
+    vectors = z if inputs is None else inputs
+    idx_shape = (*top.shape, vectors.shape[-1])
+    v_top = vectors.gather(1, top[..., None].expand(idx_shape))
+    v_bottom = vectors.gather(1, bottom[..., None].expand(idx_shape))
     if inputs is None:
-        cos = F.cosine_similarity(norm(proj_top(z_top)), norm(proj_bottom(z_bottom)), dim=-1)
-    else:
-        in_shape = (*top.shape, inputs.shape[-1])
-        cos = F.cosine_similarity(inputs.gather(1, top[..., None].expand(in_shape)),
-                                  inputs.gather(1, bottom[..., None].expand(in_shape)), dim=-1)
+        v_top, v_bottom = norm(proj_top(v_top)), norm(proj_bottom(v_bottom))
+    cos = F.cosine_similarity(v_top, v_bottom, dim=-1)
     weight = s_top - s_bottom if eta_mode == "top_minus_bottom" else s_top
     eta = (weight * (1.0 - cos) if contrast else weight).mean(dim=1)
     return KPointResult(loss=F.softplus(-eta).mean(), top_bottom_cos=cos.mean().detach())
@@ -93,6 +93,8 @@ def soft_kpoint_loss(
     direction of its first principal component). eta is the weighted activation gap
     (``"top_minus_bottom"``) or the top's mean activation (``"top"``) times that contrast.
     """
+    if measure not in ("cosine", "spread"):
+        raise ValueError(f"measure must be 'cosine' or 'spread', not {measure!r}")
     beta = math.sqrt(math.log(rank.shape[1] / k))
     q = (rank - rank.mean(dim=1, keepdim=True)) / (rank.std(dim=1, keepdim=True) + 1e-6)
     top_w, bottom_w = torch.softmax(beta * q, dim=1), torch.softmax(-beta * q, dim=1)
@@ -178,8 +180,8 @@ def _branch_terms(model: RASL, out: BranchOutput, config: RASLConfig, branch: st
         head = model.visual if branch == "visual" else model.audio
         assert head is not None
         rank = out.logit if config.rank_by_logit else None
-        on_inputs = config.kpoint_space in ("input", "input_spread")
-        inputs = out.target.detach() if on_inputs else None
+        # "input": the vectors the decoder rebuilds (rho, or raw rho with recon_target="raw")
+        inputs = out.target if config.kpoint_space != "representation" else None
         if config.kpoint_selection == "soft":
             result = soft_kpoint_loss(out.s, out.r if inputs is None else inputs,
                                       out.s if rank is None else rank, config.k,

@@ -110,10 +110,12 @@ def train(
         source = batch.source.to(device)
         losses = total_loss(model, out, source=source)
         objective = losses.total
-        if step < options.kpoint_after:
-            objective = objective - losses.terms["kpoint"]
+        if step < options.kpoint_after:  # L_r logged, not trained on (its params get no grad)
+            objective = sum((v for n, v in losses.terms.items() if n != "kpoint"),
+                            torch.zeros((), device=device))
         optimizer.zero_grad(set_to_none=True)
-        objective.backward()
+        if objective.requires_grad:  # every trained term switched off: nothing to learn yet
+            objective.backward()
         if options.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), options.grad_clip)
         optimizer.step()
