@@ -97,7 +97,7 @@ def cross_video_typicality(features: Features, k: int = 10) -> dict[str, np.ndar
 
 
 def duration_cue(features: Features, ridge: float = 1.0) -> dict[str, np.ndarray]:
-    """Ridge regression from unit features to "this clip is shorter than the median clip"
+    """Ridge regression from unit features to "this clip is no longer than the median clip"
     (short clips hold a larger share of highlights; Xiong et al., CVPR 2019)."""
     lengths = {n: len(v) for n, (v, _) in features.items()}
     median = np.median(list(lengths.values()))
@@ -122,7 +122,7 @@ PROBES: dict[str, Scorer] = {
 }
 CORPUS_PROBES: dict[str, Callable[[Features], dict[str, np.ndarray]]] = {
     "typicality among other videos' steps (10-NN cosine)": cross_video_typicality,
-    "duration cue (ridge: clip shorter than the median)": duration_cue,
+    "duration cue (ridge: clip no longer than the median)": duration_cue,
 }
 
 
