@@ -98,6 +98,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                             "kpoint_selection": "soft"}, {}),
     "gate_lnin_raw_scl_center": ({"input_norm": "layernorm", "recon_target": "raw",
                                   "scl_center": True}, {}),
+    # a longer window: more context for SA and more steps to pick the k top and bottom from
+    "gate_window64": ({"window": 64}, {}),
     # Table III ablations of the anti-collapse set
     "fix_nokpoint": ({**FIX, "use_kpoint_loss": False}, {}),
     "fix_nosa": ({**FIX, "use_self_attention": False}, {}),
