@@ -125,6 +125,20 @@ def test_total_loss_measures_the_soft_contrast_where_kpoint_space_says() -> None
         torch.testing.assert_close(got, expected)
 
 
+def test_kpoint_weight_scales_l_r_in_the_total() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(2, 8, 16)
+    torch.manual_seed(1)
+    model = RASL(RASLConfig(**TINY, use_audio=False))
+    out = model(x)
+    base = total_loss(model, out).terms["kpoint"]
+    for weight in (0.0, 2.5):
+        model.config = RASLConfig(**TINY, use_audio=False, kpoint_weight=weight)
+        torch.testing.assert_close(total_loss(model, out).terms["kpoint"], weight * base)
+    with pytest.raises(ModelError, match="kpoint_weight"):
+        RASLConfig(**TINY, kpoint_weight=-1.0)
+
+
 def test_kpoint_space_input_sends_no_gradient_through_the_representation() -> None:
     torch.manual_seed(0)
     x = torch.rand(2, 8, 16)

@@ -37,7 +37,7 @@ BENCHMARK_WINDOW = 32
 
 # Options added after checkpoints were shipped: a config saved before them meant these values.
 _ABSENT_MEANS: dict[str, Any] = {"kpoint_selection": "hard", "kpoint_contrast": True,
-                                 "kpoint_space": "representation"}
+                                 "kpoint_space": "representation", "kpoint_weight": 1.0}
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ class RASLConfig:
     # the window's spread instead of 1 - cos: the split along the window's main axis of change
     # separates most.
     kpoint_space: str = "representation"
+    kpoint_weight: float = 1.0  # L_r's weight in the total (Eq. 11: 1)
     scl_skip_repeats: bool = True  # repeat-filled copies of a step are not SCL negatives
     scl_center: bool = False  # subtract the window's mean r before SCL's cosines
     spread_weight: float = 0.0  # weight of a term that keeps s spread within a window
@@ -151,6 +152,8 @@ class RASLConfig:
         if self.use_kpoint_loss and 2 * self.k > self.window:
             raise ModelError(f"k={self.k} top and k bottom steps do not fit in a window of "
                              f"{self.window} steps; lower k or widen the window.")
+        if self.kpoint_weight < 0:
+            raise ModelError(f"kpoint_weight must be 0 or more, not {self.kpoint_weight}.")
         if self.kpoint_space == "input_spread" and self.kpoint_selection != "soft":
             raise ModelError('kpoint_space="input_spread" needs kpoint_selection="soft".')
         if not 0.0 <= self.mask_ratio < 1.0:

@@ -193,7 +193,7 @@ def _branch_terms(model: RASL, out: BranchOutput, config: RASLConfig, branch: st
             result = kpoint_loss(out.s, out.z, config.k, head.proj_top, head.proj_bottom,
                                  head.proj_norm, rank=rank, eta_mode=config.kpoint_eta,
                                  contrast=config.kpoint_contrast, inputs=inputs)
-        terms["kpoint"] = terms["kpoint"] + result.loss
+        terms["kpoint"] = terms["kpoint"] + config.kpoint_weight * result.loss
         extras[f"{branch}_top_bottom_cos"] = float(result.top_bottom_cos)
     if config.use_aux_task and out.masked_recon is not None:
         terms["aux"] = terms["aux"] + reconstruction_loss(out.target, out.masked_recon)
