@@ -94,6 +94,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "soft_input_spread": ({"kpoint_selection": "soft", "kpoint_space": "input_spread"}, {}),
     "soft_input_spread_late": ({"kpoint_selection": "soft", "kpoint_space": "input_spread"},
                                {"kpoint_after": 100}),
+    "soft_input_spread_late_w5": ({"kpoint_selection": "soft", "kpoint_space": "input_spread",
+                                   "kpoint_weight": 5.0}, {"kpoint_after": 100}),
     "gate_lnin_raw_soft": ({"input_norm": "layernorm", "recon_target": "raw",
                             "kpoint_selection": "soft"}, {}),
     "gate_lnin_raw_scl_center": ({"input_norm": "layernorm", "recon_target": "raw",
