@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from label_free_probes import first_component, kpoint_direction, oriented
 
 from highlight_studio.evaluation.baselines import baseline_scores
 from highlight_studio.evaluation.benchmark import (
@@ -160,7 +161,19 @@ def run_config(label: str, config: RASLConfig, opt_fields: dict[str, Any], seed:
                              np.argsort(np.argsort(np.linalg.norm(dataset.visual[i], axis=1))))
                  [0, 1]) if np.ptp(s) > 0 else 0.0
            for i, s in enumerate(scores[v] for v in dataset.names)]
+    # Post-hoc readouts (not the model's output): each clip's main contrast, oriented by the
+    # model's score - what the label-free probes find above the norm.
+    share = config.k / config.window
+    readouts = {
+        "pc1_by_score": {vid: oriented(first_component(dataset.visual[i]), scores[vid])
+                         for i, vid in enumerate(dataset.names)},
+        "kpoint_direction_by_score": {
+            vid: kpoint_direction(dataset.visual[i], share, scores[vid])
+            for i, vid in enumerate(dataset.names)},
+    }
     return {"variant": label, "seed": seed, "steps": steps, "map": result.headline,
+            "readout_map": {name: evaluate_scores(annotations, s).headline
+                            for name, s in readouts.items()},
             "per_domain": result.per_domain, "norm_spearman_video": float(np.mean(rho)),
             "final": history[-1], "history": history, "cpu_s": train_cpu,
             "wall_s": train_wall, "device": device_name(device),
@@ -287,6 +300,7 @@ def main() -> None:
             append_line(out, json.dumps(record))
             f = record["final"]
             print(f"{record['variant']} seed={record['seed']} mAP={record['map']:.3f} "
+                  f"readouts={ {k: round(v, 3) for k, v in record['readout_map'].items()} } "
                   f"rho_norm={record['norm_spearman_video']:+.2f} "
                   f"s_std={f.get('visual_s_std', 0):.3f} ties={f.get('visual_s_ties', 0):.2f} "
                   f"r_cos={f.get('visual_r_cos', 0):.3f} sa={f.get('visual_sa_ratio', 0):.2f} "
