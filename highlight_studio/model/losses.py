@@ -168,6 +168,11 @@ class LossTerms:
     terms: dict[str, torch.Tensor]
     extras: dict[str, float] = field(default_factory=dict)
 
+    def total_without(self, name: str) -> torch.Tensor:
+        """The total less one term, summed afresh so that the term sends no gradient at all."""
+        return sum((v for n, v in self.terms.items() if n != name),
+                   torch.zeros_like(self.total))
+
 
 TERM_NAMES = ("recon", "kpoint", "scl", "aux", "spread")
 

@@ -109,10 +109,9 @@ def train(
         out = model(visual, audio, mask=mask, audio_rows=batch.audio_rows.to(device))
         source = batch.source.to(device)
         losses = total_loss(model, out, source=source)
-        objective = losses.total
-        if step < options.kpoint_after:  # L_r logged, not trained on (its params get no grad)
-            objective = sum((v for n, v in losses.terms.items() if n != "kpoint"),
-                            torch.zeros((), device=device))
+        # Before kpoint_after, L_r is logged but not trained on (its params get no grad).
+        objective = (losses.total_without("kpoint") if step < options.kpoint_after
+                     else losses.total)
         optimizer.zero_grad(set_to_none=True)
         if objective.requires_grad:  # every trained term switched off: nothing to learn yet
             objective.backward()
