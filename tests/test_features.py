@@ -234,18 +234,19 @@ def test_resampling_keeps_the_clock_and_the_tail(source: int, top_hz: float) -> 
     np.testing.assert_allclose(out[32:-32], reference[32:-32], atol=1e-3)
 
 
-@pytest.mark.parametrize("source", [8_000, 11_025, 22_050, 44_100, 48_000, 96_000])
-@pytest.mark.parametrize("n", [1, 10, 87, 1000, 44_101, 123_457])
-def test_resampled_length_is_the_rounded_ratio(source: int, n: int) -> None:
-    samples = np.full(n, 0.1, np.float32)
-    assert resample_audio(samples, source, 16_000).size == round(n * 16_000 / source)
+# Common rates down to 16 kHz, and short inputs upsampled (FFmpeg wants a few dozen input
+# samples before it outputs any, whatever the ratio).
+LENGTH_CASES = [
+    *((source, 16_000, n) for source in (8_000, 11_025, 22_050, 44_100, 48_000, 96_000)
+      for n in (1, 10, 87, 1000, 44_101, 123_457)),
+    *((source, target, n) for source, target in ((1_000, 16_000), (4_000, 16_000),
+                                                 (16_000, 48_000), (8_000, 44_100))
+      for n in (0, 1, 6, 12, 26, 300)),
+]
 
 
-@pytest.mark.parametrize(("source", "target"), [(1_000, 16_000), (4_000, 16_000),
-                                                (16_000, 48_000), (8_000, 44_100)])
-@pytest.mark.parametrize("n", [0, 1, 6, 12, 26, 300])
-def test_upsampling_short_input_keeps_the_length(source: int, target: int, n: int) -> None:
-    """FFmpeg wants a few dozen input samples before it outputs any, whatever the ratio."""
+@pytest.mark.parametrize(("source", "target", "n"), LENGTH_CASES)
+def test_resampled_length_is_the_rounded_ratio(source: int, target: int, n: int) -> None:
     samples = np.full(n, 0.1, np.float32)
     assert resample_audio(samples, source, target).size == round(n * target / source)
 
