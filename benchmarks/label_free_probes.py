@@ -35,6 +35,10 @@ def norm(x: np.ndarray) -> np.ndarray:
     return np.linalg.norm(x, axis=1)
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / (norm(x)[:, None] + 1e-9)
+
+
 def oriented(p: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``p`` with the sign that makes it correlate positively with ``reference``."""
     if p.std() == 0 or reference.std() == 0:
@@ -85,7 +89,7 @@ def cross_video_typicality(features: Features, k: int = 10) -> dict[str, np.ndar
     """Mean cosine of each step to its k nearest steps in *other* videos: content that many
     videos share (the query's typical action) scores high."""
     names = list(features)
-    unit = [v / (norm(v)[:, None] + 1e-9) for v, _ in (features[n] for n in names)]
+    unit = [unit_rows(features[n][0]) for n in names]
     bank = np.concatenate(unit)
     owner = np.concatenate([np.full(len(u), i) for i, u in enumerate(unit)])
     out = {}
@@ -101,7 +105,7 @@ def duration_cue(features: Features, ridge: float = 1.0) -> dict[str, np.ndarray
     (short clips hold a larger share of highlights; Xiong et al., CVPR 2019)."""
     lengths = {n: len(v) for n, (v, _) in features.items()}
     median = np.median(list(lengths.values()))
-    unit = {n: v / (norm(v)[:, None] + 1e-9) for n, (v, _) in features.items()}
+    unit = {n: unit_rows(v) for n, (v, _) in features.items()}
     x = np.concatenate(list(unit.values()))
     y = np.concatenate([np.full(lengths[n], float(lengths[n] <= median)) for n in unit])
     x_mean, y_mean = x.mean(axis=0), y.mean()
