@@ -124,3 +124,29 @@ def test_checkpoint_scores_every_video(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["evaluate", "--dataset", str(root), "--checkpoint",
                  str(tmp_path / "missing.safetensors")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_readout_flag_overrides_the_checkpoint(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(1)
+    config = RASLConfig(visual_dim=8, window=8, k=2)  # saved with the activation readout
+    ckpt = save_checkpoint(tmp_path / "tiny", RASL(config),
+                           CheckpointMeta(config=config, backbone_id="test", step_seconds=1.0))
+    rng = np.random.default_rng(3)
+    root = write_benchmark(tmp_path / "set", "yth", {
+        "a": {"domain": "d1", "visual": rng.random((12, 8)), "labels": [1, 0, 0] * 4}})
+    visual = read_benchmark_features(root)["a"][0]
+    model, _ = load_checkpoint(ckpt)
+    dumps = {}
+    for readout in ("activation", "main_axis"):
+        dumps[readout] = tmp_path / f"{readout}.json"
+        assert main(["evaluate", "--dataset", str(root), "--checkpoint", str(ckpt),
+                     "--readout", readout, "--dump-scores", str(dumps[readout])]) == 0
+        assert f"({readout} readout)" in capsys.readouterr().out
+        np.testing.assert_allclose(json.loads(dumps[readout].read_text())["a"],
+                                   score_sequence(model, visual, readout=readout), atol=1e-6)
+    assert (json.loads(dumps["activation"].read_text())
+            != json.loads(dumps["main_axis"].read_text()))
+    assert main(["evaluate", "--dataset", str(root), "--baseline", "feature-norm",
+                 "--readout", "main_axis"]) == 1
+    assert "baseline" in capsys.readouterr().err

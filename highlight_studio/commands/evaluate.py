@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelError
 from ..evaluation import (
     BASELINES,
     baseline_scores,
@@ -22,6 +23,7 @@ from ..evaluation import (
 )
 from ..events import Progress
 from ..fileio import atomic_write_text
+from ..model.config import CLIP_READOUT
 from .common import drain
 
 Scorer = Callable[[str, np.ndarray], np.ndarray]  # (video id, visual [N, D]) -> scores [N]
@@ -43,14 +45,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seed of the random baseline (default 0)")
     p.add_argument("--device", default=None,
                    help="torch device for --checkpoint (default: cuda if available, else cpu)")
+    p.add_argument("--readout", choices=CLIP_READOUT, default=None,
+                   help="with --checkpoint: how each clip's curve is read from the model "
+                        "(default: the checkpoint's own; activation = the paper's, main_axis "
+                        "= the clip's main direction of change, oriented by the activation)")
     p.add_argument("--json", type=Path, metavar="F", help="write the full result as JSON")
     p.add_argument("--dump-scores", type=Path, metavar="F",
                    help="write {video_id: [score per step]} as JSON")
     p.set_defaults(func=run)
 
 
-def _checkpoint_scorer(name: str, device: str | None) -> Scorer:
-    """Load the model once; torch is imported only when a checkpoint is evaluated."""
+def _checkpoint_scorer(name: str, device: str | None, readout: str | None
+                       ) -> tuple[Scorer, str]:
+    """Load the model once (torch is imported only when a checkpoint is evaluated); also
+    return the readout that will be used."""
     import torch
 
     from ..model.checkpoint import load_checkpoint
@@ -58,7 +66,8 @@ def _checkpoint_scorer(name: str, device: str | None) -> Scorer:
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, _ = load_checkpoint(name, device=device)
-    return lambda video_id, visual: score_sequence(model, visual)
+    readout = readout or model.config.clip_readout
+    return lambda video_id, visual: score_sequence(model, visual, readout=readout), readout
 
 
 def score_videos(visual: dict[str, np.ndarray], scorer: Scorer
@@ -72,6 +81,8 @@ def score_videos(visual: dict[str, np.ndarray], scorer: Scorer
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.baseline and args.readout:
+        raise ModelError("--readout reads a model's curve; a baseline scores steps directly.")
     annotations = read_benchmark_annotations(args.dataset)  # checks the folder before any work
     features = read_benchmark_features(args.dataset)
     visual = {vid: v for vid, (v, _) in features.items()}
@@ -82,14 +93,14 @@ def run(args: argparse.Namespace) -> int:
         def scorer(video_id: str, feats: np.ndarray) -> np.ndarray:
             return baseline_scores(args.baseline, feats, seed=seed, video_id=video_id)
     else:
-        label = Path(args.checkpoint).stem
-        scorer = _checkpoint_scorer(args.checkpoint, args.device)
+        scorer, readout = _checkpoint_scorer(args.checkpoint, args.device, args.readout)
+        label = f"{Path(args.checkpoint).stem} ({readout} readout)"
     scores = drain(score_videos(visual, scorer), dict)
     result = evaluate_scores(annotations, scores)
     print(result.format_table(label))
     if args.json:
         source = ({"baseline": args.baseline, "seed": args.seed} if args.baseline
-                  else {"checkpoint": str(args.checkpoint)})
+                  else {"checkpoint": str(args.checkpoint), "readout": readout})
         data = {"dataset": str(args.dataset), **source, **result.to_dict()}
         atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
     if args.dump_scores:

@@ -26,6 +26,7 @@ RECON_TARGET = ("input", "raw")
 RECON_SCALE = ("free", "gate")
 READOUT = ("signed", "nonneg")
 SA_OUTPUT = ("plain", "rezero_ln")
+CLIP_READOUT = ("activation", "main_axis")
 
 # Benchmark features (YouTube Highlights: one step per 100-frame window, 50-frame hop, about
 # 1.7 s) are 8x coarser than the paper's 0.2 s steps. The paper's 30 s window would be ~18
@@ -37,7 +38,8 @@ BENCHMARK_WINDOW = 32
 
 # Options added after checkpoints were shipped: a config saved before them meant these values.
 _ABSENT_MEANS: dict[str, Any] = {"kpoint_selection": "hard", "kpoint_contrast": True,
-                                 "kpoint_space": "representation", "kpoint_weight": 1.0}
+                                 "kpoint_space": "representation", "kpoint_weight": 1.0,
+                                 "clip_readout": "activation"}
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,14 @@ class RASLConfig:
     scl_center: bool = False  # subtract the window's mean r before SCL's cosines
     spread_weight: float = 0.0  # weight of a term that keeps s spread within a window
 
+    # --- inference ---------------------------------------------------------------------------
+    # How a clip's curve is read from the model (training never looks at it). "activation":
+    # the stitched activation sequence itself (Section III-F). "main_axis": each step's
+    # position along the clip's first principal direction of its input features, signed to
+    # agree with the activation: the split a k-point contrast on the inputs separates most,
+    # with the model choosing which end is the highlight. Label-free, per clip, no parameter.
+    clip_readout: str = "activation"
+
     # --- ablations (Table III) ---------------------------------------------------------------
     use_recon_loss: bool = True  # L_e, the main reconstruction (off only to study the others)
     use_kpoint_loss: bool = True  # L_r; off = "w/o RASL" (k = 0)
@@ -135,7 +145,7 @@ class RASLConfig:
             "kpoint_space": KPOINT_SPACE,
             "input_norm": INPUT_NORM, "r_norm": R_NORM,
             "readout": READOUT, "sa_output": SA_OUTPUT, "recon_target": RECON_TARGET,
-            "recon_scale": RECON_SCALE,
+            "recon_scale": RECON_SCALE, "clip_readout": CLIP_READOUT,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -1,4 +1,5 @@
-"""Windowed inference exactly as the paper's Section III-F: window, score, stitch, normalise."""
+"""Windowed inference as the paper's Section III-F (window, score, stitch, normalise), then the
+config's clip readout."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 
 from ..errors import ModelError
 from ..training.windows import inference_windows
+from .config import CLIP_READOUT
 from .rasl import RASL
 
 
@@ -57,7 +59,45 @@ def minmax(scores: np.ndarray) -> np.ndarray:
     return ((scores - low) / (high - low)).astype(np.float32)
 
 
+def main_axis(visual: np.ndarray, activation: np.ndarray) -> np.ndarray:
+    """Each step's projection on the clip's first principal direction of ``visual``, signed to
+    correlate positively with ``activation`` (float32 [N]).
+
+    The direction comes from the smaller of the two Gram matrices (steps x steps for short
+    clips, d x d for long ones), so neither time nor memory grows with the square of both.
+    Where it is undefined (fewer than 3 steps, no variance) or cannot be oriented (a flat
+    activation), the activation is returned unchanged.
+    """
+    activation = np.asarray(activation, dtype=np.float32)
+    x = np.asarray(visual, dtype=np.float64)
+    if len(x) < 3 or not np.isfinite(x).all():
+        return activation
+    centred = x - x.mean(axis=0)
+    if len(x) <= x.shape[1]:
+        values, vectors = np.linalg.eigh(centred @ centred.T)
+        projection = vectors[:, -1] * np.sqrt(max(values[-1], 0.0))
+    else:
+        values, vectors = np.linalg.eigh(centred.T @ centred)
+        projection = centred @ vectors[:, -1]
+    if not values[-1] > 1e-9 * float(np.sum(x * x)):  # also False for NaN
+        return activation
+    agreement = float(np.dot(projection - projection.mean(), activation - activation.mean()))
+    if agreement == 0.0 or not np.isfinite(agreement):
+        return activation
+    return (projection if agreement > 0 else -projection).astype(np.float32)
+
+
 def score_sequence(model: RASL, visual: np.ndarray, device: str | torch.device | None = None,
-                   batch_size: int = 32) -> np.ndarray:
-    """The highlight curve of one clip: float32 [N] in [0, 1] (all 0 if N <= 1 or constant)."""
-    return minmax(raw_scores(model, visual, device=device, batch_size=batch_size))
+                   batch_size: int = 32, readout: str | None = None) -> np.ndarray:
+    """The highlight curve of one clip: float32 [N] in [0, 1] (all 0 if N <= 1 or constant).
+
+    ``readout`` overrides the model's ``config.clip_readout`` ("activation" or "main_axis").
+    """
+    readout = readout or model.config.clip_readout
+    if readout not in CLIP_READOUT:
+        raise ModelError(f"Unknown clip readout {readout!r}; pick one of "
+                         f"{', '.join(CLIP_READOUT)}.")
+    activation = raw_scores(model, visual, device=device, batch_size=batch_size)
+    if readout == "main_axis":
+        activation = main_axis(visual, activation)
+    return minmax(activation)
