@@ -25,6 +25,8 @@ from highlight_studio.evaluation.benchmark import (
     read_benchmark_features,
 )
 from highlight_studio.evaluation.protocols import evaluate_scores
+from highlight_studio.model.checkpoint import load_checkpoint
+from highlight_studio.model.inference import main_axis, score_sequence
 
 Scorer = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
 Features = dict[str, tuple[np.ndarray, np.ndarray | None]]
@@ -39,24 +41,8 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return x / (norm(x)[:, None] + 1e-9)
 
 
-def oriented(p: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``p`` with the sign that makes it correlate positively with ``reference``."""
-    if p.std() == 0 or reference.std() == 0:
-        return p
-    return p if np.corrcoef(p, reference)[0, 1] >= 0 else -p
-
-
-def first_component(x: np.ndarray) -> np.ndarray:
-    """Projection of each step on the clip's first principal direction."""
-    centred = x - x.mean(axis=0)
-    if len(x) < 3:
-        return np.zeros(len(x))
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[0]
-
-
 def pc1_by_norm(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarray:
-    return oriented(first_component(visual), norm(visual))
+    return main_axis(visual, norm(visual))
 
 
 def joint_pc1_by_norm(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarray:
@@ -64,7 +50,7 @@ def joint_pc1_by_norm(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarra
         return pc1_by_norm(visual, audio)
     joint = np.concatenate([visual / (norm(visual).mean() + 1e-9),
                             audio / (norm(audio).mean() + 1e-9)], axis=1)
-    return oriented(first_component(joint), norm(visual))
+    return main_axis(joint, norm(visual))
 
 
 def temporal_change(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarray:
@@ -133,17 +119,14 @@ CORPUS_PROBES: dict[str, Callable[[Features], dict[str, np.ndarray]]] = {
 def model_readouts(checkpoint: str, features: Features, annotations) -> None:
     """The model's own mAP, then the same clip-level directions oriented by its scores instead
     of the norm: what a readout along the clip's main contrast would add to the model."""
-    from highlight_studio.model.checkpoint import load_checkpoint
-    from highlight_studio.model.inference import score_sequence
-
     model, _ = load_checkpoint(checkpoint)
     share = model.config.k / model.config.window
-    model_scores = {vid: score_sequence(model, v.astype(np.float32))
+    model_scores = {vid: score_sequence(model, v.astype(np.float32), readout="activation")
                     for vid, (v, _) in features.items()}
     readouts: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
         f"{checkpoint}: its score": lambda v, m: m,
         f"{checkpoint}: first principal component, oriented by the score":
-            lambda v, m: oriented(first_component(v), m),
+            main_axis,
         f"{checkpoint}: k-point direction, top/bottom 10 % by the score":
             lambda v, m: kpoint_direction(v, 0.1, m),
         f"{checkpoint}: k-point direction, top/bottom k/window = {share:.0%} by the score":

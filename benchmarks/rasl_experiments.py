@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from label_free_probes import first_component, kpoint_direction, oriented
+from label_free_probes import kpoint_direction
 
 from highlight_studio.evaluation.baselines import baseline_scores
 from highlight_studio.evaluation.benchmark import (
@@ -36,7 +36,7 @@ from highlight_studio.evaluation.benchmark import (
 )
 from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.model.config import BENCHMARK_WINDOW, RASLConfig
-from highlight_studio.model.inference import score_sequence
+from highlight_studio.model.inference import main_axis, score_sequence
 from highlight_studio.model.rasl import RASL
 from highlight_studio.training.datasets import FeatureDataset
 from highlight_studio.training.trainer import TrainOptions, train
@@ -161,19 +161,21 @@ def run_config(label: str, config: RASLConfig, opt_fields: dict[str, Any], seed:
                              np.argsort(np.argsort(np.linalg.norm(dataset.visual[i], axis=1))))
                  [0, 1]) if np.ptp(s) > 0 else 0.0
            for i, s in enumerate(scores[v] for v in dataset.names)]
-    # Post-hoc readouts (not the model's output): each clip's main contrast, oriented by the
-    # model's score - what the label-free probes find above the norm.
+    # The same model through the main-axis clip readout (config.clip_readout), and a k-point
+    # direction readout: each clip's main contrast, oriented by the model's score.
+    axis = evaluate_scores(annotations, {vid: main_axis(dataset.visual[i], scores[vid])
+                                         for i, vid in enumerate(dataset.names)})
     share = config.k / config.window
     readouts = {
-        "pc1_by_score": {vid: oriented(first_component(dataset.visual[i]), scores[vid])
-                         for i, vid in enumerate(dataset.names)},
         "kpoint_direction_by_score": {
             vid: kpoint_direction(dataset.visual[i], share, scores[vid])
             for i, vid in enumerate(dataset.names)},
     }
     return {"variant": label, "seed": seed, "steps": steps, "map": result.headline,
-            "readout_map": {name: evaluate_scores(annotations, s).headline
-                            for name, s in readouts.items()},
+            "readout_map": {"pc1_by_score": axis.headline,
+                            **{name: evaluate_scores(annotations, s).headline
+                               for name, s in readouts.items()}},
+            "main_axis": {"map": axis.headline, "per_domain": axis.per_domain},
             "per_domain": result.per_domain, "norm_spearman_video": float(np.mean(rho)),
             "final": history[-1], "history": history, "cpu_s": train_cpu,
             "wall_s": train_wall, "device": device_name(device),
