@@ -26,7 +26,8 @@ from highlight_studio.evaluation.benchmark import (
 )
 from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.model.checkpoint import load_checkpoint
-from highlight_studio.model.inference import main_axis, score_sequence
+from highlight_studio.model.clip_readout import main_axis
+from highlight_studio.model.inference import score_sequence
 
 Scorer = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
 Features = dict[str, tuple[np.ndarray, np.ndarray | None]]

@@ -35,8 +35,9 @@ from highlight_studio.evaluation.benchmark import (
     read_benchmark_features,
 )
 from highlight_studio.evaluation.protocols import evaluate_scores
+from highlight_studio.model.clip_readout import main_axis
 from highlight_studio.model.config import BENCHMARK_WINDOW, RASLConfig
-from highlight_studio.model.inference import main_axis, score_sequence
+from highlight_studio.model.inference import score_sequence
 from highlight_studio.model.rasl import RASL
 from highlight_studio.training.datasets import FeatureDataset
 from highlight_studio.training.trainer import TrainOptions, train

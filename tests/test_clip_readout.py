@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from highlight_studio.errors import ModelError
+from highlight_studio.model.clip_readout import main_axis
 from highlight_studio.model.config import RASLConfig
-from highlight_studio.model.inference import main_axis, minmax, raw_scores, score_sequence
+from highlight_studio.model.inference import minmax, raw_scores, score_sequence
 from highlight_studio.model.rasl import RASL
 
 torch.set_num_threads(1)

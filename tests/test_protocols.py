@@ -104,6 +104,12 @@ def test_baselines() -> None:
     np.testing.assert_array_equal(first, baseline_scores("random", visual, seed=3, video_id="v"))
     assert not np.array_equal(first, baseline_scores("random", visual, seed=4, video_id="v"))
     assert not np.array_equal(first, baseline_scores("random", visual, seed=3, video_id="w"))
-    assert set(BASELINES) == {"random", "feature-norm", "distinctiveness"}
+    # steps on the line (0, 5) + t (1, -1), whose norm falls as t grows: the main axis is t
+    # centred, times |(1, -1)|, with the sign that agrees with the norm
+    t = np.array([-2.0, -1.0, 0.0, 1.0, 3.0])
+    on_line = np.stack([t, 5.0 - t], axis=1)
+    np.testing.assert_allclose(baseline_scores("main-axis", on_line),
+                               -np.sqrt(2) * (t - t.mean()), rtol=1e-5)
+    assert set(BASELINES) == {"random", "feature-norm", "distinctiveness", "main-axis"}
     with pytest.raises(DatasetError, match="Unknown baseline 'oracle'"):
         baseline_scores("oracle", visual)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import DatasetError
+from ..model.clip_readout import main_axis
 
 
 def _random(visual: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -40,10 +41,17 @@ def _distinctiveness(visual: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.maximum(total, 0.0) / (n - 1)
 
 
+def _main_axis(visual: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each step's position on the video's first principal direction, oriented to agree with
+    the feature norm: the main-axis clip readout with the norm in the model's place."""
+    return main_axis(visual, _feature_norm(visual, rng))
+
+
 _BASELINES: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     "random": _random,
     "feature-norm": _feature_norm,
     "distinctiveness": _distinctiveness,
+    "main-axis": _main_axis,
 }
 BASELINES = tuple(_BASELINES)
 
