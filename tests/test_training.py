@@ -247,6 +247,32 @@ def test_train_command_never_reads_labels(tmp_path: Path) -> None:
                               weights[0]["visual.w.weight"])
 
 
+def test_clip_readout_is_recorded_and_leaves_training_alone(tmp_path: Path) -> None:
+    """--clip-readout only says how the curve is read: same weights, another recorded config,
+    and --init keeps (or switches) it without touching the weights."""
+    from safetensors.numpy import load_file
+
+    folder = _benchmark_folder(tmp_path / "bench")
+    base = ["train", "--features", str(folder), "--steps", "2", "--window", "24", "--seed", "1"]
+    plain, axis = tmp_path / "plain.safetensors", tmp_path / "axis.safetensors"
+    assert main([*base, "--out", str(plain)]) == 0
+    assert main([*base, "--out", str(axis), "--clip-readout", "main_axis"]) == 0
+    assert read_meta(plain).config.clip_readout == "activation"
+    assert read_meta(axis).config.clip_readout == "main_axis"
+    a, b = load_file(str(plain)), load_file(str(axis))
+    assert a.keys() == b.keys()
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name
+    again = tmp_path / "again.safetensors"
+    assert main(["train", "--features", str(folder), "--out", str(again), "--init", str(axis),
+                 "--steps", "1", "--window", "24"]) == 0
+    assert read_meta(again).config.clip_readout == "main_axis"
+    back = tmp_path / "back.safetensors"
+    assert main(["train", "--features", str(folder), "--out", str(back), "--init", str(axis),
+                 "--steps", "1", "--window", "24", "--clip-readout", "activation"]) == 0
+    assert read_meta(back).config.clip_readout == "activation"
+
+
 @pytest.mark.slow  # builds a timm backbone and decodes two clips
 def test_train_command_on_video_clips(tmp_path: Path, monkeypatch) -> None:
     from clipgen import ClipSpec, write_clip

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..errors import DatasetError
 from ..events import Progress
-from ..model.config import BENCHMARK_WINDOW
+from ..model.config import BENCHMARK_WINDOW, CLIP_READOUT
 from ..training.finetune import (
     DEFAULT_STEP,
     ClipInfo,
@@ -63,6 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "--features)")
     p.add_argument("--literal", action="store_true",
                    help="the paper read literally, without the anti-collapse options")
+    p.add_argument("--clip-readout", choices=CLIP_READOUT, default=None,
+                   help="how the model's curves are read at inference (default: activation, "
+                        "or the --init model's); recorded in the model, not used in training")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--fp16", action="store_true", help="write the final weights in float16")
@@ -92,6 +95,7 @@ def _request(args: argparse.Namespace) -> FineTuneRequest:
         resume=args.resume, options=options, backbone=args.backbone,
         backbone_weights=str(args.backbone_weights) if args.backbone_weights else None,
         step=args.step, window=window, literal=args.literal, fp16=args.fp16,
+        clip_readout=args.clip_readout,
     )
 
 

@@ -84,6 +84,7 @@ class FineTuneRequest:
     k: int | None = None  # None keeps the start model's
     mask_ratio: float | None = None  # None keeps the start model's
     losses: tuple[str, ...] | None = None  # of LOSS_FLAGS; None keeps the start model's
+    clip_readout: str | None = None  # how the model's curves are read; None keeps the start's
     fp16: bool = False  # write the finished weights in float16
 
     @property
@@ -366,8 +367,10 @@ def _start_model(request: FineTuneRequest, dataset: FeatureDataset) -> RASL:
 
 
 def _config_changes(request: FineTuneRequest) -> dict[str, Any]:
-    """The RASLConfig fields the request sets (k, mask ratio, which losses)."""
+    """The RASLConfig fields the request sets (k, mask ratio, which losses, clip readout)."""
     changes: dict[str, Any] = {}
+    if request.clip_readout is not None:
+        changes["clip_readout"] = request.clip_readout
     if request.k is not None:
         changes["k"] = request.k
     if request.mask_ratio is not None:
