@@ -7,8 +7,10 @@ For each yth-train domain (the query a video was collected for: surfing, dog, ..
 of that domain play "an editor's own footage": their features go to a temporary folder in the
 benchmark layout (visual/ and audio/ only, no anno.json, so no labels), and the CLI's own
 ``highlight-studio train --init MODEL --features FOLDER`` fine-tunes on them. Labels are read
-afterwards, only to measure mAP on that domain and on the other five. Results go to
-``benchmarks/results/finetune_report.{md,json}``.
+afterwards, only to measure mAP on that domain and on the other five. Curves are read as the
+model's activation (``readout="activation"``) whatever the checkpoint's clip readout: what is
+measured is what training changes, and the main-axis readout takes only its sign from the
+model. Results go to ``benchmarks/results/finetune_report.{md,json}``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "
 
 def per_domain(model_path: str | Path, features: dict, annotations) -> dict[str, float]:
     model, _ = load_checkpoint(model_path, device="cpu")
-    scores = {vid: score_sequence(model, v) for vid, (v, _) in features.items()}
+    scores = {vid: score_sequence(model, v, readout="activation")
+              for vid, (v, _) in features.items()}
     return evaluate_scores(annotations, scores).per_domain
 
 

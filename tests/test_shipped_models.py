@@ -33,3 +33,10 @@ def test_shipped_model_describes_itself_and_did_not_collapse(name: str) -> None:
     assert d["visual_s_std"] > 0.05  # s spread within windows (collapse: ~0)
     assert d["visual_r_cos"] < 0.95  # steps' representations differ (collapse: >= 0.998)
     assert d["visual_sa_ratio"] < 2.0  # SA bounded (collapse: 18-51x its input)
+
+
+def test_shipped_readouts() -> None:
+    """The benchmark model reads each clip along its main axis (measured on its features);
+    the app's model keeps the activation, as the readout is unmeasured on frame features."""
+    assert read_meta("rasl-yth-i3d").config.clip_readout == "main_axis"
+    assert read_meta("default").config.clip_readout == "activation"
