@@ -27,11 +27,12 @@ import torch
 
 from ..errors import FeatureError
 from ..fileio import atomic_path
+from ..locations import shipped_dir
 
 RUNTIME_ENV = "HIGHLIGHT_STUDIO_BACKBONE_RUNTIME"
 RUNTIMES = ("auto", "onnxruntime", "torch")  # auto: ONNX Runtime where it can run, else torch
 INPUT_NAME, OUTPUT_NAME = "images", "features"
-ONNX_DIR = Path(__file__).resolve().parents[2] / "models" / "backbones"
+ONNX_DIR = shipped_dir("models", "backbones")
 _META_PREFIX = "highlight_studio."
 
 

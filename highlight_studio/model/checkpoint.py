@@ -20,6 +20,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from ..errors import ModelError
 from ..fileio import atomic_path
+from ..locations import data_roots
 from .config import RASLConfig
 from .rasl import RASL
 
@@ -114,10 +115,9 @@ def save_checkpoint(path: str | Path, model: RASL, meta: CheckpointMeta, *, fp16
 
 
 def model_dirs() -> list[Path]:
-    """Where bare model names are looked up, in order: the repo's and the package's
-    ``models/`` folder, then the user data folder."""
-    package = Path(__file__).resolve().parent.parent
-    return [package.parent / "models", package / "models",
+    """Where bare model names are looked up, in order: the checkout's ``models/``, a wheel
+    install's (see :mod:`..locations`), then the user data folder."""
+    return [*(root / "models" for root in data_roots()),
             Path(platformdirs.user_data_dir("highlight-studio")) / "models"]
 
 

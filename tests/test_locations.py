@@ -1,0 +1,53 @@
+"""Shipped data is found in a checkout and in a wheel install's share/ folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from highlight_studio import locations
+from highlight_studio.errors import ModelError
+from highlight_studio.model.checkpoint import resolve_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    checkout, share = tmp_path / "checkout", tmp_path / "share"
+    checkout.mkdir()
+    share.mkdir()
+    monkeypatch.setattr(locations, "SOURCE_ROOT", checkout)
+    monkeypatch.setattr(locations, "SHARE_ROOT", share)
+    return checkout, share
+
+
+def test_a_wheel_installs_models_are_found_after_the_checkouts(roots: tuple[Path, Path]
+                                                              ) -> None:
+    checkout, share = roots
+    assert locations.shipped_dir("models", "backbones") == checkout / "models" / "backbones"
+    (share / "models" / "backbones").mkdir(parents=True)
+    (share / "models" / "only-installed.safetensors").write_bytes(b"x")
+    assert locations.shipped_dir("models", "backbones") == share / "models" / "backbones"
+    assert resolve_checkpoint("only-installed") == share / "models" / "only-installed.safetensors"
+    (checkout / "models").mkdir()
+    (checkout / "models" / "only-installed.safetensors").write_bytes(b"y")
+    assert resolve_checkpoint("only-installed").parent == checkout / "models"
+    with pytest.raises(ModelError, match=str(share / "models")):
+        resolve_checkpoint("nowhere")
+
+
+def test_the_wheel_carries_every_shipped_model_and_graph() -> None:
+    """pyproject's data-files globs match every model and backbone graph in models/."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    data_files = config["tool"]["setuptools"]["data-files"]
+    carried = {path.resolve() for target, globs in data_files.items()
+               if target.startswith("share/highlight-studio/") for g in globs
+               for path in ROOT.glob(g)}
+    shipped = {*ROOT.glob("models/*.safetensors"), *ROOT.glob("models/backbones/*.onnx")}
+    assert shipped and {p.resolve() for p in shipped} <= carried
+    for target, globs in data_files.items():  # each file lands where locations looks
+        for g in globs:
+            assert target == "share/highlight-studio/" + str(Path(g).parent)
