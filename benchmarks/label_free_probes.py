@@ -1,7 +1,7 @@
 """Label-free scorers on a benchmark features folder: what simple signals are worth (yth mAP).
 
     python benchmarks/label_free_probes.py [--dataset ../shared/benchmarks/yth-train]
-                                           [--orient-by rasl-yth-i3d]
+                                           [--orient-by rasl-yth-i3d] [--by-length]
 
 Each probe scores a video's steps from its own features only (no labels, nothing fitted across
 videos); labels are read afterwards to measure. They bound what an unsupervised model should
@@ -10,6 +10,9 @@ change within a clip (its first principal component), oriented so that it agrees
 feature norm (the sign is otherwise arbitrary, which is the sign problem METHOD.md describes).
 Corpus probes fit one thing across all videos' features (still no labels): how typical a step
 is among other videos' steps, and the video-duration cue of Xiong et al. (CVPR 2019).
+``--by-length`` splits the videos into length quartiles and compares the norm with the
+main-axis baseline in each: held-out sets with longer videos (TVSum) may not behave like the
+median 35-step clip here.
 """
 
 from __future__ import annotations
@@ -139,14 +142,41 @@ def model_readouts(checkpoint: str, features: Features, annotations) -> None:
         print(f"| {name} | {evaluate_scores(annotations, scores).headline:.3f} |")
 
 
+def by_length(features: Features, annotations) -> None:
+    """Mean per-video AP of the norm and of the main axis, by quartile of video length."""
+    names = list(features)
+    lengths = np.array([len(features[n][0]) for n in names])
+    edges = np.quantile(lengths, [0.25, 0.5, 0.75])
+    band = np.searchsorted(edges, lengths, side="right")
+    ap = {}
+    for label, scorer in (("norm", lambda v: norm(v)),
+                          ("main axis", lambda v: main_axis(v, norm(v)))):
+        scores = {n: scorer(features[n][0].astype(np.float32)) for n in names}
+        per_video = evaluate_scores(annotations, scores).per_video
+        ap[label] = np.array([per_video[n] for n in names])
+    print("\n| video length (steps) | videos | norm AP | main-axis AP | gain | videos up |\n"
+          "|---|---|---|---|---|---|")
+    for b in range(4):
+        sel = band == b
+        gain = ap["main axis"][sel] - ap["norm"][sel]
+        print(f"| {lengths[sel].min()}-{lengths[sel].max()} | {sel.sum()} | "
+              f"{ap['norm'][sel].mean():.3f} | {ap['main axis'][sel].mean():.3f} | "
+              f"{gain.mean():+.3f} | {(gain > 0).sum()} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--orient-by", metavar="CHECKPOINT",
                         help="also orient the clip directions by this model's scores")
+    parser.add_argument("--by-length", action="store_true",
+                        help="only compare the norm and the main axis by video length")
     args = parser.parse_args()
     features = read_benchmark_features(args.dataset)  # labels are not read here
     annotations = read_benchmark_annotations(args.dataset)
+    if args.by_length:
+        by_length(features, annotations)
+        return
     print(f"| probe ({args.dataset.name}) | mAP |\n|---|---|")
     for name, scorer in PROBES.items():
         scores = {vid: scorer(v, a) for vid, (v, a) in features.items()}
