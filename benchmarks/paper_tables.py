@@ -85,7 +85,7 @@ def baseline_rows(data: Path, seeds: list[int]) -> dict[str, list[dict[str, Any]
     annotations = read_benchmark_annotations(data)
     rows: dict[str, list[dict[str, Any]]] = {}
     for name, name_seeds in (("random", seeds), ("feature-norm", [0]),
-                             ("distinctiveness", [0])):
+                             ("distinctiveness", [0]), ("main-axis", [0])):
         rows[name] = []
         for seed in name_seeds:
             result = evaluate_scores(annotations, {
@@ -116,7 +116,8 @@ def timing(runs: list[dict[str, Any]]) -> str:
 def table_one(groups: dict[str, list[dict[str, Any]]], domains: list[str]) -> str:
     lines = ["| scorer | runs | " + " | ".join(domains) + " | **Avg.** |",
              "|---|---|" + "---|" * (len(domains) + 1)]
-    for label in ("random", "feature-norm", "distinctiveness", "literal", FULL, AXIS):
+    for label in ("random", "feature-norm", "distinctiveness", "main-axis", "literal", FULL,
+                  AXIS):
         runs = groups[label]
         cells = [mean_std([r["per_domain"][d] for r in runs]) for d in domains]
         lines.append(f"| {label} | {len(runs)} | " + " | ".join(cells)

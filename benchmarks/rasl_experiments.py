@@ -153,7 +153,7 @@ def run_config(label: str, config: RASLConfig, opt_fields: dict[str, Any], seed:
                         "kpoint": event.kpoint, "scl": event.scl, "aux": event.aux,
                         "spread": event.spread, **event.diagnostics})
     train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    scores = {vid: score_sequence(model, dataset.visual[i])
+    scores = {vid: score_sequence(model, dataset.visual[i], readout="activation")
               for i, vid in enumerate(dataset.names)}
     result = evaluate_scores(annotations, scores)
     # Sign of the learned score against feature norm, over whole videos (what METHOD.md saw
