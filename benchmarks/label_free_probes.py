@@ -158,6 +158,8 @@ def by_length(features: Features, annotations) -> None:
           "|---|---|---|---|---|---|")
     for b in range(4):
         sel = band == b
+        if not sel.any():  # many equal lengths can leave a quartile empty
+            continue
         gain = ap["main axis"][sel] - ap["norm"][sel]
         print(f"| {lengths[sel].min()}-{lengths[sel].max()} | {sel.sum()} | "
               f"{ap['norm'][sel].mean():.3f} | {ap['main axis'][sel].mean():.3f} | "

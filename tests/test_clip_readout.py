@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -57,9 +59,22 @@ def test_undefined_axes_leave_the_activation() -> None:
         "constant features": (np.ones((4, 8)) * 7.0, activation),
         "non-finite features": (np.where(np.eye(4, 8) > 0, np.nan, x), activation),
         "flat activation": (x, np.full(4, 0.25, np.float32)),
+        # steps at t = 1, -1, 1, -1 on one direction; the activation is orthogonal to that
+        "activation orthogonal to the axis": (
+            np.array([[1.0, 2.0], [-1.0, -2.0], [1.0, 2.0], [-1.0, -2.0]]) + 3.0,
+            np.array([1.0, 1.0, -1.0, -1.0], np.float32)),
     }
     for name, (features, act) in cases.items():
         np.testing.assert_array_equal(main_axis(features, act), act, err_msg=name)
+
+
+@pytest.mark.parametrize("value", [0.1, 1 / (1 + np.exp(-1.0)), 7.3])
+def test_a_flat_activation_is_never_oriented_by_rounding(value: float) -> None:
+    """Constants whose float32 mean is inexact (a saturated sigmoid, 0.1) are still flat."""
+    rng = np.random.default_rng(0)
+    for n in range(3, 80, 7):
+        flat = np.full(n, value, np.float32)
+        np.testing.assert_array_equal(main_axis(rng.normal(size=(n, 16)), flat), flat)
 
 
 class FirstFeature(RASL):
@@ -97,3 +112,7 @@ def test_a_config_saved_before_the_option_reads_the_activation() -> None:
     data = RASLConfig(clip_readout="main_axis").to_dict()
     del data["clip_readout"]
     assert RASLConfig.from_dict(data).clip_readout == "activation"
+    # the legacy value, not the dataclass default, decides: a later default may differ
+    later = dataclasses.make_dataclass("Later", [("clip_readout", str, "main_axis")],
+                                       bases=(RASLConfig,), frozen=True)
+    assert later.from_dict(data).clip_readout == "activation"

@@ -147,6 +147,23 @@ def test_readout_flag_overrides_the_checkpoint(tmp_path: Path,
                                    score_sequence(model, visual, readout=readout), atol=1e-6)
     assert (json.loads(dumps["activation"].read_text())
             != json.loads(dumps["main_axis"].read_text()))
+    # without --readout, the checkpoint's own readout is used
+    axis_config = RASLConfig(visual_dim=8, window=8, k=2, clip_readout="main_axis")
+    axis_ckpt = save_checkpoint(tmp_path / "axis", model_with_config(model, axis_config),
+                                CheckpointMeta(config=axis_config, backbone_id="test",
+                                               step_seconds=1.0))
+    own = tmp_path / "own.json"
+    assert main(["evaluate", "--dataset", str(root), "--checkpoint", str(axis_ckpt),
+                 "--dump-scores", str(own)]) == 0
+    assert "(main_axis readout)" in capsys.readouterr().out
+    assert json.loads(own.read_text()) == json.loads(dumps["main_axis"].read_text())
     assert main(["evaluate", "--dataset", str(root), "--baseline", "feature-norm",
                  "--readout", "main_axis"]) == 1
     assert "baseline" in capsys.readouterr().err
+
+
+def model_with_config(model: RASL, config: RASLConfig) -> RASL:
+    """The same weights under another config (one that adds or removes none)."""
+    other = RASL(config)
+    other.load_state_dict(model.state_dict())
+    return other

@@ -215,3 +215,17 @@ def test_names_that_cannot_be_files_are_refused(tmp_path) -> None:
     for name in ("../escape", "default", "", "a/b"):
         with pytest.raises(DatasetError):
             named_request(name, [tmp_path], OPTIONS)
+
+
+def test_a_request_survives_its_run_json_with_every_field() -> None:
+    """run.json keeps a named run's request: every field, the clip readout included, comes
+    back; a run.json written before a field existed still loads."""
+    import json
+
+    request = FineTuneRequest(inputs=("a.mp4", "folder"), out="m.safetensors", init="default",
+                              options=OPTIONS, k=4, losses=("kpoint", "scl"),
+                              clip_readout="main_axis", fp16=True)
+    data = json.loads(json.dumps(dataclasses.asdict(request)))
+    assert FineTuneRequest.from_dict(data) == request
+    del data["clip_readout"]
+    assert FineTuneRequest.from_dict(data).clip_readout is None

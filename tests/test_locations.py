@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     checkout, share = tmp_path / "checkout", tmp_path / "share"
     checkout.mkdir()
+    (checkout / "pyproject.toml").write_text("")
     share.mkdir()
     monkeypatch.setattr(locations, "SOURCE_ROOT", checkout)
-    monkeypatch.setattr(locations, "SHARE_ROOT", share)
+    monkeypatch.setattr(locations, "SHARE_ROOTS", (tmp_path / "user-share", share))
     return checkout, share
 
 
@@ -34,8 +38,26 @@ def test_a_wheel_installs_models_are_found_after_the_checkouts(roots: tuple[Path
     (checkout / "models").mkdir()
     (checkout / "models" / "only-installed.safetensors").write_bytes(b"y")
     assert resolve_checkpoint("only-installed").parent == checkout / "models"
-    with pytest.raises(ModelError, match=str(share / "models")):
+    with pytest.raises(ModelError, match=re.escape(str(share / "models"))):
         resolve_checkpoint("nowhere")
+
+
+def test_site_packages_is_not_searched_as_a_checkout(roots: tuple[Path, Path]) -> None:
+    """In a wheel install the package's parent is site-packages: its models/ is not ours."""
+    checkout, _ = roots
+    (checkout / "pyproject.toml").unlink()
+    (checkout / "models").mkdir()
+    (checkout / "models" / "stray.safetensors").write_bytes(b"x")
+    assert checkout not in locations.data_roots()
+    with pytest.raises(ModelError):
+        resolve_checkpoint("stray")
+
+
+def test_install_roots_cover_the_environment_and_the_user_scheme() -> None:
+    roots = locations.SHARE_ROOTS
+    assert Path(sys.prefix) / "share" / "highlight-studio" in roots
+    user = sysconfig.get_path("data", sysconfig.get_preferred_scheme("user"))
+    assert Path(user) / "share" / "highlight-studio" in roots
 
 
 def test_the_wheel_carries_every_shipped_model_and_graph() -> None:
@@ -50,4 +72,4 @@ def test_the_wheel_carries_every_shipped_model_and_graph() -> None:
     assert shipped and {p.resolve() for p in shipped} <= carried
     for target, globs in data_files.items():  # each file lands where locations looks
         for g in globs:
-            assert target == "share/highlight-studio/" + str(Path(g).parent)
+            assert target == "share/highlight-studio/" + Path(g).parent.as_posix()

@@ -271,6 +271,12 @@ def test_clip_readout_is_recorded_and_leaves_training_alone(tmp_path: Path) -> N
     assert main(["train", "--features", str(folder), "--out", str(back), "--init", str(axis),
                  "--steps", "1", "--window", "24", "--clip-readout", "activation"]) == 0
     assert read_meta(back).config.clip_readout == "activation"
+    assert "clip readout `activation`" in (tmp_path / "back.card.md").read_text()
+    # a resumed run may switch it too (it changes no weights)
+    assert main(["train", "--features", str(folder), "--out", str(axis), "--steps", "3",
+                 "--window", "24", "--resume", "--clip-readout", "activation"]) == 0
+    assert read_meta(axis).config.clip_readout == "activation"
+    assert read_meta(axis).train_step == 3
 
 
 @pytest.mark.slow  # builds a timm backbone and decodes two clips

@@ -67,7 +67,11 @@ def _checkpoint_scorer(name: str, device: str | None, readout: str | None
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, _ = load_checkpoint(name, device=device)
     readout = readout or model.config.clip_readout
-    return lambda video_id, visual: score_sequence(model, visual, readout=readout), readout
+
+    def scorer(video_id: str, visual: np.ndarray) -> np.ndarray:
+        return score_sequence(model, visual, readout=readout)
+
+    return scorer, readout
 
 
 def score_videos(visual: dict[str, np.ndarray], scorer: Scorer

@@ -16,7 +16,7 @@ def main_axis(visual: np.ndarray, activation: np.ndarray) -> np.ndarray:
     """
     activation = np.asarray(activation, dtype=np.float32)
     x = np.asarray(visual, dtype=np.float64)
-    if len(x) < 3 or not np.isfinite(x).all():
+    if len(x) < 3 or not np.isfinite(x).all() or np.ptp(activation) == 0:
         return activation
     centred = x - x.mean(axis=0)
     if len(x) <= x.shape[1]:
@@ -25,9 +25,12 @@ def main_axis(visual: np.ndarray, activation: np.ndarray) -> np.ndarray:
     else:
         values, vectors = np.linalg.eigh(centred.T @ centred)
         projection = centred @ vectors[:, -1]
-    if not values[-1] > 1e-9 * float(np.sum(x * x)):  # also False for NaN
+    # Centring leaves rounding noise of ~1e-16 |x| per entry, ~1e-32 of the energy squared.
+    if not values[-1] > 1e-20 * float(np.sum(x * x)):  # also False for NaN
         return activation
-    agreement = float(np.dot(projection - projection.mean(), activation - activation.mean()))
-    if agreement == 0.0 or not np.isfinite(agreement):
+    p = projection - projection.mean()
+    a = activation.astype(np.float64) - float(np.mean(activation, dtype=np.float64))
+    correlation = float(p @ a) / (float(np.linalg.norm(p) * np.linalg.norm(a)) or 1.0)
+    if not abs(correlation) > 1e-6:  # orthogonal (or NaN): no sign to take
         return activation
-    return (projection if agreement > 0 else -projection).astype(np.float32)
+    return (projection if correlation > 0 else -projection).astype(np.float32)

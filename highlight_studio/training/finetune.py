@@ -38,6 +38,7 @@ from .options import TrainOptions
 
 if TYPE_CHECKING:
     from ..model.checkpoint import CheckpointMeta
+    from ..model.config import RASLConfig
     from ..model.rasl import RASL
     from .datasets import FeatureDataset
     from .trainer import TrainEvent
@@ -348,22 +349,31 @@ def _start_model(request: FineTuneRequest, dataset: FeatureDataset) -> RASL:
     from ..model.rasl import RASL
 
     if request.resume:
-        return load_checkpoint(request.checkpoint)[0]
+        model = load_checkpoint(request.checkpoint)[0]
+        # The readout changes no weights, so a resumed run may still switch it.
+        readout = request.clip_readout or model.config.clip_readout
+        return _with_config(model, dataclasses.replace(model.config, clip_readout=readout))
     changes = _config_changes(request)
     if request.init:
         model = load_checkpoint(request.init)[0]
-        config = dataclasses.replace(model.config, **changes)
-        if config == model.config:
-            return model
-        changed = RASL(config)  # the options switched here add or remove no weights
-        changed.load_state_dict(model.state_dict())
-        return changed
+        return _with_config(model, dataclasses.replace(model.config, **changes))
     torch.manual_seed(request.options.seed)  # --seed decides the initial weights too
     audio_dim = dataset.audio_dim or dataset.visual_dim
     fields = dict(visual_dim=dataset.visual_dim, audio_dim=audio_dim,
                   window=request.window or VIDEO_WINDOW, use_audio=dataset.audio_dim is not None,
                   **changes)
     return RASL(RASLConfig.literal(**fields) if request.literal else RASLConfig(**fields))
+
+
+def _with_config(model: RASL, config: RASLConfig) -> RASL:
+    """``model``'s weights under ``config`` (the options switched here add or remove none)."""
+    from ..model.rasl import RASL
+
+    if config == model.config:
+        return model
+    changed = RASL(config)
+    changed.load_state_dict(model.state_dict())
+    return changed
 
 
 def _config_changes(request: FineTuneRequest) -> dict[str, Any]:
@@ -495,6 +505,7 @@ def model_card(name: str, meta: CheckpointMeta, request: FineTuneRequest,
         f"- k {config.k}, mask ratio {config.mask_ratio}, window {config.window} steps, losses: "
         + ", ".join(n for n, flag in LOSS_FLAGS.items() if getattr(config, flag))
         + ("" if config.use_recon_loss else " (no reconstruction)"),
+        f"- clip readout `{config.clip_readout}` (how a clip's curve is read at inference)",
         f"- features: `{meta.backbone_id}`, one every {step:g} s",
         f"- device {opts.get('device')} ({platform.machine()}, {platform.system()}); training "
         f"time {_minutes(train_seconds)} (m:ss, pauses not counted)", "",
