@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import HighlightStudioError
@@ -22,33 +22,58 @@ def _describe_os_error(path: Path, exc: OSError) -> str:
     return f"Could not write {path}: {exc.strerror or exc}"
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
+# Read once, while the process is single-threaded: os.umask can only be read by setting it,
+# and a thread creating a file during that moment would get it world-writable.
+_UMASK = _read_umask()
+_TMP_STEM = 40  # characters of the target's stem kept in the temporary name (NAME_MAX is 255)
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether ``a`` would write over ``b``: the same resolved path, or (for an existing ``a``)
+    the same file through a link or a case-insensitive file system."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioError]
-                = HighlightStudioError) -> Iterator[Path]:
+                = HighlightStudioError,
+                protect: Iterable[str | os.PathLike[str]] = ()) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success.
 
     The temporary file keeps the target's suffix so libraries that pick a format from the
     extension (PyAV, numpy) still do the right thing. OS errors become ``error`` with a message
-    a user can act on (full disk, read-only folder).
+    a user can act on (full disk, read-only folder). ``path`` is refused, before anything is
+    written, when it is one of the ``protect`` files (the clip being exported).
     """
     target = Path(path)
+    for kept in protect:
+        if same_file(target, kept):
+            raise error(f"{target} is the source clip {Path(kept).name}; it is never "
+                        "overwritten. Pick another name or folder.")
     tmp: Path | None = None
     try:
-        fd, name = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent
-        )
+        fd, name = tempfile.mkstemp(prefix=f".{target.stem[:_TMP_STEM]}.",
+                                    suffix=f".partial{target.suffix}", dir=target.parent)
         os.close(fd)
         tmp = Path(name)
         yield tmp
         # mkstemp makes 0600 and some writers (safetensors) replace the file with their own;
-        # outputs get the usual mode, set on whatever the writer left.
-        os.chmod(tmp, 0o666 & ~_umask())
+        # outputs get the usual mode where the file system keeps modes (FAT and exFAT
+        # refuse chmod, and their files are readable anyway).
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
         tmp = None
     except OSError as exc:
@@ -60,13 +85,15 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *,
-                       error: type[HighlightStudioError] = HighlightStudioError) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path, error=error) as tmp:
+                       error: type[HighlightStudioError] = HighlightStudioError,
+                       protect: Iterable[str | os.PathLike[str]] = ()) -> None:
+    """Write ``data`` to ``path`` atomically (never over a ``protect`` file)."""
+    with atomic_path(path, error=error, protect=protect) as tmp:
         tmp.write_bytes(data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *,
-                      error: type[HighlightStudioError] = HighlightStudioError) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"), error=error)
+                      error: type[HighlightStudioError] = HighlightStudioError,
+                      protect: Iterable[str | os.PathLike[str]] = ()) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (never over a ``protect`` file)."""
+    atomic_write_bytes(path, text.encode("utf-8"), error=error, protect=protect)

@@ -46,3 +46,39 @@ def test_failure_leaves_neither_target_nor_temporary(tmp_path: Path) -> None:
 def test_missing_folder_is_a_readable_error(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="does not exist"):
         atomic_write_text(tmp_path / "nope" / "x.txt", "x", error=ExportError)
+
+
+def test_a_protected_file_is_never_written_over_by_any_alias(tmp_path: Path) -> None:
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"original footage")
+    (tmp_path / "link.mp4").symlink_to(source)
+    os.link(source, tmp_path / "hard.mp4")
+    for alias in (source, tmp_path / "link.mp4", tmp_path / "hard.mp4",
+                  tmp_path / "sub" / ".." / "clip.mp4"):
+        with pytest.raises(ExportError, match="never overwritten"):
+            atomic_write_text(alias, "{}", error=ExportError, protect=(source,))
+    assert source.read_bytes() == b"original footage"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "hard.mp4", "link.mp4"]
+    atomic_write_text(tmp_path / "clip.json", "{}", protect=(source,))  # other names are fine
+    assert (tmp_path / "clip.json").read_text() == "{}"
+
+
+def test_a_file_system_that_refuses_chmod_still_gets_the_file(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """FAT and exFAT (SD cards, USB drives) answer chmod with EPERM."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    monkeypatch.setattr(os, "umask", refuse)  # and the umask is never re-read while writing
+    atomic_write_text(tmp_path / "cuts.edl", "TITLE: x")
+    assert (tmp_path / "cuts.edl").read_text() == "TITLE: x"
+
+
+def test_a_name_near_the_length_limit_can_be_written(tmp_path: Path) -> None:
+    name = "séquence " * 24 + "fin.json"  # 248 bytes in UTF-8: valid, but not with a long prefix
+    assert len(name.encode()) <= 255
+    atomic_write_text(tmp_path / name, "{}")
+    assert (tmp_path / name).read_text() == "{}"
+    assert [p.name for p in tmp_path.iterdir()] == [name]

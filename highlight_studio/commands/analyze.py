@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import HighlightStudioError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, same_file
 from ..segments import Segment, select_segments
 from .common import (
     add_model_arguments,
@@ -73,16 +73,17 @@ def run(args: argparse.Namespace) -> int:
 
     options = segment_options_from_args(args)
     for out in (args.json, args.csv):
-        if out is not None and out.resolve() == args.clip.resolve():
+        if out is not None and same_file(out, args.clip):
             raise HighlightStudioError(f"Refusing to write over the source clip {args.clip}.")
     result = drain(analyze(args.clip, checkpoint=args.checkpoint, device=args.device,
                            use_cache=not args.no_cache, backbone_weights=args.backbone_weights),
                    Analysis)
     segments = select_segments(result.scores, result.step, result.info.duration, options)
     if args.json:
-        atomic_write_text(args.json, json.dumps(to_json(result, segments), indent=1))
+        atomic_write_text(args.json, json.dumps(to_json(result, segments), indent=1),
+                          protect=(args.clip,))
     if args.csv:
-        atomic_write_text(args.csv, to_csv(result, segments))
+        atomic_write_text(args.csv, to_csv(result, segments), protect=(args.clip,))
     total = sum(s.duration for s in segments)
     print(f"{result.path.name}: {len(result.scores)} steps of {result.step:g} s, model "
           f"{result.model_name} on {result.device}; {len(segments)} segments, {total:.1f} s")

@@ -16,6 +16,7 @@ from ..events import Progress
 from ..export.cuts import MODES, CutOptions, CutResult, cut_clips
 from ..export.timeline import build_timeline, read_reel_name
 from ..export.timelines import EDL_PRESETS, write_edl, write_fcpxml, write_otio
+from ..fileio import same_file
 from ..media import MediaInfo, probe
 from ..segments import Segment
 from .common import (
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError("Nothing to export: give --edl, --fcpxml, --otio and/or --mp4-dir.")
     # Catch path mistakes before the model runs, not after minutes of analysis.
     for path in outputs:
-        if path.resolve() == args.clip.resolve():
+        if same_file(path, args.clip):
             raise ExportError(f"Refusing to write over the source clip {args.clip}.")
         if not path.parent.is_dir():
             raise ExportError(f"The folder {path.parent} does not exist; create it or pick "

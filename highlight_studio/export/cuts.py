@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import ExportError
 from ..events import CancelToken, Progress, check_cancel
-from ..fileio import atomic_path
+from ..fileio import atomic_path, same_file
 from ..media import MediaInfo
 from .timecode import frames_to_timecode, is_timecode_rate
 from .timeline import Cut, Timeline
@@ -127,13 +127,6 @@ def output_name(template: str, *, clip: str, index: int, tc: str, start: float, 
     return name if name.lower().endswith(".mp4") else f"{name}.mp4"
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
-
-
 def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: CutOptions
                  ) -> list[_Job]:
     """The files :func:`cut_clips` will write, checked before any work starts."""
@@ -158,7 +151,7 @@ def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: C
         jobs.append(_Job(folder / name, 0, timeline.cuts))
     seen: set[Path] = set()
     for job in jobs:
-        if _same_file(job.path, timeline.source):
+        if same_file(job.path, timeline.source):
             raise ExportError(f"{job.path} is the source clip; the export never overwrites it. "
                               "Pick another folder or file name template.")
         key = job.path.resolve()
@@ -186,7 +179,7 @@ def cut_clips(timeline: Timeline, info: MediaInfo, out_dir: str | os.PathLike[st
     done = 0
     yield Progress(STAGE, 0, total, "frames", f"{len(jobs)} file(s), {options.mode} mode")
     for job in jobs:
-        with atomic_path(job.path, error=ExportError) as tmp:
+        with atomic_path(job.path, error=ExportError, protect=(timeline.source,)) as tmp:
             writer = _write_exact if options.mode == "exact" else _write_fast
             try:
                 spans, thumbs = yield from _counted(

@@ -127,9 +127,7 @@ def _write_verified(path: str | os.PathLike[str], text: str, timeline: Timeline,
                     verify: Callable[[Path, Timeline], None]) -> Path:
     """Write ``text`` beside ``path``, verify the temporary file, then rename it into place."""
     target = Path(path)
-    if target.resolve() == timeline.source.resolve():
-        raise ExportError(f"{target} is the source clip; the export never overwrites it.")
-    with atomic_path(target, error=ExportError) as tmp:
+    with atomic_path(target, error=ExportError, protect=(timeline.source,)) as tmp:
         tmp.write_text(text, encoding="utf-8")
         verify(tmp, timeline)
     return target

@@ -91,7 +91,7 @@ def export_job(request: ExportRequest, info: MediaInfo, model: str,
         if suffix in (".json", ".csv"):
             text = (segments_json(info.path, model, segments) if suffix == ".json"
                     else segments_csv(segments))
-            atomic_write_text(request.path, text, error=ExportError)
+            atomic_write_text(request.path, text, error=ExportError, protect=(info.path,))
             yield ExportDone((request.path,), len(segments))
             return
         engine_segments = [Segment(s.start, s.end, s.score) for s in segments]

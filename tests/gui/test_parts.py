@@ -164,6 +164,27 @@ def test_export_dialog_follows_the_format(qtbot, tmp_path) -> None:
     assert dialog.request().path == tmp_path / "match_highlights.csv"
 
 
+@pytest.mark.parametrize("fmt", ["JSON segment list", "CSV segment list"])
+def test_a_segment_list_never_replaces_the_source_clip(tmp_path, fmt: str) -> None:
+    """The dialog lets a user type any path: the clip itself is refused, whatever the format."""
+    from clipgen import ClipSpec, write_clip
+
+    from highlight_studio.errors import ExportError
+    from highlight_studio.gui.document import EditSegment
+    from highlight_studio.gui.export_dialog import ExportRequest, export_job
+    from highlight_studio.media import probe
+
+    clip = write_clip(tmp_path / "c.mp4", ClipSpec(n_frames=12, width=64, height=48,
+                                                   audio_hz=None))
+    original = clip.read_bytes()
+    job = export_job(ExportRequest(fmt, clip), probe(clip), "default",
+                     [EditSegment(0.1, 0.3, 0.5)])
+    with pytest.raises(ExportError, match="never overwritten"):
+        list(job(CancelToken()))
+    assert clip.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["c.mp4"]
+
+
 def test_a_session_is_ignored_once_the_clip_changes(tmp_path) -> None:
     from clipgen import ClipSpec, write_clip
 
