@@ -221,13 +221,13 @@ def _open(path: Path) -> av.container.InputContainer:
         raise MediaError(f"{path} is a folder, not a video file.")
     try:
         return av.open(str(path), metadata_errors="replace")
+    except OSError as exc:  # first: PyAV's permission and I/O errors are FFmpegErrors too
+        raise MediaError(f"Cannot open {path}: {exc.strerror or exc}.") from exc
     except av.error.FFmpegError as exc:
         reason = exc.strerror or str(exc)
         raise MediaError(
             f"Cannot read {path}: it is damaged, incomplete or not a video file ({reason})."
         ) from exc
-    except OSError as exc:
-        raise MediaError(f"Cannot open {path}: {exc.strerror or exc}.") from exc
 
 
 def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo:
@@ -245,6 +245,11 @@ def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo
     if first is None:
         raise MediaError(f"{path} contains no video frames that can be decoded.")
     first_pts = first.pts if first.pts is not None else (stream.start_time or 0)
+    if not (full_index or complete or stream.duration or container.duration):
+        # Nothing declares the length (live Matroska/WebM, a recording that crashed): read the
+        # rest of the timestamps (demuxing only, no decoding) instead of guessing from the head.
+        stamps += [p.pts for p in _packets(container, stream) if p.pts is not None]
+        complete = True
     if full_index:
         timing = _indexed_timing(stream, path)
     else:

@@ -42,6 +42,7 @@ class ClipSpec:
     reel: str | None = None  # tape/reel name; kept by MOV's timecode track (needs ``timecode``)
     container: str = "mp4"
     faststart: bool = False  # mp4 index (moov) before the data, so a cut-off file still opens
+    muxer_options: tuple[tuple[str, str], ...] = ()  # e.g. (("live", "1"),): no Duration
 
 
 def draw_frame(index: int, width: int, height: int) -> np.ndarray:
@@ -77,6 +78,7 @@ def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
     """Write a clip following ``spec`` and return its path."""
     path = Path(path)
     options = {"movflags": "faststart"} if spec.faststart else {}
+    options.update(spec.muxer_options)
     stored_w, stored_h = (
         (spec.height, spec.width) if spec.rotation % 180 else (spec.width, spec.height)
     )

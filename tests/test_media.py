@@ -282,6 +282,23 @@ def test_random_bytes_are_unreadable(tmp_path: Path) -> None:
         probe(path)
 
 
+def test_a_clip_we_may_not_read_is_not_called_damaged(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyAV's PermissionError is an FFmpegError too; the message must name the real cause.
+    (Simulated: the tests may run as root, which no file mode keeps out.)"""
+    import errno
+
+    path = write_clip(tmp_path / "locked.mp4", ClipSpec(n_frames=4))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise av.error.PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(av, "open", refuse)
+    with pytest.raises(MediaError, match="Permission denied") as info:
+        probe(path)
+    assert "damaged" not in str(info.value)
+
+
 def test_cut_off_file_without_its_header_is_an_error(tmp_path: Path) -> None:
     # A plain MP4 keeps its index (moov) at the end, so the first half alone cannot be read.
     data = write_clip(tmp_path / "full.mp4", ClipSpec(n_frames=48)).read_bytes()
@@ -345,3 +362,20 @@ def test_bad_arguments_are_rejected_before_decoding(clips: dict) -> None:
         iter_frames(path, size=(0, 10))
     with pytest.raises(ValueError, match="sample_rate"):
         read_audio(path, 0)
+
+
+def test_a_stream_that_declares_no_duration_is_measured_to_its_end(tmp_path: Path) -> None:
+    """Live Matroska (browser and OBS recordings) writes no Duration: reading only the first
+    packets would make a 17 s clip look like the first few hundred frames."""
+    spec = ClipSpec(n_frames=400, width=64, height=48, audio_hz=None, container="matroska",
+                    muxer_options=(("live", "1"),))
+    path = write_clip(tmp_path / "live.mkv", spec)
+    with av.open(str(path)) as container:  # the premise: nothing in the file says how long
+        assert not container.duration and not container.streams.video[0].duration
+    info = probe(path)
+    assert info.duration == pytest.approx(400 / 24, abs=1 / 24)
+    assert info.frame_count == 400
+    steps = step_count(info.duration, 0.5)
+    frames = list(iter_frames(path, 0.5, (64, 48)))
+    assert len(frames) == steps == 34
+    assert read_frame_index(frames[-1].image) == 396  # step 33 starts at 16.5 s = frame 396
