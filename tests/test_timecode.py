@@ -66,3 +66,16 @@ def test_skipped_label_is_fine_at_tenth_minute_and_non_drop() -> None:
 def test_negative_frames() -> None:
     with pytest.raises(ExportError):
         frames_to_timecode(-1, Fraction(25))
+
+
+@pytest.mark.parametrize(("rate", "day"), [
+    (Fraction(25), 2_160_000), (NTSC, 2_589_408), (NTSC60, 5_178_816),
+    (Fraction(24000, 1001), 2_073_600)])
+def test_labels_wrap_at_midnight(rate: Fraction, day: int) -> None:
+    """A camera's time-of-day clock and a tape both roll over to 00:00:00:00 after 24 h."""
+    last = frames_to_timecode(day - 1, rate)
+    assert last.startswith("23:59:59") and timecode_to_frames(last, rate) == day - 1
+    assert frames_to_timecode(day, rate) == frames_to_timecode(0, rate)
+    assert frames_to_timecode(day + 1500, rate) == frames_to_timecode(1500, rate)
+    assert frames_to_timecode(day + 1500, rate) == otio.opentime.to_timecode(
+        otio.opentime.RationalTime(day + 1500, float(rate)), float(rate))

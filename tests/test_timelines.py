@@ -155,6 +155,13 @@ def test_edl_source_timecode_offset_and_reels(tmp_path: Path) -> None:
     assert reel_name("--", EDL_PRESETS["avid"]) == "AX"
 
 
+def test_an_edl_past_midnight_wraps_its_labels_and_still_verifies(tmp_path: Path) -> None:
+    """Time-of-day timecode that starts 10 s before midnight: the events roll over."""
+    tl = build_timeline(make_info(Fraction(25), timecode="23:59:50:00"), SEGMENTS)
+    events = edl_events(write_edl(tl, tmp_path / "late.edl").read_text())
+    assert [e[4] for e in events] == ["00:00:02:00", "00:00:30:00"]  # 12 s and 40 s in
+
+
 def test_edl_without_audio_has_video_events_only(tmp_path: Path) -> None:
     tl = build_timeline(make_info(Fraction(24), channels=0), SEGMENTS)
     text = write_edl(tl, tmp_path / "v.edl").read_text()

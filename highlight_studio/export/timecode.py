@@ -40,15 +40,26 @@ def _drop_per_minute(rate: Fraction) -> int:
     return 2 * nominal_rate(rate) // 30
 
 
+def frames_per_day(rate: Fraction, drop_frame: bool | None = None) -> int:
+    """How many frames 24 hours of labels count: timecode wraps to 00:00:00:00 after them."""
+    drop = is_drop_frame(rate) if drop_frame is None else drop_frame
+    if not drop:
+        return nominal_rate(rate) * 86_400
+    per_drop = _drop_per_minute(rate)
+    return 24 * 6 * (nominal_rate(rate) * 600 - 9 * per_drop)
+
+
 def frames_to_timecode(frames: int, rate: Fraction, drop_frame: bool | None = None) -> str:
     """Label of frame ``frames`` counted from 00:00:00:00; ``;`` marks drop-frame.
 
-    ``drop_frame`` defaults to the convention for ``rate`` (:func:`is_drop_frame`).
+    ``drop_frame`` defaults to the convention for ``rate`` (:func:`is_drop_frame`). Labels
+    wrap after 23:59:59:ff, as on a tape or a camera's time-of-day clock.
     """
     if frames < 0:
         raise ExportError(f"Timecode cannot be negative (frame {frames}).")
     fps = nominal_rate(rate)
     drop = is_drop_frame(rate) if drop_frame is None else drop_frame
+    frames %= frames_per_day(rate, drop)
     if drop:
         per_drop = _drop_per_minute(rate)
         per_minute = fps * 60 - per_drop

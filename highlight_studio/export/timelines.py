@@ -21,7 +21,7 @@ import opentimelineio as otio
 
 from ..errors import ExportError
 from ..fileio import atomic_path
-from .timecode import is_drop_frame, is_timecode_rate
+from .timecode import frames_per_day, is_drop_frame, is_timecode_rate
 from .timeline import Timeline, to_otio
 
 UNKNOWN_REEL = "AX"  # CMX 3600's name for an auxiliary source with no reel
@@ -97,12 +97,16 @@ def _track_ranges(track: otio.schema.Track, rate: Fraction, record_offset: int) 
 
 
 def _check(read_back: otio.schema.Timeline, timeline: Timeline, what: str,
-           record_offset: Callable[[otio.schema.Track], int]) -> None:
+           record_offset: Callable[[otio.schema.Track], int], wrap: int | None = None) -> None:
     """Compare every track read back with the cuts; raise on the first difference.
 
-    ``record_offset`` gives, per track, the programme frame its first item starts at.
+    ``record_offset`` gives, per track, the programme frame its first item starts at;
+    ``wrap`` (frames in 24 h) compares positions as timecode labels, which wrap at midnight.
     """
-    want = expected_ranges(timeline)
+    def labelled(ranges: Ranges) -> Ranges:
+        return ranges if wrap is None else [(s % wrap, n, r % wrap) for s, n, r in ranges]
+
+    want = labelled(expected_ranges(timeline))
     video = list(read_back.video_tracks())
     audio = list(read_back.audio_tracks())
     if len(video) != 1:
@@ -111,7 +115,7 @@ def _check(read_back: otio.schema.Timeline, timeline: Timeline, what: str,
         raise ExportError(f"The written {what} {'lacks' if not audio else 'has'} audio tracks"
                           f" but the clip {'has' if timeline.audio_channels else 'has no'} audio.")
     for track in video + audio:
-        got = _track_ranges(track, timeline.rate, record_offset(track))
+        got = labelled(_track_ranges(track, timeline.rate, record_offset(track)))
         if got != want:
             raise ExportError(
                 f"The written {what} does not match the selection on track {track.name}: "
@@ -194,7 +198,7 @@ def verify_edl(path: str | os.PathLike[str], timeline: Timeline) -> None:
         start = track.source_range.start_time if track.source_range else None
         return -_frames(start, timeline.rate) if start is not None else 0
 
-    _check(read_back, timeline, "EDL", offset)
+    _check(read_back, timeline, "EDL", offset, wrap=frames_per_day(timeline.rate))
 
 
 def write_edl(timeline: Timeline, path: str | os.PathLike[str],
