@@ -85,6 +85,31 @@ def test_user_errors_are_reported(clip: Path, tmp_path: Path, argv: list[str],
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_bad_template_is_refused_before_the_model_runs(clip: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    def no_analysis(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the clip was analysed before the template was checked")
+
+    monkeypatch.setattr(scoring, "analyze", no_analysis)
+    code = cli.main(["export", str(clip), "--threshold", "0.5", "--edl", str(tmp_path / "a.edl"),
+                     "--mp4-dir", str(tmp_path), "--template", "{clip}_{take}"])
+    assert code == 1
+    assert "template" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nor was the EDL written first
+
+
+def test_segments_past_the_end_are_reported_not_silently_cut(
+        clip: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    edl = tmp_path / "a.edl"
+    assert cli.main(["export", str(clip), "--segments", "0.4-1.0,2.0-5.0,8-9",
+                     "--edl", str(edl)]) == 0
+    assert [(e[4], e[5]) for e in edl_events(edl)] == [("00:00:00:10", "00:00:01:00"),
+                                                      ("00:00:02:00", "00:00:03:00")]
+    assert "2-5 s (trimmed), 8-9 s (dropped)" in caplog.text
+
+
 def test_drop_frame_clip_with_embedded_timecode(tmp_path: Path) -> None:
     src = write_clip(tmp_path / "cam.mp4", ClipSpec(
         n_frames=45, fps=Fraction(30000, 1001), width=160, height=120, timecode="01:00:00;00"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ExportError
 from ..events import Progress
-from ..export.cuts import MODES, CutOptions, CutResult, cut_clips
+from ..export.cuts import MODES, CutOptions, CutResult, cut_clips, output_name
 from ..export.timeline import build_timeline, read_reel_name
 from ..export.timelines import EDL_PRESETS, write_edl, write_fcpxml, write_otio
 from ..fileio import same_file
@@ -117,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError(f"The folder {args.mp4_dir} does not exist; create it or pick "
                           "another.")
     options = CutOptions(mode=args.mode, template=args.template, reel=args.reel)
+    if args.mp4_dir is not None:  # a template mistake, too, before minutes of analysis
+        output_name(args.template, clip=args.clip.stem, index=1, tc="00-00-00-00", start=0.0,
+                    end=1.0)
     info, segments = _selection(args)
     timeline = build_timeline(info, segments, reel=read_reel_name(args.clip))
     seconds = float(timeline.seconds(timeline.frames))

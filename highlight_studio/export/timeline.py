@@ -125,11 +125,15 @@ def frame_ranges(segments: Sequence[Segment], rate: Fraction, n_frames: int
     editor would see the same frames twice.
     """
     ranges = []
+    outside = []  # segments reaching past the clip: said, not silently trimmed or dropped
     for seg in sorted(segments, key=lambda s: s.start):
         if seg.end <= seg.start:
             raise ExportError(f"Segment {seg.start:g}-{seg.end:g} s ends before it starts.")
-        first = max(0, seconds_to_frame(seg.start, rate))
-        last = min(n_frames, seconds_to_frame(seg.end, rate))
+        start, end = seconds_to_frame(seg.start, rate), seconds_to_frame(seg.end, rate)
+        first, last = max(0, start), min(n_frames, end)
+        if (first, last) != (start, end):
+            outside.append(f"{seg.start:g}-{seg.end:g} s"
+                           + (" (dropped)" if last <= first else " (trimmed)"))
         if last <= first:
             continue
         if ranges and first < ranges[-1][1]:
@@ -140,6 +144,9 @@ def frame_ranges(segments: Sequence[Segment], rate: Fraction, n_frames: int
         ranges.append((first, last))
     if not ranges:
         raise ExportError("No segment lies inside the clip; nothing to export.")
+    if outside:
+        log.warning("%d segment(s) reach past the clip's %.3f s: %s", len(outside),
+                    float(n_frames / rate), ", ".join(outside))
     return ranges
 
 
