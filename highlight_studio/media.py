@@ -136,7 +136,8 @@ def frames_at(
     results: dict[int, np.ndarray] = {}
     reformatter = VideoReformatter()
     with _open(info.path) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
+        assert stream is not None  # probe checked
         stream.thread_type = "AUTO"
         tb = stream.time_base
         assert tb is not None  # every demuxed video stream has one
@@ -213,6 +214,13 @@ def read_audio(path: str | Path, sample_rate: int, cancel: CancelToken | None = 
 # --- internals -------------------------------------------------------------------------------
 
 
+def video_stream(container: av.container.InputContainer) -> av.VideoStream | None:
+    """The clip's picture: the first video stream that is not cover art (an attached picture,
+    as music files and some phone videos carry), or None."""
+    return next((s for s in container.streams.video
+                 if not s.disposition & av.stream.Disposition.attached_pic), None)
+
+
 def _open(path: Path) -> av.container.InputContainer:
     """Open ``path`` for reading, turning every way that can fail into a :class:`MediaError`."""
     if not path.exists():
@@ -232,9 +240,9 @@ def _open(path: Path) -> av.container.InputContainer:
 
 def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo:
     """:func:`probe` on an open container, which it leaves positioned somewhere past the start."""
-    if not container.streams.video:
+    stream = video_stream(container)
+    if stream is None:
         raise MediaError(f"{path} has no video stream (is it an audio file?).")
-    stream = container.streams.video[0]
     tb = stream.time_base
     if tb is None:
         raise MediaError(f"{path} has a video stream without timestamps.")
@@ -472,9 +480,9 @@ def _sample_frames(info: MediaInfo, step: float, size: tuple[int, int],
                    cancel: CancelToken | None) -> Iterator[SampledFrame]:
     n_steps = step_count(info.duration, step)
     with _open(info.path) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
+        assert stream is not None and stream.time_base is not None  # probe checked both
         stream.thread_type = "AUTO"
-        assert stream.time_base is not None
         seconds_per_tick = float(stream.time_base)  # float, not Fraction: this runs per frame
         reformatter = VideoReformatter()
         k = 0  # next step to fill

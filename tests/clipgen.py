@@ -43,6 +43,8 @@ class ClipSpec:
     container: str = "mp4"
     faststart: bool = False  # mp4 index (moov) before the data, so a cut-off file still opens
     muxer_options: tuple[tuple[str, str], ...] = ()  # e.g. (("live", "1"),): no Duration
+    cover_art: bool = False  # a 16x16 attached picture (cover art), as music files carry
+    video: bool = True  # False: audio only (n_frames / fps long), e.g. a song with cover art
 
 
 def draw_frame(index: int, width: int, height: int) -> np.ndarray:
@@ -85,41 +87,54 @@ def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
     with av.open(str(path), "w", format=spec.container, options=options) as out:
         if spec.timecode:
             out.metadata["timecode"] = spec.timecode
+        cover = None
+        if spec.cover_art:
+            cover = out.add_stream("mjpeg", rate=1)
+            cover.width = cover.height = 16
+            cover.pix_fmt = "yuvj420p"
+            cover.disposition = av.stream.Disposition.attached_pic
         vfr = spec.pts_seconds is not None
         time_base = Fraction(1, 90_000) if vfr else Fraction(1) / spec.fps
         rate = None if vfr else spec.fps
-        video = out.add_stream(spec.codec, rate=rate or spec.fps)
-        video.width, video.height = stored_w, stored_h
-        video.pix_fmt = "yuv420p"
-        video.time_base = time_base
-        video.codec_context.time_base = time_base
-        video.codec_context.gop_size = spec.gop
-        if spec.codec == "libx264":
-            video.options = {"preset": "ultrafast", "crf": "12", "bf": str(spec.b_frames)}
-        if spec.rotation:
-            # PyAV's angle is counter-clockwise (as FFmpeg's display matrix reads back).
-            video.set_display_rotation(-spec.rotation)
-        if spec.timecode:
-            video.metadata["timecode"] = spec.timecode
-        if spec.reel:
-            video.metadata["reel_name"] = spec.reel
+        video = None
+        if spec.video:
+            video = out.add_stream(spec.codec, rate=rate or spec.fps)
+            video.width, video.height = stored_w, stored_h
+            video.pix_fmt = "yuv420p"
+            video.time_base = time_base
+            video.codec_context.time_base = time_base
+            video.codec_context.gop_size = spec.gop
+            if spec.codec == "libx264":
+                video.options = {"preset": "ultrafast", "crf": "12", "bf": str(spec.b_frames)}
+            if spec.rotation:
+                # PyAV's angle is counter-clockwise (as FFmpeg's display matrix reads back).
+                video.set_display_rotation(-spec.rotation)
+            if spec.timecode:
+                video.metadata["timecode"] = spec.timecode
+            if spec.reel:
+                video.metadata["reel_name"] = spec.reel
         audio = None
         if spec.audio_hz is not None:
             audio = out.add_stream("aac", rate=spec.audio_rate)
             audio.layout = "mono"
-        for i in range(spec.n_frames):
-            upright = draw_frame(i, spec.width, spec.height)
-            stored = np.ascontiguousarray(np.rot90(upright, k=spec.rotation // 90))
-            frame = av.VideoFrame.from_ndarray(stored, "rgb24")
-            if vfr:
-                frame.pts = round(spec.pts_seconds[i] / time_base)
-            else:
-                frame.pts = i
-            frame.time_base = time_base
-            for packet in video.encode(frame):
+        if cover is not None:
+            art = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 200, np.uint8), "rgb24")
+            for packet in (*cover.encode(art), *cover.encode()):
                 out.mux(packet)
-        for packet in video.encode():
-            out.mux(packet)
+        if video is not None:
+            for i in range(spec.n_frames):
+                upright = draw_frame(i, spec.width, spec.height)
+                stored = np.ascontiguousarray(np.rot90(upright, k=spec.rotation // 90))
+                frame = av.VideoFrame.from_ndarray(stored, "rgb24")
+                if vfr:
+                    frame.pts = round(spec.pts_seconds[i] / time_base)
+                else:
+                    frame.pts = i
+                frame.time_base = time_base
+                for packet in video.encode(frame):
+                    out.mux(packet)
+            for packet in video.encode():
+                out.mux(packet)
         if audio is not None:
             duration = (
                 spec.pts_seconds[-1] + float(1 / spec.fps) if vfr else spec.n_frames / spec.fps

@@ -379,3 +379,21 @@ def test_a_stream_that_declares_no_duration_is_measured_to_its_end(tmp_path: Pat
     frames = list(iter_frames(path, 0.5, (64, 48)))
     assert len(frames) == steps == 34
     assert read_frame_index(frames[-1].image) == 396  # step 33 starts at 16.5 s = frame 396
+
+
+def test_cover_art_is_not_taken_for_the_video(tmp_path: Path) -> None:
+    """A song with cover art has a 'video' stream: the attached picture. It is not a clip,
+    and a clip that also carries cover art is read from its real video."""
+    song = write_clip(tmp_path / "song.m4a", ClipSpec(n_frames=24, video=False,
+                                                      cover_art=True, container="mp4"))
+    with av.open(str(song)) as container:  # the premise: one video stream, the picture
+        (art,) = container.streams.video
+        assert art.disposition & av.stream.Disposition.attached_pic
+    with pytest.raises(MediaError, match="no video stream"):
+        probe(song)
+    clip = write_clip(tmp_path / "art.mp4", ClipSpec(n_frames=24, width=96, height=64,
+                                                     audio_hz=None, cover_art=True))
+    info = probe(clip)
+    assert (info.width, info.height, info.frame_count) == (96, 64, 24)
+    frames = list(iter_frames(clip, 0.25, (96, 64)))
+    assert [read_frame_index(f.image) for f in frames] == [0, 6, 12, 18]

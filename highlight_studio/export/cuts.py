@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ExportError
 from ..events import CancelToken, Progress, check_cancel
 from ..fileio import atomic_path, same_file
-from ..media import MediaInfo
+from ..media import MediaInfo, video_stream
 from .timecode import frames_to_timecode, is_timecode_rate
 from .timeline import Cut, Timeline
 
@@ -265,7 +265,8 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
     spans: list[_Span] = []
     thumbs: list[np.ndarray] = []
     with av.open(str(info.path)) as src, av.open(str(tmp), "w", format="mp4") as out:
-        vin = src.streams.video[0]
+        vin = video_stream(src)
+        assert vin is not None  # probe found it
         vin.thread_type = "AUTO"
         tb = vin.time_base
         assert tb is not None  # probe refuses streams without one
@@ -387,7 +388,8 @@ def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                 options: CutOptions, cancel: CancelToken | None) -> _Writer:
     spans: list[_Span] = []
     with av.open(str(info.path)) as src, av.open(str(tmp), "w", format="mp4") as out:
-        vin = src.streams.video[0]
+        vin = video_stream(src)
+        assert vin is not None  # probe found it
         tb = vin.time_base
         assert tb is not None
         vout = out.add_stream_from_template(vin)
@@ -543,7 +545,9 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
             thumbs: list[np.ndarray], mode: str) -> CutResult:
     """Check a written file against what was meant; raise ExportError on any mismatch."""
     with av.open(str(info.path)) as src:
-        tb = src.streams.video[0].time_base
+        vin = video_stream(src)
+        assert vin is not None  # probe found it
+        tb = vin.time_base
     assert tb is not None
     start = _start_pts(info, tb)
     written = _read_back(tmp, pictures=mode == "exact")
