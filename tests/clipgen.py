@@ -45,6 +45,9 @@ class ClipSpec:
     muxer_options: tuple[tuple[str, str], ...] = ()  # e.g. (("live", "1"),): no Duration
     cover_art: bool = False  # a 16x16 attached picture (cover art), as music files carry
     video: bool = True  # False: audio only (n_frames / fps long), e.g. a song with cover art
+    sar: Fraction | None = None  # pixel aspect ratio (anamorphic DV/HDV: 4/3)
+    # (primaries, transfer, matrix) colour tags as FFmpeg numbers, e.g. (9, 18, 9): BT.2020 HLG
+    color_tags: tuple[int, int, int] | None = None
 
 
 def draw_frame(index: int, width: int, height: int) -> np.ndarray:
@@ -106,6 +109,11 @@ def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
             video.codec_context.gop_size = spec.gop
             if spec.codec == "libx264":
                 video.options = {"preset": "ultrafast", "crf": "12", "bf": str(spec.b_frames)}
+            if spec.sar is not None:
+                video.codec_context.sample_aspect_ratio = spec.sar
+            if spec.color_tags is not None:
+                ctx = video.codec_context
+                ctx.color_primaries, ctx.color_trc, ctx.colorspace = spec.color_tags
             if spec.rotation:
                 # PyAV's angle is counter-clockwise (as FFmpeg's display matrix reads back).
                 video.set_display_rotation(-spec.rotation)

@@ -266,3 +266,29 @@ def test_sound_that_starts_late_stays_late(tmp_path: Path) -> None:
         audio = container.streams.audio[0]
         assert audio.start_time is not None and audio.time_base is not None
         assert float(audio.start_time * audio.time_base) == pytest.approx(0.3, abs=0.03)
+
+
+def test_exact_cuts_keep_pixel_shape_and_colour_and_take_odd_sizes(tmp_path: Path) -> None:
+    """Anamorphic HDV-like pixels and BT.2020 HLG tags survive the re-encode; an odd-sized
+    source (x264's 4:2:0 needs even sizes) is cut instead of failing as 'damaged'."""
+    hdr = write_clip(tmp_path / "hlg.mp4", ClipSpec(
+        n_frames=24, fps=Fraction(24), width=96, height=64, sar=Fraction(4, 3),
+        color_tags=(9, 18, 9), audio_hz=None))
+    odd = write_clip(tmp_path / "odd.mp4", ClipSpec(
+        n_frames=24, fps=Fraction(24), width=161, height=121, codec="mpeg4", audio_hz=None))
+    out = tmp_path / "out"
+    out.mkdir()
+    for src in (hdr, odd):
+        info = probe(src)
+        (result,) = run(build_timeline(info, [Segment(0.25, 0.75)]), info, out,
+                        template=f"{src.stem}_{{index}}")
+        assert frame_indices(result.path) == list(range(6, 18))
+        with av.open(str(result.path)) as cut, av.open(str(src)) as original:
+            got, want = cut.streams.video[0].codec_context, original.streams.video[0].codec_context
+            assert (got.width, got.height) == (want.width & ~1, want.height & ~1)
+            assert got.sample_aspect_ratio == want.sample_aspect_ratio
+            for tag in ("color_primaries", "color_trc", "colorspace", "color_range"):
+                assert getattr(got, tag) == getattr(want, tag), tag
+    with av.open(str(hdr)) as original:  # the premise: the source carries what is checked
+        ctx = original.streams.video[0].codec_context
+        assert ctx.sample_aspect_ratio == Fraction(4, 3) and ctx.color_trc == 18

@@ -31,6 +31,7 @@ from pathlib import Path
 import av
 import av.error
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from ..errors import ExportError
 from ..events import CancelToken, Progress, check_cancel
@@ -271,8 +272,18 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         tb = vin.time_base
         assert tb is not None  # probe refuses streams without one
         vout = out.add_stream("libx264", rate=timeline.rate)
-        vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
+        source = vin.codec_context
+        # 4:2:0 needs even sizes: an odd-sized source loses its last row or column of pixels'
+        # worth by scaling (1 px), instead of the encoder refusing it.
+        vout.width, vout.height = source.width & ~1, source.height & ~1
         vout.pix_fmt = "yuv420p"
+        # What the picture means, carried over: anamorphic pixels (DV, HDV) and the colour
+        # tags (HLG/PQ phone video, BT.601 SD). The range is kept as it is, values and tag.
+        if source.sample_aspect_ratio:
+            vout.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
+        for tag in ("color_primaries", "color_trc", "colorspace", "color_range"):
+            setattr(vout.codec_context, tag, getattr(source, tag))
+        reformatter = VideoReformatter()
         vout.time_base = tb
         vout.codec_context.time_base = tb
         vout.options = {"crf": str(options.crf), "preset": options.x264_preset}
@@ -310,7 +321,9 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                     if not spans:
                         _label(out, vout, timeline, job.index > 0, first, start, tb)
                 last, last_pts = frame, frame.pts
-                picture = frame.reformat(format="yuv420p")
+                picture = reformatter.reformat(
+                    frame, width=vout.width, height=vout.height, format="yuv420p",
+                    src_color_range=frame.color_range, dst_color_range=frame.color_range)
                 picture.pts = base + frame.pts - first
                 picture.time_base = tb
                 picture.pict_type = av.video.frame.PictureType.NONE
