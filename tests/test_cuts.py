@@ -292,3 +292,18 @@ def test_exact_cuts_keep_pixel_shape_and_colour_and_take_odd_sizes(tmp_path: Pat
     with av.open(str(hdr)) as original:  # the premise: the source carries what is checked
         ctx = original.streams.video[0].codec_context
         assert ctx.sample_aspect_ratio == Fraction(4, 3) and ctx.color_trc == 18
+
+
+def test_cuts_of_a_non_drop_29_97_camera_carry_its_labels(tmp_path: Path) -> None:
+    rate = Fraction(30000, 1001)
+    src = write_clip(tmp_path / "cam.mp4", ClipSpec(n_frames=48, fps=rate, width=160,
+                                                    height=120, gop=GOP, audio_hz=None,
+                                                    timecode="01:00:00:00"))
+    info = probe(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    (cut,) = run(build_timeline(info, [Segment(0.5, 1.0)]), info, out)
+    label = frames_to_timecode(108_000 + grid_frame(0.5, rate), rate, drop_frame=False)
+    assert label == "01:00:00:15"
+    assert probe(cut.path).start_timecode == label
+    assert cut.path.name == "cam_01_01-00-00-15.mp4"

@@ -193,7 +193,8 @@ def test_unknown_preset_and_odd_rate(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("rate", [Fraction(24000, 1001), Fraction(25), NTSC, Fraction(48)])
 def test_fcpxml_is_on_the_frame_grid(tmp_path: Path, rate: Fraction) -> None:
-    tl = build_timeline(make_info(rate, timecode="01:00:00:00"), SEGMENTS)
+    label = "01:00:00;00" if rate == NTSC else "01:00:00:00"  # each rate's own convention
+    tl = build_timeline(make_info(rate, timecode=label), SEGMENTS)
     path = write_fcpxml(tl, tmp_path / "cut.fcpxml")
     root = ET.parse(path).getroot()
     fmt = root.find("./resources/format")
@@ -212,6 +213,28 @@ def test_fcpxml_is_on_the_frame_grid(tmp_path: Path, rate: Fraction) -> None:
         record += b - a
         assert clip.find("./video/audio") is not None
     assert isinstance(otio.adapters.read_from_file(str(path), "fcpx_xml"), otio.schema.Timeline)
+
+
+def test_non_drop_camera_timecode_at_29_97_is_kept_non_drop(tmp_path: Path) -> None:
+    """A camera set to non-drop at 29.97: every label the EDL, FCPXML and cut names carry
+    must be the camera's own, or a conform lands 108 frames an hour off."""
+    tl = build_timeline(make_info(NTSC, timecode="01:00:00:00"), SEGMENTS)
+    assert tl.source_start == 108_000 and not tl.drop_frame
+    text = write_edl(tl, tmp_path / "ndf.edl").read_text()
+    assert "FCM: NON-DROP FRAME" in text.splitlines() and ";" not in text
+    (a, b), _ = expected_frames(NTSC)
+    first = edl_events(text)[0]
+    assert first[4:8] == [frames_to_timecode(108_000 + a, NTSC, False),
+                          frames_to_timecode(108_000 + b, NTSC, False),
+                          "01:00:00:00", frames_to_timecode(108_000 + b - a, NTSC, False)]
+    assert first[4] == "01:00:12:00"  # 12 s in: frame 360 of 30-frame labels
+    root = ET.parse(write_fcpxml(tl, tmp_path / "ndf.fcpxml")).getroot()
+    sequence = root.find("./project/sequence")
+    assert sequence is not None and sequence.get("tcFormat") == "NDF"
+    assert Fraction(sequence.get("tcStart", "").rstrip("s")) * NTSC == 108_000
+    dropped = build_timeline(make_info(NTSC, timecode="01:00:00;00"), SEGMENTS)
+    assert dropped.drop_frame and "FCM: DROP FRAME" in write_edl(
+        dropped, tmp_path / "df.edl").read_text()
 
 
 def test_tampered_fcpxml_is_rejected(tmp_path: Path) -> None:

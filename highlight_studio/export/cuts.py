@@ -137,14 +137,16 @@ def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: C
     clip = timeline.source.stem
     jobs = []
     for i, cut in enumerate(timeline.cuts, start=1):
-        tc = frames_to_timecode(timeline.source_start + cut.src_in, timeline.rate)
+        tc = frames_to_timecode(timeline.source_start + cut.src_in, timeline.rate,
+                                timeline.drop_frame)
         name = output_name(options.template, clip=clip, index=i, tc=re.sub(r"[:;]", "-", tc),
                            start=float(timeline.seconds(cut.src_in)),
                            end=float(timeline.seconds(cut.src_out)))
         jobs.append(_Job(folder / name, i, (cut,)))
     if options.reel:
         first, last = timeline.cuts[0], timeline.cuts[-1]
-        tc = frames_to_timecode(timeline.source_start + first.src_in, timeline.rate)
+        tc = frames_to_timecode(timeline.source_start + first.src_in, timeline.rate,
+                                timeline.drop_frame)
         name = output_name(options.reel_template, clip=clip, index=0,
                            tc=re.sub(r"[:;]", "-", tc),
                            start=float(timeline.seconds(first.src_in)),
@@ -249,7 +251,7 @@ def _label(out: av.container.OutputContainer, stream: av.VideoStream, timeline: 
                                                    + Fraction(1, 2))
     else:
         frame = timeline.record_start
-    label = frames_to_timecode(frame, timeline.rate)
+    label = frames_to_timecode(frame, timeline.rate, timeline.drop_frame)
     out.metadata["timecode"] = label
     stream.metadata["timecode"] = label
 

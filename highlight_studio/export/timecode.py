@@ -26,6 +26,12 @@ def is_drop_frame(rate: Fraction) -> bool:
     return Fraction(rate) in NTSC_DROP_RATES
 
 
+def label_is_drop_frame(timecode: str, rate: Fraction) -> bool:
+    """Whether a label counts drop-frame: a ``;`` or ``.`` separator at a drop-frame rate."""
+    match = _TC.match(timecode.strip())
+    return bool(match) and match.group(4) in ";." and is_drop_frame(rate)
+
+
 def is_timecode_rate(rate: Fraction) -> bool:
     """Whether editors accept ``rate`` as a timeline rate (EDL, FCPXML)."""
     return Fraction(rate) in TIMECODE_RATES
@@ -85,12 +91,12 @@ def timecode_to_frames(timecode: str, rate: Fraction, drop_frame: bool | None = 
     match = _TC.match(timecode.strip())
     if not match:
         raise ExportError(f"{timecode!r} is not a timecode (expected HH:MM:SS:FF).")
-    hh, mm, ss, sep, ff = match.groups()
+    hh, mm, ss, _, ff = match.groups()
     hours, minutes, seconds, frame = int(hh), int(mm), int(ss), int(ff)
     fps = nominal_rate(rate)
     if minutes > 59 or seconds > 59 or frame >= fps:
         raise ExportError(f"{timecode!r} is not a valid timecode at {float(rate):.3f} fps.")
-    drop = (sep in ";." and is_drop_frame(rate)) if drop_frame is None else drop_frame
+    drop = label_is_drop_frame(timecode, rate) if drop_frame is None else drop_frame
     total = (hours * 3600 + minutes * 60 + seconds) * fps + frame
     if not drop:
         return total

@@ -28,7 +28,13 @@ import opentimelineio as otio
 from ..errors import ExportError
 from ..media import MediaInfo
 from ..segments import Segment
-from .timecode import TIMECODE_RATES, is_drop_frame, is_timecode_rate, timecode_to_frames
+from .timecode import (
+    TIMECODE_RATES,
+    is_drop_frame,
+    is_timecode_rate,
+    label_is_drop_frame,
+    timecode_to_frames,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +72,11 @@ class Timeline:
     width: int
     height: int
     reel: str | None = None  # the source's tape/reel name when it carries one
+    # How every label of this timeline is written: the rate's convention (drop-frame at 29.97
+    # and 59.94) unless the source's own timecode says otherwise. A camera set to non-drop at
+    # 29.97 labels its frames 108 an hour apart from drop-frame, and an EDL must match the
+    # camera's labels or the conform finds the wrong frames.
+    drop_frame: bool = False
 
     @property
     def frames(self) -> int:
@@ -157,9 +168,11 @@ def build_timeline(info: MediaInfo, segments: Sequence[Segment], *, name: str | 
     rate = editing_rate(info)
     n_frames = seconds_to_frame(info.duration, rate)
     source_start = 0
+    drop = is_drop_frame(rate)
     if info.start_timecode:
         try:
             source_start = timecode_to_frames(info.start_timecode, rate)
+            drop = label_is_drop_frame(info.start_timecode, rate)
         except ExportError as exc:
             # a camera's odd label must not block the export; times then count from zero
             log.warning("%s: ignoring its start timecode: %s", Path(info.path).name, exc)
@@ -174,13 +187,14 @@ def build_timeline(info: MediaInfo, segments: Sequence[Segment], *, name: str | 
         rate=rate,
         source_start=source_start,
         source_frames=n_frames,
-        # the label in the rate's own convention: 01:00:00;00 at 29.97 is frame 107892
-        record_start=timecode_to_frames(record_start, rate, drop_frame=is_drop_frame(rate)),
+        # the label in the timeline's convention: 01:00:00;00 at 29.97 is frame 107892
+        record_start=timecode_to_frames(record_start, rate, drop_frame=drop),
         cuts=tuple(cuts),
         audio_channels=(info.audio_channels or 2) if info.has_audio else 0,
         width=info.width,
         height=info.height,
         reel=reel,
+        drop_frame=drop,
     )
 
 

@@ -21,9 +21,16 @@ import opentimelineio as otio
 
 from ..errors import ExportError
 from ..fileio import atomic_path
-from .timecode import frames_per_day, is_drop_frame, is_timecode_rate
+from .timecode import (
+    frames_per_day,
+    frames_to_timecode,
+    is_drop_frame,
+    is_timecode_rate,
+    timecode_to_frames,
+)
 from .timeline import Timeline, to_otio
 
+_TC_LABEL = re.compile(r"\b\d{2}:\d{2}:\d{2};\d{2}\b")  # a drop-frame label in an event
 UNKNOWN_REEL = "AX"  # CMX 3600's name for an auxiliary source with no reel
 REEL_LENGTH = 8  # the CMX 3600 reel field
 
@@ -178,15 +185,22 @@ def edl_text(timeline: Timeline, preset: EdlPreset) -> str:
     code = _channel_code(timeline.audio_channels)
     text = re.sub(r"^(\d{3}  .{8} )V    ", lambda m: m.group(1) + f"{code:<5}", text,
                   flags=re.MULTILINE)
+    if is_drop_frame(timeline.rate) and not timeline.drop_frame:
+        # The adapter labels 29.97 and 59.94 drop-frame; this source counts non-drop.
+        text = _TC_LABEL.sub(lambda m: frames_to_timecode(
+            timecode_to_frames(m.group(0), timeline.rate), timeline.rate, False), text)
     # The adapter writes no FCM line; without it editors guess drop-frame from the separators.
-    fcm = "FCM: DROP FRAME" if is_drop_frame(timeline.rate) else "FCM: NON-DROP FRAME"
-    return text.replace("\n\n", f"\n{fcm}\n\n", 1)
+    return text.replace("\n\n", f"\n{_fcm(timeline)}\n\n", 1)
+
+
+def _fcm(timeline: Timeline) -> str:
+    return "FCM: DROP FRAME" if timeline.drop_frame else "FCM: NON-DROP FRAME"
 
 
 def verify_edl(path: str | os.PathLike[str], timeline: Timeline) -> None:
     """Read an EDL with OTIO's CMX reader and check its events against ``timeline``."""
     text = Path(path).read_text(encoding="utf-8")
-    want_fcm = "FCM: DROP FRAME" if is_drop_frame(timeline.rate) else "FCM: NON-DROP FRAME"
+    want_fcm = _fcm(timeline)
     if want_fcm not in text.splitlines():
         raise ExportError(f"The written EDL lacks the line {want_fcm!r}.")
     try:
@@ -198,7 +212,8 @@ def verify_edl(path: str | os.PathLike[str], timeline: Timeline) -> None:
         start = track.source_range.start_time if track.source_range else None
         return -_frames(start, timeline.rate) if start is not None else 0
 
-    _check(read_back, timeline, "EDL", offset, wrap=frames_per_day(timeline.rate))
+    _check(read_back, timeline, "EDL", offset,
+           wrap=frames_per_day(timeline.rate, timeline.drop_frame))
 
 
 def write_edl(timeline: Timeline, path: str | os.PathLike[str],
@@ -267,7 +282,7 @@ def fcpxml_text(timeline: Timeline) -> str:
     fmt.set("frameDuration", _fcpx_time(1, rate))
     fmt.set("width", str(timeline.width))
     fmt.set("height", str(timeline.height))
-    drop = "DF" if is_drop_frame(rate) else "NDF"
+    drop = "DF" if timeline.drop_frame else "NDF"
     asset.set("hasAudio", "1" if timeline.audio_channels else "0")
     if timeline.audio_channels:
         asset.set("audioSources", "1")
