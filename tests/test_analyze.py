@@ -109,3 +109,24 @@ def test_cli_reports_a_bad_clip_clearly(tmp_path: Path, capsys: pytest.CaptureFi
                  "--device", "cpu"])
     assert code == 1
     assert "bad.mp4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("outputs", "message"), [
+    (["--json", "{tmp}/missing/a.json"], "does not exist"),
+    (["--json", "{tmp}/same", "--csv", "{tmp}/same"], "same file"),
+    (["--csv", "{clip}"], "source clip"),
+])
+def test_cli_output_mistakes_are_caught_before_the_analysis(
+        clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        outputs: list[str], message: str) -> None:
+    from highlight_studio import scoring
+
+    def no_analysis(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the clip was analysed before its outputs were checked")
+
+    monkeypatch.setattr(scoring, "analyze", no_analysis)
+    before = clip.read_bytes()
+    args = [a.format(tmp=tmp_path, clip=clip) for a in outputs]
+    assert main(["analyze", str(clip), *args]) == 1
+    assert message in capsys.readouterr().err
+    assert clip.read_bytes() == before and list(tmp_path.iterdir()) == []

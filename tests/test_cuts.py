@@ -201,6 +201,20 @@ def test_a_file_that_does_not_verify_is_not_kept(clips: dict[str, Path], tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_read_back_that_cannot_decode_is_an_export_error(
+        clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check after writing decodes the output; its FFmpeg errors are not tracebacks."""
+    info = probe(clips["r25"])
+
+    def undecodable(path: Path, pictures: bool) -> cuts._Written:
+        raise av.error.InvalidDataError(errno.EINVAL, "Invalid data found when processing input")
+
+    monkeypatch.setattr(cuts, "_read_back", undecodable)
+    with pytest.raises(ExportError, match="Invalid data"):
+        list(cut_clips(build_timeline(info, SEGMENTS[:1]), info, tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cuts_keep_rotation_and_carry_source_timecode(tmp_path: Path) -> None:
     rate = Fraction(30000, 1001)
     src = write_clip(tmp_path / "phone.mp4", ClipSpec(

@@ -100,6 +100,22 @@ def test_a_bad_template_is_refused_before_the_model_runs(clip: Path, tmp_path: P
     assert list(tmp_path.iterdir()) == []  # nor was the EDL written first
 
 
+def test_a_rate_editors_do_not_take_is_refused_before_the_model_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    src = write_clip(tmp_path / "webcam.mp4", ClipSpec(n_frames=15, fps=Fraction(15),
+                                                       width=64, height=48, audio_hz=None))
+
+    def no_analysis(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the clip was analysed before the rate was checked")
+
+    monkeypatch.setattr(scoring, "analyze", no_analysis)
+    assert cli.main(["export", str(src), "--threshold", "0.5",
+                     "--edl", str(tmp_path / "a.edl")]) == 1
+    assert "15.000 fps" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["webcam.mp4"]
+
+
 def test_segments_past_the_end_are_reported_not_silently_cut(
         clip: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     edl = tmp_path / "a.edl"

@@ -72,9 +72,16 @@ def run(args: argparse.Namespace) -> int:
     from ..scoring import Analysis, analyze
 
     options = segment_options_from_args(args)
-    for out in (args.json, args.csv):
-        if out is not None and same_file(out, args.clip):
+    # Catch path mistakes before the model runs, not after minutes of analysis.
+    outputs = [out for out in (args.json, args.csv) if out is not None]
+    for out in outputs:
+        if same_file(out, args.clip):
             raise HighlightStudioError(f"Refusing to write over the source clip {args.clip}.")
+        if not out.parent.is_dir():
+            raise HighlightStudioError(f"The folder {out.parent} does not exist; create it or "
+                                       "pick another.")
+    if len(outputs) == 2 and same_file(*outputs):
+        raise HighlightStudioError("--json and --csv name the same file; give each its own.")
     result = drain(analyze(args.clip, checkpoint=args.checkpoint, device=args.device,
                            use_cache=not args.no_cache, backbone_weights=args.backbone_weights),
                    Analysis)

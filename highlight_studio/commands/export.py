@@ -14,8 +14,14 @@ from pathlib import Path
 from ..errors import ExportError
 from ..events import Progress
 from ..export.cuts import MODES, CutOptions, CutResult, cut_clips, output_name
-from ..export.timeline import build_timeline, read_reel_name
-from ..export.timelines import EDL_PRESETS, write_edl, write_fcpxml, write_otio
+from ..export.timeline import build_timeline, editing_rate, read_reel_name
+from ..export.timelines import (
+    EDL_PRESETS,
+    require_timecode_rate,
+    write_edl,
+    write_fcpxml,
+    write_otio,
+)
 from ..fileio import same_file
 from ..media import MediaInfo, probe
 from ..segments import Segment
@@ -120,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
     if args.mp4_dir is not None:  # a template mistake, too, before minutes of analysis
         output_name(args.template, clip=args.clip.stem, index=1, tc="00-00-00-00", start=0.0,
                     end=1.0)
+    if args.edl or args.fcpxml:  # the rate is known from the probe, before any analysis
+        require_timecode_rate(editing_rate(probe(args.clip)), args.clip.name,
+                              "An EDL or FCPXML")
     info, segments = _selection(args)
     timeline = build_timeline(info, segments, reel=read_reel_name(args.clip))
     seconds = float(timeline.seconds(timeline.frames))

@@ -184,13 +184,13 @@ def cut_clips(timeline: Timeline, info: MediaInfo, out_dir: str | os.PathLike[st
     for job in jobs:
         with atomic_path(job.path, error=ExportError, protect=(timeline.source,)) as tmp:
             writer = _write_exact if options.mode == "exact" else _write_fast
-            try:
+            try:  # the read-back check decodes too: its FFmpeg errors are reported the same way
                 spans, thumbs = yield from _counted(
                     writer(timeline, info, job, tmp, options, cancel), done, total)
+                result = _verify(tmp, job, timeline, info, spans, thumbs, options.mode)
             except av.error.FFmpegError as exc:
                 raise _ffmpeg_error(info.path, job.path, exc) from exc
             done += sum(cut.frames for cut in job.cuts)
-            result = _verify(tmp, job, timeline, info, spans, thumbs, options.mode)
         yield Progress(STAGE, done, total, "frames", f"wrote {job.path.name}")
         yield dataclasses.replace(result, path=job.path)
 

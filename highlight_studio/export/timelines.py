@@ -65,11 +65,12 @@ def reel_name(reel: str | None, preset: EdlPreset) -> str:
     return cleaned or UNKNOWN_REEL
 
 
-def _require_timecode_rate(timeline: Timeline, what: str) -> None:
-    if not is_timecode_rate(timeline.rate):
+def require_timecode_rate(rate: Fraction, clip_name: str, what: str) -> None:
+    """Refuse a rate editors do not take for ``what`` (an EDL, FCPXML), naming the way out."""
+    if not is_timecode_rate(rate):
         raise ExportError(
             f"{what} needs a standard editing rate (23.976, 24, 25, 29.97, 30, 50, 59.94 or "
-            f"60 fps); {timeline.source.name} runs at {float(timeline.rate):.3f} fps. "
+            f"60 fps); {clip_name} runs at {float(rate):.3f} fps. "
             "Export an .otio timeline or MP4 cuts instead."
         )
 
@@ -164,7 +165,7 @@ def _channel_code(audio_channels: int) -> str:
 
 def edl_text(timeline: Timeline, preset: EdlPreset) -> str:
     """The EDL as text: written by OTIO's CMX 3600 adapter, then completed (see comments)."""
-    _require_timecode_rate(timeline, "An EDL")
+    require_timecode_rate(timeline.rate, timeline.source.name, "An EDL")
     rate = float(timeline.rate)
     edl = to_otio(timeline)
     edl.name = _edl_title(timeline.name)
@@ -252,7 +253,7 @@ def _parse_fcpx_time(value: str | None) -> Fraction:
 
 def fcpxml_text(timeline: Timeline) -> str:
     """FCPXML written by OTIO's adapter from the video track, completed (see comments)."""
-    _require_timecode_rate(timeline, "FCPXML")
+    require_timecode_rate(timeline.rate, timeline.source.name, "FCPXML")
     rate = timeline.rate
     label = _FCPX_RATE_LABELS.get(rate, float(rate))
     picture = to_otio(timeline, otio_rate=label)
