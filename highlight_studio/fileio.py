@@ -46,6 +46,25 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return False
 
 
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename durable (POSIX); folders cannot be opened for this on Windows."""
+    if os.name == "posix":
+        with contextlib.suppress(OSError):
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioError]
                 = HighlightStudioError,
@@ -74,8 +93,10 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
         # refuse chmod, and their files are readable anyway).
         with contextlib.suppress(OSError):
             os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, target)
+        _sync(tmp)  # the data reaches the disk before the name does: a power cut leaves the
+        os.replace(tmp, target)  # old file or the new one, never an empty one
         tmp = None
+        _sync_folder(target.parent)
     except OSError as exc:
         raise error(_describe_os_error(target, exc)) from exc
     finally:

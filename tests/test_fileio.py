@@ -82,3 +82,22 @@ def test_a_name_near_the_length_limit_can_be_written(tmp_path: Path) -> None:
     atomic_write_text(tmp_path / name, "{}")
     assert (tmp_path / name).read_text() == "{}"
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_the_data_is_on_disk_before_the_rename(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync " + ("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        events.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    atomic_write_text(tmp_path / "cuts.edl", "TITLE: x")
+    assert events == ["fsync file", "replace", "fsync folder"]
