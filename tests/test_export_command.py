@@ -74,6 +74,7 @@ def test_threshold_runs_the_model_path(clip: Path, tmp_path: Path,
     ["--segments", "0-1", "--mp4-dir", "{tmp}/missing"],
     ["--segments", "0-1", "--otio", "{tmp}/missing/a.otio"],
     ["--segments", "0-1"],
+    ["--segments", "", "--edl", "{tmp}/a.edl"],  # empty: an error, not the model
 ])
 def test_user_errors_are_reported(clip: Path, tmp_path: Path, argv: list[str],
                                   capsys: pytest.CaptureFixture[str]) -> None:

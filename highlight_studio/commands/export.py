@@ -81,7 +81,7 @@ def parse_segments(text: str) -> list[Segment]:
 
 def _selection(args: argparse.Namespace) -> tuple[MediaInfo, list[Segment]]:
     """The clip's probe and its segments, from ``--segments`` or from the model."""
-    if args.segments:
+    if args.segments is not None:  # an empty list is a mistake, not "use the model"
         return probe(args.clip), parse_segments(args.segments)
     from ..scoring import Analysis, analyze  # torch loads only when the model is needed
     from ..segments import select_segments
