@@ -321,3 +321,24 @@ def test_cuts_of_a_non_drop_29_97_camera_carry_its_labels(tmp_path: Path) -> Non
     assert label == "01:00:00:15"
     assert probe(cut.path).start_timecode == label
     assert cut.path.name == "cam_01_01-00-00-15.mp4"
+
+
+def test_only_earlier_cuts_are_replaced_never_other_files(clips: dict[str, Path],
+                                                          tmp_path: Path) -> None:
+    """Exporting again replaces the cuts made before; a custom template that lands on
+    another file (say a second camera's clip) is refused before any work."""
+    info = probe(clips["r25"])
+    timeline = build_timeline(info, SEGMENTS[:1])
+    (first,) = run(timeline, info, tmp_path, template="take")
+    assert first.path.name == "take.mp4"
+    (again,) = run(timeline, info, tmp_path, template="take")  # a re-export: allowed
+    assert again.path == first.path
+    other = write_clip(tmp_path / "cam_b.mp4", ClipSpec(n_frames=12, width=64, height=48))
+    original = other.read_bytes()
+    with pytest.raises(ExportError, match="not a cut this app made"):
+        run(timeline, info, tmp_path, template="cam_b")
+    assert other.read_bytes() == original
+    (tmp_path / "notes.mp4").write_text("my notes")  # not even a video
+    with pytest.raises(ExportError, match="not replaced"):
+        run(timeline, info, tmp_path, template="notes")
+    assert (tmp_path / "notes.mp4").read_text() == "my notes"

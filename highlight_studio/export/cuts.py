@@ -41,6 +41,7 @@ from .timecode import frames_to_timecode, is_timecode_rate
 from .timeline import Cut, Timeline
 
 MODES = ("fast", "exact")
+CUT_MARK = "Highlight Studio cut of"  # the comment every cut carries: what may be replaced
 STAGE = "export"
 _THUMB = (64, 48)  # size pictures are compared at when checking exact cuts
 _THUMB_TOLERANCE = 12.0  # mean absolute difference (0-255) a re-encoded picture may show
@@ -128,6 +129,15 @@ def output_name(template: str, *, clip: str, index: int, tc: str, start: float, 
     return name if name.lower().endswith(".mp4") else f"{name}.mp4"
 
 
+def _is_a_cut(path: Path) -> bool:
+    """Whether ``path`` is an MP4 this module wrote (marked in its metadata)."""
+    try:
+        with av.open(str(path)) as container:
+            return container.metadata.get("comment", "").startswith(CUT_MARK)
+    except (av.error.FFmpegError, OSError):
+        return False
+
+
 def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: CutOptions
                  ) -> list[_Job]:
     """The files :func:`cut_clips` will write, checked before any work starts."""
@@ -157,6 +167,10 @@ def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: C
         if same_file(job.path, timeline.source):
             raise ExportError(f"{job.path} is the source clip; the export never overwrites it. "
                               "Pick another folder or file name template.")
+        if job.path.exists() and not _is_a_cut(job.path):
+            raise ExportError(f"{job.path.name} already exists in {folder} and is not a cut this "
+                              "app made, so it is not replaced. Pick another folder or file "
+                              "name template.")
         key = job.path.resolve()
         if key in seen:
             raise ExportError(f"Two cuts would both be written to {job.path.name}; add {{index}}"
@@ -243,7 +257,9 @@ def _label(out: av.container.OutputContainer, stream: av.VideoStream, timeline: 
            single_cut: bool, pts: int, start: int, tb: Fraction) -> None:
     """Give the file a start timecode before its header is written: a single cut carries the
     source timecode of its first frame (so editors can relink it to the camera original), a
-    reel the programme's 01:00:00:00 like the timelines."""
+    reel the programme's 01:00:00:00 like the timelines. The file is also marked as a cut, so
+    a later export may replace it (and nothing else)."""
+    out.metadata["comment"] = f"{CUT_MARK} {timeline.source.name}"
     if not is_timecode_rate(timeline.rate):
         return
     if single_cut:
