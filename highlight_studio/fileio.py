@@ -31,7 +31,13 @@ def _read_umask() -> int:
 # Read once, while the process is single-threaded: os.umask can only be read by setting it,
 # and a thread creating a file during that moment would get it world-writable.
 _UMASK = _read_umask()
-_TMP_STEM = 40  # characters of the target's stem kept in the temporary name (NAME_MAX is 255)
+_TMP_STEM = 40  # bytes of the target's name kept in the temporary name (NAME_MAX is 255)
+
+
+def _clip(text: str) -> str:
+    """At most _TMP_STEM bytes of ``text`` in UTF-8, cut on a character boundary (bytes that
+    were not UTF-8 in the first place are left out; this is only the temporary's name)."""
+    return text.encode("utf-8", "surrogateescape")[:_TMP_STEM].decode("utf-8", "ignore")
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -42,12 +48,14 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         if a.resolve() == b.resolve():
             return True
         return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return False
 
 
 def _sync(path: Path) -> None:
-    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+    # POSIX syncs through any descriptor (a read-only file included); Windows needs write access.
+    flags = os.O_RDONLY if os.name == "posix" else os.O_RDWR | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
@@ -83,8 +91,8 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
                         "overwritten. Pick another name or folder.")
     tmp: Path | None = None
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{target.stem[:_TMP_STEM]}.",
-                                    suffix=f".partial{target.suffix}", dir=target.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{_clip(target.stem)}.",
+                                    suffix=f".partial{_clip(target.suffix)}", dir=target.parent)
         os.close(fd)
         tmp = Path(name)
         yield tmp

@@ -13,6 +13,7 @@ only the frames a step needs are converted at all.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -95,8 +96,28 @@ def probe(path: str | Path) -> MediaInfo:
     Decodes only the first video frame (FFmpeg puts the display-matrix rotation on decoded
     frames; PyAV exposes no stream-level reader for it). Raises :class:`MediaError` for a file
     that is missing, unreadable, has no video stream, or has no frames.
+
+    Results are kept per file version (path, size, modification time): thumbnails, features
+    and exports all probe the same clip, and a clip that declares no duration is read to its
+    end to find one.
     """
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None  # _open explains what is wrong
+    if stat is None or not path.is_file():
+        return _probe_file(path)
+    return _probe_version(path, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_version(path: Path, size: int, mtime_ns: int, inode: int) -> MediaInfo:
+    """:func:`_probe_file`, once per version of a file (the key's last three fields)."""
+    return _probe_file(path)
+
+
+def _probe_file(path: Path) -> MediaInfo:
     with _open(path) as container:
         return _probe_open(container, path)
 

@@ -36,6 +36,7 @@ class ClipSpec:
     # only after that turn, so a decoder that ignores rotation fails :func:`read_frame_index`.
     rotation: int = 0
     codec: str = "libx264"
+    pix_fmt: str = "yuv420p"  # what the codec stores: "rgb24" for png, "yuvj420p" for mjpeg
     gop: int = 12
     b_frames: int = 0  # as cameras write: decode order differs from presentation order
     timecode: str | None = None
@@ -103,7 +104,7 @@ def write_clip(path: str | Path, spec: ClipSpec = ClipSpec()) -> Path:
         if spec.video:
             video = out.add_stream(spec.codec, rate=rate or spec.fps)
             video.width, video.height = stored_w, stored_h
-            video.pix_fmt = "yuv420p"
+            video.pix_fmt = spec.pix_fmt
             video.time_base = time_base
             video.codec_context.time_base = time_base
             video.codec_context.gop_size = spec.gop

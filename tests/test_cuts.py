@@ -342,3 +342,31 @@ def test_only_earlier_cuts_are_replaced_never_other_files(clips: dict[str, Path]
     with pytest.raises(ExportError, match="not replaced"):
         run(timeline, info, tmp_path, template="notes")
     assert (tmp_path / "notes.mp4").read_text() == "my notes"
+
+
+@pytest.mark.parametrize(("codec", "pix_fmt", "full_range"), [
+    ("png", "rgb24", False),  # RGB: converted to limited-range YUV with a YUV matrix tag
+    ("mjpeg", "yuvj420p", True),  # full-range YUV: values and tag kept as they are
+])
+def test_exact_cuts_of_rgb_and_full_range_sources_are_tagged_as_they_are(
+        tmp_path: Path, codec: str, pix_fmt: str, full_range: bool) -> None:
+    src = write_clip(tmp_path / f"{codec}.mov", ClipSpec(
+        n_frames=24, fps=Fraction(24), width=96, height=64, codec=codec, pix_fmt=pix_fmt,
+        container="mov", audio_hz=None))
+    info = probe(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    (result,) = run(build_timeline(info, [Segment(0.25, 0.75)]), info, out)
+    assert frame_indices(result.path) == list(range(6, 18))
+    with av.open(str(result.path)) as cut:
+        ctx = cut.streams.video[0].codec_context
+        assert ctx.colorspace != 0  # never "RGB" on a 4:2:0 stream
+        assert ctx.color_range == (2 if full_range else 1)  # JPEG (full) or MPEG (limited)
+        frame = next(cut.decode(video=0))  # frame 6: black and white barcode cells
+        luma = frame.to_ndarray()[: frame.height]  # yuv420p: the Y plane comes first
+    bar = luma[4:12, :]  # the barcode band (rows 0-15 at this height)
+    black, white = int(bar.min()), int(bar.max())
+    if full_range:
+        assert black <= 8 and white >= 247
+    else:
+        assert 8 < black <= 24 and 227 <= white < 247

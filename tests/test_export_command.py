@@ -74,7 +74,6 @@ def test_threshold_runs_the_model_path(clip: Path, tmp_path: Path,
     ["--segments", "0-1", "--mp4-dir", "{tmp}/missing"],
     ["--segments", "0-1", "--otio", "{tmp}/missing/a.otio"],
     ["--segments", "0-1"],
-    ["--segments", "", "--edl", "{tmp}/a.edl"],  # empty: an error, not the model
 ])
 def test_user_errors_are_reported(clip: Path, tmp_path: Path, argv: list[str],
                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,6 +82,19 @@ def test_user_errors_are_reported(clip: Path, tmp_path: Path, argv: list[str],
     assert cli.main(["export", str(clip), *args]) == 1
     assert capsys.readouterr().err.startswith("error: ")
     assert clip.read_bytes() == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_segment_list_is_an_error_not_the_model(
+        clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def no_analysis(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an empty --segments ran the model")
+
+    monkeypatch.setattr(scoring, "analyze", no_analysis)
+    assert cli.main(["export", str(clip), "--segments", "", "--edl",
+                     str(tmp_path / "a.edl")]) == 1
+    assert "not a segment" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

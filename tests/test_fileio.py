@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from highlight_studio.errors import ExportError
-from highlight_studio.fileio import atomic_path, atomic_write_text
+from highlight_studio.fileio import atomic_path, atomic_write_text, same_file
 
 
 def test_written_file_gets_umask_permissions(tmp_path: Path) -> None:
@@ -101,3 +101,11 @@ def test_the_data_is_on_disk_before_the_rename(tmp_path: Path,
     monkeypatch.setattr(os, "replace", replace)
     atomic_write_text(tmp_path / "cuts.edl", "TITLE: x")
     assert events == ["fsync file", "replace", "fsync folder"]
+
+
+def test_a_long_suffix_and_a_symlink_loop_are_harmless(tmp_path: Path) -> None:
+    name = "clip." + "é" * 120  # 245 bytes, nearly all of them "suffix"
+    atomic_write_text(tmp_path / name, "x")
+    assert (tmp_path / name).read_text() == "x"
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert not same_file(tmp_path / "loop", tmp_path / name)

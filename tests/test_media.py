@@ -397,3 +397,22 @@ def test_cover_art_is_not_taken_for_the_video(tmp_path: Path) -> None:
     assert (info.width, info.height, info.frame_count) == (96, 64, 24)
     frames = list(iter_frames(clip, 0.25, (96, 64)))
     assert [read_frame_index(f.image) for f in frames] == [0, 6, 12, 18]
+
+
+def test_probe_reads_each_version_of_a_file_once(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from highlight_studio import media
+
+    opened: list[Path] = []
+    real_open = media._open
+
+    def counting_open(path: Path) -> av.container.InputContainer:
+        opened.append(path)
+        return real_open(path)
+
+    monkeypatch.setattr(media, "_open", counting_open)
+    path = write_clip(tmp_path / "c.mp4", ClipSpec(n_frames=12, width=64, height=48))
+    first = probe(path)
+    assert probe(path) == first and len(opened) == 1
+    write_clip(path, ClipSpec(n_frames=36, width=64, height=48))  # replaced: probed again
+    assert probe(path).frame_count == 36 and len(opened) == 2

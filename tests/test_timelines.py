@@ -162,6 +162,24 @@ def test_an_edl_past_midnight_wraps_its_labels_and_still_verifies(tmp_path: Path
     assert [e[4] for e in events] == ["00:00:02:00", "00:00:30:00"]  # 12 s and 40 s in
 
 
+def test_an_edl_event_across_midnight_is_refused_clearly(tmp_path: Path) -> None:
+    tl = build_timeline(make_info(Fraction(25), timecode="23:59:50:00"), [Segment(5.0, 15.0)])
+    with pytest.raises(ExportError, match="past midnight in the clip's timecode"):
+        write_edl(tl, tmp_path / "x.edl")
+    assert list(tmp_path.iterdir()) == []
+    assert write_fcpxml(tl, tmp_path / "x.fcpxml").exists()  # rational times: no midnight
+
+
+def test_non_drop_rewrite_touches_only_the_event_times(tmp_path: Path) -> None:
+    """A non-drop 29.97 source whose file and folder names look like drop-frame labels."""
+    info = dataclasses.replace(make_info(NTSC, timecode="10:00:00:00"),
+                               path=Path("/footage/shoot 10:00:00;12/game 10:01:00;00.mp4"))
+    tl = build_timeline(info, SEGMENTS)
+    text = write_edl(tl, tmp_path / "ndf.edl").read_text()
+    assert "game 10:01:00;00.mp4" in text and "shoot 10:00:00;12" in text
+    assert all(";" not in line for line in text.splitlines() if line[:3].isdigit())
+
+
 def test_edl_without_audio_has_video_events_only(tmp_path: Path) -> None:
     tl = build_timeline(make_info(Fraction(24), channels=0), SEGMENTS)
     text = write_edl(tl, tmp_path / "v.edl").read_text()

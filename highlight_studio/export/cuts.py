@@ -27,11 +27,12 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
 import numpy as np
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
 
 from ..errors import ExportError
 from ..events import CancelToken, Progress, check_cancel
@@ -41,6 +42,7 @@ from .timecode import frames_to_timecode, is_timecode_rate
 from .timeline import Cut, Timeline
 
 MODES = ("fast", "exact")
+_SPC_RGB = 0  # AVCOL_SPC_RGB: the matrix tag of RGB pictures
 CUT_MARK = "Highlight Studio cut of"  # the comment every cut carries: what may be replaced
 STAGE = "export"
 _THUMB = (64, 48)  # size pictures are compared at when checking exact cuts
@@ -132,9 +134,9 @@ def output_name(template: str, *, clip: str, index: int, tc: str, start: float, 
 def _is_a_cut(path: Path) -> bool:
     """Whether ``path`` is an MP4 this module wrote (marked in its metadata)."""
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="replace") as container:
             return container.metadata.get("comment", "").startswith(CUT_MARK)
-    except (av.error.FFmpegError, OSError):
+    except (av.error.FFmpegError, OSError, ValueError):
         return False
 
 
@@ -295,12 +297,13 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         # worth by scaling (1 px), instead of the encoder refusing it.
         vout.width, vout.height = source.width & ~1, source.height & ~1
         vout.pix_fmt = "yuv420p"
-        # What the picture means, carried over: anamorphic pixels (DV, HDV) and the colour
-        # tags (HLG/PQ phone video, BT.601 SD). The range is kept as it is, values and tag.
-        if source.sample_aspect_ratio:
-            vout.codec_context.sample_aspect_ratio = source.sample_aspect_ratio
-        for tag in ("color_primaries", "color_trc", "colorspace", "color_range"):
-            setattr(vout.codec_context, tag, getattr(source, tag))
+        # What the picture means, carried over: anamorphic pixels (DV, HDV; the stream's
+        # ratio also reads a MOV's own) and the colour tags (HLG/PQ phone video, BT.601 SD).
+        if vin.sample_aspect_ratio:
+            vout.codec_context.sample_aspect_ratio = vin.sample_aspect_ratio
+        tags, conversion = _output_colour(source, vout.height)
+        for tag, value in tags.items():
+            setattr(vout.codec_context, tag, value)
         reformatter = VideoReformatter()
         vout.time_base = tb
         vout.codec_context.time_base = tb
@@ -339,9 +342,8 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                     if not spans:
                         _label(out, vout, timeline, job.index > 0, first, start, tb)
                 last, last_pts = frame, frame.pts
-                picture = reformatter.reformat(
-                    frame, width=vout.width, height=vout.height, format="yuv420p",
-                    src_color_range=frame.color_range, dst_color_range=frame.color_range)
+                picture = reformatter.reformat(frame, width=vout.width, height=vout.height,
+                                               format="yuv420p", **conversion)
                 picture.pts = base + frame.pts - first
                 picture.time_base = tb
                 picture.pict_type = av.video.frame.PictureType.NONE
@@ -366,6 +368,25 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         if aout is not None:
             out.mux(aout.encode(None))
     return spans, thumbs
+
+
+def _output_colour(source: av.VideoCodecContext, height: int
+                   ) -> tuple[dict[str, int], dict[str, Any]]:
+    """The x264 output's colour tags and the conversion that makes its pixels match them.
+
+    A YUV source keeps its tags, and its range as it is (values and tag). An RGB source (PNG,
+    QTRLE, FFV1) cannot keep "RGB" in a 4:2:0 file: it is converted with the matrix the tag
+    then names (BT.709 above SD, BT.601 for SD) into limited range.
+    """
+    tags = {tag: int(getattr(source, tag))
+            for tag in ("color_primaries", "color_trc", "colorspace", "color_range")}
+    if source.colorspace != _SPC_RGB and not (source.format and source.format.is_rgb):
+        kept = ColorRange(tags["color_range"])
+        return tags, {"src_color_range": kept, "dst_color_range": kept}
+    matrix = Colorspace.ITU709 if height > 576 else Colorspace.ITU601
+    tags.update(colorspace=int(matrix), color_range=int(ColorRange.MPEG))
+    return tags, {"dst_colorspace": matrix, "src_color_range": ColorRange.JPEG,
+                  "dst_color_range": ColorRange.MPEG}
 
 
 def _cut_audio(src: av.container.InputContainer, stream: av.AudioStream, t0: Fraction,

@@ -71,12 +71,12 @@ class Timeline:
     audio_channels: int  # 0 when the clip has no audio
     width: int
     height: int
-    reel: str | None = None  # the source's tape/reel name when it carries one
     # How every label of this timeline is written: the rate's convention (drop-frame at 29.97
     # and 59.94) unless the source's own timecode says otherwise. A camera set to non-drop at
     # 29.97 labels its frames 108 an hour apart from drop-frame, and an EDL must match the
     # camera's labels or the conform finds the wrong frames.
-    drop_frame: bool = False
+    drop_frame: bool
+    reel: str | None = None  # the source's tape/reel name when it carries one
 
     @property
     def frames(self) -> int:

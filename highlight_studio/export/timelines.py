@@ -31,6 +31,7 @@ from .timecode import (
 from .timeline import Timeline, to_otio
 
 _TC_LABEL = re.compile(r"\b\d{2}:\d{2}:\d{2};\d{2}\b")  # a drop-frame label in an event
+_EVENT = re.compile(r"^\d{3}  .*$", re.MULTILINE)  # an event line: number, reel, ..., times
 UNKNOWN_REEL = "AX"  # CMX 3600's name for an auxiliary source with no reel
 REEL_LENGTH = 8  # the CMX 3600 reel field
 
@@ -166,6 +167,7 @@ def _channel_code(audio_channels: int) -> str:
 def edl_text(timeline: Timeline, preset: EdlPreset) -> str:
     """The EDL as text: written by OTIO's CMX 3600 adapter, then completed (see comments)."""
     require_timecode_rate(timeline.rate, timeline.source.name, "An EDL")
+    _refuse_events_across_midnight(timeline)
     rate = float(timeline.rate)
     edl = to_otio(timeline)
     edl.name = _edl_title(timeline.name)
@@ -187,11 +189,28 @@ def edl_text(timeline: Timeline, preset: EdlPreset) -> str:
     text = re.sub(r"^(\d{3}  .{8} )V    ", lambda m: m.group(1) + f"{code:<5}", text,
                   flags=re.MULTILINE)
     if is_drop_frame(timeline.rate) and not timeline.drop_frame:
-        # The adapter labels 29.97 and 59.94 drop-frame; this source counts non-drop.
-        text = _TC_LABEL.sub(lambda m: frames_to_timecode(
-            timecode_to_frames(m.group(0), timeline.rate), timeline.rate, False), text)
+        # The adapter labels 29.97 and 59.94 drop-frame; this source counts non-drop. Only
+        # the events' times change, never a title, clip name or path that looks like one.
+        def non_drop(label: re.Match[str]) -> str:
+            frames = timecode_to_frames(label.group(0), timeline.rate)
+            return frames_to_timecode(frames, timeline.rate, False)
+
+        text = _EVENT.sub(lambda event: _TC_LABEL.sub(non_drop, event.group(0)), text)
     # The adapter writes no FCM line; without it editors guess drop-frame from the separators.
     return text.replace("\n\n", f"\n{_fcm(timeline)}\n\n", 1)
+
+
+def _refuse_events_across_midnight(timeline: Timeline) -> None:
+    """An event whose labels roll over 24 h (out before in) is one CMX 3600 cannot hold."""
+    day = frames_per_day(timeline.rate, timeline.drop_frame)
+    for src, frames, rec in expected_ranges(timeline):
+        for start, what in ((src, "the clip's"), (rec, "the programme's")):
+            if start % day + frames > day:
+                at = float(timeline.seconds(src - timeline.source_start))
+                raise ExportError(
+                    f"The segment at {at:.2f} s runs past midnight in {what} timecode, which "
+                    "an EDL cannot hold. Split the segment at midnight, or export FCPXML or "
+                    "OTIO instead.")
 
 
 def _fcm(timeline: Timeline) -> str:
