@@ -76,13 +76,16 @@ def _sync_folder(folder: Path) -> None:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioError]
                 = HighlightStudioError,
-                protect: Iterable[str | os.PathLike[str]] = ()) -> Iterator[Path]:
+                protect: Iterable[str | os.PathLike[str]] = (),
+                durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success.
 
     The temporary file keeps the target's suffix so libraries that pick a format from the
     extension (PyAV, numpy) still do the right thing. OS errors become ``error`` with a message
     a user can act on (full disk, read-only folder). ``path`` is refused, before anything is
-    written, when it is one of the ``protect`` files (the clip being exported).
+    written, when it is one of the ``protect`` files (the clip being exported). ``durable``
+    (the default) flushes the data to the disk before the rename; state that is cheap to lose
+    and written from the GUI thread (session, settings) skips that wait.
     """
     target = Path(path)
     for kept in protect:
@@ -101,10 +104,12 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
         # refuse chmod, and their files are readable anyway).
         with contextlib.suppress(OSError):
             os.chmod(tmp, 0o666 & ~_UMASK)
-        _sync(tmp)  # the data reaches the disk before the name does: a power cut leaves the
-        os.replace(tmp, target)  # old file or the new one, never an empty one
+        if durable:  # the data reaches the disk before the name: a power cut leaves the old
+            _sync(tmp)  # file or the new one, never an empty one
+        os.replace(tmp, target)
         tmp = None
-        _sync_folder(target.parent)
+        if durable:
+            _sync_folder(target.parent)
     except OSError as exc:
         raise error(_describe_os_error(target, exc)) from exc
     finally:
@@ -115,14 +120,17 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *,
                        error: type[HighlightStudioError] = HighlightStudioError,
-                       protect: Iterable[str | os.PathLike[str]] = ()) -> None:
+                       protect: Iterable[str | os.PathLike[str]] = (),
+                       durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (never over a ``protect`` file)."""
-    with atomic_path(path, error=error, protect=protect) as tmp:
+    with atomic_path(path, error=error, protect=protect, durable=durable) as tmp:
         tmp.write_bytes(data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, *,
                       error: type[HighlightStudioError] = HighlightStudioError,
-                      protect: Iterable[str | os.PathLike[str]] = ()) -> None:
+                      protect: Iterable[str | os.PathLike[str]] = (),
+                      durable: bool = True) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (never over a ``protect`` file)."""
-    atomic_write_bytes(path, text.encode("utf-8"), error=error, protect=protect)
+    atomic_write_bytes(path, text.encode("utf-8"), error=error, protect=protect,
+                       durable=durable)

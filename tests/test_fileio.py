@@ -101,6 +101,9 @@ def test_the_data_is_on_disk_before_the_rename(tmp_path: Path,
     monkeypatch.setattr(os, "replace", replace)
     atomic_write_text(tmp_path / "cuts.edl", "TITLE: x")
     assert events == ["fsync file", "replace", "fsync folder"]
+    events.clear()
+    atomic_write_text(tmp_path / "session.json", "{}", durable=False)  # GUI state: no wait
+    assert events == ["replace"]
 
 
 def test_a_long_suffix_and_a_symlink_loop_are_harmless(tmp_path: Path) -> None:

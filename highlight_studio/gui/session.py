@@ -51,7 +51,7 @@ def save_session(session: Session) -> None:
     }
     path = session_path(clip)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(data, indent=1))
+    atomic_write_text(path, json.dumps(data, indent=1), durable=False)  # GUI thread: no wait
 
 
 def load_session(clip: str | Path) -> Session | None:

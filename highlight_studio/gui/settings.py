@@ -83,4 +83,4 @@ def load_settings() -> Settings:
 def save_settings(settings: Settings) -> None:
     data = dataclasses.asdict(settings)
     data["recent_files"] = list(settings.recent_files)
-    atomic_write_text(settings_path(), json.dumps(data, indent=2))
+    atomic_write_text(settings_path(), json.dumps(data, indent=2), durable=False)
