@@ -93,7 +93,8 @@ def main() -> None:
              f"--seeds {' '.join(map(str, args.seeds))}`: fine-tune on one domain's features "
              "(no labels), measure mAP change on that domain and the mean change on the other "
              "five; mean ± std over seeds.", "",
-             "| fine-tuned on | videos | mAP before (activation) | Δ own domain | Δ other domains |",
+             "| fine-tuned on | videos | mAP before (activation) | Δ own domain "
+             "| Δ other domains |",
              "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['domain']} | {r['videos']} | {r['before']:.3f} | "
