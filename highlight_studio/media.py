@@ -97,7 +97,7 @@ def probe(path: str | Path) -> MediaInfo:
     frames; PyAV exposes no stream-level reader for it). Raises :class:`MediaError` for a file
     that is missing, unreadable, has no video stream, or has no frames.
 
-    Results are kept per file version (path, size, modification time): thumbnails, features
+    Results are kept per file version (path, size, times, inode): thumbnails, features
     and exports all probe the same clip, and a clip that declares no duration is read to its
     end to find one.
     """
@@ -108,12 +108,14 @@ def probe(path: str | Path) -> MediaInfo:
         stat = None  # _open explains what is wrong
     if stat is None or not path.is_file():
         return _probe_file(path)
-    return _probe_version(path, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    return _probe_version(path, (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino,
+                                 stat.st_dev))
 
 
 @functools.lru_cache(maxsize=64)
-def _probe_version(path: Path, size: int, mtime_ns: int, inode: int) -> MediaInfo:
-    """:func:`_probe_file`, once per version of a file (the key's last three fields)."""
+def _probe_version(path: Path, version: tuple[int, ...]) -> MediaInfo:
+    """:func:`_probe_file`, once per version of a file (size, times, inode, device): a
+    rewrite in place changes the change time even where it keeps the size and mtime."""
     return _probe_file(path)
 
 

@@ -370,3 +370,22 @@ def test_exact_cuts_of_rgb_and_full_range_sources_are_tagged_as_they_are(
         assert black <= 8 and white >= 247
     else:
         assert 8 < black <= 24 and 227 <= white < 247
+
+
+def test_a_yuv_source_tagged_rgb_keeps_its_pixels(tmp_path: Path) -> None:
+    """The matrix tag says RGB but the pixels are limited-range YUV: only the tag changes."""
+    src = write_clip(tmp_path / "mistagged.mp4", ClipSpec(
+        n_frames=24, fps=Fraction(24), width=96, height=64, audio_hz=None,
+        color_tags=(2, 2, 0)))
+    with av.open(str(src)) as original:  # the premise
+        assert original.streams.video[0].codec_context.colorspace == 0
+    info = probe(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    (result,) = run(build_timeline(info, [Segment(0.25, 0.75)]), info, out)
+    assert frame_indices(result.path) == list(range(6, 18))
+    with av.open(str(result.path)) as cut:
+        assert cut.streams.video[0].codec_context.colorspace not in (0, 2)
+        frame = next(cut.decode(video=0))
+        bar = frame.to_ndarray()[4:12, :]
+    assert 8 < int(bar.min()) <= 24 and 227 <= int(bar.max()) < 247  # still 16-235

@@ -170,6 +170,19 @@ def test_an_edl_event_across_midnight_is_refused_clearly(tmp_path: Path) -> None
     assert write_fcpxml(tl, tmp_path / "x.fcpxml").exists()  # rational times: no midnight
 
 
+def test_an_event_ending_at_midnight_is_refused_clearly_too(tmp_path: Path) -> None:
+    tl = build_timeline(make_info(Fraction(25), timecode="23:59:50:00"), [Segment(5.0, 10.0)])
+    with pytest.raises(ExportError, match="past midnight"):
+        write_edl(tl, tmp_path / "x.edl")
+
+
+def test_a_non_drop_clip_just_before_midnight_exports(tmp_path: Path) -> None:
+    """Its labels lie past the drop-frame day (2,589,408 frames) but within the non-drop one."""
+    tl = build_timeline(make_info(NTSC, timecode="23:59:00:00"), [Segment(1.0, 2.0)])
+    (event,) = edl_events(write_edl(tl, tmp_path / "late.edl").read_text())
+    assert event[4:6] == ["23:59:01:00", "23:59:02:00"]
+
+
 def test_non_drop_rewrite_touches_only_the_event_times(tmp_path: Path) -> None:
     """A non-drop 29.97 source whose file and folder names look like drop-frame labels."""
     info = dataclasses.replace(make_info(NTSC, timecode="10:00:00:00"),

@@ -375,15 +375,18 @@ def _output_colour(source: av.VideoCodecContext, height: int
     """The x264 output's colour tags and the conversion that makes its pixels match them.
 
     A YUV source keeps its tags, and its range as it is (values and tag). An RGB source (PNG,
-    QTRLE, FFV1) cannot keep "RGB" in a 4:2:0 file: it is converted with the matrix the tag
-    then names (BT.709 above SD, BT.601 for SD) into limited range.
+    QTRLE, FFV1) is converted with the matrix the output's tag then names (BT.709 above SD,
+    BT.601 for SD) into limited range. A 4:2:0 stream cannot be tagged "RGB": a YUV source
+    that says so keeps its pixels and gets that YUV matrix tag instead.
     """
     tags = {tag: int(getattr(source, tag))
             for tag in ("color_primaries", "color_trc", "colorspace", "color_range")}
-    if source.colorspace != _SPC_RGB and not (source.format and source.format.is_rgb):
+    matrix = Colorspace.ITU709 if height > 576 else Colorspace.ITU601
+    if not (source.format is not None and source.format.is_rgb):
+        if tags["colorspace"] == _SPC_RGB:
+            tags["colorspace"] = int(matrix)
         kept = ColorRange(tags["color_range"])
         return tags, {"src_color_range": kept, "dst_color_range": kept}
-    matrix = Colorspace.ITU709 if height > 576 else Colorspace.ITU601
     tags.update(colorspace=int(matrix), color_range=int(ColorRange.MPEG))
     return tags, {"dst_colorspace": matrix, "src_color_range": ColorRange.JPEG,
                   "dst_color_range": ColorRange.MPEG}

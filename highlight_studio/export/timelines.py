@@ -26,12 +26,11 @@ from .timecode import (
     frames_to_timecode,
     is_drop_frame,
     is_timecode_rate,
-    timecode_to_frames,
 )
 from .timeline import Timeline, to_otio
 
 _TC_LABEL = re.compile(r"\b\d{2}:\d{2}:\d{2};\d{2}\b")  # a drop-frame label in an event
-_EVENT = re.compile(r"^\d{3}  .*$", re.MULTILINE)  # an event line: number, reel, ..., times
+_EVENT = re.compile(r"^\d{3,}  .*$", re.MULTILINE)  # an event line: number, reel, ..., times
 UNKNOWN_REEL = "AX"  # CMX 3600's name for an auxiliary source with no reel
 REEL_LENGTH = 8  # the CMX 3600 reel field
 
@@ -186,18 +185,38 @@ def edl_text(timeline: Timeline, preset: EdlPreset) -> str:
     # The adapter writes only the video track. Every audio clip here lies under its video
     # clip, so the channel field of each event is widened to take sound with picture.
     code = _channel_code(timeline.audio_channels)
-    text = re.sub(r"^(\d{3}  .{8} )V    ", lambda m: m.group(1) + f"{code:<5}", text,
+    text = re.sub(r"^(\d{3,}  .{8} )V    ", lambda m: m.group(1) + f"{code:<5}", text,
                   flags=re.MULTILINE)
     if is_drop_frame(timeline.rate) and not timeline.drop_frame:
-        # The adapter labels 29.97 and 59.94 drop-frame; this source counts non-drop. Only
-        # the events' times change, never a title, clip name or path that looks like one.
-        def non_drop(label: re.Match[str]) -> str:
-            frames = timecode_to_frames(label.group(0), timeline.rate)
-            return frames_to_timecode(frames, timeline.rate, False)
-
-        text = _EVENT.sub(lambda event: _TC_LABEL.sub(non_drop, event.group(0)), text)
+        text = _relabel_non_drop(text, timeline)
     # The adapter writes no FCM line; without it editors guess drop-frame from the separators.
     return text.replace("\n\n", f"\n{_fcm(timeline)}\n\n", 1)
+
+
+def _relabel_non_drop(text: str, timeline: Timeline) -> str:
+    """The adapter labels 29.97 and 59.94 drop-frame; this source counts non-drop. Each event's
+    four times are written again from the cuts themselves (re-reading the adapter's labels
+    would inherit their drop-frame day), and nothing else changes: not a title, clip name or
+    path that looks like a label."""
+    events = expected_ranges(timeline)
+    done = 0
+
+    def relabel(event: re.Match[str]) -> str:
+        nonlocal done
+        if done == len(events):
+            raise ExportError("The EDL writer wrote more events than there are cuts. Nothing "
+                              "was saved; please report this.")
+        src, frames, rec = events[done]
+        done += 1
+        labels = [frames_to_timecode(v, timeline.rate, False)
+                  for v in (src, src + frames, rec, rec + frames)]
+        line, found = _TC_LABEL.subn(lambda _: labels.pop(0) if labels else "", event.group(0))
+        if found != 4:
+            raise ExportError(f"The EDL writer wrote an event with {found} times, not 4: "
+                              f"{event.group(0)!r}. Nothing was saved; please report this.")
+        return line
+
+    return _EVENT.sub(relabel, text)
 
 
 def _refuse_events_across_midnight(timeline: Timeline) -> None:
@@ -205,7 +224,7 @@ def _refuse_events_across_midnight(timeline: Timeline) -> None:
     day = frames_per_day(timeline.rate, timeline.drop_frame)
     for src, frames, rec in expected_ranges(timeline):
         for start, what in ((src, "the clip's"), (rec, "the programme's")):
-            if start % day + frames > day:
+            if start % day + frames >= day:  # even an out point of 24:00:00:00 wraps
                 at = float(timeline.seconds(src - timeline.source_start))
                 raise ExportError(
                     f"The segment at {at:.2f} s runs past midnight in {what} timecode, which "
