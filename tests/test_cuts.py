@@ -344,15 +344,22 @@ def test_only_earlier_cuts_are_replaced_never_other_files(clips: dict[str, Path]
     assert (tmp_path / "notes.mp4").read_text() == "my notes"
 
 
-@pytest.mark.parametrize(("codec", "pix_fmt", "full_range"), [
-    ("png", "rgb24", False),  # RGB: converted to limited-range YUV with a YUV matrix tag
-    ("mjpeg", "yuvj420p", True),  # full-range YUV: values and tag kept as they are
+@pytest.mark.parametrize(("name", "source", "range_tag"), [
+    # RGB pixels: converted to limited-range YUV with a YUV matrix tag
+    ("png.mov", dict(codec="png", pix_fmt="rgb24", container="mov"), 1),
+    # full-range YUV: values and tag kept as they are
+    ("mjpeg.mov", dict(codec="mjpeg", pix_fmt="yuvj420p", container="mov"), 2),
+    # limited-range YUV whose matrix tag says RGB (range unspecified): only the tag changes
+    ("mistagged.mp4", dict(color_tags=(2, 2, 0)), 0),
 ])
 def test_exact_cuts_of_rgb_and_full_range_sources_are_tagged_as_they_are(
-        tmp_path: Path, codec: str, pix_fmt: str, full_range: bool) -> None:
-    src = write_clip(tmp_path / f"{codec}.mov", ClipSpec(
-        n_frames=24, fps=Fraction(24), width=96, height=64, codec=codec, pix_fmt=pix_fmt,
-        container="mov", audio_hz=None))
+        tmp_path: Path, name: str, source: dict[str, object], range_tag: int) -> None:
+    """range_tag: 0 unspecified, 1 limited (MPEG), 2 full (JPEG)."""
+    src = write_clip(tmp_path / name, ClipSpec(n_frames=24, fps=Fraction(24), width=96,
+                                               height=64, audio_hz=None, **source))
+    if "color_tags" in source:  # the premise: the source really says RGB
+        with av.open(str(src)) as original:
+            assert original.streams.video[0].codec_context.colorspace == 0
     info = probe(src)
     out = tmp_path / "out"
     out.mkdir()
@@ -360,32 +367,13 @@ def test_exact_cuts_of_rgb_and_full_range_sources_are_tagged_as_they_are(
     assert frame_indices(result.path) == list(range(6, 18))
     with av.open(str(result.path)) as cut:
         ctx = cut.streams.video[0].codec_context
-        assert ctx.colorspace != 0  # never "RGB" on a 4:2:0 stream
-        assert ctx.color_range == (2 if full_range else 1)  # JPEG (full) or MPEG (limited)
+        assert ctx.colorspace not in (0, 2)  # never "RGB" on a 4:2:0 stream, nor unspecified
+        assert ctx.color_range == range_tag
         frame = next(cut.decode(video=0))  # frame 6: black and white barcode cells
         luma = frame.to_ndarray()[: frame.height]  # yuv420p: the Y plane comes first
     bar = luma[4:12, :]  # the barcode band (rows 0-15 at this height)
     black, white = int(bar.min()), int(bar.max())
-    if full_range:
+    if range_tag == 2:
         assert black <= 8 and white >= 247
     else:
-        assert 8 < black <= 24 and 227 <= white < 247
-
-
-def test_a_yuv_source_tagged_rgb_keeps_its_pixels(tmp_path: Path) -> None:
-    """The matrix tag says RGB but the pixels are limited-range YUV: only the tag changes."""
-    src = write_clip(tmp_path / "mistagged.mp4", ClipSpec(
-        n_frames=24, fps=Fraction(24), width=96, height=64, audio_hz=None,
-        color_tags=(2, 2, 0)))
-    with av.open(str(src)) as original:  # the premise
-        assert original.streams.video[0].codec_context.colorspace == 0
-    info = probe(src)
-    out = tmp_path / "out"
-    out.mkdir()
-    (result,) = run(build_timeline(info, [Segment(0.25, 0.75)]), info, out)
-    assert frame_indices(result.path) == list(range(6, 18))
-    with av.open(str(result.path)) as cut:
-        assert cut.streams.video[0].codec_context.colorspace not in (0, 2)
-        frame = next(cut.decode(video=0))
-        bar = frame.to_ndarray()[4:12, :]
-    assert 8 < int(bar.min()) <= 24 and 227 <= int(bar.max()) < 247  # still 16-235
+        assert 8 < black <= 24 and 227 <= white < 247  # 16-235
