@@ -349,8 +349,8 @@ def test_only_earlier_cuts_are_replaced_never_other_files(clips: dict[str, Path]
     ("png.mov", dict(codec="png", pix_fmt="rgb24", container="mov"), 1),
     # full-range YUV: values and tag kept as they are
     ("mjpeg.mov", dict(codec="mjpeg", pix_fmt="yuvj420p", container="mov"), 2),
-    # limited-range YUV whose matrix tag says RGB (range unspecified): only the tag changes
-    ("mistagged.mp4", dict(color_tags=(2, 2, 0)), 0),
+    # limited-range YUV whose matrix tag says RGB: only the tag changes
+    ("mistagged.mp4", dict(color_tags=(2, 2, 0)), 1),
 ])
 def test_exact_cuts_of_rgb_and_full_range_sources_are_tagged_as_they_are(
         tmp_path: Path, name: str, source: dict[str, object], range_tag: int) -> None:
