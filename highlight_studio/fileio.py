@@ -53,24 +53,15 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 
 
 def _sync(path: Path) -> None:
-    # POSIX syncs through any descriptor (a read-only file included); Windows needs write access.
+    """Flush ``path`` (a file, or on POSIX a folder, which makes a rename in it durable) to the
+    disk. POSIX syncs through any descriptor, a read-only one included; Windows needs write
+    access and cannot open folders."""
     flags = os.O_RDONLY if os.name == "posix" else os.O_RDWR | getattr(os, "O_BINARY", 0)
     fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a rename durable (POSIX); folders cannot be opened for this on Windows."""
-    if os.name == "posix":
-        with contextlib.suppress(OSError):
-            fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
 
 
 @contextlib.contextmanager
@@ -108,8 +99,9 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
             _sync(tmp)  # file or the new one, never an empty one
         os.replace(tmp, target)
         tmp = None
-        if durable:
-            _sync_folder(target.parent)
+        if durable and os.name == "posix":
+            with contextlib.suppress(OSError):  # the file is in place; this only hardens it
+                _sync(target.parent)
     except OSError as exc:
         raise error(_describe_os_error(target, exc)) from exc
     finally:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -103,13 +104,13 @@ def probe(path: str | Path) -> MediaInfo:
     """
     path = Path(path)
     try:
-        stat = path.stat()
+        st = path.stat()
     except OSError:
-        stat = None  # _open explains what is wrong
-    if stat is None or not path.is_file():
+        return _probe_file(path)  # _open explains what is wrong
+    if not stat.S_ISREG(st.st_mode):
         return _probe_file(path)
-    return _probe_version(path, (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino,
-                                 stat.st_dev))
+    return _probe_version(path, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                 st.st_dev))
 
 
 @functools.lru_cache(maxsize=64)

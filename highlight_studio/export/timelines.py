@@ -198,16 +198,14 @@ def _relabel_non_drop(text: str, timeline: Timeline) -> str:
     four times are written again from the cuts themselves (re-reading the adapter's labels
     would inherit their drop-frame day), and nothing else changes: not a title, clip name or
     path that looks like a label."""
-    events = expected_ranges(timeline)
-    done = 0
+    cuts = iter(expected_ranges(timeline))
 
     def relabel(event: re.Match[str]) -> str:
-        nonlocal done
-        if done == len(events):
+        cut = next(cuts, None)
+        if cut is None:
             raise ExportError("The EDL writer wrote more events than there are cuts. Nothing "
                               "was saved; please report this.")
-        src, frames, rec = events[done]
-        done += 1
+        src, frames, rec = cut
         labels = [frames_to_timecode(v, timeline.rate, False)
                   for v in (src, src + frames, rec, rec + frames)]
         line, found = _TC_LABEL.subn(lambda _: labels.pop(0) if labels else "", event.group(0))
