@@ -76,9 +76,13 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
     a user can act on (full disk, read-only folder). ``path`` is refused, before anything is
     written, when it is one of the ``protect`` files (the clip being exported). ``durable``
     (the default) flushes the data to the disk before the rename; state that is cheap to lose
-    and written from the GUI thread (session, settings) skips that wait.
+    and written from the GUI thread (session, settings) skips that wait. A ``path`` that is a
+    symbolic link is written through: the file it points to is replaced and the link stays (an
+    editor's link to a shared EDL keeps pointing at the new one).
     """
     target = Path(path)
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     for kept in protect:
         if same_file(target, kept):
             raise error(f"{target} is the source clip {Path(kept).name}; it is never "

@@ -112,3 +112,18 @@ def test_a_long_suffix_and_a_symlink_loop_are_harmless(tmp_path: Path) -> None:
     assert (tmp_path / name).read_text() == "x"
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     assert not same_file(tmp_path / "loop", tmp_path / name)
+
+
+def test_a_symlinked_output_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "cut.edl").write_text("old")
+    link = tmp_path / "cut.edl"
+    link.symlink_to(shared / "cut.edl")
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and (shared / "cut.edl").read_text() == "new"
+    dangling = tmp_path / "later.edl"
+    dangling.symlink_to(shared / "later.edl")  # the link's target does not exist yet
+    atomic_write_text(dangling, "first")
+    assert dangling.is_symlink() and (shared / "later.edl").read_text() == "first"
+    assert sorted(p.name for p in shared.iterdir()) == ["cut.edl", "later.edl"]
