@@ -186,12 +186,32 @@ def test_cancel_leaves_nothing(clips: dict[str, Path], tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_cancel_during_the_read_back_check_leaves_nothing(
+        clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check decodes the whole output (minutes for a long reel): it stops when asked."""
+    info = probe(clips["r25"])
+    token = CancelToken()
+    real = cuts._read_back
+
+    def cancelled_while_checking(path: Path, pictures: bool,
+                                 cancel: CancelToken | None = None) -> cuts._Written:
+        assert cancel is token
+        token.cancel()  # the file is fully written; only the check itself can stop now
+        return real(path, pictures, cancel)
+
+    monkeypatch.setattr(cuts, "_read_back", cancelled_while_checking)
+    with pytest.raises(Cancelled):
+        list(cut_clips(build_timeline(info, SEGMENTS[:1]), info, tmp_path, CutOptions(),
+                       token))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_file_that_does_not_verify_is_not_kept(clips: dict[str, Path], tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     info = probe(clips["r25"])
     real = cuts._read_back
 
-    def one_frame_short(path: Path, pictures: bool) -> cuts._Written:
+    def one_frame_short(path: Path, pictures: bool, cancel: object = None) -> cuts._Written:
         written = real(path, pictures)
         return dataclasses.replace(written, frames=written.frames - 1)
 
@@ -206,7 +226,7 @@ def test_a_read_back_that_cannot_decode_is_an_export_error(
     """The check after writing decodes the output; its FFmpeg errors are not tracebacks."""
     info = probe(clips["r25"])
 
-    def undecodable(path: Path, pictures: bool) -> cuts._Written:
+    def undecodable(path: Path, pictures: bool, cancel: object = None) -> cuts._Written:
         raise av.error.InvalidDataError(errno.EINVAL, "Invalid data found when processing input")
 
     monkeypatch.setattr(cuts, "_read_back", undecodable)
@@ -377,3 +397,30 @@ def test_exact_cuts_of_rgb_and_full_range_sources_are_tagged_as_they_are(
         assert black <= 8 and white >= 247
     else:
         assert 8 < black <= 24 and 227 <= white < 247  # 16-235
+
+
+@pytest.mark.parametrize(("bit_depth", "want"), [("source", "yuv420p10le"), ("8", "yuv420p")])
+def test_exact_cuts_of_a_10_bit_source_keep_10_bits_unless_asked(
+        tmp_path: Path, bit_depth: str, want: str) -> None:
+    """HDR phone video is 10-bit: cutting it to 8 bits bands its skies. 8-bit stays an option
+    for players without H.264 High 10."""
+    src = write_clip(tmp_path / "hlg10.mp4", ClipSpec(
+        n_frames=24, fps=Fraction(24), width=96, height=64, pix_fmt="yuv420p10le",
+        color_tags=(9, 18, 9), audio_hz=None))
+    with av.open(str(src)) as original:  # the premise: a 10-bit source
+        assert original.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
+    info = probe(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    (result,) = run(build_timeline(info, [Segment(0.25, 0.75)]), info, out,
+                    bit_depth=bit_depth)
+    assert frame_indices(result.path) == list(range(6, 18))
+    with av.open(str(result.path)) as cut:
+        ctx = cut.streams.video[0].codec_context
+        assert ctx.pix_fmt == want
+        assert (ctx.color_primaries, ctx.color_trc, ctx.colorspace) == (9, 18, 9)
+
+
+def test_an_unknown_bit_depth_is_refused() -> None:
+    with pytest.raises(ExportError, match="bit depth"):
+        CutOptions(bit_depth="12")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import opentimelineio as otio
 import pytest
@@ -163,3 +164,18 @@ def test_reel_name_from_the_camera_file(tmp_path: Path, preset: str, reel: str) 
                      "--reel-preset", preset]) == 0
     (event,) = edl_events(edl)
     assert event[1] == reel and event[4:6] == ["14:30:00:05", "14:30:00:15"]
+
+
+def test_bit_depth_reaches_the_cuts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = write_clip(tmp_path / "hdr.mp4", ClipSpec(n_frames=24, fps=Fraction(24), width=96,
+                                                    height=64, pix_fmt="yuv420p10le",
+                                                    audio_hz=None))
+    for depth, want in (("source", "yuv420p10le"), ("8", "yuv420p")):
+        out = tmp_path / depth
+        out.mkdir()
+        code = cli.main(["export", str(src), "--segments", "0.25-0.75", "--mp4-dir", str(out),
+                         "--bit-depth", depth])
+        assert code == 0, capsys.readouterr().err
+        (cut,) = out.iterdir()
+        with av.open(str(cut)) as container:
+            assert container.streams.video[0].codec_context.pix_fmt == want

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ExportError
 from ..events import Progress
-from ..export.cuts import MODES, CutOptions, CutResult, cut_clips, output_name
+from ..export.cuts import BIT_DEPTHS, MODES, CutOptions, CutResult, cut_clips, output_name
 from ..export.timeline import build_timeline, editing_rate, read_reel_name
 from ..export.timelines import (
     EDL_PRESETS,
@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=MODES, default="exact",
                    help="exact: re-encode, frame-accurate (default); fast: stream copy, cuts "
                         "widen to keyframes and the real bounds are printed")
+    p.add_argument("--bit-depth", choices=BIT_DEPTHS, default="source",
+                   help="exact mode: 'source' keeps 10-bit sources at 10 bits (default); '8' "
+                        "writes 8-bit video every player takes")
     p.add_argument("--reel", action="store_true",
                    help="also write all segments joined into one highlight reel MP4")
     p.add_argument("--template", default=CutOptions.template,
@@ -122,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     if args.mp4_dir is not None and not args.mp4_dir.is_dir():
         raise ExportError(f"The folder {args.mp4_dir} does not exist; create it or pick "
                           "another.")
-    options = CutOptions(mode=args.mode, template=args.template, reel=args.reel)
+    options = CutOptions(mode=args.mode, template=args.template, reel=args.reel,
+                         bit_depth=args.bit_depth)
     if args.mp4_dir is not None:  # a template mistake, too, before minutes of analysis
         output_name(args.template, clip=args.clip.stem, index=1, tc="00-00-00-00", start=0.0,
                     end=1.0)

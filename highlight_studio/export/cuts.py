@@ -42,6 +42,7 @@ from .timecode import frames_to_timecode, is_timecode_rate
 from .timeline import Cut, Timeline
 
 MODES = ("fast", "exact")
+BIT_DEPTHS = ("source", "8")
 _SPC_RGB = 0  # AVCOL_SPC_RGB: the matrix tag of RGB pictures
 CUT_MARK = "Highlight Studio cut of"  # the comment every cut carries: what may be replaced
 STAGE = "export"
@@ -63,10 +64,15 @@ class CutOptions:
     crf: int = 18  # libx264 quality: 18 looks like the source
     x264_preset: str = "veryfast"
     audio_bitrate: int = 192_000
+    # exact mode: "source" keeps a 10-bit (or deeper) source at 10 bits (H.264 High 10, no
+    # banding in HDR skies); "8" always writes 8-bit 4:2:0, which every player and phone plays
+    bit_depth: str = "source"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ExportError(f"Unknown cut mode {self.mode!r}; use 'fast' or 'exact'.")
+        if self.bit_depth not in BIT_DEPTHS:
+            raise ExportError(f"Unknown bit depth {self.bit_depth!r}; use 'source' or '8'.")
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,8 @@ def cut_clips(timeline: Timeline, info: MediaInfo, out_dir: str | os.PathLike[st
             try:  # the read-back check decodes too: its FFmpeg errors are reported the same way
                 spans, thumbs = yield from _counted(
                     writer(timeline, info, job, tmp, options, cancel), done, total)
-                result = _verify(tmp, job, timeline, info, spans, thumbs, options.mode)
+                result = _verify(tmp, job, timeline, info, spans, thumbs, options.mode,
+                                 cancel)
             except av.error.FFmpegError as exc:
                 raise _ffmpeg_error(info.path, job.path, exc) from exc
             done += sum(cut.frames for cut in job.cuts)
@@ -296,7 +303,8 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         # 4:2:0 needs even sizes: an odd-sized source loses its last row or column of pixels'
         # worth by scaling (1 px), instead of the encoder refusing it.
         vout.width, vout.height = source.width & ~1, source.height & ~1
-        vout.pix_fmt = "yuv420p"
+        pix_fmt = _output_pix_fmt(source, options.bit_depth)
+        vout.pix_fmt = pix_fmt
         # What the picture means, carried over: anamorphic pixels (DV, HDV; the stream's
         # ratio also reads a MOV's own) and the colour tags (HLG/PQ phone video, BT.601 SD).
         if vin.sample_aspect_ratio:
@@ -343,7 +351,7 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                         _label(out, vout, timeline, job.index > 0, first, start, tb)
                 last, last_pts = frame, frame.pts
                 picture = reformatter.reformat(frame, width=vout.width, height=vout.height,
-                                               format="yuv420p", **conversion)
+                                               format=pix_fmt, **conversion)
                 picture.pts = base + frame.pts - first
                 picture.time_base = tb
                 picture.pict_type = av.video.frame.PictureType.NONE
@@ -368,6 +376,14 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         if aout is not None:
             out.mux(aout.encode(None))
     return spans, thumbs
+
+
+def _output_pix_fmt(source: av.VideoCodecContext, bit_depth: str) -> str:
+    """4:2:0 at the source's depth: 10 bits for any source deeper than 8 (x264 has no 12-bit
+    4:2:0 in common players), unless ``bit_depth`` asks for 8."""
+    fmt = source.format
+    deep = fmt is not None and max((c.bits for c in fmt.components), default=8) > 8
+    return "yuv420p10le" if deep and bit_depth == "source" else "yuv420p"
 
 
 def _output_colour(source: av.VideoCodecContext, height: int
@@ -544,9 +560,10 @@ class _Written:
     last: np.ndarray | None
 
 
-def _read_back(path: Path, pictures: bool) -> _Written:
+def _read_back(path: Path, pictures: bool, cancel: CancelToken | None = None) -> _Written:
     """Re-open a written file in one pass: count its frames, measure both streams and, when
-    ``pictures``, decode the picture to grab its first and last frames."""
+    ``pictures``, decode the picture to grab its first and last frames. A long reel takes a
+    while to decode, so ``cancel`` is checked on every packet."""
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -559,6 +576,7 @@ def _read_back(path: Path, pictures: bool) -> _Written:
         last: av.VideoFrame | None = None
         streams = [video] if audio is None else [video, audio]
         for packet in container.demux(*streams):
+            check_cancel(cancel)
             if packet.stream is audio:
                 samples += sum(f.samples for f in packet.decode())
                 continue
@@ -597,7 +615,8 @@ def _read_back(path: Path, pictures: bool) -> _Written:
 
 
 def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: list[_Span],
-            thumbs: list[np.ndarray], mode: str) -> CutResult:
+            thumbs: list[np.ndarray], mode: str, cancel: CancelToken | None = None
+            ) -> CutResult:
     """Check a written file against what was meant; raise ExportError on any mismatch."""
     with av.open(str(info.path)) as src:
         vin = video_stream(src)
@@ -605,7 +624,7 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
         tb = vin.time_base
     assert tb is not None
     start = _start_pts(info, tb)
-    written = _read_back(tmp, pictures=mode == "exact")
+    written = _read_back(tmp, pictures=mode == "exact", cancel=cancel)
     name = job.path.name
     frame = 1 / timeline.rate
     want_frames = sum(s.frames for s in spans)
