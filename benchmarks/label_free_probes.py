@@ -8,8 +8,13 @@ videos); labels are read afterwards to measure. They bound what an unsupervised 
 at least reach, and hint at what RASL's k-point contrast could learn: the dominant direction of
 change within a clip (its first principal component), oriented so that it agrees with the
 feature norm (the sign is otherwise arbitrary, which is the sign problem METHOD.md describes).
+A windowed main axis (the model's benchmark window, half-overlapping, z-scored and averaged)
+asks whether a local axis serves long videos better than the clip's global one.
 Corpus probes fit one thing across all videos' features (still no labels): how typical a step
-is among other videos' steps, and the video-duration cue of Xiong et al. (CVPR 2019).
+is among other videos' steps (over all videos, and only among videos of the same domain, which
+is dataset metadata, not a label), the video-duration cue of Xiong et al. (CVPR 2019), and a
+consensus "highlight direction": the mean of the other clips' norm-oriented main axes
+(leave-one-out), used to orient each clip's own axis or as a fixed linear scorer.
 ``--by-length`` splits the videos into length quartiles and compares the norm with the
 main-axis baseline in each: held-out sets with longer videos (TVSum) may not behave like the
 median 35-step clip here.
@@ -30,6 +35,7 @@ from highlight_studio.evaluation.benchmark import (
 from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.model.checkpoint import load_checkpoint
 from highlight_studio.model.clip_readout import main_axis
+from highlight_studio.model.config import BENCHMARK_WINDOW
 from highlight_studio.model.inference import score_sequence
 
 Scorer = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
@@ -55,6 +61,27 @@ def joint_pc1_by_norm(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarra
     joint = np.concatenate([visual / (norm(visual).mean() + 1e-9),
                             audio / (norm(audio).mean() + 1e-9)], axis=1)
     return main_axis(joint, norm(visual))
+
+
+def zscore(s: np.ndarray) -> np.ndarray:
+    s = np.asarray(s, dtype=np.float64)
+    return (s - s.mean()) / (s.std() + 1e-12)
+
+
+def windowed_main_axis(visual: np.ndarray, window: int = BENCHMARK_WINDOW) -> np.ndarray:
+    """The norm-oriented main axis of each half-overlapping window, z-scored and averaged."""
+    n, hop = len(visual), max(1, window // 2)
+    if n <= window:
+        return pc1_by_norm(visual, None)
+    total, count = np.zeros(n), np.zeros(n)
+    starts = list(range(0, n - window + 1, hop))
+    if starts[-1] != n - window:
+        starts.append(n - window)
+    for start in starts:
+        part = visual[start:start + window]
+        total[start:start + window] += zscore(pc1_by_norm(part, None))
+        count[start:start + window] += 1
+    return total / count
 
 
 def temporal_change(visual: np.ndarray, audio: np.ndarray | None) -> np.ndarray:
@@ -90,6 +117,55 @@ def cross_video_typicality(features: Features, k: int = 10) -> dict[str, np.ndar
     return out
 
 
+def typicality_within_domain(features: Features, domains: dict[str, str], k: int = 10
+                             ) -> dict[str, np.ndarray]:
+    """As ``cross_video_typicality``, among videos of the same domain only (recurrence of the
+    domain's typical action; the domain is dataset metadata, not a highlight label)."""
+    out = {}
+    for domain in set(domains.values()):
+        names = [n for n in features if domains[n] == domain]
+        out.update(cross_video_typicality({n: features[n] for n in names}, k))
+    return out
+
+
+def main_axis_direction(visual: np.ndarray) -> np.ndarray | None:
+    """The clip's unit first principal direction, signed to agree with the norm (or None)."""
+    x = visual.astype(np.float64)
+    if len(x) < 3:
+        return None
+    centred = x - x.mean(axis=0)
+    direction = np.linalg.svd(centred, full_matrices=False)[2][0]
+    return direction if np.corrcoef(centred @ direction, norm(x))[0, 1] >= 0 else -direction
+
+
+def consensus_directions(features: Features) -> dict[str, np.ndarray]:
+    """For each clip, the mean of the *other* clips' norm-oriented main-axis directions."""
+    directions = {n: main_axis_direction(v) for n, (v, _) in features.items()}
+    total = np.sum([d for d in directions.values() if d is not None], axis=0)
+    count = sum(d is not None for d in directions.values())
+    return {n: (total - d) / (count - 1) if d is not None else total / count
+            for n, d in directions.items()}
+
+
+def consensus_oriented_axis(features: Features) -> dict[str, np.ndarray]:
+    """Each clip's main axis, signed to agree with the other clips' consensus direction."""
+    out = {}
+    for name, u in consensus_directions(features).items():
+        x = features[name][0].astype(np.float64)
+        direction = main_axis_direction(x)
+        if direction is None:
+            out[name] = norm(x)
+            continue
+        out[name] = (x - x.mean(axis=0)) @ (direction if direction @ u >= 0 else -direction)
+    return out
+
+
+def consensus_projection(features: Features) -> dict[str, np.ndarray]:
+    """Every step's projection on the other clips' consensus direction: one fixed scorer."""
+    return {name: features[name][0].astype(np.float64) @ u
+            for name, u in consensus_directions(features).items()}
+
+
 def duration_cue(features: Features, ridge: float = 1.0) -> dict[str, np.ndarray]:
     """Ridge regression from unit features to "this clip is no longer than the median clip"
     (short clips hold a larger share of highlights; Xiong et al., CVPR 2019)."""
@@ -113,10 +189,14 @@ PROBES: dict[str, Scorer] = {
     "joint audio-visual first component, oriented by norm": joint_pc1_by_norm,
     "k-point direction, top/bottom 10 % by norm": lambda v, a: kpoint_direction(v, 0.1),
     "k-point direction, top/bottom 30 % by norm": lambda v, a: kpoint_direction(v, 0.3),
+    f"main axis per {BENCHMARK_WINDOW}-step window (half overlap), oriented by norm":
+        lambda v, a: windowed_main_axis(v),
 }
 CORPUS_PROBES: dict[str, Callable[[Features], dict[str, np.ndarray]]] = {
     "typicality among other videos' steps (10-NN cosine)": cross_video_typicality,
     "duration cue (ridge: clip no longer than the median)": duration_cue,
+    "main axis oriented by the other clips' consensus direction": consensus_oriented_axis,
+    "projection on the other clips' consensus direction": consensus_projection,
 }
 
 
@@ -143,19 +223,21 @@ def model_readouts(checkpoint: str, features: Features, annotations) -> None:
 
 
 def by_length(features: Features, annotations) -> None:
-    """Mean per-video AP of the norm and of the main axis, by quartile of video length."""
+    """Mean per-video AP of the norm, the main axis and the windowed main axis, by quartile of
+    video length (the windowed axis asks whether long videos want a local axis)."""
     names = list(features)
     lengths = np.array([len(features[n][0]) for n in names])
     edges = np.quantile(lengths, [0.25, 0.5, 0.75])
     band = np.searchsorted(edges, lengths, side="right")
     ap = {}
     for label, scorer in (("norm", lambda v: norm(v)),
-                          ("main axis", lambda v: main_axis(v, norm(v)))):
+                          ("main axis", lambda v: main_axis(v, norm(v))),
+                          ("windowed", windowed_main_axis)):
         scores = {n: scorer(features[n][0].astype(np.float32)) for n in names}
         per_video = evaluate_scores(annotations, scores).per_video
         ap[label] = np.array([per_video[n] for n in names])
-    print("\n| video length (steps) | videos | norm AP | main-axis AP | gain | videos up |\n"
-          "|---|---|---|---|---|---|")
+    print(f"\n| video length (steps) | videos | norm AP | main-axis AP | gain | videos up | "
+          f"{BENCHMARK_WINDOW}-step windowed main-axis AP |\n|---|---|---|---|---|---|---|")
     for b in range(4):
         sel = band == b
         if not sel.any():  # many equal lengths can leave a quartile empty
@@ -163,7 +245,7 @@ def by_length(features: Features, annotations) -> None:
         gain = ap["main axis"][sel] - ap["norm"][sel]
         print(f"| {lengths[sel].min()}-{lengths[sel].max()} | {sel.sum()} | "
               f"{ap['norm'][sel].mean():.3f} | {ap['main axis'][sel].mean():.3f} | "
-              f"{gain.mean():+.3f} | {(gain > 0).sum()} |")
+              f"{gain.mean():+.3f} | {(gain > 0).sum()} | {ap['windowed'][sel].mean():.3f} |")
 
 
 def main() -> None:
@@ -187,6 +269,10 @@ def main() -> None:
     for name, corpus_scorer in CORPUS_PROBES.items():
         scores = corpus_scorer(features32)
         print(f"| {name} | {evaluate_scores(annotations, scores).headline:.3f} |")
+    domains = {vid: video.domain for vid, video in annotations.videos.items()}
+    scores = typicality_within_domain(features32, domains)
+    print(f"| typicality among same-domain videos' steps (10-NN cosine) | "
+          f"{evaluate_scores(annotations, scores).headline:.3f} |")
     if args.orient_by:
         model_readouts(args.orient_by, features, annotations)
 
