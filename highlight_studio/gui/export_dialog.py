@@ -56,6 +56,7 @@ class ExportRequest:
     edl_preset: str = "premiere"  # see export.timelines.EDL_PRESETS
     cut_mode: str = "exact"  # "exact" (frame-accurate re-encode) or "fast" (keyframe copy)
     reel: bool = False  # MP4: also join all cuts into one highlight reel
+    eight_bit: bool = False  # MP4 exact: 8-bit even from a 10-bit source (older players)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def export_job(request: ExportRequest, info: MediaInfo, model: str,
         elif suffix == ".otio":
             paths = (write_otio(timeline, request.path),)
         else:
-            options = CutOptions(mode=request.cut_mode, reel=request.reel)
+            options = CutOptions(mode=request.cut_mode, reel=request.reel,
+                                 bit_depth="8" if request.eight_bit else "source")
             written = []
             for event in cut_clips(timeline, info, request.path, options, cancel):
                 if isinstance(event, CutResult):
@@ -138,6 +140,9 @@ class ExportDialog(QDialog):
         self.mode.setToolTip("exact: re-encoded, frame-accurate; fast: stream copy, cuts move to "
                              "keyframes")
         self.reel = QCheckBox("Also join the cuts into one highlight reel")
+        self.eight_bit = QCheckBox("8-bit video, for players without 10-bit H.264")
+        self.eight_bit.setToolTip("Exact mode keeps a 10-bit (HDR) source at 10 bits unless "
+                                  "this is ticked.")
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
         row.addWidget(browse)
@@ -147,6 +152,7 @@ class ExportDialog(QDialog):
         form.addRow("EDL flavour", self.preset)
         form.addRow("Cut mode", self.mode)
         form.addRow("", self.reel)
+        form.addRow("", self.eight_bit)
         form.addRow("", self.included_only)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -155,12 +161,16 @@ class ExportDialog(QDialog):
         form.addRow(buttons)
         browse.clicked.connect(self._browse)
         self.format.currentTextChanged.connect(self._on_format)
+        self.mode.currentTextChanged.connect(
+            lambda mode: self.eight_bit.setEnabled(not FORMATS[self.format.currentText()]
+                                                   and mode == "exact"))
         self._on_format(self.format.currentText())
 
     def request(self) -> ExportRequest:
         return ExportRequest(self.format.currentText(), Path(self.path.text()).expanduser(),
                              self.included_only.isChecked(), self.preset.currentText(),
-                             self.mode.currentText(), self.reel.isChecked())
+                             self.mode.currentText(), self.reel.isChecked(),
+                             self.eight_bit.isChecked())
 
     def _on_format(self, name: str) -> None:
         suffix = FORMATS[name]
@@ -173,6 +183,7 @@ class ExportDialog(QDialog):
         self.preset.setEnabled(suffix == ".edl")
         self.mode.setEnabled(not suffix)
         self.reel.setEnabled(not suffix)
+        self.eight_bit.setEnabled(not suffix and self.mode.currentText() == "exact")
 
     def _browse(self) -> None:
         name = self.format.currentText()

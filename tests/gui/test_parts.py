@@ -160,8 +160,14 @@ def test_export_dialog_follows_the_format(qtbot, tmp_path) -> None:
     request = dialog.request()
     assert request.path == tmp_path and request.format == "MP4 cuts"
     assert dialog.mode.isEnabled() and dialog.reel.isEnabled() and not dialog.preset.isEnabled()
+    assert dialog.eight_bit.isEnabled() and not request.eight_bit  # 10-bit kept by default
+    dialog.eight_bit.setChecked(True)
+    assert dialog.request().eight_bit
+    dialog.mode.setCurrentText("fast")  # a stream copy keeps whatever the source is
+    assert not dialog.eight_bit.isEnabled()
     dialog.format.setCurrentText("CSV segment list")
     assert dialog.request().path == tmp_path / "match_highlights.csv"
+    assert not dialog.eight_bit.isEnabled()
 
 
 @pytest.mark.parametrize("fmt", ["JSON segment list", "CSV segment list"])
@@ -183,6 +189,27 @@ def test_a_segment_list_never_replaces_the_source_clip(tmp_path, fmt: str) -> No
         list(job(CancelToken()))
     assert clip.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["c.mp4"]
+
+
+@pytest.mark.parametrize(("eight_bit", "want"), [(False, "yuv420p10le"), (True, "yuv420p")])
+def test_the_dialog_bit_depth_reaches_the_cuts(tmp_path, eight_bit: bool, want: str) -> None:
+    import av
+    from clipgen import ClipSpec, write_clip
+
+    from highlight_studio.gui.document import EditSegment
+    from highlight_studio.gui.export_dialog import ExportDone, ExportRequest, export_job
+    from highlight_studio.media import probe
+
+    clip = write_clip(tmp_path / "hdr.mp4", ClipSpec(n_frames=12, width=64, height=48,
+                                                     pix_fmt="yuv420p10le", audio_hz=None))
+    out = tmp_path / "out"
+    out.mkdir()
+    job = export_job(ExportRequest("MP4 cuts", out, eight_bit=eight_bit), probe(clip),
+                     "default", [EditSegment(0.1, 0.3, 0.5)])
+    (done,) = [e for e in job(CancelToken()) if isinstance(e, ExportDone)]
+    (cut,) = done.paths
+    with av.open(str(cut)) as container:
+        assert container.streams.video[0].codec_context.pix_fmt == want
 
 
 def test_a_session_is_ignored_once_the_clip_changes(tmp_path) -> None:
