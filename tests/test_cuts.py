@@ -304,7 +304,7 @@ def test_sound_that_starts_late_stays_late(tmp_path: Path) -> None:
 
 def test_exact_cuts_keep_pixel_shape_and_colour_and_take_odd_sizes(tmp_path: Path) -> None:
     """Anamorphic HDV-like pixels and BT.2020 HLG tags survive the re-encode; an odd-sized
-    source (x264's 4:2:0 needs even sizes) is cut instead of failing as 'damaged'."""
+    source (x264's 4:2:0 needs even sizes) is cut instead of failing as "damaged"."""
     hdr = write_clip(tmp_path / "hlg.mp4", ClipSpec(
         n_frames=24, fps=Fraction(24), width=96, height=64, sar=Fraction(4, 3),
         color_tags=(9, 18, 9), audio_hz=None))
@@ -424,3 +424,20 @@ def test_exact_cuts_of_a_10_bit_source_keep_10_bits_unless_asked(
 def test_an_unknown_bit_depth_is_refused() -> None:
     with pytest.raises(ExportError, match="bit depth"):
         CutOptions(bit_depth="12")
+
+
+def test_an_odd_sized_source_is_cropped_not_rescaled(tmp_path: Path) -> None:
+    """The last column and row go; every other pixel stays where it was (lossless x264 shows
+    it exactly; a 161 -> 160 px rescale moved them all)."""
+    src = write_clip(tmp_path / "odd.mp4", ClipSpec(n_frames=24, fps=Fraction(24), width=161,
+                                                    height=121, codec="mpeg4", audio_hz=None))
+    info = probe(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    (result,) = run(build_timeline(info, [Segment(0.25, 0.75)]), info, out, crf=0)
+    with av.open(str(src)) as original, av.open(str(result.path)) as cut:
+        source_luma = [f.to_ndarray(format="gray")[:120, :160] for f in original.decode(video=0)]
+        cut_luma = [f.to_ndarray(format="gray") for f in cut.decode(video=0)]
+    assert len(cut_luma) == 12
+    for want, got in zip(source_luma[6:18], cut_luma, strict=True):
+        np.testing.assert_array_equal(got, want)

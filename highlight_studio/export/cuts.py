@@ -23,7 +23,7 @@ import errno
 import math
 import os
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -300,9 +300,10 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         assert tb is not None  # probe refuses streams without one
         vout = out.add_stream("libx264", rate=timeline.rate)
         source = vin.codec_context
-        # 4:2:0 needs even sizes: an odd-sized source loses its last row or column of pixels'
-        # worth by scaling (1 px), instead of the encoder refusing it.
+        # 4:2:0 needs even sizes: an odd-sized source loses its last row or column (cropped,
+        # so every other pixel stays as it was), instead of the encoder refusing it.
         vout.width, vout.height = source.width & ~1, source.height & ~1
+        crop = _even_crop(vin, vout.width, vout.height)
         pix_fmt = _output_pix_fmt(source, options.bit_depth)
         vout.pix_fmt = pix_fmt
         # What the picture means, carried over: anamorphic pixels (DV, HDV; the stream's
@@ -350,7 +351,8 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                     if not spans:
                         _label(out, vout, timeline, job.index > 0, first, start, tb)
                 last, last_pts = frame, frame.pts
-                picture = reformatter.reformat(frame, width=vout.width, height=vout.height,
+                picture = reformatter.reformat(crop(frame) if crop else frame,
+                                               width=vout.width, height=vout.height,
                                                format=pix_fmt, **conversion)
                 picture.pts = base + frame.pts - first
                 picture.time_base = tb
@@ -376,6 +378,28 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         if aout is not None:
             out.mux(aout.encode(None))
     return spans, thumbs
+
+
+def _even_crop(stream: av.VideoStream, width: int, height: int
+               ) -> Callable[[av.VideoFrame], av.VideoFrame] | None:
+    """A crop of ``stream``'s frames to ``width`` x ``height`` from the top left (FFmpeg's crop
+    filter), or None where the frames already have that size."""
+    context = stream.codec_context
+    if (context.width, context.height) == (width, height):
+        return None
+    graph = av.filter.Graph()
+    source = graph.add_buffer(template=stream)
+    crop = graph.add("crop", f"{width}:{height}:0:0")
+    sink = graph.add("buffersink")
+    source.link_to(crop)
+    crop.link_to(sink)
+    graph.configure()
+
+    def apply(frame: av.VideoFrame) -> av.VideoFrame:
+        graph.push(frame)
+        return graph.pull()
+
+    return apply
 
 
 def _output_pix_fmt(source: av.VideoCodecContext, bit_depth: str) -> str:
