@@ -102,6 +102,11 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                             "kpoint_selection": "soft"}, {}),
     "gate_lnin_raw_scl_center": ({"input_norm": "layernorm", "recon_target": "raw",
                                   "scl_center": True}, {}),
+    # self-training on the clip's main axis of change (axis_weight; label-free targets)
+    "gate_axis": ({"axis_weight": 1.0}, {}),
+    "free_axis": ({"recon_scale": "free", "axis_weight": 1.0}, {}),
+    "gate_axis_w5": ({"axis_weight": 5.0}, {}),
+    "gate_axis_nokpoint": ({"axis_weight": 1.0, "use_kpoint_loss": False}, {}),
     # a longer window: more context for SA and more steps to pick the k top and bottom from
     "gate_window64": ({"window": 64}, {}),
     # Table III ablations of the anti-collapse set
@@ -151,7 +156,7 @@ def run_config(label: str, config: RASLConfig, opt_fields: dict[str, Any], seed:
     for event in train(model, dataset, options):
         history.append({"step": event.step, "total": event.total, "recon": event.recon,
                         "kpoint": event.kpoint, "scl": event.scl, "aux": event.aux,
-                        "spread": event.spread, **event.diagnostics})
+                        "spread": event.spread, "axis": event.axis, **event.diagnostics})
     train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
     scores = {vid: score_sequence(model, dataset.visual[i], readout="activation")
               for i, vid in enumerate(dataset.names)}

@@ -11,6 +11,7 @@ from torch import nn
 from highlight_studio.errors import ModelError
 from highlight_studio.model.config import RASLConfig
 from highlight_studio.model.losses import (
+    axis_loss,
     kpoint_loss,
     reconstruction_loss,
     scl_loss,
@@ -220,11 +221,40 @@ def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return visual, audio, mask
 
 
+def test_axis_loss_is_one_minus_pearson_per_window() -> None:
+    logit = torch.tensor([[0.0, 1.0, 2.0, 3.0], [1.0, 0.0, 1.0, 0.0]])
+    target = torch.tensor([[1.0, 3.0, 5.0, 7.0], [0.0, 1.0, 0.0, 1.0]])
+    # window 1: the same order and shape (corr 1); window 2: the reverse (corr -1)
+    assert axis_loss(logit, target).item() == pytest.approx((0.0 + 2.0) / 2, abs=1e-6)
+    # scale-free in the logit, and blind to windows whose target does not vary
+    flat = torch.tensor([[2.0, 2.0, 2.0, 2.0], [0.0, 1.0, 0.0, 1.0]])
+    assert axis_loss(5 * logit + 3, flat).item() == pytest.approx(2.0, abs=1e-6)
+    assert axis_loss(logit, torch.zeros_like(logit)).item() == 0.0
+
+
+def test_axis_term_needs_targets_and_scales_with_its_weight() -> None:
+    torch.manual_seed(0)
+    model = RASL(RASLConfig(**TINY, use_audio=False, axis_weight=2.0))
+    visual, _, _ = _batch()
+    out = model(visual)
+    with pytest.raises(ValueError, match="axis_target"):
+        total_loss(model, out)
+    target = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(total_loss(model, out, axis_target=target).terms["axis"],
+                               2.0 * axis_loss(out.visual.logit, target))
+    model.config = RASLConfig(**TINY, use_audio=False)  # off by default
+    assert total_loss(model, out, axis_target=target).terms["axis"].item() == 0.0
+    with pytest.raises(ModelError, match="axis_weight"):
+        RASLConfig(**TINY, axis_weight=-1.0)
+
+
 def test_every_term_has_a_gradient_when_on() -> None:
     torch.manual_seed(0)
-    model = RASL(RASLConfig(**TINY, spread_weight=1.0, zero_init_attn_out=False))
+    model = RASL(RASLConfig(**TINY, spread_weight=1.0, zero_init_attn_out=False,
+                            axis_weight=1.0))
     visual, audio, mask = _batch()
-    losses = total_loss(model, model(visual, audio, mask=mask))
+    target = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
+    losses = total_loss(model, model(visual, audio, mask=mask), axis_target=target)
     for name, term in losses.terms.items():
         assert term.ndim == 0 and torch.isfinite(term), name
         grads = torch.autograd.grad(term, list(model.parameters()), allow_unused=True,

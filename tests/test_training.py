@@ -16,7 +16,7 @@ from highlight_studio.events import Cancelled, CancelToken
 from highlight_studio.model.checkpoint import load_checkpoint, read_meta
 from highlight_studio.model.config import RASLConfig
 from highlight_studio.model.rasl import RASL
-from highlight_studio.training.datasets import FeatureDataset
+from highlight_studio.training.datasets import FeatureDataset, axis_targets
 from highlight_studio.training.diagnostics import spearman_rows
 from highlight_studio.training.trainer import TrainOptions, train
 
@@ -78,6 +78,59 @@ def test_events_carry_every_term_and_the_diagnostics() -> None:
     assert diag["scl_ln_n"] == pytest.approx(np.log(8))
     assert events[-1].scl > 0 and events[-1].kpoint > 0 and events[-1].aux > 0
     assert events[-1].steps_per_sec > 0 and events[-1].eta_seconds == 0
+
+
+def test_axis_targets_follow_the_clip_main_axis_signed_by_the_norm() -> None:
+    rng = np.random.default_rng(0)
+    direction = rng.random(16).astype(np.float32)
+    t = rng.normal(size=40).astype(np.float32)
+    visual = 2.0 + np.outer(t, direction) + 0.01 * rng.normal(size=(40, 16)).astype(np.float32)
+    target = axis_targets(visual)
+    assert target.dtype == np.float32 and target.shape == (40,)
+    assert abs(target.mean()) < 1e-5 and target.std() == pytest.approx(1.0, abs=1e-4)
+    # the steps further along +direction have the larger norm (all entries positive)
+    assert np.corrcoef(target, t)[0, 1] > 0.99
+    assert not axis_targets(visual[:2]).any()  # too short to have an axis
+    assert not axis_targets(np.ones((10, 16), np.float32)).any()  # no variance
+
+
+def test_sampling_with_axis_targets_draws_the_same_windows() -> None:
+    dataset = FeatureDataset(_clips())
+    plain = dataset.sample(np.random.default_rng(3), 4, 8)
+    batch = dataset.sample(np.random.default_rng(3), 4, 8, with_axis=True)
+    assert plain.axis_target is None
+    torch.testing.assert_close(batch.visual, plain.visual)
+    max_len = max(len(v) for v in dataset.visual)
+    for row, source in zip(batch.axis_target, batch.source, strict=True):
+        clip, steps = int(source[0]) // max_len, source.numpy() % max_len
+        np.testing.assert_array_equal(row.numpy(), axis_targets(dataset.visual[clip])[steps])
+
+
+def test_axis_weight_teaches_the_activation_the_clip_main_axis() -> None:
+    # Each clip varies most along its own zero-sum direction (which barely changes the norm)
+    # and a little along the all-ones direction (which sets the norm): the reconstruction
+    # gate alone ranks by the norm, the axis term by the main axis.
+    rng = np.random.default_rng(0)
+    clips = {}
+    for i in range(6):
+        direction = rng.normal(size=16)
+        direction -= direction.mean()
+        visual = (3.0 + np.outer(rng.normal(size=24), direction)
+                  + np.outer(0.3 * rng.normal(size=24), np.ones(16)))
+        clips[f"c{i}"] = (visual.astype(np.float32), None)
+    dataset = FeatureDataset(clips)
+
+    def agreement(axis_weight: float) -> float:
+        from highlight_studio.model.inference import raw_scores
+        config = replace(CONFIG, use_audio=False, use_aux_task=False, axis_weight=axis_weight)
+        torch.manual_seed(0)
+        model = RASL(config)
+        list(train(model, dataset, TrainOptions(steps=150, lr=3e-3, batch_size=8,
+                                                optimizer="adam", log_every=150)))
+        return float(np.mean([np.corrcoef(raw_scores(model, v), dataset.axis_target(i))[0, 1]
+                              for i, v in enumerate(dataset.visual)]))
+
+    assert agreement(1.0) > agreement(0.0) + 0.3
 
 
 def test_ties_ignore_repeat_filled_copies() -> None:
@@ -214,9 +267,11 @@ def test_train_command_on_feature_folder_and_resume(tmp_path: Path, capsys) -> N
     assert len((tmp_path / "model.safetensors.log.jsonl").read_text().splitlines()) == 3
 
 
-def test_train_command_never_reads_labels(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [[], ["--axis-weight", "1"]])
+def test_train_command_never_reads_labels(tmp_path: Path, extra: list[str]) -> None:
     """The same folder with its labels, without anno.json, and with every label flipped trains
-    bit-identical weights: nothing about the labels reaches training."""
+    bit-identical weights: nothing about the labels reaches training (the main-axis
+    self-training targets included)."""
     from safetensors.numpy import load_file
 
     labelled = _benchmark_folder(tmp_path / "labelled")
@@ -232,7 +287,7 @@ def test_train_command_never_reads_labels(tmp_path: Path) -> None:
     for folder in (labelled, unlabelled, flipped):
         out = tmp_path / f"{folder.name}.safetensors"
         assert main(["train", "--features", str(folder), "--out", str(out), "--steps", "3",
-                     "--window", "24", "--seed", "1"]) == 0
+                     "--window", "24", "--seed", "1", *extra]) == 0
         weights.append(load_file(str(out)))
     assert weights[0].keys() == weights[1].keys() == weights[2].keys()
     for name, tensor in weights[0].items():
@@ -242,9 +297,29 @@ def test_train_command_never_reads_labels(tmp_path: Path) -> None:
     # something: another seed gives other weights.
     other = tmp_path / "seed2.safetensors"
     assert main(["train", "--features", str(labelled), "--out", str(other), "--steps", "3",
-                 "--window", "24", "--seed", "2"]) == 0
+                 "--window", "24", "--seed", "2", *extra]) == 0
     assert not np.array_equal(load_file(str(other))["visual.w.weight"],
                               weights[0]["visual.w.weight"])
+
+
+def test_axis_weight_is_recorded_and_changes_training(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    folder = _benchmark_folder(tmp_path / "bench")
+    base = ["train", "--features", str(folder), "--steps", "3", "--window", "24", "--seed", "1"]
+    plain, axis = tmp_path / "plain.safetensors", tmp_path / "axis.safetensors"
+    assert main([*base, "--out", str(plain)]) == 0
+    assert main([*base, "--out", str(axis), "--axis-weight", "1"]) == 0
+    assert read_meta(plain).config.axis_weight == 0.0
+    assert read_meta(axis).config.axis_weight == 1.0
+    assert read_meta(axis).final_losses["axis"] > 0 == read_meta(plain).final_losses["axis"]
+    assert not np.array_equal(load_file(str(plain))["visual.w.weight"],
+                              load_file(str(axis))["visual.w.weight"])
+    assert "main-axis self-training weight 1" in (tmp_path / "axis.card.md").read_text()
+    again = tmp_path / "again.safetensors"  # fine-tuning may switch it off
+    assert main(["train", "--features", str(folder), "--out", str(again), "--init", str(axis),
+                 "--steps", "1", "--window", "24", "--axis-weight", "0"]) == 0
+    assert read_meta(again).config.axis_weight == 0.0
 
 
 def test_clip_readout_is_recorded_and_leaves_training_alone(tmp_path: Path) -> None:

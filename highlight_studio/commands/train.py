@@ -66,6 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--clip-readout", choices=CLIP_READOUT, default=None,
                    help="how the model's curves are read at inference (default: activation, "
                         "or the --init model's); recorded in the model, not used in training")
+    p.add_argument("--axis-weight", type=float, default=None, metavar="W",
+                   help="weight of the main-axis self-training term (0 off, the default for a "
+                        "new model; 1 is the measured setting): the activation learns each "
+                        "clip's main axis of change from the steps' content; no labels")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--fp16", action="store_true", help="write the final weights in float16")
@@ -95,7 +99,7 @@ def _request(args: argparse.Namespace) -> FineTuneRequest:
         resume=args.resume, options=options, backbone=args.backbone,
         backbone_weights=str(args.backbone_weights) if args.backbone_weights else None,
         step=args.step, window=window, literal=args.literal, fp16=args.fp16,
-        clip_readout=args.clip_readout,
+        clip_readout=args.clip_readout, axis_weight=args.axis_weight,
     )
 
 

@@ -39,7 +39,7 @@ BENCHMARK_WINDOW = 32
 # Options added after checkpoints were shipped: a config saved before them meant these values.
 _ABSENT_MEANS: dict[str, Any] = {"kpoint_selection": "hard", "kpoint_contrast": True,
                                  "kpoint_space": "representation", "kpoint_weight": 1.0,
-                                 "clip_readout": "activation"}
+                                 "clip_readout": "activation", "axis_weight": 0.0}
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,14 @@ class RASLConfig:
     scl_skip_repeats: bool = True  # repeat-filled copies of a step are not SCL negatives
     scl_center: bool = False  # subtract the window's mean r before SCL's cosines
     spread_weight: float = 0.0  # weight of a term that keeps s spread within a window
+    # Weight of a self-training term: 1 - the Pearson correlation, within each window, between
+    # the visual logit and the clip's main axis of change (each step's projection on the
+    # clip's first principal direction of its input features, signed to agree with the
+    # feature norm; training.datasets.axis_targets). Label-free: the targets come from the
+    # clip's own features. The main-axis readout uses that axis at inference; this term asks
+    # the network to learn it from each step's content, across the corpus, so that the
+    # activation itself carries it (frames only, no whole-clip projection).
+    axis_weight: float = 0.0
 
     # --- inference ---------------------------------------------------------------------------
     # How a clip's curve is read from the model (training never looks at it). "activation":
@@ -162,8 +170,9 @@ class RASLConfig:
         if self.use_kpoint_loss and 2 * self.k > self.window:
             raise ModelError(f"k={self.k} top and k bottom steps do not fit in a window of "
                              f"{self.window} steps; lower k or widen the window.")
-        if self.kpoint_weight < 0:
-            raise ModelError(f"kpoint_weight must be 0 or more, not {self.kpoint_weight}.")
+        if self.kpoint_weight < 0 or self.axis_weight < 0:
+            raise ModelError(f"kpoint_weight and axis_weight must be 0 or more, not "
+                             f"{self.kpoint_weight} and {self.axis_weight}.")
         if self.kpoint_space == "input_spread" and self.kpoint_selection != "soft":
             raise ModelError('kpoint_space="input_spread" needs kpoint_selection="soft".')
         if not 0.0 <= self.mask_ratio < 1.0:

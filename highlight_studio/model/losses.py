@@ -160,6 +160,21 @@ def spread_loss(gate: torch.Tensor) -> torch.Tensor:
     return (0.5 - gate.std(dim=1)).mean()
 
 
+def axis_loss(logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - Pearson correlation of ``logit`` [B, N] with ``target`` [B, N] within each window,
+    averaged over the windows where the target varies (a window of one repeated step has
+    nothing to rank). Scale-free, so it asks for the target's order and shape, not its units.
+    """
+    lc = logit - logit.mean(dim=1, keepdim=True)
+    tc = target - target.mean(dim=1, keepdim=True)
+    t_norm = tc.norm(dim=1)
+    valid = t_norm > 1e-6
+    if not bool(valid.any()):
+        return logit.new_zeros(())
+    corr = (lc * tc).sum(dim=1)[valid] / (lc.norm(dim=1)[valid] * t_norm[valid] + 1e-8)
+    return (1.0 - corr).mean()
+
+
 @dataclass
 class LossTerms:
     """Every term (summed over branches; 0 when off), the total, and diagnostic extras."""
@@ -174,7 +189,7 @@ class LossTerms:
                    torch.zeros_like(self.total))
 
 
-TERM_NAMES = ("recon", "kpoint", "scl", "aux", "spread")
+TERM_NAMES = ("recon", "kpoint", "scl", "aux", "spread", "axis")
 
 
 def _branch_terms(model: RASL, out: BranchOutput, config: RASLConfig, branch: str,
@@ -207,8 +222,10 @@ def _branch_terms(model: RASL, out: BranchOutput, config: RASLConfig, branch: st
         terms["spread"] = terms["spread"] + config.spread_weight * spread_loss(gate)
 
 
-def total_loss(model: RASL, out: RASLOutput, source: torch.Tensor | None = None) -> LossTerms:
-    """Eq. 11: sum over branches of L_e + L_r + L_au, plus L_s (and the spread term if on)."""
+def total_loss(model: RASL, out: RASLOutput, source: torch.Tensor | None = None,
+               axis_target: torch.Tensor | None = None) -> LossTerms:
+    """Eq. 11: sum over branches of L_e + L_r + L_au, plus L_s (and the spread term if on),
+    plus the visual branch's main-axis term when ``axis_weight`` > 0 (``axis_target`` [B, N])."""
     config = model.config
     zero = out.visual.recon.new_zeros(())
     terms = {name: zero for name in TERM_NAMES}
@@ -216,6 +233,10 @@ def total_loss(model: RASL, out: RASLOutput, source: torch.Tensor | None = None)
     _branch_terms(model, out.visual, config, "visual", terms, extras)
     if out.audio is not None:
         _branch_terms(model, out.audio, config, "audio", terms, extras)
+    if config.axis_weight > 0:
+        if axis_target is None:
+            raise ValueError("axis_weight > 0 needs the batch's axis_target.")
+        terms["axis"] = config.axis_weight * axis_loss(out.visual.logit, axis_target)
     if out.audio is not None and config.use_scl:
         r_visual = out.visual.r
         if out.audio_rows is not None:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import DatasetError
+from ..model.clip_readout import main_axis
 from .windows import random_window
 
 
@@ -23,6 +24,18 @@ class WindowBatch:
     audio: torch.Tensor | None  # [A, W, Da] float32, A = audio_rows.sum(), None if A = 0
     audio_rows: torch.Tensor  # [B] bool
     source: torch.Tensor  # [B, W] int64: clip * max_len + step, unique per original step
+    axis_target: torch.Tensor | None = None  # [B, W] float32, only when asked for
+
+
+def axis_targets(visual: np.ndarray) -> np.ndarray:
+    """The clip's main axis of change, signed to agree with the feature norm, z-scored
+    (float32 [N]); zeros where it is undefined (fewer than 3 steps, no variance)."""
+    norm = np.linalg.norm(visual, axis=1)
+    axis = main_axis(visual, norm).astype(np.float64)
+    spread = axis.std()
+    if len(axis) < 3 or not spread > 0:
+        return np.zeros(len(axis), dtype=np.float32)
+    return ((axis - axis.mean()) / spread).astype(np.float32)
 
 
 class FeatureDataset:
@@ -57,6 +70,7 @@ class FeatureDataset:
         self.visual_dim = visual_dims.pop()
         self.audio_dim: int | None = audio_dims.pop() if audio_dims else None
         self._max_len = max(len(v) for v in self.visual)
+        self._axis: dict[int, np.ndarray] = {}  # clip -> axis_targets, made on first use
 
     @classmethod
     def from_benchmark(cls, folder: str | Path) -> FeatureDataset:
@@ -78,13 +92,23 @@ class FeatureDataset:
                 "names": [Path(n).name for n in self.names],
                 "lengths": lengths, "audio": [a is not None for a in self.audio]}
 
-    def sample(self, rng: np.random.Generator, batch_size: int, window: int) -> WindowBatch:
-        """``batch_size`` windows of random clips at random offsets (see ``random_window``)."""
+    def axis_target(self, clip: int) -> np.ndarray:
+        """``axis_targets`` of one clip, computed once (a PCA of the whole clip)."""
+        if clip not in self._axis:
+            self._axis[clip] = axis_targets(self.visual[clip])
+        return self._axis[clip]
+
+    def sample(self, rng: np.random.Generator, batch_size: int, window: int,
+               with_axis: bool = False) -> WindowBatch:
+        """``batch_size`` windows of random clips at random offsets (see ``random_window``),
+        with each step's ``axis_targets`` when ``with_axis`` (no extra random draws)."""
         clips = rng.integers(0, len(self), size=batch_size)
-        visual, audio, rows, source = [], [], [], []
+        visual, audio, rows, source, axis = [], [], [], [], []
         for clip in clips:
             idx = random_window(len(self.visual[clip]), window, rng)
             visual.append(self.visual[clip][idx])
+            if with_axis:
+                axis.append(self.axis_target(int(clip))[idx])
             clip_audio = self.audio[clip]
             rows.append(clip_audio is not None)
             if clip_audio is not None:
@@ -95,4 +119,5 @@ class FeatureDataset:
             audio=torch.from_numpy(np.stack(audio)) if audio else None,
             audio_rows=torch.tensor(rows, dtype=torch.bool),
             source=torch.from_numpy(np.stack(source)),
+            axis_target=torch.from_numpy(np.stack(axis)) if with_axis else None,
         )

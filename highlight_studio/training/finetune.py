@@ -86,6 +86,7 @@ class FineTuneRequest:
     mask_ratio: float | None = None  # None keeps the start model's
     losses: tuple[str, ...] | None = None  # of LOSS_FLAGS; None keeps the start model's
     clip_readout: str | None = None  # how the model's curves are read; None keeps the start's
+    axis_weight: float | None = None  # main-axis self-training term; None keeps the start's
     fp16: bool = False  # write the finished weights in float16
 
     @property
@@ -377,10 +378,13 @@ def _with_config(model: RASL, config: RASLConfig) -> RASL:
 
 
 def _config_changes(request: FineTuneRequest) -> dict[str, Any]:
-    """The RASLConfig fields the request sets (k, mask ratio, which losses, clip readout)."""
+    """The RASLConfig fields the request sets (k, mask ratio, which losses, clip readout,
+    main-axis self-training)."""
     changes: dict[str, Any] = {}
     if request.clip_readout is not None:
         changes["clip_readout"] = request.clip_readout
+    if request.axis_weight is not None:
+        changes["axis_weight"] = request.axis_weight
     if request.k is not None:
         changes["k"] = request.k
     if request.mask_ratio is not None:
@@ -506,6 +510,8 @@ def model_card(name: str, meta: CheckpointMeta, request: FineTuneRequest,
         + ", ".join(n for n, flag in LOSS_FLAGS.items() if getattr(config, flag))
         + ("" if config.use_recon_loss else " (no reconstruction)"),
         f"- clip readout `{config.clip_readout}` (how a clip's curve is read at inference)",
+        f"- main-axis self-training weight {config.axis_weight:g}"
+        + (" (off)" if config.axis_weight == 0 else " (targets from each clip's own features)"),
         f"- features: `{meta.backbone_id}`, one every {step:g} s",
         f"- device {opts.get('device')} ({platform.machine()}, {platform.system()}); training "
         f"time {_minutes(train_seconds)} (m:ss, pauses not counted)", "",

@@ -37,6 +37,7 @@ class TrainEvent:
     scl: float
     aux: float
     spread: float
+    axis: float
     total: float
     diagnostics: dict[str, float] = field(default_factory=dict)
     steps_per_sec: float = 0.0
@@ -100,7 +101,8 @@ def train(
         check_cancel(cancel)
         for group in optimizer.param_groups:
             group["lr"] = options.lr * _lr_factor(step, options.warmup_steps)
-        batch = dataset.sample(rng, options.batch_size, config.window)
+        batch = dataset.sample(rng, options.batch_size, config.window,
+                               with_axis=config.axis_weight > 0)
         visual = batch.visual.to(device)
         audio = batch.audio.to(device) if batch.audio is not None and config.use_audio else None
         mask = None
@@ -108,7 +110,8 @@ def train(
             mask = torch.from_numpy(rng.random(visual.shape[:2]) < config.mask_ratio).to(device)
         out = model(visual, audio, mask=mask, audio_rows=batch.audio_rows.to(device))
         source = batch.source.to(device)
-        losses = total_loss(model, out, source=source)
+        axis_target = batch.axis_target.to(device) if batch.axis_target is not None else None
+        losses = total_loss(model, out, source=source, axis_target=axis_target)
         # Before kpoint_after, L_r is logged but not trained on (its params get no grad).
         objective = (losses.total_without("kpoint") if step < options.kpoint_after
                      else losses.total)
