@@ -14,7 +14,10 @@ Corpus probes fit one thing across all videos' features (still no labels): how t
 is among other videos' steps (over all videos, and only among videos of the same domain, which
 is dataset metadata, not a label), the video-duration cue of Xiong et al. (CVPR 2019), and a
 consensus "highlight direction": the mean of the other clips' norm-oriented main axes
-(leave-one-out), used to orient each clip's own axis or as a fixed linear scorer.
+(leave-one-out), used to orient each clip's own axis or as a fixed linear scorer; and the main
+axis distilled into one linear scorer of a step's unit feature (ridge regression on every
+clip's z-scored main axis, cross-fitted: each half of the videos is scored by the fit on the
+other half), the linear counterpart of ``RASLConfig.axis_weight``.
 ``--by-length`` splits the videos into length quartiles and compares the norm with the
 main-axis baseline in each: held-out sets with longer videos (TVSum) may not behave like the
 median 35-step clip here.
@@ -166,6 +169,27 @@ def consensus_projection(features: Features) -> dict[str, np.ndarray]:
             for name, u in consensus_directions(features).items()}
 
 
+def distilled_axis(features: Features, ridge: float = 0.1) -> dict[str, np.ndarray]:
+    """Ridge from unit features to each clip's z-scored norm-oriented main axis, fitted on one
+    half of the videos (fixed seeded split) and applied to the other. ``ridge`` is per step."""
+    names = list(features)
+    order = np.random.default_rng(0).permutation(len(names))
+    halves = [[names[i] for i in order[: len(names) // 2]],
+              [names[i] for i in order[len(names) // 2:]]]
+    unit = {n: unit_rows(v.astype(np.float64)) for n, (v, _) in features.items()}
+    out = {}
+    for fit, apply in (halves, halves[::-1]):
+        x = np.concatenate([unit[n] for n in fit])
+        y = np.concatenate([zscore(pc1_by_norm(features[n][0], None)) if len(unit[n]) > 2
+                            else np.zeros(len(unit[n])) for n in fit])
+        x_mean, y_mean = x.mean(axis=0), y.mean()
+        xc = x - x_mean
+        w = np.linalg.solve(xc.T @ xc + ridge * len(x) * np.eye(x.shape[1]),
+                            xc.T @ (y - y_mean))
+        out.update({n: (unit[n] - x_mean) @ w for n in apply})
+    return out
+
+
 def duration_cue(features: Features, ridge: float = 1.0) -> dict[str, np.ndarray]:
     """Ridge regression from unit features to "this clip is no longer than the median clip"
     (short clips hold a larger share of highlights; Xiong et al., CVPR 2019)."""
@@ -197,6 +221,7 @@ CORPUS_PROBES: dict[str, Callable[[Features], dict[str, np.ndarray]]] = {
     "duration cue (ridge: clip no longer than the median)": duration_cue,
     "main axis oriented by the other clips' consensus direction": consensus_oriented_axis,
     "projection on the other clips' consensus direction": consensus_projection,
+    "main axis distilled into a linear scorer (ridge, cross-fitted halves)": distilled_axis,
 }
 
 
