@@ -441,3 +441,22 @@ def test_an_odd_sized_source_is_cropped_not_rescaled(tmp_path: Path) -> None:
     assert len(cut_luma) == 12
     for want, got in zip(source_luma[6:18], cut_luma, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_the_crop_passes_frames_of_another_size_to_the_scaler(tmp_path: Path) -> None:
+    """A stream that changes resolution mid-way: the crop graph, set up for the first size,
+    must not misread a frame of another size (the reformatter scales that one)."""
+    src = write_clip(tmp_path / "odd.mp4", ClipSpec(n_frames=4, fps=Fraction(24), width=161,
+                                                    height=121, codec="mpeg4", audio_hz=None))
+    with av.open(str(src)) as container:
+        stream = container.streams.video[0]
+        crop = cuts._even_crop(stream, 160, 120)
+        assert crop is not None
+        first = next(container.decode(stream))
+        assert (crop(first).width, crop(first).height) == (160, 120)
+    smaller = av.VideoFrame(64, 48, "yuv420p")
+    assert crop(smaller) is smaller
+    other_format = av.VideoFrame(161, 121, "rgb24")
+    assert crop(other_format) is other_format
+    with av.open(str(src)) as container:  # an even-sized target needs no crop at all
+        assert cuts._even_crop(container.streams.video[0], 161, 121) is None

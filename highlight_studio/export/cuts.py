@@ -383,19 +383,28 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
 def _even_crop(stream: av.VideoStream, width: int, height: int
                ) -> Callable[[av.VideoFrame], av.VideoFrame] | None:
     """A crop of ``stream``'s frames to ``width`` x ``height`` from the top left (FFmpeg's crop
-    filter), or None where the frames already have that size."""
+    filter), or None where the frames already have that size or the filter cannot be set up
+    (the reformatter then scales instead). A frame whose size or pixel format differs from
+    the stream's (a resolution change mid-stream) passes through untouched for the
+    reformatter to scale: a graph set up for one size misreads frames of another."""
     context = stream.codec_context
-    if (context.width, context.height) == (width, height):
+    if (context.width, context.height) == (width, height) or context.format is None:
         return None
-    graph = av.filter.Graph()
-    source = graph.add_buffer(template=stream)
-    crop = graph.add("crop", f"{width}:{height}:0:0")
-    sink = graph.add("buffersink")
-    source.link_to(crop)
-    crop.link_to(sink)
-    graph.configure()
+    shape = (context.width, context.height, context.format.name)
+    try:
+        graph = av.filter.Graph()
+        source = graph.add_buffer(template=stream)
+        crop = graph.add("crop", f"{width}:{height}:0:0")
+        sink = graph.add("buffersink")
+        source.link_to(crop)
+        crop.link_to(sink)
+        graph.configure()
+    except (ValueError, av.error.FFmpegError):
+        return None
 
     def apply(frame: av.VideoFrame) -> av.VideoFrame:
+        if (frame.width, frame.height, frame.format.name) != shape:
+            return frame
         graph.push(frame)
         return graph.pull()
 
@@ -403,8 +412,9 @@ def _even_crop(stream: av.VideoStream, width: int, height: int
 
 
 def _output_pix_fmt(source: av.VideoCodecContext, bit_depth: str) -> str:
-    """4:2:0 at the source's depth: 10 bits for any source deeper than 8 (x264 has no 12-bit
-    4:2:0 in common players), unless ``bit_depth`` asks for 8."""
+    """4:2:0 at 10 bits for any source deeper than 8 bits (libx264 writes 8 or 10, never 12),
+    unless ``bit_depth`` asks for 8. 4:2:2 and 4:4:4 sources lose chroma resolution either
+    way: NLEs and players take 4:2:0 H.264 everywhere."""
     fmt = source.format
     deep = fmt is not None and max((c.bits for c in fmt.components), default=8) > 8
     return "yuv420p10le" if deep and bit_depth == "source" else "yuv420p"
