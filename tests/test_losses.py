@@ -232,6 +232,22 @@ def test_axis_loss_is_one_minus_pearson_per_window() -> None:
     assert axis_loss(logit, torch.zeros_like(logit)).item() == 0.0
 
 
+def test_axis_loss_gradient_stays_bounded_on_a_flat_logit() -> None:
+    """A window whose logit is flat (a collapsed score, a fade) must not send a huge step."""
+    target = torch.randn(2, 32, generator=torch.Generator().manual_seed(0))
+    for spread in (0.0, 1e-6):
+        logit = (spread * torch.randn(2, 32, generator=torch.Generator().manual_seed(1))
+                 ).requires_grad_()
+        axis_loss(logit, target).backward()
+        assert logit.grad is not None and torch.isfinite(logit.grad).all()
+        assert logit.grad.abs().max().item() <= 1 / (1e-3 * 32 ** 0.5) + 1e-3
+    # ...while a logit spread like trained models' (std ~0.01) gets the plain correlation
+    logit = 0.01 * torch.randn(2, 32, generator=torch.Generator().manual_seed(2))
+    exact = torch.stack([torch.corrcoef(torch.stack([lo, t]))[0, 1]
+                         for lo, t in zip(logit, target, strict=True)])
+    assert axis_loss(logit, target).item() == pytest.approx((1 - exact).mean().item(), abs=1e-5)
+
+
 def test_axis_term_needs_targets_and_scales_with_its_weight() -> None:
     torch.manual_seed(0)
     model = RASL(RASLConfig(**TINY, use_audio=False, axis_weight=2.0))
@@ -244,8 +260,9 @@ def test_axis_term_needs_targets_and_scales_with_its_weight() -> None:
                                2.0 * axis_loss(out.visual.logit, target))
     model.config = RASLConfig(**TINY, use_audio=False)  # off by default
     assert total_loss(model, out, axis_target=target).terms["axis"].item() == 0.0
-    with pytest.raises(ModelError, match="axis_weight"):
-        RASLConfig(**TINY, axis_weight=-1.0)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ModelError, match="axis_weight"):
+            RASLConfig(**TINY, axis_weight=bad)
 
 
 def test_every_term_has_a_gradient_when_on() -> None:

@@ -91,13 +91,29 @@ def test_axis_targets_follow_the_clip_main_axis_signed_by_the_norm() -> None:
     # the steps further along +direction have the larger norm (all entries positive)
     assert np.corrcoef(target, t)[0, 1] > 0.99
     assert not axis_targets(visual[:2]).any()  # too short to have an axis
-    assert not axis_targets(np.ones((10, 16), np.float32)).any()  # no variance
+    same_norm = np.ones((10, 16), np.float32) * np.arange(1, 11, dtype=np.float32)[:, None]
+    assert not axis_targets(same_norm / np.linalg.norm(same_norm, axis=1, keepdims=True)
+                            ).any()  # no variance at all
+    # L2-normalised features: the norm is rounding noise, so the sign would be a coin toss
+    unit = visual / np.linalg.norm(visual, axis=1, keepdims=True)
+    assert np.ptp(unit @ direction) > 0.1 and not axis_targets(unit).any()
+    # a norm symmetric about the axis's middle is orthogonal to it: no sign either (not
+    # the norm itself in the axis's place)
+    t_sym = np.linspace(-1, 1, 9)
+    base = np.zeros(16)
+    base[0] = 5.0
+    orth = np.zeros(16)
+    orth[1] = 1.0
+    symmetric = base + np.outer(t_sym, orth) + np.outer(t_sym ** 2, np.eye(16)[2]) * 0.1
+    assert not axis_targets(symmetric.astype(np.float32)).any()
 
 
 def test_sampling_with_axis_targets_draws_the_same_windows() -> None:
     dataset = FeatureDataset(_clips())
-    plain = dataset.sample(np.random.default_rng(3), 4, 8)
-    batch = dataset.sample(np.random.default_rng(3), 4, 8, with_axis=True)
+    rng_plain, rng_axis = np.random.default_rng(3), np.random.default_rng(3)
+    plain = dataset.sample(rng_plain, 4, 8)
+    batch = dataset.sample(rng_axis, 4, 8, with_axis=True)
+    assert rng_plain.bit_generator.state == rng_axis.bit_generator.state
     assert plain.axis_target is None
     torch.testing.assert_close(batch.visual, plain.visual)
     max_len = max(len(v) for v in dataset.visual)

@@ -5,19 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def main_axis(visual: np.ndarray, activation: np.ndarray) -> np.ndarray:
-    """Each step's projection on the clip's first principal direction of ``visual``, signed to
-    correlate positively with ``activation`` (float32 [N]).
+def principal_projection(visual: np.ndarray) -> np.ndarray | None:
+    """Each step's projection on the clip's first principal direction of ``visual`` (float64
+    [N], sign arbitrary), or None where it is undefined: fewer than 3 steps, non-finite
+    features, or no variance beyond rounding.
 
     The direction comes from the smaller of the two Gram matrices (steps x steps for short
     clips, d x d for long ones), so neither time nor memory grows with the square of both.
-    Where it is undefined (fewer than 3 steps, no variance) or cannot be oriented (a flat
-    activation), the activation is returned unchanged.
     """
-    activation = np.asarray(activation, dtype=np.float32)
     x = np.asarray(visual, dtype=np.float64)
-    if len(x) < 3 or not np.isfinite(x).all() or np.ptp(activation) == 0:
-        return activation
+    if len(x) < 3 or not np.isfinite(x).all():
+        return None
     centred = x - x.mean(axis=0)
     if len(x) <= x.shape[1]:
         values, vectors = np.linalg.eigh(centred @ centred.T)
@@ -27,10 +25,34 @@ def main_axis(visual: np.ndarray, activation: np.ndarray) -> np.ndarray:
         projection = centred @ vectors[:, -1]
     # Centring leaves rounding noise of ~1e-16 |x| per entry, ~1e-32 of the energy squared.
     if not values[-1] > 1e-20 * float(np.sum(x * x)):  # also False for NaN
-        return activation
+        return None
+    return projection
+
+
+def orientation(projection: np.ndarray, reference: np.ndarray) -> int:
+    """+1 or -1, whichever makes ``projection`` correlate positively with ``reference``; 0
+    where they are orthogonal or ``reference`` is flat (no sign to take)."""
     p = projection - projection.mean()
-    a = activation.astype(np.float64) - float(np.mean(activation, dtype=np.float64))
+    a = np.asarray(reference, dtype=np.float64)
+    a = a - a.mean()
     correlation = float(p @ a) / (float(np.linalg.norm(p) * np.linalg.norm(a)) or 1.0)
-    if not abs(correlation) > 1e-6:  # orthogonal (or NaN): no sign to take
+    if not abs(correlation) > 1e-6:  # orthogonal (or NaN)
+        return 0
+    return 1 if correlation > 0 else -1
+
+
+def main_axis(visual: np.ndarray, activation: np.ndarray) -> np.ndarray:
+    """Each step's projection on the clip's first principal direction of ``visual``, signed to
+    correlate positively with ``activation`` (float32 [N]).
+
+    Where the direction is undefined (see :func:`principal_projection`) or cannot be oriented
+    (a flat activation, or one orthogonal to it), the activation is returned unchanged.
+    """
+    activation = np.asarray(activation, dtype=np.float32)
+    if np.ptp(activation) == 0:
         return activation
-    return (projection if correlation > 0 else -projection).astype(np.float32)
+    projection = principal_projection(visual)
+    sign = 0 if projection is None else orientation(projection, activation)
+    if sign == 0:
+        return activation
+    return (sign * projection).astype(np.float32)

@@ -8,6 +8,7 @@ literal reading stays one call away (:meth:`RASLConfig.literal`).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,9 +171,10 @@ class RASLConfig:
         if self.use_kpoint_loss and 2 * self.k > self.window:
             raise ModelError(f"k={self.k} top and k bottom steps do not fit in a window of "
                              f"{self.window} steps; lower k or widen the window.")
-        if self.kpoint_weight < 0 or self.axis_weight < 0:
-            raise ModelError(f"kpoint_weight and axis_weight must be 0 or more, not "
-                             f"{self.kpoint_weight} and {self.axis_weight}.")
+        for name in ("kpoint_weight", "axis_weight"):
+            weight = getattr(self, name)
+            if not (math.isfinite(weight) and weight >= 0):
+                raise ModelError(f"{name} must be a finite number, 0 or more, not {weight}.")
         if self.kpoint_space == "input_spread" and self.kpoint_selection != "soft":
             raise ModelError('kpoint_space="input_spread" needs kpoint_selection="soft".')
         if not 0.0 <= self.mask_ratio < 1.0:

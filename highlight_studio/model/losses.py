@@ -160,10 +160,17 @@ def spread_loss(gate: torch.Tensor) -> torch.Tensor:
     return (0.5 - gate.std(dim=1)).mean()
 
 
-def axis_loss(logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def axis_loss(logit: torch.Tensor, target: torch.Tensor, min_std: float = 1e-3
+              ) -> torch.Tensor:
     """1 - Pearson correlation of ``logit`` [B, N] with ``target`` [B, N] within each window,
     averaged over the windows where the target varies (a window of one repeated step has
     nothing to rank). Scale-free, so it asks for the target's order and shape, not its units.
+
+    An exact correlation's gradient grows as 1 / (the logit's spread), without bound on a
+    flat window (a collapsed score, a fade), and one such step skews RMSprop's running
+    averages for many. So the logit's spread counts as at least ``min_std`` per step: the
+    gradient stays below 1 / (min_std sqrt(N)), and above that floor (trained models keep a
+    logit std of ~0.01 on yth-train) the value and gradient are the plain correlation's.
     """
     lc = logit - logit.mean(dim=1, keepdim=True)
     tc = target - target.mean(dim=1, keepdim=True)
@@ -171,7 +178,9 @@ def axis_loss(logit: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     valid = t_norm > 1e-6
     if not bool(valid.any()):
         return logit.new_zeros(())
-    corr = (lc * tc).sum(dim=1)[valid] / (lc.norm(dim=1)[valid] * t_norm[valid] + 1e-8)
+    lc, tc, t_norm = lc[valid], tc[valid], t_norm[valid]
+    l_norm = lc.norm(dim=1).clamp_min(min_std * math.sqrt(lc.shape[1]))
+    corr = (lc * tc).sum(dim=1) / (l_norm * t_norm)
     return (1.0 - corr).mean()
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import DatasetError
-from ..model.clip_readout import main_axis
+from ..model.clip_readout import orientation, principal_projection
 from .windows import random_window
 
 
@@ -27,15 +27,24 @@ class WindowBatch:
     axis_target: torch.Tensor | None = None  # [B, W] float32, only when asked for
 
 
-def axis_targets(visual: np.ndarray) -> np.ndarray:
+def axis_targets(visual: np.ndarray, min_norm_spread: float = 1e-4) -> np.ndarray:
     """The clip's main axis of change, signed to agree with the feature norm, z-scored
-    (float32 [N]); zeros where it is undefined (fewer than 3 steps, no variance)."""
-    norm = np.linalg.norm(visual, axis=1)
-    axis = main_axis(visual, norm).astype(np.float64)
-    spread = axis.std()
-    if len(axis) < 3 or not spread > 0:
-        return np.zeros(len(axis), dtype=np.float32)
-    return ((axis - axis.mean()) / spread).astype(np.float32)
+    (float32 [N]). Zeros (the term then skips the clip's windows) where there is no axis
+    (see ``principal_projection``) or no trustworthy sign: a norm that varies by less than
+    ``min_norm_spread`` of its mean (L2-normalised features, whose norm is rounding noise), or
+    one orthogonal to the axis."""
+    zeros = np.zeros(len(visual), dtype=np.float32)
+    projection = principal_projection(visual)
+    if projection is None:
+        return zeros
+    norm = np.linalg.norm(np.asarray(visual, dtype=np.float64), axis=1)
+    if not np.ptp(norm) > min_norm_spread * norm.mean():
+        return zeros
+    sign = orientation(projection, norm)
+    spread = projection.std()
+    if sign == 0 or not spread > 0:
+        return zeros
+    return (sign * (projection - projection.mean()) / spread).astype(np.float32)
 
 
 class FeatureDataset:
