@@ -127,6 +127,9 @@ def typicality_within_domain(features: Features, domains: dict[str, str], k: int
     out = {}
     for domain in set(domains.values()):
         names = [n for n in features if domains[n] == domain]
+        if len(names) == 1:  # no other video to compare with: fall back to the norm
+            out[names[0]] = norm(features[names[0]][0])
+            continue
         out.update(cross_video_typicality({n: features[n] for n in names}, k))
     return out
 
@@ -138,7 +141,10 @@ def main_axis_direction(visual: np.ndarray) -> np.ndarray | None:
         return None
     centred = x - x.mean(axis=0)
     direction = np.linalg.svd(centred, full_matrices=False)[2][0]
-    return direction if np.corrcoef(centred @ direction, norm(x))[0, 1] >= 0 else -direction
+    correlation = np.corrcoef(centred @ direction, norm(x))[0, 1]
+    if not np.isfinite(correlation):  # a flat norm: no sign to take
+        return None
+    return direction if correlation >= 0 else -direction
 
 
 def consensus_directions(features: Features) -> dict[str, np.ndarray]:
@@ -146,7 +152,7 @@ def consensus_directions(features: Features) -> dict[str, np.ndarray]:
     directions = {n: main_axis_direction(v) for n, (v, _) in features.items()}
     total = np.sum([d for d in directions.values() if d is not None], axis=0)
     count = sum(d is not None for d in directions.values())
-    return {n: (total - d) / (count - 1) if d is not None else total / count
+    return {n: total / count if d is None else (total - d) / max(count - 1, 1)
             for n, d in directions.items()}
 
 
@@ -169,16 +175,21 @@ def consensus_projection(features: Features) -> dict[str, np.ndarray]:
             for name, u in consensus_directions(features).items()}
 
 
+def halves(names: list[str]) -> tuple[list[str], list[str]]:
+    """A fixed seeded split of the sorted video ids into two halves (also cross_fit.py's)."""
+    names = sorted(names)
+    order = np.random.default_rng(0).permutation(len(names))
+    cut = len(names) // 2
+    return [names[i] for i in order[:cut]], [names[i] for i in order[cut:]]
+
+
 def distilled_axis(features: Features, ridge: float = 0.1) -> dict[str, np.ndarray]:
     """Ridge from unit features to each clip's z-scored norm-oriented main axis, fitted on one
-    half of the videos (fixed seeded split) and applied to the other. ``ridge`` is per step."""
-    names = list(features)
-    order = np.random.default_rng(0).permutation(len(names))
-    halves = [[names[i] for i in order[: len(names) // 2]],
-              [names[i] for i in order[len(names) // 2:]]]
+    half of the videos (``halves``) and applied to the other. ``ridge`` is per step."""
+    split = halves(list(features))
     unit = {n: unit_rows(v.astype(np.float64)) for n, (v, _) in features.items()}
     out = {}
-    for fit, apply in (halves, halves[::-1]):
+    for fit, apply in (split, split[::-1]):
         x = np.concatenate([unit[n] for n in fit])
         y = np.concatenate([zscore(pc1_by_norm(features[n][0], None)) if len(unit[n]) > 2
                             else np.zeros(len(unit[n])) for n in fit])

@@ -1,7 +1,7 @@
 """The paper's Tables I and III and Fig. 6, remade on yth-train with fixed seeds.
 
     python benchmarks/paper_tables.py [--full fix_gate_scale] [--seeds 0 1 2] [--steps 200]
-                                      [--device cuda --jobs 8] [--update-benchmarks]
+                                      [--device cuda --jobs 8] [--update-benchmarks] [--reuse]
 
 - Table I: per-domain yth mAP of the label-free baselines, the literal reading and the full
   model (``--full`` names a variant of ``rasl_experiments.VARIANTS``), read out both as its
@@ -9,6 +9,12 @@
 - Table III: the full model without the k-point loss (the paper's "w/o RASL", k = 0), without
   SA, without the masked auxiliary task, without audio.
 - Fig. 6: the full model for each k, with and without the contrast factor of the k-point loss.
+- The full model with the main-axis self-training term (``axis_weight`` = 1), as a Table I row.
+
+``--reuse`` keeps every run of the previous ``paper_tables.json`` whose label, seed, steps,
+config, training options (all but the logging interval), device and dataset match the plan,
+and trains only the rest; the header then says how many runs were reused. It assumes the
+training code for those configs has not changed since (say so when it has: rerun without it).
 
 Every model row is the mean and spread (std, min-max) over ``--seeds``, each trained from
 scratch on the set's features alone; labels are read only to measure. Each run records its
@@ -26,13 +32,14 @@ import re
 import sys
 import time
 from collections import defaultdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rasl_experiments import DATA, RESULTS, RunSpec, run_many, variant
+from rasl_experiments import DATA, RESULTS, RunSpec, device_name, run_many, variant
 
 from highlight_studio.evaluation.baselines import baseline_scores
 from highlight_studio.evaluation.benchmark import (
@@ -40,6 +47,8 @@ from highlight_studio.evaluation.benchmark import (
     read_benchmark_features,
 )
 from highlight_studio.evaluation.protocols import evaluate_scores
+from highlight_studio.model.config import RASLConfig
+from highlight_studio.training.trainer import TrainOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK_START, MARK_END = "<!-- paper_tables:start -->", "<!-- paper_tables:end -->"
@@ -53,6 +62,7 @@ PAPER_TABLE_III = {"full": 0.651, "w/o k-point loss (k = 0)": 0.560, "w/o SA": 0
                    "w/o auxiliary task": 0.644, "w/o audio": 0.630}
 FULL = "full model"
 AXIS = "full model, main-axis readout"  # the same trained models, read out per clip
+SELF_TRAINED = "full model + main-axis self-training"  # axis_weight = 1 on top of the full model
 
 
 def plan(full: str, seeds: list[int], steps: int, ks: list[int]) -> list[RunSpec]:
@@ -66,6 +76,7 @@ def plan(full: str, seeds: list[int], steps: int, ks: list[int]) -> list[RunSpec
                                                     seed, steps))
 
     add(FULL, full)
+    add(SELF_TRAINED, full, axis_weight=1.0)
     add("literal", "literal")
     for row, fields in ABLATIONS.items():
         add(row, full, **fields)
@@ -117,7 +128,7 @@ def table_one(groups: dict[str, list[dict[str, Any]]], domains: list[str]) -> st
     lines = ["| scorer | runs | " + " | ".join(domains) + " | **Avg.** |",
              "|---|---|" + "---|" * (len(domains) + 1)]
     for label in ("random", "feature-norm", "distinctiveness", "main-axis", "literal", FULL,
-                  AXIS):
+                  AXIS, SELF_TRAINED):
         runs = groups[label]
         cells = [mean_std([r["per_domain"][d] for r in runs]) for d in domains]
         lines.append(f"| {label} | {len(runs)} | " + " | ".join(cells)
@@ -177,14 +188,45 @@ def plot_fig_six(curves: dict[str, list[tuple[int, float, float]]], norm: float,
     plt.close(fig)
 
 
+def reusable(specs: list[RunSpec], previous: Path, device: str, dataset: Path
+             ) -> tuple[list[RunSpec], list[dict[str, Any]]]:
+    """Split ``specs`` into those still to train and the matching records of ``previous``."""
+    if not previous.exists():
+        return specs, []
+    old = {(r["variant"], r["seed"]): r for label, runs in json.loads(previous.read_text()).items()
+           for r in runs if "config" in r and r.get("variant") == label}
+    todo, kept = [], []
+    for spec in specs:
+        record = old.get((spec.label, spec.seed))
+        want = asdict(replace(TrainOptions(steps=spec.steps, seed=spec.seed, device=device),
+                              **dict(spec.opt_fields)))
+        if (record is not None and record["steps"] == spec.steps
+                and RASLConfig.from_dict(record["config"]) == spec.config
+                and _without_logging(record["options"]) == _without_logging(want)
+                and record["device"] == device_name(device)
+                # records made before they carried one were all made on the default set
+                and record.get("dataset", str(DATA.resolve())) == str(dataset.resolve())):
+            kept.append(record)
+        else:
+            todo.append(spec)
+    return todo, kept
+
+
+def _without_logging(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k not in ("log_every", "checkpoint_every")}
+
+
 def render(groups: dict[str, list[dict[str, Any]]], args: argparse.Namespace,
-           domains: list[str], default_k: int, elapsed: float) -> tuple[str, Any]:
+           domains: list[str], default_k: int, elapsed: float, reused: int = 0
+           ) -> tuple[str, Any]:
     devices = sorted({r["device"] for rs in groups.values() for r in rs if "device" in r})
     fig6, curves = fig_six(groups, args.ks, default_k)
     text = "\n\n".join([
         f"Made by `python benchmarks/paper_tables.py --full {args.full} --seeds "
         f"{' '.join(map(str, args.seeds))} --steps {args.steps} --device {args.device} "
-        f"--jobs {args.jobs}` in {elapsed / 60:.1f} min; models trained on "
+        f"--jobs {args.jobs}{' --reuse' if args.reuse else ''}` in {elapsed / 60:.1f} min"
+        f"{f' ({reused} runs reused from the previous paper_tables.json)' if reused else ''}"
+        f"; models trained on "
         f"{', '.join(devices)} (host {platform.node() or '?'}). Full model = variant "
         f"`{args.full}` of `benchmarks/rasl_experiments.py`, {args.steps} steps, window "
         f"{variant(args.full)[0].window}; mean ± std (min-max) over seeds "
@@ -223,17 +265,27 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--update-benchmarks", action="store_true")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the matching runs of the previous paper_tables.json")
     args = parser.parse_args()
     default_k = variant(args.full)[0].k
     if default_k not in args.ks:
         parser.error(f"--ks must include the full model's k ({default_k}).")
     start = time.perf_counter()
     specs = plan(args.full, args.seeds, args.steps, args.ks)
-    print(f"{len(specs)} training runs on {args.device} in {args.jobs} job(s)", flush=True)
+    kept: list[dict[str, Any]] = []
+    if args.reuse:
+        specs, kept = reusable(specs, args.out / "paper_tables.json", args.device,
+                               args.dataset)
+    print(f"{len(specs)} training runs on {args.device} in {args.jobs} job(s), "
+          f"{len(kept)} reused", flush=True)
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in kept:
+        groups[record["variant"]].append(record)
     for record in run_many(specs, data=args.dataset, device=args.device, jobs=args.jobs,
                            threads=args.threads):
         record.pop("history")
+        record["dataset"] = str(args.dataset.resolve())
         groups[record["variant"]].append(record)
         print(f"{record['variant']} seed {record['seed']}: {record['map']:.3f} "
               f"({record['wall_s']:.0f} s)", flush=True)
@@ -242,7 +294,8 @@ def main() -> None:
     groups[AXIS] = [{**r["main_axis"], "seed": r["seed"]} for r in groups[FULL]]
     groups.update(baseline_rows(args.dataset, args.seeds))
     domains = list(groups[FULL][0]["per_domain"])
-    text, curves = render(groups, args, domains, default_k, time.perf_counter() - start)
+    text, curves = render(groups, args, domains, default_k, time.perf_counter() - start,
+                          len(kept))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "paper_tables.md").write_text(text + "\n")
     (args.out / "paper_tables.json").write_text(json.dumps(groups, indent=1) + "\n")
