@@ -63,6 +63,7 @@ CURVES = (("recon", "L_e reconstruction", (60, 140, 255)),
           ("kpoint", "L_r k-point", (255, 170, 40)),
           ("scl", "L_s audio-visual", (80, 200, 120)),
           ("aux", "L_au masked", (200, 90, 220)),
+          ("axis", "main-axis self-training", (240, 90, 90)),
           ("total", "total", (240, 240, 240)))
 LOSS_LABELS = {"kpoint": "k-point (L_r)", "scl": "audio-visual SCL (L_s)",
                "aux": "masked auxiliary (L_au)"}
@@ -168,6 +169,11 @@ class TrainingPanel(QWidget):
         self.loss_boxes = {name: QCheckBox(LOSS_LABELS[name]) for name in LOSS_FLAGS}
         for box in self.loss_boxes.values():
             box.setChecked(True)
+        self.axis_box = QCheckBox("Main-axis self-training")
+        self.axis_box.setToolTip(
+            "Also teach the score each clip's main axis of change (label-free targets from the "
+            "clip's own features). Measured on benchmark features only (BENCHMARKS.md); off in "
+            "the shipped models.")
         self.checkpoint_box = self._spin(1, 1_000_000, 50)
         self.device_box = QComboBox()
         self.set_devices("cpu")
@@ -201,6 +207,7 @@ class TrainingPanel(QWidget):
         losses = QHBoxLayout()
         for box in self.loss_boxes.values():
             losses.addWidget(box)
+        losses.addWidget(self.axis_box)
         form = QFormLayout()
         form.addRow("Model name", self.name_edit)
         form.addRow("Start model", self.start_box)
@@ -344,7 +351,8 @@ class TrainingPanel(QWidget):
         return named_request(
             self.name_edit.text().strip(), [c.path for c in self.usable_clips()], options,
             init=self.start_box.currentData(), k=self.k_box.value(),
-            mask_ratio=self.mask_box.value(), losses=losses)
+            mask_ratio=self.mask_box.value(), losses=losses,
+            axis_weight=1.0 if self.axis_box.isChecked() else 0.0)
 
     @Slot()
     def start(self) -> None:

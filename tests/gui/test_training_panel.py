@@ -211,3 +211,12 @@ def test_a_failed_run_is_explained_in_a_dialog(qtbot, make_window, footage,
         panel.start_button.click()
     assert window.error_box is not None and "k=10" in window.error_box.text()
     assert panel.status.text() == "Training failed." and panel.start_button.isEnabled()
+
+
+def test_the_self_training_box_reaches_the_request_and_the_plot(qtbot, make_window, footage,
+                                                                 start_model) -> None:
+    _, panel = _panel_with_clips(qtbot, make_window, footage, start_model, "axis", 4)
+    assert panel.request().axis_weight == 0.0  # off, as in the shipped models
+    panel.axis_box.setChecked(True)
+    assert panel.request().axis_weight == 1.0
+    assert "axis" in panel.plot.data  # its curve is drawn beside the paper's losses
