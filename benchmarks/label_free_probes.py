@@ -152,6 +152,8 @@ def consensus_directions(features: Features) -> dict[str, np.ndarray]:
     directions = {n: main_axis_direction(v) for n, (v, _) in features.items()}
     total = np.sum([d for d in directions.values() if d is not None], axis=0)
     count = sum(d is not None for d in directions.values())
+    if count == 0:  # no clip has a direction: nothing to agree on
+        return {n: np.zeros(features[n][0].shape[1]) for n in directions}
     return {n: total / count if d is None else (total - d) / max(count - 1, 1)
             for n, d in directions.items()}
 

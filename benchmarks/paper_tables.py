@@ -206,7 +206,7 @@ def reusable(specs: list[RunSpec], previous: Path, device: str, dataset: Path
                 and record["device"] == device_name(device)
                 # records made before they carried one were all made on the default set
                 and record.get("dataset", str(DATA.resolve())) == str(dataset.resolve())):
-            kept.append(record)
+            kept.append({**record, "dataset": str(dataset.resolve())})
         else:
             todo.append(spec)
     return todo, kept

@@ -55,6 +55,7 @@ def test_undefined_axes_leave_the_activation() -> None:
     activation = np.array([0.3, 0.1, 0.2, 0.5], np.float32)
     x, _ = _rank_one_clip(4, 8)
     cases = {
+        "no steps": (x[:0], activation[:0]),
         "two steps": (x[:2], activation[:2]),
         "constant features": (np.ones((4, 8)) * 7.0, activation),
         "non-finite features": (np.where(np.eye(4, 8) > 0, np.nan, x), activation),

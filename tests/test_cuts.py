@@ -460,3 +460,21 @@ def test_the_crop_passes_frames_of_another_size_to_the_scaler(tmp_path: Path) ->
     assert crop(other_format) is other_format
     with av.open(str(src)) as container:  # an even-sized target needs no crop at all
         assert cuts._even_crop(container.streams.video[0], 161, 121) is None
+
+
+def test_a_crop_that_cannot_be_set_up_falls_back_to_scaling(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = write_clip(tmp_path / "odd.mp4", ClipSpec(n_frames=24, fps=Fraction(24), width=161,
+                                                    height=121, codec="mpeg4", audio_hz=None))
+
+    def no_graph() -> None:
+        raise ValueError("no filter graph here")
+
+    monkeypatch.setattr(av.filter, "Graph", no_graph)
+    info = probe(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    (result,) = run(build_timeline(info, [Segment(0.25, 0.75)]), info, out)
+    assert frame_indices(result.path) == list(range(6, 18))  # scaled, still the right frames
+    with av.open(str(result.path)) as cut:
+        assert (cut.streams.video[0].width, cut.streams.video[0].height) == (160, 120)

@@ -106,6 +106,12 @@ def test_axis_targets_follow_the_clip_main_axis_signed_by_the_norm() -> None:
     orth[1] = 1.0
     symmetric = base + np.outer(t_sym, orth) + np.outer(t_sym ** 2, np.eye(16)[2]) * 0.1
     assert not axis_targets(symmetric.astype(np.float32)).any()
+    # ...nor a nearly symmetric one, whose sign a tiny asymmetry would pick
+    nearly = symmetric + np.outer(0.0005 * t_sym ** 3, np.eye(16)[0])
+    assert not axis_targets(nearly.astype(np.float32)).any()
+    assert axis_targets(nearly.astype(np.float32), min_corr=1e-9).any()  # the premise
+    # L2-normalised features stored as float16: rounding, not content, moves the norm
+    assert not axis_targets(unit.astype(np.float16)).any()
 
 
 def test_sampling_with_axis_targets_draws_the_same_windows() -> None:

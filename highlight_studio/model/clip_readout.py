@@ -29,14 +29,15 @@ def principal_projection(visual: np.ndarray) -> np.ndarray | None:
     return projection
 
 
-def orientation(projection: np.ndarray, reference: np.ndarray) -> int:
+def orientation(projection: np.ndarray, reference: np.ndarray, min_corr: float = 1e-6) -> int:
     """+1 or -1, whichever makes ``projection`` correlate positively with ``reference``; 0
-    where they are orthogonal or ``reference`` is flat (no sign to take)."""
+    where |correlation| is ``min_corr`` or less (orthogonal) or ``reference`` is flat: no
+    sign to take."""
     p = projection - projection.mean()
     a = np.asarray(reference, dtype=np.float64)
     a = a - a.mean()
     correlation = float(p @ a) / (float(np.linalg.norm(p) * np.linalg.norm(a)) or 1.0)
-    if not abs(correlation) > 1e-6:  # orthogonal (or NaN)
+    if not abs(correlation) > min_corr:  # orthogonal (or NaN)
         return 0
     return 1 if correlation > 0 else -1
 
@@ -49,7 +50,7 @@ def main_axis(visual: np.ndarray, activation: np.ndarray) -> np.ndarray:
     (a flat activation, or one orthogonal to it), the activation is returned unchanged.
     """
     activation = np.asarray(activation, dtype=np.float32)
-    if np.ptp(activation) == 0:
+    if activation.size < 3 or np.ptp(activation) == 0:
         return activation
     projection = principal_projection(visual)
     sign = 0 if projection is None else orientation(projection, activation)

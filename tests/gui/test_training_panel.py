@@ -219,4 +219,8 @@ def test_the_self_training_box_reaches_the_request_and_the_plot(qtbot, make_wind
     assert panel.request().axis_weight == 0.0  # off, as in the shipped models
     panel.axis_box.setChecked(True)
     assert panel.request().axis_weight == 1.0
-    assert "axis" in panel.plot.data  # its curve is drawn beside the paper's losses
+    from highlight_studio.training.trainer import TrainEvent
+
+    panel.plot.add(TrainEvent(step=1, total_steps=4, recon=1.0, kpoint=0.5, scl=2.0, aux=1.0,
+                              spread=0.0, axis=0.75, total=5.25))
+    assert panel.plot.data["axis"][1] == [0.75]  # drawn beside the paper's losses
