@@ -16,6 +16,7 @@ them. Each video is scored by the activation and by the main-axis readout. Resul
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -46,11 +47,17 @@ from highlight_studio.training.datasets import FeatureDataset
 from highlight_studio.training.trainer import TrainOptions, train
 
 
+@functools.lru_cache(maxsize=1)
+def _features(data: str) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """The set's features, read once per worker process (every job of a worker shares them)."""
+    return read_benchmark_features(data)
+
+
 def train_and_score(name: str, seed: int, steps: int, fit: list[str], apply: list[str],
                     data: str) -> dict[str, Any]:
     """Train variant ``name`` on the ``fit`` videos' features; score the ``apply`` videos."""
     torch.set_num_threads(1)
-    features = read_benchmark_features(data)
+    features = _features(data)
     config, opt_fields = variant(name)
     options = replace(TrainOptions(steps=steps, seed=seed, log_every=steps), **opt_fields)
     torch.manual_seed(seed)

@@ -37,7 +37,7 @@ from highlight_studio.evaluation.benchmark import (
 )
 from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.model.checkpoint import load_checkpoint
-from highlight_studio.model.clip_readout import main_axis
+from highlight_studio.model.clip_readout import main_axis, orientation
 from highlight_studio.model.config import BENCHMARK_WINDOW
 from highlight_studio.model.inference import score_sequence
 
@@ -141,10 +141,8 @@ def main_axis_direction(visual: np.ndarray) -> np.ndarray | None:
         return None
     centred = x - x.mean(axis=0)
     direction = np.linalg.svd(centred, full_matrices=False)[2][0]
-    correlation = np.corrcoef(centred @ direction, norm(x))[0, 1]
-    if not np.isfinite(correlation):  # a flat norm: no sign to take
-        return None
-    return direction if correlation >= 0 else -direction
+    sign = orientation(centred @ direction, norm(x))
+    return sign * direction if sign else None  # a flat or orthogonal norm: no sign to take
 
 
 def consensus_directions(features: Features) -> dict[str, np.ndarray]:

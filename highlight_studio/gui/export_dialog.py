@@ -161,9 +161,7 @@ class ExportDialog(QDialog):
         form.addRow(buttons)
         browse.clicked.connect(self._browse)
         self.format.currentTextChanged.connect(self._on_format)
-        self.mode.currentTextChanged.connect(
-            lambda mode: self.eight_bit.setEnabled(not FORMATS[self.format.currentText()]
-                                                   and mode == "exact"))
+        self.mode.currentTextChanged.connect(self._enable_eight_bit)
         self._on_format(self.format.currentText())
 
     def request(self) -> ExportRequest:
@@ -183,7 +181,12 @@ class ExportDialog(QDialog):
         self.preset.setEnabled(suffix == ".edl")
         self.mode.setEnabled(not suffix)
         self.reel.setEnabled(not suffix)
-        self.eight_bit.setEnabled(not suffix and self.mode.currentText() == "exact")
+        self._enable_eight_bit()
+
+    def _enable_eight_bit(self) -> None:
+        """Only exact MP4 cuts re-encode, so only they have a bit depth to choose."""
+        self.eight_bit.setEnabled(not FORMATS[self.format.currentText()]
+                                  and self.mode.currentText() == "exact")
 
     def _browse(self) -> None:
         name = self.format.currentText()

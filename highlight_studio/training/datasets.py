@@ -43,10 +43,10 @@ def axis_targets(visual: np.ndarray, min_norm_spread: float = 1e-3,
     if not np.ptp(norm) > min_norm_spread * norm.mean():
         return zeros
     sign = orientation(projection, norm, min_corr)
-    spread = projection.std()
-    if sign == 0 or not spread > 0:
+    if sign == 0:
         return zeros
-    return (sign * (projection - projection.mean()) / spread).astype(np.float32)
+    # principal_projection returns an axis only with variance, so the std is positive
+    return (sign * (projection - projection.mean()) / projection.std()).astype(np.float32)
 
 
 class FeatureDataset:
