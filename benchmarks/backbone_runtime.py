@@ -48,9 +48,9 @@ from typing import cast
 import numpy as np
 import torch
 
-from highlight_studio.features import Backbone, ClipFeatures, create_backbone, extract_features
-from highlight_studio.features.extract import model_threads
+from highlight_studio.features.extract import ClipFeatures, extract_features, model_threads
 from highlight_studio.features.onnx_runtime import OnnxBackbone, OnnxSpec, export_onnx, onnx_path
+from highlight_studio.features.visual import Backbone, create_backbone
 from highlight_studio.media import iter_frames, probe
 
 DEFAULT_CLIP = Path(__file__).resolve().parent.parent / "data" / "bench" / "bbb_60s_720p.mp4"

@@ -2,7 +2,8 @@
 
 The model decides what the analysis needs: its checkpoint names the backbone and step it was
 trained on, so features are always extracted to match (and a mismatch is refused, never
-silently scored).
+silently scored). Torch, timm and the backbones load when an analysis starts, not on import:
+the GUI imports this module at start-up and runs analyses in a worker.
 """
 
 from __future__ import annotations
@@ -15,17 +16,9 @@ import numpy as np
 
 from .errors import ModelError
 from .events import CancelToken, Progress, check_cancel
-from .features import FeatureCache, available_backbones, create_backbone, extract_features
-from .features.extract import ClipFeatures
-from .features.visual import best_device
+from .features.cache import FeatureCache
 from .media import MediaInfo
-from .model.checkpoint import (
-    CheckpointMeta,
-    check_compatible,
-    load_checkpoint,
-    resolve_checkpoint,
-)
-from .model.inference import score_sequence
+from .model.description import CheckpointMeta, check_compatible, resolve_checkpoint
 
 DEFAULT_MODEL = "default"
 
@@ -51,6 +44,8 @@ class Analysis:
 def frame_backbone(meta: CheckpointMeta) -> str | None:
     """The registered backbone a checkpoint's features came from, or None when they were
     precomputed elsewhere (a benchmark's): such a model cannot analyse a clip."""
+    from .features.visual import available_backbones
+
     name = meta.backbone_id.split(":", 1)[0]
     return name if name in available_backbones() else None
 
@@ -70,6 +65,11 @@ def analyze(
     the backbone the model was trained on and are cached per file unless ``use_cache`` is off.
     Raises MediaError / ModelError / FeatureError with a readable message, or Cancelled.
     """
+    from .features.extract import ClipFeatures, extract_features
+    from .features.visual import best_device, create_backbone
+    from .model.checkpoint import load_checkpoint
+    from .model.inference import score_sequence
+
     device = device or best_device()
     yield Progress("model", 0, 1, message="loading the model")
     model_path = resolve_checkpoint(checkpoint or DEFAULT_MODEL)

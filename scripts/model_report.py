@@ -34,8 +34,8 @@ from matplotlib.patches import ConnectionPatch
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from highlight_studio.errors import HighlightStudioError
-from highlight_studio.features import create_backbone, extract_features
-from highlight_studio.features.extract import ClipFeatures
+from highlight_studio.features.extract import ClipFeatures, extract_features
+from highlight_studio.features.visual import create_backbone
 from highlight_studio.fileio import atomic_path
 from highlight_studio.media import frames_at, iter_frames
 from highlight_studio.scoring import DEFAULT_MODEL, Analysis, analyze

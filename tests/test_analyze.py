@@ -14,8 +14,9 @@ from clipgen import ClipSpec, write_clip
 from highlight_studio.cli import main
 from highlight_studio.errors import ModelError
 from highlight_studio.events import Cancelled, CancelToken, Progress
-from highlight_studio.model.checkpoint import CheckpointMeta, save_checkpoint
+from highlight_studio.model.checkpoint import save_checkpoint
 from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.description import CheckpointMeta
 from highlight_studio.model.rasl import RASL
 from highlight_studio.scoring import Analysis, analyze
 

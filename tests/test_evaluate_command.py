@@ -16,8 +16,9 @@ from highlight_studio.evaluation import (
     read_benchmark_annotations,
     read_benchmark_features,
 )
-from highlight_studio.model.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from highlight_studio.model.checkpoint import load_checkpoint, save_checkpoint
 from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.description import CheckpointMeta
 from highlight_studio.model.inference import score_sequence
 from highlight_studio.model.rasl import RASL
 

@@ -9,8 +9,8 @@ import pytest
 from clipgen import ClipSpec, write_clip
 
 from highlight_studio.events import Cancelled, CancelToken
-from highlight_studio.features import create_backbone, extract_features
-from highlight_studio.features.extract import CPU_SLICE
+from highlight_studio.features.extract import CPU_SLICE, extract_features
+from highlight_studio.features.visual import create_backbone
 
 
 def test_cancel_between_slices_of_one_batch(tmp_path: Path) -> None:

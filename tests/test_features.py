@@ -22,21 +22,14 @@ from clipgen import ClipSpec, read_frame_index, write_clip
 
 from highlight_studio.errors import FeatureError, MediaError
 from highlight_studio.events import Cancelled, CancelToken, Progress
-from highlight_studio.features import (
-    AudioFeatureConfig,
-    ClipFeatures,
-    FeatureCache,
-    audio_step_features,
-    cache_key,
-    create_backbone,
-    extract_features,
-)
 from highlight_studio.features import cache as cache_module
 from highlight_studio.features import extract as extract_module
 from highlight_studio.features.audio import (
+    AudioFeatureConfig,
     _hz_to_mel,
     _mel_filterbank,
     _mel_to_hz,
+    audio_step_features,
     audio_step_mels,
     log_mel,
     pool_to_steps,
@@ -44,7 +37,9 @@ from highlight_studio.features.audio import (
     resample_length,
     silence_level,
 )
-from highlight_studio.features.visual import Backbone, fold_batchnorm
+from highlight_studio.features.cache import FeatureCache, cache_key
+from highlight_studio.features.extract import ClipFeatures, extract_features
+from highlight_studio.features.visual import Backbone, create_backbone, fold_batchnorm
 
 torch.set_num_threads(1)
 

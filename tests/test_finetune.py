@@ -17,7 +17,8 @@ from highlight_studio.cli import main
 from highlight_studio.errors import DatasetError, ModelError
 from highlight_studio.events import Cancelled, CancelToken, PauseToken, Progress
 from highlight_studio.features.cache import FeatureCache
-from highlight_studio.model.checkpoint import load_checkpoint, read_meta
+from highlight_studio.model.checkpoint import load_checkpoint
+from highlight_studio.model.description import read_meta
 from highlight_studio.training import finetune
 from highlight_studio.training.datasets import FeatureDataset
 from highlight_studio.training.finetune import (

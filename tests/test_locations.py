@@ -11,7 +11,7 @@ import pytest
 
 from highlight_studio import locations
 from highlight_studio.errors import ModelError
-from highlight_studio.model.checkpoint import resolve_checkpoint
+from highlight_studio.model.description import resolve_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,14 +12,9 @@ from safetensors import safe_open
 
 from highlight_studio.cli import main
 from highlight_studio.errors import ModelError
-from highlight_studio.model.checkpoint import (
-    CheckpointMeta,
-    check_compatible,
-    load_checkpoint,
-    read_meta,
-    save_checkpoint,
-)
+from highlight_studio.model.checkpoint import load_checkpoint, save_checkpoint
 from highlight_studio.model.config import _ABSENT_MEANS, RASLConfig
+from highlight_studio.model.description import CheckpointMeta, check_compatible, read_meta
 from highlight_studio.model.inference import score_sequence
 from highlight_studio.model.rasl import RASL
 from highlight_studio.model.summary import model_summary

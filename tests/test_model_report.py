@@ -15,8 +15,9 @@ import pytest
 import torch
 from clipgen import ClipSpec, write_clip
 
-from highlight_studio.model.checkpoint import CheckpointMeta, save_checkpoint
+from highlight_studio.model.checkpoint import save_checkpoint
 from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.description import CheckpointMeta
 from highlight_studio.model.rasl import RASL
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "model_report.py"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from highlight_studio.features.visual import DEFAULT_BACKBONE
-from highlight_studio.model.checkpoint import read_meta, resolve_checkpoint
 from highlight_studio.model.config import BENCHMARK_WINDOW
+from highlight_studio.model.description import read_meta, resolve_checkpoint
 
 SHIPPED = {
     # name: (backbone id prefix, visual width, window, seconds per step)

@@ -13,8 +13,9 @@ import torch
 from highlight_studio.cli import main
 from highlight_studio.errors import DatasetError, ModelError
 from highlight_studio.events import Cancelled, CancelToken
-from highlight_studio.model.checkpoint import load_checkpoint, read_meta
+from highlight_studio.model.checkpoint import load_checkpoint
 from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.description import read_meta
 from highlight_studio.model.rasl import RASL
 from highlight_studio.training.datasets import FeatureDataset, axis_targets
 from highlight_studio.training.diagnostics import spearman_rows

@@ -8,8 +8,9 @@ from pathlib import Path
 import torch
 from clipgen import ClipSpec, write_clip
 
-from highlight_studio.model.checkpoint import CheckpointMeta, save_checkpoint
+from highlight_studio.model.checkpoint import save_checkpoint
 from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.description import CheckpointMeta
 from highlight_studio.model.rasl import RASL
 
 STEP = 0.25  # seconds per step of the start model (2 s clips: 8 steps, one window)

@@ -35,8 +35,9 @@ def silent_copy(clip: Path, out: Path) -> Path:
 
 
 def start_model(folder: Path) -> Path:
-    from highlight_studio.model.checkpoint import CheckpointMeta, save_checkpoint
+    from highlight_studio.model.checkpoint import save_checkpoint
     from highlight_studio.model.config import RASLConfig
+    from highlight_studio.model.description import CheckpointMeta
     from highlight_studio.model.rasl import RASL
 
     torch.manual_seed(0)

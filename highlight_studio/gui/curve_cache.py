@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 
 
 def curve_path(clip: str | Path, checkpoint: str | None) -> Path:
-    from ..model.checkpoint import resolve_checkpoint
+    from ..model.description import resolve_checkpoint
 
     model = resolve_checkpoint(checkpoint or DEFAULT_MODEL).resolve()
     stat = model.stat()

@@ -25,7 +25,7 @@ def probe_setup(cancel: CancelToken) -> Iterator[object]:
 
     from ..errors import ModelError
     from ..features.visual import best_device
-    from ..model.checkpoint import SUFFIX, model_dirs, read_meta
+    from ..model.description import SUFFIX, model_dirs, read_meta
     from ..scoring import DEFAULT_MODEL, frame_backbone
 
     cancel.raise_if_cancelled()

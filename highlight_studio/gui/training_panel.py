@@ -48,6 +48,7 @@ from ..training.finetune import (
     fine_tune,
     named_request,
     pending_runs,
+    start_settings,
     survey,
     total_minutes,
     user_data_dir,
@@ -129,8 +130,10 @@ class TrainingPanel(QWidget):
         self.pending: PendingRun | None = None
         self.saved: FineTuneResult | None = None
         self._eta = EtaClock()
+        self.start_axis_weight = 0.0  # the start model's; kept when the box stays ticked
         self._build()
         self._connect()
+        self.set_start_models(())
         self.refresh_pending()
         self._refresh_buttons()
 
@@ -152,7 +155,8 @@ class TrainingPanel(QWidget):
 
         self.name_edit = QLineEdit(self._free_name())
         self.start_box = QComboBox()
-        self.set_start_models(())
+        self.start_box.setToolTip("Picking a model fills k, the mask ratio and the losses with "
+                                  "the settings it was trained with.")
         defaults = TrainOptions()
         self.steps_box = self._spin(1, 1_000_000, defaults.steps)
         self.lr_box = QDoubleSpinBox()
@@ -248,17 +252,38 @@ class TrainingPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.resume_button.clicked.connect(self.resume)
         self.compare_button.clicked.connect(self._compare)
+        self.start_box.currentIndexChanged.connect(self._show_start_settings)
 
     # --- what the window tells the panel ---------------------------------------------------
     def set_start_models(self, models: Iterable[tuple[str, str]]) -> None:
         """The picker's models (name, checkpoint path); the shipped default comes first."""
         wanted = self.start_box.currentData()
+        self.start_box.blockSignals(True)
         self.start_box.clear()
         self.start_box.addItem("Default model", DEFAULT_START)
         for name, path in models:
             self.start_box.addItem(name, path)
         index = self.start_box.findData(wanted)
         self.start_box.setCurrentIndex(max(index, 0))
+        self.start_box.blockSignals(False)
+        if self.start_box.currentData() != wanted:  # a new picker, or the wanted model is gone
+            self._show_start_settings()
+
+    @Slot()
+    def _show_start_settings(self) -> None:
+        """Fill k, mask ratio, losses and self-training with the start model's settings, so a
+        run keeps them unless the user changes one (the file's header only: instant)."""
+        try:
+            settings = start_settings(self.start_box.currentData())
+        except HighlightStudioError as exc:
+            self.status.setText(f"Cannot read the start model's settings: {exc}")
+            return
+        self.k_box.setValue(settings.k)
+        self.mask_box.setValue(settings.mask_ratio)
+        for name, box in self.loss_boxes.items():
+            box.setChecked(name in settings.losses)
+        self.start_axis_weight = settings.axis_weight
+        self.axis_box.setChecked(settings.axis_weight > 0)
 
     def set_devices(self, best: str) -> None:
         """CPU always; the GPU too (and chosen) when the window's probe found CUDA."""
@@ -352,7 +377,7 @@ class TrainingPanel(QWidget):
             self.name_edit.text().strip(), [c.path for c in self.usable_clips()], options,
             init=self.start_box.currentData(), k=self.k_box.value(),
             mask_ratio=self.mask_box.value(), losses=losses,
-            axis_weight=1.0 if self.axis_box.isChecked() else 0.0)
+            axis_weight=(self.start_axis_weight or 1.0) if self.axis_box.isChecked() else 0.0)
 
     @Slot()
     def start(self) -> None:

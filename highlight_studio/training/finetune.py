@@ -34,11 +34,12 @@ from ..errors import DatasetError, HighlightStudioError, MediaError, ModelError
 from ..events import CancelToken, PauseToken, Progress, check_cancel
 from ..fileio import atomic_write_text
 from ..media import probe
+from ..model.description import read_meta
 from .options import TrainOptions
 
 if TYPE_CHECKING:
-    from ..model.checkpoint import CheckpointMeta
     from ..model.config import RASLConfig
+    from ..model.description import CheckpointMeta
     from ..model.rasl import RASL
     from .datasets import FeatureDataset
     from .trainer import TrainEvent
@@ -113,6 +114,26 @@ class FineTuneResult:
     card: Path
     step: int
     final_losses: dict[str, float]
+
+
+@dataclass(frozen=True)
+class StartSettings:
+    """The training settings a start model was made with. The panel shows them when the model
+    is picked, so fine-tuning keeps them unless the user changes one."""
+
+    k: int
+    mask_ratio: float
+    losses: tuple[str, ...]  # of LOSS_FLAGS
+    axis_weight: float  # 0: no main-axis self-training
+
+
+def start_settings(init: str | Path) -> StartSettings:
+    """A start model's settings, from its file's header (no torch; raises ModelError)."""
+    config = read_meta(init).config
+    return StartSettings(k=config.k, mask_ratio=config.mask_ratio,
+                         losses=tuple(name for name, flag in LOSS_FLAGS.items()
+                                      if getattr(config, flag)),
+                         axis_weight=config.axis_weight)
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -207,8 +228,7 @@ def _write_run_state(request: FineTuneRequest, finished: bool) -> None:
 
 def _saved_step(request: FineTuneRequest) -> int:
     """Steps in the run's resumable checkpoint; 0 when there is none."""
-    from ..model.checkpoint import read_meta, training_state_path
-
+    from ..model.checkpoint import training_state_path
     checkpoint = request.checkpoint
     if not (checkpoint.exists() and training_state_path(checkpoint).exists()):
         return 0
@@ -240,7 +260,6 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
              pause: PauseToken | None = None) -> Iterator[TrainEvent | FineTuneResult]:
     """The training half of :func:`fine_tune`, for features already in memory (the CLI's
     ``--features`` folders): model, loop, log, finished model and card."""
-    from ..model.checkpoint import read_meta
     from .trainer import train
 
     _make_folders(request)
@@ -281,8 +300,6 @@ def _with_suffix(path: Path) -> Path:
 
 def _backbone_choice(request: FineTuneRequest) -> tuple[str | None, float]:
     """The backbone name and step: asked for, else the start model's, else the defaults."""
-    from ..model.checkpoint import read_meta
-
     start = request.checkpoint if request.resume else request.init
     if start is None:
         return request.backbone, request.step or DEFAULT_STEP
@@ -295,8 +312,9 @@ def _video_dataset(request: FineTuneRequest, cancel: CancelToken | None
                    ) -> Iterator[Progress | ClipInfo]:
     """Features of every usable clip, from the cache when extracted before; returns
     (dataset, backbone id, step). Clips without audio train the visual losses only."""
-    from ..features import FeatureCache, available_backbones, create_backbone, extract_features
-    from ..features.extract import ClipFeatures
+    from ..features.cache import FeatureCache
+    from ..features.extract import ClipFeatures, extract_features
+    from ..features.visual import available_backbones, create_backbone
     from .datasets import FeatureDataset
 
     paths = find_videos(request.inputs)

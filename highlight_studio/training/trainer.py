@@ -18,7 +18,8 @@ import torch
 
 from ..errors import ModelError
 from ..events import CancelToken, PauseToken, check_cancel, wait_if_paused
-from ..model.checkpoint import CheckpointMeta, load_training_state, save_checkpoint
+from ..model.checkpoint import load_training_state, save_checkpoint
+from ..model.description import CheckpointMeta
 from ..model.losses import TERM_NAMES, total_loss
 from ..model.rasl import RASL
 from . import diagnostics

@@ -113,8 +113,9 @@ def test_models_trained_on_benchmark_features_are_not_offered_for_clips() -> Non
     import platformdirs
     import torch
 
-    from highlight_studio.model.checkpoint import CheckpointMeta, save_checkpoint
+    from highlight_studio.model.checkpoint import save_checkpoint
     from highlight_studio.model.config import RASLConfig
+    from highlight_studio.model.description import CheckpointMeta
     from highlight_studio.model.rasl import RASL
 
     user_models = Path(platformdirs.user_data_dir("highlight-studio")) / "models"

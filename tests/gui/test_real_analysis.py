@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from highlight_studio.model.checkpoint import CheckpointMeta, save_checkpoint
+from highlight_studio.model.checkpoint import save_checkpoint
 from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.description import CheckpointMeta
 from highlight_studio.model.rasl import RASL
 from highlight_studio.scoring import analyze
 

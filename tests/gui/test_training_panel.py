@@ -4,6 +4,7 @@ pauses, cancels, resumes, saves a model the picker lists, and compares it on the
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -11,8 +12,11 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import Qt
-from tinytrain import tiny_clips, tiny_start_model
+from tinytrain import CONFIG, STEP, tiny_clips, tiny_start_model
 
+from highlight_studio.model.checkpoint import save_checkpoint
+from highlight_studio.model.description import CheckpointMeta, read_meta
+from highlight_studio.model.rasl import RASL
 from highlight_studio.scoring import analyze
 from highlight_studio.training import trainer
 from highlight_studio.training.finetune import card_path, pending_runs, user_data_dir
@@ -56,7 +60,7 @@ def _set_up_run(panel, name: str, steps: int) -> None:
     panel.start_box.setCurrentIndex(panel.start_box.findText("tiny-start"))
     panel.steps_box.setValue(steps)
     panel.batch_box.setValue(2)
-    panel.k_box.setValue(2)  # the tiny model's window is 8 steps
+    assert panel.k_box.value() == 2  # picking the tiny model filled its k (8-step window)
     panel.checkpoint_box.setValue(20)
 
 
@@ -224,3 +228,43 @@ def test_the_self_training_box_reaches_the_request_and_the_plot(qtbot, make_wind
     panel.plot.add(TrainEvent(step=1, total_steps=4, recon=1.0, kpoint=0.5, scl=2.0, aux=1.0,
                               spread=0.0, axis=0.75, total=5.25))
     assert panel.plot.data["axis"][1] == [0.75]  # drawn beside the paper's losses
+
+
+def test_picking_a_start_model_fills_its_settings(qtbot, make_window, start_model) -> None:
+    """A run keeps the start model's k, mask ratio, losses and self-training weight unless the
+    user changes one; picking the default model brings back its own."""
+    custom = dataclasses.replace(CONFIG, k=3, mask_ratio=0.25, use_scl=False, axis_weight=5.0)
+    path = save_checkpoint(start_model.parent / "custom", RASL(custom),
+                           CheckpointMeta(config=custom, backbone_id="test_tiny:seed0",
+                                          step_seconds=STEP))
+    window = make_window()
+    window.add_model_choice("custom", str(path))
+    window.toggle_training_panel()
+    panel = window.training
+    panel.start_box.setCurrentIndex(panel.start_box.findText("custom"))
+    assert (panel.k_box.value(), panel.mask_box.value()) == (3, 0.25)
+    assert panel.axis_box.isChecked() and not panel.loss_boxes["scl"].isChecked()
+    request = panel.request()
+    assert (request.k, request.mask_ratio, request.losses, request.axis_weight) == (
+        3, 0.25, ("kpoint", "aux"), 5.0)  # the start's weight, not the box's plain 1.0
+
+    panel.start_box.setCurrentIndex(panel.start_box.findData("default"))
+    default = read_meta("default").config
+    request = panel.request()
+    assert (request.k, request.mask_ratio, request.axis_weight) == (
+        default.k, default.mask_ratio, default.axis_weight)
+    assert request.losses == ("kpoint", "scl", "aux") and not panel.axis_box.isChecked()
+
+
+def test_an_unreadable_start_model_is_explained_and_changes_nothing(qtbot, make_window,
+                                                                    start_model) -> None:
+    broken = start_model.parent / "broken.safetensors"
+    broken.write_bytes(b"not a model")
+    window = make_window()
+    window.add_model_choice("broken", str(broken))
+    window.toggle_training_panel()
+    panel = window.training
+    panel.k_box.setValue(7)
+    panel.start_box.setCurrentIndex(panel.start_box.findText("broken"))
+    assert "Cannot read the start model's settings" in panel.status.text()
+    assert "broken.safetensors" in panel.status.text() and panel.k_box.value() == 7

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -167,3 +169,18 @@ def test_picking_another_model_analyses_with_it(qtbot, make_window, clip) -> Non
         window.model_box.activated.emit(1)  # select, then say the user did it
     assert [c for _, c in analyzer.calls] == [None, window.model_box.itemData(1)]
     assert window.analysis.model_name == "/models/mine.safetensors"
+
+
+def test_the_window_and_the_panel_start_without_torch() -> None:
+    """Torch and timm take seconds to import: the window, the training panel and a start
+    model's settings come up without them; they load in the worker that probes the device."""
+    code = ("import sys\n"
+            "import highlight_studio.cli as cli\n"
+            "import highlight_studio.gui.main_window\n"
+            "from highlight_studio.training.finetune import start_settings\n"
+            "cli.build_parser()\n"
+            "start_settings('default')\n"
+            "print(sorted(m for m in ('timm', 'torch', 'torchvision') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.stdout.strip().splitlines()[-1] == "[]"

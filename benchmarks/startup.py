@@ -1,0 +1,80 @@
+"""Start-up: seconds from launching Python to the main window on screen.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/startup.py [--runs 5]
+
+Each run is a fresh interpreter (as a user's launch is), timed by this process from the
+launch to the child's report that ``show()`` has returned and the first events are processed.
+Two ways are timed alternately in the same session, so machine load hits both alike:
+
+- ``as shipped``: the window imports no torch; the device probe loads it in a worker;
+- ``torch first``: ``torch`` and ``timm`` imported before the window, which is what start-up
+  cost before the window stopped importing them (the baseline).
+
+Caches and settings go to a temporary folder, so the user's are neither read nor changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CHILD = """
+import sys
+if {torch_first}:
+    import timm, torch  # noqa: F401
+from PySide6.QtWidgets import QApplication
+from highlight_studio.gui.main_window import MainWindow
+app = QApplication(sys.argv[:1])
+window = MainWindow()
+window.show()
+app.processEvents()
+print("shown", flush=True)
+window.close()
+"""
+
+
+def time_launch(torch_first: bool, env: dict[str, str]) -> float:
+    """Seconds from spawning the interpreter to its "shown" line."""
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(torch_first=torch_first)],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             env=env)
+    assert child.stdout is not None
+    for line in child.stdout:
+        if line.strip() == "shown":
+            seconds = time.perf_counter() - started
+            break
+    else:
+        raise RuntimeError("the window did not come up")
+    child.wait()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+               **{var: os.path.join(home, var) for var in
+                  ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}}
+        time_launch(False, env)  # warm the file-system cache for both ways alike
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(args.runs):
+            for torch_first in (False, True):
+                times[torch_first].append(time_launch(torch_first, env))
+    print(f"{args.runs} launches each, alternating, {os.cpu_count()} logical cores\n")
+    print("| launch to window shown | median | min | max |\n|---|---|---|---|")
+    for torch_first, label in ((False, "as shipped (torch loads in a worker)"),
+                               (True, "torch and timm imported first (before)")):
+        t = times[torch_first]
+        print(f"| {label} | {statistics.median(t):.2f} s | {min(t):.2f} s | {max(t):.2f} s |")
+
+
+if __name__ == "__main__":
+    main()
