@@ -81,7 +81,9 @@ def _run_job(request: FineTuneRequest, pause: PauseToken):
 
 
 class LossPlot(pg.PlotWidget):
-    """One line per loss term against the step, appended as events arrive."""
+    """One line per loss term against the step, appended as events arrive. A term's line (and
+    legend entry) appears with its first non-zero value: a term the run does not train is
+    exactly 0 and would only clutter the plot."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,25 +91,28 @@ class LossPlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.15)
         self.setLabel("bottom", "step")
         self.setLabel("left", "loss")
-        self.addLegend(offset=(-10, 10))
-        self.lines = {name: self.plot(name=label, pen=pg.mkPen(colour, width=2.5 if
-                                                                name == "total" else 1.5))
-                      for name, label, colour in CURVES}
+        self.legend = self.addLegend(offset=(-10, 10))
+        self.lines: dict[str, pg.PlotDataItem] = {}
         self.data: dict[str, tuple[list[float], list[float]]] = {}
         self.clear_points()
 
     def clear_points(self) -> None:
-        self.data = {name: ([], []) for name in self.lines}
         for line in self.lines.values():
-            line.setData([], [])
+            self.removeItem(line)  # its legend entry goes with it
+        self.lines = {}
+        self.data = {name: ([], []) for name, _, _ in CURVES}
 
     def add(self, event: TrainEvent) -> None:
         step = float(event.step)
-        for name, line in self.lines.items():
+        for name, label, colour in CURVES:
             xs, ys = self.data[name]
             xs.append(step)
             ys.append(float(getattr(event, name)))
-            line.setData(xs, ys)
+            if name not in self.lines and (ys[-1] != 0.0 or name == "total"):
+                self.lines[name] = self.plot(name=label, pen=pg.mkPen(
+                    colour, width=2.5 if name == "total" else 1.5))
+            if name in self.lines:
+                self.lines[name].setData(xs, ys)
 
     def points(self) -> int:
         return len(self.data["total"][0])

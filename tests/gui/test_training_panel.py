@@ -228,6 +228,27 @@ def test_the_self_training_box_reaches_the_request_and_the_plot(qtbot, make_wind
     panel.plot.add(TrainEvent(step=1, total_steps=4, recon=1.0, kpoint=0.5, scl=2.0, aux=1.0,
                               spread=0.0, axis=0.75, total=5.25))
     assert panel.plot.data["axis"][1] == [0.75]  # drawn beside the paper's losses
+    assert "main-axis self-training" in _legend(panel.plot)
+
+
+def _legend(plot) -> list[str]:
+    return [label.text for _, label in plot.legend.items]
+
+
+def test_terms_a_run_does_not_train_are_not_drawn(qtbot) -> None:
+    from highlight_studio.gui.training_panel import LossPlot
+    from highlight_studio.training.trainer import TrainEvent
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    for step in (1, 2):  # no audio-visual loss, no self-training: both exactly 0
+        plot.add(TrainEvent(step=step, total_steps=2, recon=1.0, kpoint=0.5, scl=0.0, aux=0.2,
+                            spread=0.0, axis=0.0, total=1.7))
+    assert sorted(_legend(plot)) == ["L_au masked", "L_e reconstruction", "L_r k-point", "total"]
+    assert set(plot.lines) == {"recon", "kpoint", "aux", "total"}
+    assert plot.data["scl"][1] == [0.0, 0.0]  # kept, only not drawn
+    plot.clear_points()
+    assert _legend(plot) == [] and plot.lines == {} and plot.points() == 0
 
 
 def test_picking_a_start_model_fills_its_settings(qtbot, make_window, start_model) -> None:
