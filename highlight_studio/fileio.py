@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -78,7 +79,8 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
     (the default) flushes the data to the disk before the rename; state that is cheap to lose
     and written from the GUI thread (session, settings) skips that wait. A ``path`` that is a
     symbolic link is written through: the file it points to is replaced and the link stays (an
-    editor's link to a shared EDL keeps pointing at the new one).
+    editor's link to a shared EDL keeps pointing at the new one). A replaced file keeps its
+    permissions (a group-writable shared EDL stays group-writable); a new one gets the umask's.
     """
     target = Path(path)
     if target.is_symlink():
@@ -89,16 +91,20 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
                         "overwritten. Pick another name or folder.")
     tmp: Path | None = None
     try:
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
         fd, name = tempfile.mkstemp(prefix=f".{_clip(target.stem)}.",
                                     suffix=f".partial{_clip(target.suffix)}", dir=target.parent)
         os.close(fd)
         tmp = Path(name)
         yield tmp
         # mkstemp makes 0600 and some writers (safetensors) replace the file with their own;
-        # outputs get the usual mode where the file system keeps modes (FAT and exFAT
+        # outputs get the mode above where the file system keeps modes (FAT and exFAT
         # refuse chmod, and their files are readable anyway).
         with contextlib.suppress(OSError):
-            os.chmod(tmp, 0o666 & ~_UMASK)
+            os.chmod(tmp, mode)
         if durable:  # the data reaches the disk before the name: a power cut leaves the old
             _sync(tmp)  # file or the new one, never an empty one
         os.replace(tmp, target)

@@ -35,6 +35,20 @@ def test_writer_that_replaces_the_temporary_still_gives_umask_permissions(tmp_pa
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
 
 
+@pytest.mark.parametrize("mode", [0o664, 0o640, 0o444])
+def test_a_replaced_file_keeps_its_permissions(tmp_path: Path, mode: int) -> None:
+    """A group-writable shared EDL stays group-writable, a private one private, directly or
+    through a link to it."""
+    target = tmp_path / "shared.edl"
+    target.write_text("old")
+    target.chmod(mode)
+    (tmp_path / "link.edl").symlink_to(target)
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new" and stat.S_IMODE(target.stat().st_mode) == mode
+    atomic_write_text(tmp_path / "link.edl", "newer")
+    assert target.read_text() == "newer" and stat.S_IMODE(target.stat().st_mode) == mode
+
+
 def test_failure_leaves_neither_target_nor_temporary(tmp_path: Path) -> None:
     target = tmp_path / "out.mp4"
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:
