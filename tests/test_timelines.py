@@ -11,6 +11,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
+from clipgen import ClipSpec, write_clip
 
 from highlight_studio.errors import ExportError
 from highlight_studio.export.timecode import frames_to_timecode
@@ -30,7 +31,7 @@ from highlight_studio.export.timelines import (
     write_fcpxml,
     write_otio,
 )
-from highlight_studio.media import MediaInfo
+from highlight_studio.media import MediaInfo, probe
 from highlight_studio.segments import Segment
 
 NTSC = Fraction(30000, 1001)
@@ -93,6 +94,23 @@ def test_unusable_start_timecode_is_ignored(caplog: pytest.LogCaptureFixture) ->
 def test_vfr_phone_rate_conforms_to_nearest_standard() -> None:
     info = make_info(Fraction(90000), vfr=True, avg=Fraction(2997, 100))
     assert build_timeline(info, SEGMENTS).rate == NTSC
+
+
+def test_a_vfr_base_rate_that_is_a_standard_rate_but_not_the_clips_is_not_used(
+        tmp_path: Path) -> None:
+    """A 30 fps phone clip with a few frames 1/60 s apart has base rate 60: frames counted at
+    60 would not exist, so it is conformed to 30 like any VFR clip."""
+    pts, t = [], 0.0
+    for i in range(300):
+        pts.append(round(t, 6))
+        t += 1 / 60 if i % 50 == 25 else 1 / 30
+    clip = write_clip(tmp_path / "phone.mp4", ClipSpec(n_frames=300, fps=Fraction(30),
+                                                       pts_seconds=tuple(pts), audio_hz=None))
+    info = probe(clip)
+    assert info.is_vfr and info.real_fps == 60  # what FFmpeg reports for such a clip
+    assert build_timeline(info, [Segment(1.0, 2.5), Segment(5.0, 8.75)]).rate == 30
+    steady = make_info(Fraction(30), vfr=True, avg=Fraction(2995, 100))  # a standard base
+    assert build_timeline(steady, SEGMENTS).rate == 30  # rate within 1 % stays
 
 
 def edl_events(text: str) -> list[list[str]]:

@@ -116,12 +116,17 @@ def read_reel_name(path: str | Path) -> str | None:
 
 def editing_rate(info: MediaInfo) -> Fraction:
     """The rate frames are counted at: the stream's real rate, or for variable-rate footage
-    whose base rate is not an editing rate (phones report 90000/1 or 600/1) the standard rate
-    nearest its average, which is what editors conform such footage to."""
+    the standard rate nearest its average, which is what editors conform such footage to.
+
+    A VFR stream's base rate is only a time grid: phones report 90000/1 or 600/1, and a 30 fps
+    clip with a few late frames reports 60/1, a standard rate it does not have. So for VFR
+    footage the base rate counts only when it is a standard rate within 1 % of the average.
+    """
     rate = Fraction(info.real_fps)
-    if info.is_vfr and not is_timecode_rate(rate):
-        nearest = min(TIMECODE_RATES, key=lambda r: abs(r - Fraction(info.avg_fps)))
-        if abs(nearest - info.avg_fps) <= nearest * Fraction(3, 100):
+    average = Fraction(info.avg_fps)
+    if info.is_vfr and not (is_timecode_rate(rate) and abs(rate - average) <= rate / 100):
+        nearest = min(TIMECODE_RATES, key=lambda r: abs(r - average))
+        if abs(nearest - average) <= nearest * Fraction(3, 100):
             return nearest
     if rate <= 0:
         raise ExportError(f"{info.path.name} has no usable frame rate.")
