@@ -261,6 +261,9 @@ def test_fcpxml_is_on_the_frame_grid(tmp_path: Path, rate: Fraction) -> None:
         assert (start, duration, offset) == (tl.source_start + a, b - a, record)
         record += b - a
         assert clip.find("./video/audio") is not None
+    browser = root.findall("./asset-clip")  # the event's clip of the whole media
+    assert len(browser) == 1 and Fraction(browser[0].get("start", "0s").rstrip("s")) * rate == (
+        tl.source_start)  # starts with the media (01:00:00:00), not at 0s before it
     assert isinstance(otio.adapters.read_from_file(str(path), "fcpx_xml"), otio.schema.Timeline)
 
 
@@ -295,6 +298,18 @@ def test_tampered_fcpxml_is_rejected(tmp_path: Path) -> None:
     clip.set("duration", "1/10s")  # three frames would be 1001/10000s: off the grid
     root.write(path)
     with pytest.raises(ExportError, match="frame boundary"):
+        verify_fcpxml(path, tl)
+
+
+def test_a_browser_clip_outside_its_media_is_rejected(tmp_path: Path) -> None:
+    tl = build_timeline(make_info(Fraction(25), timecode="01:00:00:00"), SEGMENTS)
+    path = write_fcpxml(tl, tmp_path / "cut.fcpxml")
+    tree = ET.parse(path)
+    browser = tree.getroot().find("./asset-clip")
+    assert browser is not None
+    del browser.attrib["start"]  # what the adapter wrote: media time 0s
+    tree.write(path)
+    with pytest.raises(ExportError, match="outside its media"):
         verify_fcpxml(path, tl)
 
 

@@ -324,9 +324,15 @@ def fcpxml_text(timeline: Timeline) -> str:
     if timeline.audio_channels:
         asset.set("audioSources", "1")
         asset.set("audioChannels", str(timeline.audio_channels))
-    # The browser clip is repeated once per cut; one is enough.
-    for extra in root.findall("./asset-clip")[1:]:
+    # The browser clip is repeated once per cut; one is enough. It spans the whole asset, so
+    # it starts where the media does (the adapter leaves it at 0s, outside a clip whose
+    # timecode starts at 01:00:00:00).
+    browser_clips = root.findall("./asset-clip")
+    for extra in browser_clips[1:]:
         root.remove(extra)
+    for browser in browser_clips[:1]:
+        browser.set("start", _fcpx_time(timeline.source_start, rate))
+        browser.set("tcFormat", drop)
 
     project = root.find("./project")
     sequence = root.find("./project/sequence")
@@ -397,6 +403,9 @@ def verify_fcpxml(path: str | os.PathLike[str], timeline: Timeline) -> None:
             raise ExportError("The written FCPXML places a clip's media at the wrong time.")
         if bool(timeline.audio_channels) != (video.find("audio") is not None):
             raise ExportError("The written FCPXML's clips do not carry the clip's sound.")
+    for browser in root.iterfind("./asset-clip"):
+        if _fcpx_frames(browser, "start", rate) != timeline.source_start:
+            raise ExportError("The written FCPXML's browser clip lies outside its media.")
     want = expected_ranges(timeline)
     if got != want:
         raise ExportError(f"The written FCPXML does not match the selection: expected {want}, "
