@@ -78,6 +78,14 @@ def test_frame_ranges_clamp_and_reject() -> None:
         frame_ranges([Segment(3.0, 2.0)], Fraction(24), 1440)
 
 
+def test_a_segment_shorter_than_a_frame_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    short = Segment(1.0, 1.015)  # rounds to frame 25 both ends at 25 fps
+    assert frame_ranges([short, Segment(2.0, 3.0)], Fraction(25), 1500) == [(50, 75)]
+    assert "1 segment(s) shorter than one frame left out: 1-1.015 s" in caplog.text
+    with pytest.raises(ExportError, match=r"shorter than one frame at 25\.000 fps"):
+        frame_ranges([short], Fraction(25), 1500)
+
+
 def test_timeline_model_is_rational_and_contiguous() -> None:
     tl = build_timeline(make_info(NTSC, timecode="01:00:00;00"), SEGMENTS)
     assert tl.rate == NTSC and tl.source_start == 107892  # 01:00:00;00 in DF
@@ -171,6 +179,18 @@ def test_edl_source_timecode_offset_and_reels(tmp_path: Path) -> None:
     assert edl_events(premiere)[0][1] == "AX"
     assert reel_name(None, EDL_PRESETS["avid"]) == "AX"
     assert reel_name("--", EDL_PRESETS["avid"]) == "AX"
+
+
+def test_a_reel_the_edl_cannot_hold_whole_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    """A camera reel longer than CMX 3600's 8 characters is cut, and a conform by reel name
+    may then miss it: the user is told, and how to match instead."""
+    assert reel_name("A001_C003_0101AB", EDL_PRESETS["resolve"]) == "A001_C00"
+    assert "'A001_C003_0101AB' is written as 'A001_C00'" in caplog.text
+    assert "Assist using reel names" in caplog.text
+    caplog.clear()
+    assert reel_name("a001", EDL_PRESETS["avid"]) == "A001"  # capitals alone: still matches
+    assert reel_name("A001", EDL_PRESETS["resolve"]) == "A001"
+    assert caplog.text == ""
 
 
 def test_an_edl_past_midnight_wraps_its_labels_and_still_verifies(tmp_path: Path) -> None:

@@ -142,6 +142,7 @@ def frame_ranges(segments: Sequence[Segment], rate: Fraction, n_frames: int
     """
     ranges = []
     outside = []  # segments reaching past the clip: said, not silently trimmed or dropped
+    too_short = []  # segments that round to no frame
     for seg in sorted(segments, key=lambda s: s.start):
         if seg.end <= seg.start:
             raise ExportError(f"Segment {seg.start:g}-{seg.end:g} s ends before it starts.")
@@ -151,6 +152,8 @@ def frame_ranges(segments: Sequence[Segment], rate: Fraction, n_frames: int
             outside.append(f"{seg.start:g}-{seg.end:g} s"
                            + (" (dropped)" if last <= first else " (trimmed)"))
         if last <= first:
+            if (first, last) == (start, end):
+                too_short.append(f"{seg.start:g}-{seg.end:g} s")
             continue
         if ranges and first < ranges[-1][1]:
             raise ExportError(
@@ -159,7 +162,13 @@ def frame_ranges(segments: Sequence[Segment], rate: Fraction, n_frames: int
             )
         ranges.append((first, last))
     if not ranges:
+        if too_short and not outside:
+            raise ExportError("Every segment is shorter than one frame at "
+                              f"{float(rate):.3f} fps; nothing to export.")
         raise ExportError("No segment lies inside the clip; nothing to export.")
+    if too_short:
+        log.warning("%d segment(s) shorter than one frame left out: %s", len(too_short),
+                    ", ".join(too_short))
     if outside:
         log.warning("%d segment(s) reach past the clip's %.3f s: %s", len(outside),
                     float(n_frames / rate), ", ".join(outside))

@@ -9,6 +9,7 @@ the cuts it came from; any difference is an :class:`ExportError` and no file is 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -33,6 +34,7 @@ _TC_LABEL = re.compile(r"\b\d{2}:\d{2}:\d{2};\d{2}\b")  # a drop-frame label in 
 _EVENT = re.compile(r"^\d{3,}  .*$", re.MULTILINE)  # an event line: number, reel, ..., times
 UNKNOWN_REEL = "AX"  # CMX 3600's name for an auxiliary source with no reel
 REEL_LENGTH = 8  # the CMX 3600 reel field
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,14 @@ def reel_name(reel: str | None, preset: EdlPreset) -> str:
     if not reel or not preset.use_reel:
         return UNKNOWN_REEL
     cleaned = re.sub(r"[^A-Za-z0-9_]", "", reel)[:REEL_LENGTH]
+    altered = bool(cleaned) and cleaned != reel.strip()  # capitals alone change no match
     if preset.uppercase_reel:
         cleaned = cleaned.upper()
+    if altered:
+        log.warning("The clip's reel %r is written as %r (a CMX 3600 EDL holds 8 letters and "
+                    "digits). A conform by reel name may not find it: match by timecode and "
+                    "clip name (in Resolve, untick \"Assist using reel names\"), or export "
+                    "FCPXML, which keeps the media path.", reel, cleaned)
     return cleaned or UNKNOWN_REEL
 
 

@@ -7,9 +7,12 @@ as one job on a worker thread, because MP4 cuts take a while and must be cancell
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +65,33 @@ class ExportRequest:
 @dataclass(frozen=True)
 class ExportDone:
     paths: tuple[Path, ...]
-    segments: int
+    segments: int  # written (a segment shorter than a frame is not)
+    notes: tuple[str, ...] = ()  # what the writers warned about (trimmed segments, a cut reel)
+
+
+class _Notes(logging.Handler):
+    """Warnings the export package logs on one thread: the CLI prints them, the window
+    shows them with the result."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.notes: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.notes.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _export_notes() -> Iterator[list[str]]:
+    handler = _Notes()
+    logger = logging.getLogger("highlight_studio.export")
+    logger.addHandler(handler)
+    try:
+        yield handler.notes
+    finally:
+        logger.removeHandler(handler)
 
 
 def segments_json(clip: Path, model: str, segments: Sequence[EditSegment]) -> str:
@@ -96,24 +125,25 @@ def export_job(request: ExportRequest, info: MediaInfo, model: str,
             yield ExportDone((request.path,), len(segments))
             return
         engine_segments = [Segment(s.start, s.end, s.score) for s in segments]
-        timeline = build_timeline(info, engine_segments, reel=read_reel_name(info.path))
-        if suffix == ".edl":
-            paths = (write_edl(timeline, request.path, request.edl_preset),)
-        elif suffix == ".fcpxml":
-            paths = (write_fcpxml(timeline, request.path),)
-        elif suffix == ".otio":
-            paths = (write_otio(timeline, request.path),)
-        else:
-            options = CutOptions(mode=request.cut_mode, reel=request.reel,
-                                 bit_depth="8" if request.eight_bit else "source")
-            written = []
-            for event in cut_clips(timeline, info, request.path, options, cancel):
-                if isinstance(event, CutResult):
-                    written.append(event.path)
-                else:
-                    yield event
-            paths = tuple(written)
-        yield ExportDone(paths, len(segments))
+        with _export_notes() as notes:
+            timeline = build_timeline(info, engine_segments, reel=read_reel_name(info.path))
+            if suffix == ".edl":
+                paths = (write_edl(timeline, request.path, request.edl_preset),)
+            elif suffix == ".fcpxml":
+                paths = (write_fcpxml(timeline, request.path),)
+            elif suffix == ".otio":
+                paths = (write_otio(timeline, request.path),)
+            else:
+                options = CutOptions(mode=request.cut_mode, reel=request.reel,
+                                     bit_depth="8" if request.eight_bit else "source")
+                written = []
+                for event in cut_clips(timeline, info, request.path, options, cancel):
+                    if isinstance(event, CutResult):
+                        written.append(event.path)
+                    else:
+                        yield event
+                paths = tuple(written)
+        yield ExportDone(paths, len(timeline.cuts), tuple(notes))
 
     return run
 

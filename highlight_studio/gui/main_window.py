@@ -287,6 +287,7 @@ class MainWindow(QMainWindow):
         self.job.thread.finished.connect(self._on_job_finished)
         self._eta = EtaClock()
         self.stage_label.setText(f"Analysing {self.clip.name}…")
+        self.stage_label.setToolTip("")  # an earlier export's notes
         self._show_busy(True)
         self._refresh_actions()
         self.job.start()
@@ -675,6 +676,7 @@ class MainWindow(QMainWindow):
         self.export_job = job
         self._eta = EtaClock()
         self.stage_label.setText(f"Exporting {request.format}…")
+        self.stage_label.setToolTip("")  # an earlier export's notes
         self._show_busy(True)
         self._refresh_actions()
         job.start()
@@ -692,7 +694,11 @@ class MainWindow(QMainWindow):
         if not self._from_export_job():
             return
         where = done.paths[0] if len(done.paths) == 1 else f"{len(done.paths)} files"
-        self.stage_label.setText(f"Exported {done.segments} segments to {where}")
+        text = f"Exported {done.segments} segments to {where}"
+        if done.notes:
+            text += f" · {len(done.notes)} note{'s' if len(done.notes) > 1 else ''}: hover to read"
+        self.stage_label.setText(text)
+        self.stage_label.setToolTip("\n\n".join(done.notes))
 
     @Slot(str, str)
     def _on_export_error(self, message: str, details: str) -> None:

@@ -213,6 +213,26 @@ def test_the_dialog_bit_depth_reaches_the_cuts(tmp_path, eight_bit: bool, want: 
         assert container.streams.video[0].codec_context.pix_fmt == want
 
 
+def test_what_the_writers_warn_about_comes_back_with_the_result(tmp_path) -> None:
+    """A segment past the clip's end is trimmed and one shorter than a frame left out: the
+    window is told both, and the count is of segments written."""
+    from clipgen import ClipSpec, write_clip
+
+    from highlight_studio.gui.document import EditSegment
+    from highlight_studio.gui.export_dialog import ExportDone, ExportRequest, export_job
+    from highlight_studio.media import probe
+
+    clip = write_clip(tmp_path / "c.mp4", ClipSpec(n_frames=48, width=64, height=48,
+                                                   audio_hz=None))  # 2 s at 24 fps
+    segments = [EditSegment(0.2, 0.201, 0.9), EditSegment(0.5, 1.0, 0.8),
+                EditSegment(1.5, 9.0, 0.7)]
+    job = export_job(ExportRequest("EDL (CMX 3600)", tmp_path / "c.edl"), probe(clip),
+                     "default", segments)
+    (done,) = [e for e in job(CancelToken()) if isinstance(e, ExportDone)]
+    assert done.segments == 2 and len(done.notes) == 2
+    assert "reach past the clip" in done.notes[1] and "shorter than one frame" in done.notes[0]
+
+
 def test_a_session_is_ignored_once_the_clip_changes(tmp_path) -> None:
     from clipgen import ClipSpec, write_clip
 
