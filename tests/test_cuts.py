@@ -19,7 +19,13 @@ from clipgen import ClipSpec, read_frame_index, write_clip
 from highlight_studio.errors import ExportError
 from highlight_studio.events import Cancelled, CancelToken, Progress
 from highlight_studio.export import cuts
-from highlight_studio.export.cuts import CutOptions, CutResult, cut_clips, output_name
+from highlight_studio.export.cuts import (
+    CutOptions,
+    CutResult,
+    cut_clips,
+    cut_comment,
+    output_name,
+)
 from highlight_studio.export.timecode import frames_to_timecode
 from highlight_studio.export.timeline import Timeline, build_timeline
 from highlight_studio.media import MediaInfo, probe
@@ -362,6 +368,29 @@ def test_only_earlier_cuts_are_replaced_never_other_files(clips: dict[str, Path]
     with pytest.raises(ExportError, match="not replaced"):
         run(timeline, info, tmp_path, template="notes")
     assert (tmp_path / "notes.mp4").read_text() == "my notes"
+
+
+def test_a_cut_of_another_clip_of_the_same_name_is_never_replaced(tmp_path: Path) -> None:
+    """Two cards each hold a take.mp4: the default names of their cuts coincide, and the
+    second export must not silently replace the first one's cuts."""
+    takes = []
+    for card in ("card_a", "card_b"):
+        (tmp_path / card).mkdir()
+        takes.append(write_clip(tmp_path / card / "take.mp4",
+                                ClipSpec(n_frames=24, width=64, height=48, audio_hz=None)))
+    out = tmp_path / "cuts"
+    out.mkdir()
+    info_a, info_b = probe(takes[0]), probe(takes[1])
+    (cut_a,) = run(build_timeline(info_a, [Segment(0.2, 0.6)]), info_a, out)
+    made = cut_a.path.read_bytes()
+    with pytest.raises(ExportError, match=r"is a cut of another clip \(take\.mp4 \["):
+        run(build_timeline(info_b, [Segment(0.2, 0.6)]), info_b, out)
+    assert cut_a.path.read_bytes() == made
+    with av.open(str(cut_a.path)) as container:  # the mark names the clip, not its folders
+        comment = container.metadata["comment"]
+    assert comment == cut_comment(takes[0]) and "card_a" not in comment
+    (again,) = run(build_timeline(info_a, [Segment(0.2, 0.6)]), info_a, out)  # same clip: ok
+    assert again.path == cut_a.path
 
 
 @pytest.mark.parametrize(("name", "source", "range_tag"), [

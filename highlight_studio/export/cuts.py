@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import hashlib
 import math
 import os
 import re
@@ -137,13 +138,22 @@ def output_name(template: str, *, clip: str, index: int, tc: str, start: float, 
     return name if name.lower().endswith(".mp4") else f"{name}.mp4"
 
 
-def _is_a_cut(path: Path) -> bool:
-    """Whether ``path`` is an MP4 this module wrote (marked in its metadata)."""
+def cut_comment(source: Path) -> str:
+    """The mark a cut of ``source`` carries: the clip's name, and a short digest of its full
+    path, so that a cut of another clip of the same name (another card's ``take.mp4``) is
+    never replaced, without writing the user's folders into a file they may share."""
+    digest = hashlib.sha256(str(source.resolve()).encode("utf-8", "surrogateescape"))
+    return f"{CUT_MARK} {source.name} [{digest.hexdigest()[:12]}]"
+
+
+def _cut_mark(path: Path) -> str | None:
+    """The mark of an MP4 this module wrote (None for any other file)."""
     try:
         with av.open(str(path), metadata_errors="replace") as container:
-            return container.metadata.get("comment", "").startswith(CUT_MARK)
+            comment = container.metadata.get("comment", "")
     except (av.error.FFmpegError, OSError, ValueError):
-        return False
+        return None
+    return comment if comment.startswith(CUT_MARK) else None
 
 
 def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: CutOptions
@@ -171,14 +181,22 @@ def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: C
                            end=float(timeline.seconds(last.src_out)))
         jobs.append(_Job(folder / name, 0, timeline.cuts))
     seen: set[Path] = set()
+    ours = cut_comment(timeline.source)
+    legacy = f"{CUT_MARK} {timeline.source.name}"  # cuts marked before the digest was added
     for job in jobs:
         if same_file(job.path, timeline.source):
             raise ExportError(f"{job.path} is the source clip; the export never overwrites it. "
                               "Pick another folder or file name template.")
-        if job.path.exists() and not _is_a_cut(job.path):
+        mark = _cut_mark(job.path) if job.path.exists() else ours
+        if mark is None:
             raise ExportError(f"{job.path.name} already exists in {folder} and is not a cut this "
                               "app made, so it is not replaced. Pick another folder or file "
                               "name template.")
+        if mark not in (ours, legacy):
+            raise ExportError(f"{job.path.name} in {folder} is a cut of another clip "
+                              f"({mark.removeprefix(CUT_MARK).strip()}), so it is not replaced. "
+                              "Pick another folder or a file name template that tells the "
+                              "clips apart.")
         key = job.path.resolve()
         if key in seen:
             raise ExportError(f"Two cuts would both be written to {job.path.name}; add {{index}}"
@@ -268,7 +286,7 @@ def _label(out: av.container.OutputContainer, stream: av.VideoStream, timeline: 
     source timecode of its first frame (so editors can relink it to the camera original), a
     reel the programme's 01:00:00:00 like the timelines. The file is also marked as a cut, so
     a later export may replace it (and nothing else)."""
-    out.metadata["comment"] = f"{CUT_MARK} {timeline.source.name}"
+    out.metadata["comment"] = cut_comment(timeline.source)
     if not is_timecode_rate(timeline.rate):
         return
     if single_cut:
