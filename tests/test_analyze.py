@@ -103,6 +103,18 @@ def test_cli_writes_json_and_csv(clip: Path, tmp_path: Path) -> None:
     assert rows[0] == "time,score,segment" and len(rows) == 13
 
 
+def test_cli_json_to_stdout(clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--json -`` puts the document alone on stdout (for a pipe), the summary on stderr, and
+    the document names the clip by its absolute path whatever folder the batch ran from."""
+    monkeypatch.chdir(tmp_path)
+    code = main(["analyze", str(clip), "--checkpoint", str(tiny_checkpoint(tmp_path / "m")),
+                 "--device", "cpu", "--json", "-"])
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out)["clip"] == str(clip.resolve())
+    assert f"{clip.name}: 12 steps" in err and not (tmp_path / "-").exists()
+
+
 def test_cli_reports_a_bad_clip_clearly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all" * 100)
@@ -116,6 +128,7 @@ def test_cli_reports_a_bad_clip_clearly(tmp_path: Path, capsys: pytest.CaptureFi
     (["--json", "{tmp}/missing/a.json"], "does not exist"),
     (["--json", "{tmp}/same", "--csv", "{tmp}/same"], "same file"),
     (["--csv", "{clip}"], "source clip"),
+    (["--json", "-", "--csv", "-"], "same file"),
 ])
 def test_cli_output_mistakes_are_caught_before_the_analysis(
         clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,

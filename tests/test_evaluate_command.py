@@ -53,6 +53,31 @@ def test_yth_feature_norm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert scores["vidB"] == pytest.approx([1, np.sqrt(8)], rel=1e-3)
 
 
+def test_outputs_never_replace_the_benchmark_nor_each_other(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_benchmark(tmp_path / "yth", "yth", {
+        "vidA": {"domain": "dog", "visual": [[3, 4], [0, 1]], "labels": [1, 0]}})
+    anno = (root / "anno.json").read_bytes()
+    base = ["evaluate", "--dataset", str(root), "--baseline", "feature-norm"]
+    assert main([*base, "--json", str(root / "anno.json")]) == 1
+    assert "which this command reads" in capsys.readouterr().err
+    assert (root / "anno.json").read_bytes() == anno
+    same = str(tmp_path / "out.json")
+    assert main([*base, "--json", same, "--dump-scores", same]) == 1
+    assert "name the same file" in capsys.readouterr().err and not Path(same).exists()
+
+
+def test_json_to_stdout_keeps_the_table_on_stderr(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    root = write_benchmark(tmp_path / "yth", "yth", {
+        "vidA": {"domain": "dog", "visual": [[3, 4], [0, 1]], "labels": [1, 0]}})
+    assert main(["evaluate", "--dataset", str(root), "--baseline", "feature-norm",
+                 "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["headline"] == pytest.approx(1.0)  # stdout is the data alone
+    assert "feature-norm" in err and not (Path.cwd() / "-").exists()
+
+
 def test_tvsum_protocol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = write_benchmark(tmp_path / "tv", "tvsum", {
         "t1": {"domain": "BK", "visual": [[x, 0] for x in TV_NORMS], "annotators": TV_TRUTH},

@@ -458,6 +458,19 @@ def test_extract_without_audio(tiny: Backbone, tmp_path: Path) -> None:
     assert feats.audio is None and feats.visual.shape == (N_STEPS, tiny.dim)
 
 
+def test_a_cache_that_cannot_be_written_costs_only_speed(tiny: Backbone, clip: Path,
+                                                        tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A read-only or full cache folder (a render node's home) must not fail an analysis whose
+    features are already computed: they come back, and the user is told they were not kept."""
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")  # mkdir fails, even as root
+    _, features = _run(extract_features(clip, tiny, STEP, cache=FeatureCache(blocked)))
+    _, fresh = _run(extract_features(clip, tiny, STEP, cache=None))
+    np.testing.assert_array_equal(features.visual, fresh.visual)
+    assert "were not cached" in caplog.text and "Cannot create the feature cache" in caplog.text
+
+
 def test_cache_hit_then_miss_after_the_file_changes(tiny: Backbone, clip: Path,
                                                     tmp_path: Path) -> None:
     cache = FeatureCache(tmp_path / "cache")

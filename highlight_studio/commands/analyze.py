@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import HighlightStudioError
-from ..fileio import atomic_write_text, same_file
 from ..segments import Segment, select_segments
 from .common import (
     add_model_arguments,
     add_segment_arguments,
+    check_outputs,
     drain,
+    report_stream,
     segment_options_from_args,
+    write_output,
 )
 
 if TYPE_CHECKING:  # torch loads only when a command runs, so `--help` stays instant
@@ -29,8 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("analyze", help="score a clip and select its highlights",
                               description="Score a clip and select its highlight segments.")
     p.add_argument("clip", type=Path)
-    p.add_argument("--json", type=Path, help="write the curve and segments as JSON")
-    p.add_argument("--csv", type=Path, help="write one row per step: time, score, segment")
+    p.add_argument("--json", type=Path, metavar="F",
+                   help="write the curve and segments as JSON ('-': to stdout)")
+    p.add_argument("--csv", type=Path, metavar="F",
+                   help="write one row per step: time, score, segment ('-': to stdout)")
     add_model_arguments(p)
     add_segment_arguments(p)
     p.set_defaults(func=run)
@@ -40,7 +43,7 @@ def to_json(result: Analysis, segments: list[Segment]) -> dict:
     """The document ``--json`` writes: top-level model, step, times, scores, segments."""
     info = result.info
     return {
-        "clip": str(result.path),
+        "clip": str(result.path.resolve()),
         "duration": info.duration,
         "model": result.model_name,
         "backbone": result.backbone_id,
@@ -73,28 +76,22 @@ def run(args: argparse.Namespace) -> int:
 
     options = segment_options_from_args(args)
     # Catch path mistakes before the model runs, not after minutes of analysis.
-    outputs = [out for out in (args.json, args.csv) if out is not None]
-    for out in outputs:
-        if same_file(out, args.clip):
-            raise HighlightStudioError(f"Refusing to write over the source clip {args.clip}.")
-        if not out.parent.is_dir():
-            raise HighlightStudioError(f"The folder {out.parent} does not exist; create it or "
-                                       "pick another.")
-    if len(outputs) == 2 and same_file(*outputs):
-        raise HighlightStudioError("--json and --csv name the same file; give each its own.")
+    check_outputs({"--json": args.json, "--csv": args.csv}, sources=(args.clip,))
     result = drain(analyze(args.clip, checkpoint=args.checkpoint, device=args.device,
                            use_cache=not args.no_cache, backbone_weights=args.backbone_weights),
                    Analysis)
     segments = select_segments(result.scores, result.step, result.info.duration, options)
     if args.json:
-        atomic_write_text(args.json, json.dumps(to_json(result, segments), indent=1),
-                          protect=(args.clip,))
+        write_output(args.json, json.dumps(to_json(result, segments), indent=1),
+                     protect=(args.clip,))
     if args.csv:
-        atomic_write_text(args.csv, to_csv(result, segments), protect=(args.clip,))
+        write_output(args.csv, to_csv(result, segments), protect=(args.clip,))
+    report = report_stream(args.json, args.csv)
     total = sum(s.duration for s in segments)
     print(f"{result.path.name}: {len(result.scores)} steps of {result.step:g} s, model "
-          f"{result.model_name} on {result.device}; {len(segments)} segments, {total:.1f} s")
+          f"{result.model_name} on {result.device}; {len(segments)} segments, {total:.1f} s",
+          file=report)
     for i, s in enumerate(segments, 1):
         print(f"  {i:3d}  {s.start:9.2f} - {s.end:9.2f}  ({s.duration:6.2f} s)  "
-              f"score {s.score:.3f}")
+              f"score {s.score:.3f}", file=report)
     return 0

@@ -1,19 +1,25 @@
-"""Pieces every subcommand shares: segment options, draining a core generator with a bar."""
+"""Pieces every subcommand shares: segment options, output checks, data on stdout, draining a
+core generator with a bar."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 from tqdm import tqdm
 
+from ..errors import HighlightStudioError
 from ..events import Progress
+from ..fileio import atomic_write_text, same_file
 from ..segments import SegmentOptions
 
 T = TypeVar("T")
+STDOUT = Path("-")  # an output given as "-": the data goes to stdout, the summary to stderr
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,3 +93,47 @@ def drain(events: Iterator[Progress | T], result_type: type[T]) -> T:
     if result is None:
         raise RuntimeError(f"the job ended without a {result_type.__name__}")
     return result
+
+
+def check_outputs(outputs: dict[str, Path | None], *, sources: Iterable[Path] = (),
+                  source_dirs: Iterable[Path] = ()) -> None:
+    """Refuse, before any work, outputs (``{"--json": path}``) that would lose something or
+    fail at the end: a source file, an existing file inside a source folder (a dataset's
+    annotations), two outputs naming one file, a missing or read-only folder."""
+    named = {flag: path for flag, path in outputs.items() if path is not None}
+    for (flag_a, a), (flag_b, b) in itertools.combinations(named.items(), 2):
+        if a == b or (STDOUT not in (a, b) and same_file(a, b)):
+            raise HighlightStudioError(f"{flag_a} and {flag_b} name the same file; give each "
+                                       "its own.")
+    for flag, path in named.items():
+        if path == STDOUT:
+            continue
+        for source in sources:
+            if same_file(path, source):
+                raise HighlightStudioError(f"Refusing to write {flag} over the source clip "
+                                           f"{source}.")
+        for folder in source_dirs:
+            if path.exists() and path.resolve().is_relative_to(folder.resolve()):
+                raise HighlightStudioError(f"{flag} {path} is a file of {folder}, which this "
+                                           "command reads; write it somewhere else.")
+        if not path.parent.is_dir():
+            raise HighlightStudioError(f"The folder {path.parent} does not exist; create it or "
+                                       "pick another.")
+        if not os.access(path.parent, os.W_OK):
+            raise HighlightStudioError(f"Cannot write to {path.parent}: the folder is "
+                                       "read-only or not yours.")
+
+
+def write_output(path: Path, text: str, protect: Iterable[Path] = ()) -> None:
+    """``text`` to ``path`` atomically, or to stdout for ``-`` (ending with a newline)."""
+    text = text if text.endswith("\n") else text + "\n"
+    if path == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write_text(path, text, protect=protect)
+
+
+def report_stream(*outputs: Path | None) -> TextIO:
+    """Where the human summary goes: stderr when an output's data is on stdout."""
+    return sys.stderr if STDOUT in outputs else sys.stdout

@@ -22,9 +22,8 @@ from ..evaluation import (
     read_benchmark_features,
 )
 from ..events import Progress
-from ..fileio import atomic_write_text
 from ..model.config import CLIP_READOUT
-from .common import drain
+from .common import check_outputs, drain, report_stream, write_output
 
 Scorer = Callable[[str, np.ndarray], np.ndarray]  # (video id, visual [N, D]) -> scores [N]
 
@@ -49,9 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --checkpoint: how each clip's curve is read from the model "
                         "(default: the checkpoint's own; activation = the paper's, main_axis "
                         "= the clip's main direction of change, oriented by the activation)")
-    p.add_argument("--json", type=Path, metavar="F", help="write the full result as JSON")
+    p.add_argument("--json", type=Path, metavar="F",
+                   help="write the full result as JSON ('-': to stdout)")
     p.add_argument("--dump-scores", type=Path, metavar="F",
-                   help="write {video_id: [score per step]} as JSON")
+                   help="write {video_id: [score per step]} as JSON ('-': to stdout)")
     p.set_defaults(func=run)
 
 
@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if args.baseline and args.readout:
         raise ModelError("--readout reads a model's curve; a baseline scores steps directly.")
     annotations = read_benchmark_annotations(args.dataset)  # checks the folder before any work
+    check_outputs({"--json": args.json, "--dump-scores": args.dump_scores},
+                  source_dirs=(args.dataset,))
     features = read_benchmark_features(args.dataset)
     visual = {vid: v for vid, (v, _) in features.items()}
     if args.baseline:
@@ -101,13 +103,13 @@ def run(args: argparse.Namespace) -> int:
         label = f"{Path(args.checkpoint).stem} ({readout} readout)"
     scores = drain(score_videos(visual, scorer), dict)
     result = evaluate_scores(annotations, scores)
-    print(result.format_table(label))
+    print(result.format_table(label), file=report_stream(args.json, args.dump_scores))
     if args.json:
         source = ({"baseline": args.baseline, "seed": args.seed} if args.baseline
                   else {"checkpoint": str(args.checkpoint), "readout": readout})
         data = {"dataset": str(args.dataset), **source, **result.to_dict()}
-        atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
+        write_output(args.json, json.dumps(data, indent=1))
     if args.dump_scores:
         dump = {vid: s.tolist() for vid, s in scores.items()}  # float32 values, exactly
-        atomic_write_text(args.dump_scores, json.dumps(dump) + "\n")
+        write_output(args.dump_scores, json.dumps(dump))
     return 0

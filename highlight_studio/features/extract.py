@@ -9,6 +9,7 @@ re-raised in the caller, and cancelling stops both sides within one frame or bat
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import threading
@@ -19,11 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import FeatureError
 from ..events import Cancelled, CancelToken, Progress, check_cancel
 from ..media import MediaInfo, iter_frames, probe, read_audio, step_count
 from .audio import AudioFeatureConfig, audio_step_mels, stretch_to
 from .cache import CachedFeatures, CacheKey, FeatureCache, cache_key
 from .visual import Backbone
+
+log = logging.getLogger(__name__)
 
 STAGE = "features"
 _QUEUE_BATCHES = 2  # decoded batches waiting for the model: enough to hide jitter, little memory
@@ -263,6 +267,10 @@ def extract_features(
     if done != n_steps:  # iter_frames promises one frame per step; anything else is a bug
         raise RuntimeError(f"decoded {done} frames for {n_steps} steps of {info.path}")
     if cache is not None and key is not None:
-        cache.put(key, visual, mels)  # the compact spectra: stretched again on every load
+        try:  # the compact spectra: stretched again on every load
+            cache.put(key, visual, mels)
+        except FeatureError as exc:  # a read-only or full cache folder: only a speed-up lost
+            log.warning("The features were not cached, so the next analysis of %s extracts "
+                        "them again: %s", info.path.name, exc)
     audio = None if mels is None else stretch_to(mels, backbone.dim)
     yield ClipFeatures(visual, audio, step, backbone.id, info)
