@@ -3,7 +3,8 @@
 Each subcommand lives in ``highlight_studio/commands/<name>.py`` with two functions,
 ``register(subparsers)`` (adds its parser and sets ``func``) and the function it sets, which
 takes the parsed ``argparse.Namespace`` and returns an exit code. ``highlight-studio CLIP``
-(a path instead of a subcommand) opens the GUI on that clip.
+(a path instead of a subcommand) opens the GUI on that clip. Exit codes are listed in
+:data:`EXIT_CODES` and in ``--help``, so batch scripts can tell a failure from an interruption.
 """
 
 from __future__ import annotations
@@ -11,20 +12,37 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .errors import HighlightStudioError
 from .events import Cancelled
 
 COMMANDS = ("analyze", "train", "evaluate", "export", "model_summary", "gui")
+EXIT_CODES = {0: "done", 1: "an error (the message says which)", 2: "a usage mistake",
+              130: "interrupted (Ctrl+C) or cancelled", 141: "stdout closed (a pipe)",
+              143: "terminated (SIGTERM)"}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `timeout` and job schedulers send), raised where Ctrl+C would be, so the
+    same clean-up runs: partial outputs are removed, nothing half-written is left."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="highlight-studio",
-        description="Find highlight moments in video, unsupervised (RASL).",
+        description="Find highlight moments in video, unsupervised (RASL). "
+                    "`highlight-studio CLIP` opens the window on CLIP.",
+        epilog="exit codes: " + "; ".join(f"{code} {what}" for code, what in EXIT_CODES.items()),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -44,14 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     known = {a for a in parser._subparsers._group_actions[0].choices}  # type: ignore[union-attr]
-    if argv and argv[0] not in known and not argv[0].startswith("-") and "gui" in known:
+    if argv and argv[0] not in known and _looks_like_a_clip(argv[0]) and "gui" in known:
         argv = ["gui", *argv]  # `highlight-studio CLIP` opens the window on CLIP
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a mistyped command ("analyse") is a usage error here
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    handles_term = args.command != "gui"  # the window closes itself the normal way
+    previous = signal.signal(signal.SIGTERM, _terminate) if handles_term else None
     try:
         return int(args.func(args) or 0)
     except HighlightStudioError as exc:
@@ -60,9 +80,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Cancelled:
         print("cancelled", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): the files are written; say nothing more, and keep
+        # Python from complaining about stdout again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    finally:
+        if handles_term:  # main() called from Python (tests, scripts) leaves no trace
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _looks_like_a_clip(word: str) -> bool:
+    """A path the window can open, not a mistyped command: an existing file or a name with
+    a suffix (a missing clip then gets the window's own error, not argparse's)."""
+    return not word.startswith("-") and (Path(word).is_file() or bool(Path(word).suffix))
 
 
 if __name__ == "__main__":
