@@ -75,6 +75,7 @@ def test_threshold_runs_the_model_path(clip: Path, tmp_path: Path,
     ["--segments", "0-1", "--mp4-dir", "{tmp}/missing"],
     ["--segments", "0-1", "--otio", "{tmp}/missing/a.otio"],
     ["--segments", "0-1"],
+    ["--segments", "0-1", "--edl", "{tmp}/a.x", "--otio", "{tmp}/a.x"],  # one file, two flags
 ])
 def test_user_errors_are_reported(clip: Path, tmp_path: Path, argv: list[str],
                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,6 +85,20 @@ def test_user_errors_are_reported(clip: Path, tmp_path: Path, argv: list[str],
     assert capsys.readouterr().err.startswith("error: ")
     assert clip.read_bytes() == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_mp4_name_clash_stops_the_export_before_any_file_is_written(
+        clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A foreign file where a cut would go: refused before the EDL is written too, so a
+    retrying script never finds half an export."""
+    out = tmp_path / "cuts"
+    out.mkdir()
+    (out / "game day_01_00-00-00-10.mp4").write_text("precious")
+    assert cli.main(["export", str(clip), "--segments", "0.4-1.0", "--edl",
+                     str(tmp_path / "a.edl"), "--mp4-dir", str(out)]) == 1
+    assert "not a cut this app made" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cuts"]
+    assert (out / "game day_01_00-00-00-10.mp4").read_text() == "precious"
 
 
 def test_an_empty_segment_list_is_an_error_not_the_model(

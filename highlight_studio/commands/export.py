@@ -13,7 +13,15 @@ from pathlib import Path
 
 from ..errors import ExportError
 from ..events import Progress
-from ..export.cuts import BIT_DEPTHS, MODES, CutOptions, CutResult, cut_clips, output_name
+from ..export.cuts import (
+    BIT_DEPTHS,
+    MODES,
+    CutOptions,
+    CutResult,
+    cut_clips,
+    output_name,
+    plan_outputs,
+)
 from ..export.timeline import build_timeline, editing_rate, read_reel_name
 from ..export.timelines import (
     EDL_PRESETS,
@@ -22,12 +30,12 @@ from ..export.timelines import (
     write_fcpxml,
     write_otio,
 )
-from ..fileio import same_file
 from ..media import MediaInfo, probe
 from ..segments import Segment
 from .common import (
     add_model_arguments,
     add_segment_arguments,
+    check_outputs,
     drain,
     segment_options_from_args,
 )
@@ -112,16 +120,11 @@ def _collect(events: Iterator[Progress | CutResult]) -> Iterator[Progress | list
 
 
 def run(args: argparse.Namespace) -> int:
-    outputs = [p for p in (args.edl, args.fcpxml, args.otio) if p is not None]
-    if not outputs and args.mp4_dir is None:
+    outputs = {"--edl": args.edl, "--fcpxml": args.fcpxml, "--otio": args.otio}
+    if not any(outputs.values()) and args.mp4_dir is None:
         raise ExportError("Nothing to export: give --edl, --fcpxml, --otio and/or --mp4-dir.")
     # Catch path mistakes before the model runs, not after minutes of analysis.
-    for path in outputs:
-        if same_file(path, args.clip):
-            raise ExportError(f"Refusing to write over the source clip {args.clip}.")
-        if not path.parent.is_dir():
-            raise ExportError(f"The folder {path.parent} does not exist; create it or pick "
-                              "another.")
+    check_outputs(outputs, sources=(args.clip,))
     if args.mp4_dir is not None and not args.mp4_dir.is_dir():
         raise ExportError(f"The folder {args.mp4_dir} does not exist; create it or pick "
                           "another.")
@@ -135,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
                               "An EDL or FCPXML")
     info, segments = _selection(args)
     timeline = build_timeline(info, segments, reel=read_reel_name(args.clip))
+    if args.mp4_dir is not None:  # name clashes refuse the export before any file is written
+        plan_outputs(timeline, args.mp4_dir, options)
     seconds = float(timeline.seconds(timeline.frames))
     count = len(timeline.cuts)
     print(f"{args.clip.name}: {count} segment{'s' if count != 1 else ''}, {timeline.frames} frames "
@@ -155,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
             line = f"  {label}  {r.path}  {r.start:.3f}-{r.end:.3f} s, {r.frames} frames"
             if not r.on_request:
                 why = ("fast mode cuts on keyframes" if r.mode == "fast" else
-                       "variable frame rate: frames are kept whole")
+                       "variable frame rate: frames are kept whole" if info.is_vfr else
+                       "the source's timestamps are off the frame grid")
                 line += f" (asked {r.requested_start:.3f}-{r.requested_end:.3f} s; {why})"
             print(line)
     return 0

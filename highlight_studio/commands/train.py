@@ -4,7 +4,7 @@
     highlight-studio train CLIP_OR_FOLDER ... --out my.safetensors
 
 Every logged step (each loss term, collapse diagnostics) goes to ``<out>.log.jsonl`` beside
-the checkpoint, and a model card to ``<out stem>.md``; the bar shows the loss terms as it runs.
+the checkpoint, and a model card to ``<out stem>.card.md``; the bar shows the loss terms as it runs.
 Videos go through :func:`~highlight_studio.training.finetune.fine_tune`, the code path of the
 GUI's training panel.
 """
