@@ -68,6 +68,12 @@ class MediaInfo:
     video_codec: str
     is_vfr: bool  # frame intervals vary by more than a small tolerance
     truncated: bool = False  # the file ends before its index says; duration is what is there
+    pixel_aspect: Fraction = Fraction(1)  # width / height of one pixel as shown (HDV: 4/3)
+
+    @property
+    def display_width(self) -> int:
+        """The width the picture is shown at: ``width`` stretched by non-square pixels."""
+        return max(1, round(self.width * self.pixel_aspect))
 
 
 @dataclass(frozen=True)
@@ -293,8 +299,11 @@ def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo
     # FFmpeg's display matrix angle is counter-clockwise; phones only write right angles.
     rotation = 90 * round(-first.rotation / 90) % 360
     width, height = stream.codec_context.width, stream.codec_context.height
+    sar = stream.codec_context.sample_aspect_ratio
+    pixel_aspect = Fraction(sar) if sar and sar > 0 else Fraction(1)
     if rotation % 180:
         width, height = height, width
+        pixel_aspect = 1 / pixel_aspect  # a turned pixel's width is its stored height
     audio = container.streams.audio[0] if container.streams.audio else None
     return MediaInfo(
         path=path,
@@ -313,6 +322,7 @@ def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo
         video_codec=stream.codec_context.name,
         is_vfr=timing.is_vfr,
         truncated=timing.truncated,
+        pixel_aspect=pixel_aspect,
     )
 
 

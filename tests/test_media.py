@@ -204,6 +204,20 @@ def test_rotated_clip_is_probed_and_decoded_upright(tmp_path: Path, rotation: in
     assert thumbs[0].shape == (56, 96, 3) and read_frame_index(thumbs[0]) == 12
 
 
+@pytest.mark.parametrize(("rotation", "aspect", "shown"), [
+    (0, Fraction(4, 3), 256), (90, Fraction(3, 4), 144), (0, Fraction(1), 192)])
+def test_pixel_aspect_is_read_and_turns_with_the_picture(tmp_path: Path, rotation: int,
+                                                         aspect: Fraction, shown: int) -> None:
+    """Anamorphic pixels (HDV stores 16:9 in 1440x1080): what thumbnails and FCPXML need to
+    show the picture unsqueezed. Turned a quarter, a pixel's width is its stored height."""
+    sar = None if aspect == 1 else Fraction(4, 3)
+    path = write_clip(tmp_path / "hdv.mov", ClipSpec(
+        n_frames=12, width=192, height=112, sar=sar, container="mov", rotation=rotation,
+        audio_hz=None))
+    info = probe(path)
+    assert info.pixel_aspect == aspect and info.display_width == shown
+
+
 def test_frames_at_returns_frames_on_screen_in_request_order(clips: dict) -> None:
     path, spec = clips["long"]
     # Exact times, passed as floats: 11/24 and 94/24 are frame times whose floats fall a hair

@@ -321,6 +321,17 @@ def test_tampered_fcpxml_is_rejected(tmp_path: Path) -> None:
         verify_fcpxml(path, tl)
 
 
+def test_fcpxml_format_keeps_anamorphic_pixels(tmp_path: Path) -> None:
+    hdv = dataclasses.replace(make_info(Fraction(25)), width=1440, height=1080,
+                              pixel_aspect=Fraction(4, 3))
+    root = ET.parse(write_fcpxml(build_timeline(hdv, SEGMENTS), tmp_path / "hdv.fcpxml"))
+    fmt = root.getroot().find("./resources/format")
+    assert fmt is not None and (fmt.get("paspH"), fmt.get("paspV")) == ("4", "3")
+    square = ET.parse(write_fcpxml(build_timeline(make_info(Fraction(25)), SEGMENTS),
+                                   tmp_path / "sq.fcpxml")).getroot().find("./resources/format")
+    assert square is not None and "paspH" not in square.attrib
+
+
 def test_a_browser_clip_outside_its_media_is_rejected(tmp_path: Path) -> None:
     tl = build_timeline(make_info(Fraction(25), timecode="01:00:00:00"), SEGMENTS)
     path = write_fcpxml(tl, tmp_path / "cut.fcpxml")

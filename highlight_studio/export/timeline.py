@@ -71,6 +71,7 @@ class Timeline:
     audio_channels: int  # 0 when the clip has no audio
     width: int
     height: int
+    pixel_aspect: Fraction  # 1 for square pixels
     # How every label of this timeline is written: the rate's convention (drop-frame at 29.97
     # and 59.94) unless the source's own timecode says otherwise. A camera set to non-drop at
     # 29.97 labels its frames 108 an hour apart from drop-frame, and an EDL must match the
@@ -207,6 +208,7 @@ def build_timeline(info: MediaInfo, segments: Sequence[Segment], *, name: str | 
         audio_channels=(info.audio_channels or 2) if info.has_audio else 0,
         width=info.width,
         height=info.height,
+        pixel_aspect=info.pixel_aspect,
         reel=reel,
         drop_frame=drop,
     )

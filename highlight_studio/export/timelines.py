@@ -327,6 +327,9 @@ def fcpxml_text(timeline: Timeline) -> str:
     fmt.set("frameDuration", _fcpx_time(1, rate))
     fmt.set("width", str(timeline.width))
     fmt.set("height", str(timeline.height))
+    if timeline.pixel_aspect != 1:  # anamorphic (HDV, DVCPRO HD): FCP would show it squeezed
+        fmt.set("paspH", str(timeline.pixel_aspect.numerator))
+        fmt.set("paspV", str(timeline.pixel_aspect.denominator))
     drop = "DF" if timeline.drop_frame else "NDF"
     asset.set("hasAudio", "1" if timeline.audio_channels else "0")
     if timeline.audio_channels:

@@ -354,8 +354,8 @@ class MainWindow(QMainWindow):
         self.curve.set_curve(analysis.times, analysis.scores, info.duration)
         self._show_comparison(analysis)
         self.preview.load(analysis.path, info.duration, float(info.avg_fps))
-        self.thumbnails.set_clip(analysis.path, info.duration, info.width, info.height,
-                                 analysis.step)
+        self.thumbnails.set_clip(analysis.path, info.duration, info.display_width,
+                                 info.height, analysis.step)
         self.device_label.setText(f"Analysed on {analysis.device.upper()}"
                                   f" · model {analysis.model_name}")
         self.stage_label.setText(f"{len(analysis.scores)} steps of {analysis.step:g} s")

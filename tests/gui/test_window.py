@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -184,3 +185,16 @@ def test_the_window_and_the_panel_start_without_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_thumbnails_of_anamorphic_footage_are_not_squeezed(qtbot, make_window,
+                                                           tmp_path) -> None:
+    from clipgen import ClipSpec, write_clip
+
+    hdv = write_clip(tmp_path / "hdv.mov", ClipSpec(n_frames=24, width=144, height=108,
+                                                    sar=Fraction(4, 3), container="mov",
+                                                    audio_hz=None))  # 4:3 pixels: 16:9 shown
+    window = make_window()
+    open_and_wait(qtbot, window, hdv)
+    width, height = window.thumbnails._size
+    assert width / height == pytest.approx(16 / 9, rel=0.03)
