@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,10 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    handles_term = args.command != "gui"  # the window closes itself the normal way
+    # The window closes itself on a signal; handlers can only be set on the main thread.
+    handles_term = (args.command != "gui"
+                    and threading.current_thread() is threading.main_thread()
+                    and signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN)
     previous = signal.signal(signal.SIGTERM, _terminate) if handles_term else None
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe is noticed here, where it is handled, not at exit
+        return code
     except HighlightStudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -87,8 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader went away (`| head`): the files are written; say nothing more, and keep
-        # Python from complaining about stdout again at exit.
+        # The reader went away (`| head`). Commands write their files before stdout, so the
+        # files are there; say nothing more, and keep Python from complaining again at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     finally:

@@ -129,6 +129,8 @@ def test_cli_reports_a_bad_clip_clearly(tmp_path: Path, capsys: pytest.CaptureFi
     (["--json", "{tmp}/same", "--csv", "{tmp}/same"], "same file"),
     (["--csv", "{clip}"], "source clip"),
     (["--json", "-", "--csv", "-"], "same file"),
+    (["--json", "{tmp}/link.json"], "does not exist"),  # a link into a missing folder
+    (["--json", "{tmp}"], "is a folder"),
 ])
 def test_cli_output_mistakes_are_caught_before_the_analysis(
         clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
@@ -140,7 +142,9 @@ def test_cli_output_mistakes_are_caught_before_the_analysis(
 
     monkeypatch.setattr(scoring, "analyze", no_analysis)
     before = clip.read_bytes()
+    (tmp_path / "link.json").symlink_to(tmp_path / "gone" / "x.json")
     args = [a.format(tmp=tmp_path, clip=clip) for a in outputs]
     assert main(["analyze", str(clip), *args]) == 1
     assert message in capsys.readouterr().err
-    assert clip.read_bytes() == before and list(tmp_path.iterdir()) == []
+    assert clip.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["link.json"]

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -67,15 +68,31 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     is written; no traceback, exit 141 like any Unix tool killed by SIGPIPE."""
     root = write_benchmark(tmp_path / "yth", "yth", {
         "vidA": {"domain": "dog", "visual": [[3, 4], [0, 1]], "labels": [1, 0]}})
-    read, write = os.pipe()
-    os.close(read)  # nobody will read: the child's first write fails with EPIPE
-    child = subprocess.run(
-        [sys.executable, "-m", "highlight_studio", "evaluate", "--dataset", str(root),
-         "--baseline", "feature-norm", "--json", "-"],
-        stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
-    os.close(write)
-    assert child.returncode == 141, child.stderr
-    assert "Traceback" not in child.stderr
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a real pipe
+    for data in (["--json", "-", "--dump-scores", str(tmp_path / "scores.json")],
+                 ["--json", str(tmp_path / "result.json")]):  # the table alone on stdout
+        read, write = os.pipe()
+        os.close(read)  # nobody will read: the child's first write fails with EPIPE
+        child = subprocess.run(
+            [sys.executable, "-m", "highlight_studio", "evaluate", "--dataset", str(root),
+             "--baseline", "feature-norm", *data],
+            stdout=write, stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+        os.close(write)
+        assert child.returncode == 141, child.stderr
+        assert child.stderr == ""  # no traceback, no "Exception ignored"
+    # the files were written before stdout was tried
+    assert (tmp_path / "scores.json").exists() and (tmp_path / "result.json").exists()
+
+
+def test_main_runs_off_the_main_thread(capsys: pytest.CaptureFixture[str]) -> None:
+    """An embedding that runs a command on a worker thread (signal handlers cannot be set
+    there) still gets the command."""
+    codes: list[int] = []
+    worker = threading.Thread(target=lambda: codes.append(cli.main(
+        ["model-summary", "--visual-dim", "64", "--audio-dim", "64", "--steps", "32"])))
+    worker.start()
+    worker.join(timeout=120)
+    assert codes == [0] and "params_visual_branch" in capsys.readouterr().out
 
 
 def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -73,3 +73,13 @@ def test_the_wheel_carries_every_shipped_model_and_graph() -> None:
     for target, globs in data_files.items():  # each file lands where locations looks
         for g in globs:
             assert target == "share/highlight-studio/" + Path(g).parent.as_posix()
+
+
+def test_a_folder_named_like_a_model_does_not_hide_it(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a folder holding a `default/` folder (a project's), the name still means the
+    shipped model: only a file is taken as a path."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").mkdir()
+    found = resolve_checkpoint("default")
+    assert found.is_file() and found.name == "default.safetensors"

@@ -118,7 +118,9 @@ def test_a_vfr_base_rate_that_is_a_standard_rate_but_not_the_clips_is_not_used(
     assert info.is_vfr and info.real_fps == 60  # what FFmpeg reports for such a clip
     assert build_timeline(info, [Segment(1.0, 2.5), Segment(5.0, 8.75)]).rate == 30
     steady = make_info(Fraction(30), vfr=True, avg=Fraction(2995, 100))  # a standard base
-    assert build_timeline(steady, SEGMENTS).rate == 30  # rate within 1 % stays
+    assert build_timeline(steady, SEGMENTS).rate == 30  # a standard base rate stays
+    dropped = make_info(Fraction(30), vfr=True, avg=Fraction(296, 10))  # a few frames lost
+    assert build_timeline(dropped, SEGMENTS).rate == 30  # not 29.97 drop-frame
 
 
 def edl_events(text: str) -> list[list[str]]:
@@ -187,6 +189,9 @@ def test_a_reel_the_edl_cannot_hold_whole_is_said(caplog: pytest.LogCaptureFixtu
     assert reel_name("A001_C003_0101AB", EDL_PRESETS["resolve"]) == "A001_C00"
     assert "'A001_C003_0101AB' is written as 'A001_C00'" in caplog.text
     assert "Assist using reel names" in caplog.text
+    caplog.clear()
+    assert reel_name("撮影一", EDL_PRESETS["resolve"]) == "AX"  # nothing left of it: said too
+    assert "'撮影一' is written as 'AX'" in caplog.text
     caplog.clear()
     assert reel_name("a001", EDL_PRESETS["avid"]) == "A001"  # capitals alone: still matches
     assert reel_name("A001", EDL_PRESETS["resolve"]) == "A001"

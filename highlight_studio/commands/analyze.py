@@ -19,7 +19,7 @@ from .common import (
     drain,
     report_stream,
     segment_options_from_args,
-    write_output,
+    write_outputs,
 )
 
 if TYPE_CHECKING:  # torch loads only when a command runs, so `--help` stays instant
@@ -81,11 +81,8 @@ def run(args: argparse.Namespace) -> int:
                            use_cache=not args.no_cache, backbone_weights=args.backbone_weights),
                    Analysis)
     segments = select_segments(result.scores, result.step, result.info.duration, options)
-    if args.json:
-        write_output(args.json, json.dumps(to_json(result, segments), indent=1),
-                     protect=(args.clip,))
-    if args.csv:
-        write_output(args.csv, to_csv(result, segments), protect=(args.clip,))
+    write_outputs([(args.json, json.dumps(to_json(result, segments), indent=1)),
+                   (args.csv, to_csv(result, segments))], protect=(args.clip,))
     report = report_stream(args.json, args.csv)
     total = sum(s.duration for s in segments)
     print(f"{result.path.name}: {len(result.scores)} steps of {result.step:g} s, model "

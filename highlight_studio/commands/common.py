@@ -105,9 +105,12 @@ def check_outputs(outputs: dict[str, Path | None], *, sources: Iterable[Path] = 
         if a == b or (STDOUT not in (a, b) and same_file(a, b)):
             raise HighlightStudioError(f"{flag_a} and {flag_b} name the same file; give each "
                                        "its own.")
-    for flag, path in named.items():
-        if path == STDOUT:
+    for flag, given in named.items():
+        if given == STDOUT:
             continue
+        path = Path(os.path.realpath(given))  # a link is written through to its target
+        if path.is_dir():
+            raise HighlightStudioError(f"{flag} {given} is a folder; give a file name.")
         for source in sources:
             if same_file(path, source):
                 raise HighlightStudioError(f"Refusing to write {flag} over the source clip "
@@ -124,14 +127,21 @@ def check_outputs(outputs: dict[str, Path | None], *, sources: Iterable[Path] = 
                                        "read-only or not yours.")
 
 
-def write_output(path: Path, text: str, protect: Iterable[Path] = ()) -> None:
-    """``text`` to ``path`` atomically, or to stdout for ``-`` (ending with a newline)."""
-    text = text if text.endswith("\n") else text + "\n"
-    if path == STDOUT:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    else:
-        atomic_write_text(path, text, protect=protect)
+def write_outputs(outputs: Iterable[tuple[Path | None, str]], protect: Iterable[Path] = ()
+                  ) -> None:
+    """Each ``(path, text)`` to its file atomically, then the one for ``-`` to stdout, so a
+    reader that closes the pipe early cannot keep the files from being written. Texts end
+    with a newline; a None path is skipped."""
+    protect = tuple(protect)
+    given = [(path, text if text.endswith("\n") else text + "\n")
+             for path, text in outputs if path is not None]
+    for path, text in given:
+        if path != STDOUT:
+            atomic_write_text(path, text, protect=protect)
+    for path, text in given:
+        if path == STDOUT:
+            sys.stdout.write(text)
+            sys.stdout.flush()
 
 
 def report_stream(*outputs: Path | None) -> TextIO:

@@ -23,7 +23,7 @@ from ..evaluation import (
 )
 from ..events import Progress
 from ..model.config import CLIP_READOUT
-from .common import check_outputs, drain, report_stream, write_output
+from .common import check_outputs, drain, report_stream, write_outputs
 
 Scorer = Callable[[str, np.ndarray], np.ndarray]  # (video id, visual [N, D]) -> scores [N]
 
@@ -103,13 +103,11 @@ def run(args: argparse.Namespace) -> int:
         label = f"{Path(args.checkpoint).stem} ({readout} readout)"
     scores = drain(score_videos(visual, scorer), dict)
     result = evaluate_scores(annotations, scores)
+    source = ({"baseline": args.baseline, "seed": args.seed} if args.baseline
+              else {"checkpoint": str(args.checkpoint), "readout": readout})
+    data = {"dataset": str(args.dataset), **source, **result.to_dict()}
+    dump = {vid: s.tolist() for vid, s in scores.items()}  # float32 values, exactly
+    write_outputs([(args.json, json.dumps(data, indent=1)),
+                   (args.dump_scores, json.dumps(dump))])
     print(result.format_table(label), file=report_stream(args.json, args.dump_scores))
-    if args.json:
-        source = ({"baseline": args.baseline, "seed": args.seed} if args.baseline
-                  else {"checkpoint": str(args.checkpoint), "readout": readout})
-        data = {"dataset": str(args.dataset), **source, **result.to_dict()}
-        write_output(args.json, json.dumps(data, indent=1))
-    if args.dump_scores:
-        dump = {vid: s.tolist() for vid, s in scores.items()}  # float32 values, exactly
-        write_output(args.dump_scores, json.dumps(dump))
     return 0

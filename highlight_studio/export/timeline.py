@@ -120,12 +120,13 @@ def editing_rate(info: MediaInfo) -> Fraction:
     the standard rate nearest its average, which is what editors conform such footage to.
 
     A VFR stream's base rate is only a time grid: phones report 90000/1 or 600/1, and a 30 fps
-    clip with a few late frames reports 60/1, a standard rate it does not have. So for VFR
-    footage the base rate counts only when it is a standard rate within 1 % of the average.
+    clip with a few frames 1/60 s apart reports 60/1, a standard rate it does not have. So for
+    VFR footage the base rate counts only when it is a standard rate and not a multiple of the
+    average (at least 1.5 times it); a 30 fps base with dropped frames stays 30.
     """
     rate = Fraction(info.real_fps)
     average = Fraction(info.avg_fps)
-    if info.is_vfr and not (is_timecode_rate(rate) and abs(rate - average) <= rate / 100):
+    if info.is_vfr and not (is_timecode_rate(rate) and rate < average * Fraction(3, 2)):
         nearest = min(TIMECODE_RATES, key=lambda r: abs(r - average))
         if abs(nearest - average) <= nearest * Fraction(3, 100):
             return nearest

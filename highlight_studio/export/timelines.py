@@ -62,14 +62,14 @@ def reel_name(reel: str | None, preset: EdlPreset) -> str:
     if not reel or not preset.use_reel:
         return UNKNOWN_REEL
     cleaned = re.sub(r"[^A-Za-z0-9_]", "", reel)[:REEL_LENGTH]
-    altered = bool(cleaned) and cleaned != reel.strip()  # capitals alone change no match
+    altered = cleaned != reel.strip()  # capitals alone change no match
     if preset.uppercase_reel:
         cleaned = cleaned.upper()
     if altered:
         log.warning("The clip's reel %r is written as %r (a CMX 3600 EDL holds 8 letters and "
                     "digits). A conform by reel name may not find it: match by timecode and "
                     "clip name (in Resolve, untick \"Assist using reel names\"), or export "
-                    "FCPXML, which keeps the media path.", reel, cleaned)
+                    "FCPXML, which keeps the media path.", reel, cleaned or UNKNOWN_REEL)
     return cleaned or UNKNOWN_REEL
 
 

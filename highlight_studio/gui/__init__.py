@@ -23,9 +23,11 @@ def run(clip: str | Path | None = None, checkpoint: str | None = None) -> int:
     window.show()
     if clip is not None:
         window.open_clip(Path(clip), checkpoint=checkpoint)
-    # Ctrl+C in the terminal closes the window the normal way (cancel, wait, save); the timer
-    # wakes the Python interpreter so it notices the signal while Qt's loop runs.
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Ctrl+C in the terminal, or SIGTERM at log-out, closes the window the normal way (cancel,
+    # wait, save); the timer wakes the Python interpreter so it notices the signal while Qt's
+    # loop runs.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: window.close())
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(250)

@@ -4,7 +4,7 @@ The engine's feature cache already skips decoding, but ``analyze`` still loads t
 backbone (about 2 s on a CPU). The finished scores are tiny, so the window keeps them too, keyed
 by the clip's identity (path, size, mtime, sampled hash: the feature cache's own notion) and the
 model file's (path, size, mtime): a changed clip or a retrained model is analysed again. The
-lookups import torch (to resolve model names), so they run on the analysis worker thread.
+lookups read the clip (its sampled hash), so they run on the analysis worker thread.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ..errors import HighlightStudioError
 from ..features.cache import SourceIdentity, default_cache_root
 from ..fileio import atomic_path
 from ..media import probe
+from ..model.description import resolve_checkpoint
 from ..scoring import DEFAULT_MODEL, Analysis
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,6 @@ FORMAT_VERSION = 1
 
 
 def curve_path(clip: str | Path, checkpoint: str | None) -> Path:
-    from ..model.description import resolve_checkpoint
-
     model = resolve_checkpoint(checkpoint or DEFAULT_MODEL).resolve()
     stat = model.stat()
     blob = json.dumps({"version": FORMAT_VERSION, "clip": SourceIdentity.of(clip).__dict__,

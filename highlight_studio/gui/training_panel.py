@@ -172,6 +172,7 @@ class TrainingPanel(QWidget):
         self.batch_box = self._spin(1, 1024, defaults.batch_size)
         self.k_box = self._spin(0, 1000, 10)  # the paper's k and masking
         self.mask_box = QDoubleSpinBox()
+        self.mask_box.setDecimals(3)  # a start model's 0.375 is kept, not rounded to 0.38
         self.mask_box.setRange(0.0, 0.95)
         self.mask_box.setSingleStep(0.05)
         self.mask_box.setValue(0.5)
@@ -282,6 +283,7 @@ class TrainingPanel(QWidget):
             settings = start_settings(self.start_box.currentData())
         except HighlightStudioError as exc:
             self.status.setText(f"Cannot read the start model's settings: {exc}")
+            self.start_axis_weight = 0.0  # not the previous model's
             return
         self.k_box.setValue(settings.k)
         self.mask_box.setValue(settings.mask_ratio)

@@ -87,14 +87,14 @@ def model_dirs() -> list[Path]:
 def resolve_checkpoint(path_or_name: str | Path) -> Path:
     """A path as given, or a bare name looked up as ``models/<name>.safetensors``."""
     path = Path(path_or_name)
-    if path.exists():
+    if path.is_file():  # not a folder that happens to share a model's name
         return path
-    if path.suffix != SUFFIX and path.with_name(path.name + SUFFIX).exists():
+    if path.suffix != SUFFIX and path.with_name(path.name + SUFFIX).is_file():
         return path.with_name(path.name + SUFFIX)
     if len(path.parts) == 1:
         for folder in model_dirs():
             candidate = folder / (path.name.removesuffix(SUFFIX) + SUFFIX)
-            if candidate.exists():
+            if candidate.is_file():
                 return candidate
         searched = ", ".join(str(d) for d in model_dirs())
         raise ModelError(f"No model named {path.name!r}: looked for {path.name}{SUFFIX} in "

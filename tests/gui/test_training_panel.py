@@ -254,7 +254,7 @@ def test_terms_a_run_does_not_train_are_not_drawn(qtbot) -> None:
 def test_picking_a_start_model_fills_its_settings(qtbot, make_window, start_model) -> None:
     """A run keeps the start model's k, mask ratio, losses and self-training weight unless the
     user changes one; picking the default model brings back its own."""
-    custom = dataclasses.replace(CONFIG, k=3, mask_ratio=0.25, use_scl=False, axis_weight=5.0)
+    custom = dataclasses.replace(CONFIG, k=3, mask_ratio=0.375, use_scl=False, axis_weight=5.0)
     path = save_checkpoint(start_model.parent / "custom", RASL(custom),
                            CheckpointMeta(config=custom, backbone_id="test_tiny:seed0",
                                           step_seconds=STEP))
@@ -263,11 +263,16 @@ def test_picking_a_start_model_fills_its_settings(qtbot, make_window, start_mode
     window.toggle_training_panel()
     panel = window.training
     panel.start_box.setCurrentIndex(panel.start_box.findText("custom"))
-    assert (panel.k_box.value(), panel.mask_box.value()) == (3, 0.25)
+    assert (panel.k_box.value(), panel.mask_box.value()) == (3, 0.375)  # not 0.38
     assert panel.axis_box.isChecked() and not panel.loss_boxes["scl"].isChecked()
     request = panel.request()
     assert (request.k, request.mask_ratio, request.losses, request.axis_weight) == (
-        3, 0.25, ("kpoint", "aux"), 5.0)  # the start's weight, not the box's plain 1.0
+        3, 0.375, ("kpoint", "aux"), 5.0)  # the start's weight, not the box's plain 1.0
+    path.unlink()  # gone since the picker was filled: its settings are not kept
+    panel.start_box.setCurrentIndex(panel.start_box.findData("default"))
+    panel.start_box.setCurrentIndex(panel.start_box.findText("custom"))
+    panel.axis_box.setChecked(True)
+    assert "Cannot read" in panel.status.text() and panel.request().axis_weight == 1.0
 
     panel.start_box.setCurrentIndex(panel.start_box.findData("default"))
     default = read_meta("default").config

@@ -176,12 +176,20 @@ def test_the_window_and_the_panel_start_without_torch() -> None:
     """Torch and timm take seconds to import: the window, the training panel and a start
     model's settings come up without them; they load in the worker that probes the device."""
     code = ("import sys\n"
+            "from PySide6.QtWidgets import QApplication\n"
             "import highlight_studio.cli as cli\n"
-            "import highlight_studio.gui.main_window\n"
-            "from highlight_studio.training.finetune import start_settings\n"
+            "from highlight_studio.gui.main_window import MainWindow\n"
+            "from highlight_studio.gui.training_panel import TrainingPanel\n"
             "cli.build_parser()\n"
-            "start_settings('default')\n"
-            "print(sorted(m for m in ('timm', 'torch', 'torchvision') if m in sys.modules))\n")
+            "app = QApplication([])\n"
+            "panel = TrainingPanel()  # reads the default model's settings\n"
+            "assert panel.k_box.value() > 0 and 'Cannot' not in panel.status.text()\n"
+            "window = MainWindow(lambda *a, **k: iter(()), probe_local_setup=False)\n"
+            "window.show()\n"
+            "app.processEvents()\n"
+            "loaded = sorted(m for m in ('timm', 'torch', 'torchvision') if m in sys.modules)\n"
+            "window.close()\n"
+            "print(loaded)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert out.stdout.strip().splitlines()[-1] == "[]"
