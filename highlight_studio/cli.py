@@ -20,13 +20,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import HighlightStudioError
+from .errors import HighlightStudioError, NothingSelected
 from .events import Cancelled
 
 COMMANDS = ("analyze", "train", "evaluate", "export", "model_summary", "gui")
-EXIT_CODES = {0: "done", 1: "an error (the message says which)", 2: "a usage mistake",
-              130: "interrupted (Ctrl+C) or cancelled", 141: "stdout closed (a pipe)",
-              143: "terminated (SIGTERM)"}
+EXIT_CODES = {
+    0: "done",
+    1: "an error (the message says which)",
+    2: "a usage mistake",
+    3: "export found no highlight above the threshold",
+    130: "interrupted (Ctrl+C) or cancelled",
+    141: "stdout closed (a pipe)",
+    143: "terminated (SIGTERM)",
+}
 
 
 class Terminated(KeyboardInterrupt):
@@ -80,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe is noticed here, where it is handled, not at exit
         return code
+    except NothingSelected as exc:
+        print(f"nothing selected: {exc}", file=sys.stderr)
+        return 3
     except HighlightStudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -29,3 +29,8 @@ class DatasetError(HighlightStudioError):
 
 class ExportError(HighlightStudioError):
     """An export cannot be written or did not verify after writing."""
+
+
+class NothingSelected(ExportError):
+    """The model found no part of the clip above the threshold: nothing to export. Its own
+    exit code lets a batch script tell a quiet clip from a failure."""

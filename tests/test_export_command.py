@@ -64,7 +64,7 @@ def test_threshold_runs_the_model_path(clip: Path, tmp_path: Path,
     edl = tmp_path / "t.edl"
     assert cli.main(["export", str(clip), "--threshold", "0.5", "--edl", str(edl)]) == 0
     assert [(e[4], e[5]) for e in edl_events(edl)] == [("00:00:01:00", "00:00:02:00")]
-    assert cli.main(["export", str(clip), "--threshold", "0.95", "--edl", str(edl)]) == 1
+    assert cli.main(["export", str(clip), "--threshold", "0.95", "--edl", str(edl)]) == 3
 
 
 @pytest.mark.parametrize("argv", [

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import ExportError
+from ..errors import ExportError, NothingSelected
 from ..events import Progress
 from ..export.cuts import (
     BIT_DEPTHS,
@@ -103,8 +103,8 @@ def _selection(args: argparse.Namespace) -> tuple[MediaInfo, list[Segment]]:
                    Analysis)
     segments = select_segments(result.scores, result.step, result.info.duration, options)
     if not segments:
-        raise ExportError(f"No part of {args.clip.name} scores {options.threshold} or more; "
-                          "lower --threshold or use --best SECONDS.")
+        raise NothingSelected(f"No part of {args.clip.name} scores {options.threshold} or "
+                              "more; lower --threshold or use --best SECONDS.")
     return result.info, segments
 
 
