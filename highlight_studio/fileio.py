@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import HighlightStudioError
 
 
-def _describe_os_error(path: Path, exc: OSError) -> str:
+def describe_os_error(path: Path, exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return f"Not enough disk space to write {path}."
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -113,7 +113,7 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
             with contextlib.suppress(OSError):  # the file is in place; this only hardens it
                 _sync(target.parent)
     except OSError as exc:
-        raise error(_describe_os_error(target, exc)) from exc
+        raise error(describe_os_error(target, exc)) from exc
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):

@@ -13,7 +13,11 @@ import torch
 from highlight_studio.cli import main
 from highlight_studio.errors import DatasetError, ModelError
 from highlight_studio.events import Cancelled, CancelToken
-from highlight_studio.model.checkpoint import load_checkpoint
+from highlight_studio.model.checkpoint import (
+    load_checkpoint,
+    save_checkpoint,
+    training_state_path,
+)
 from highlight_studio.model.config import RASLConfig
 from highlight_studio.model.description import read_meta
 from highlight_studio.model.rasl import RASL
@@ -227,6 +231,71 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     meta = read_meta(path)
     assert meta.train_step == 8 and meta.training_data["clips"] == 3
     assert meta.final_losses["total"] == pytest.approx(resumed[-1].total)
+
+
+def test_resume_takes_the_weights_of_its_own_step(tmp_path: Path) -> None:
+    """The weights file and the optimizer state are renamed one after the other; a crash
+    between them must not resume one step's optimizer on another step's weights."""
+    path = tmp_path / "run.safetensors"
+    full_opts = TrainOptions(steps=8, log_every=2, seed=1)
+    full, _ = _run(full_opts)
+    _run(replace(full_opts, steps=4, checkpoint_path=str(path)))
+    stranger, _ = _run(replace(full_opts, steps=6, seed=7))  # other weights, same shape
+    save_checkpoint(path, stranger, read_meta(path))  # the weights file alone replaced
+    model, _ = load_checkpoint(path)
+    list(train(model, FeatureDataset(_clips()), replace(full_opts, checkpoint_path=str(path)),
+               resume_from=path))
+    for p1, p2 in zip(full.parameters(), model.parameters(), strict=True):
+        torch.testing.assert_close(p1, p2)  # as if never interrupted
+    # A state file from before it carried the weights is used only with weights of its step.
+    state = torch.load(training_state_path(path), weights_only=True)
+    del state["model"]
+    state["step"] = 6
+    torch.save(state, training_state_path(path))
+    with pytest.raises(ModelError, match="weights of step 8 but its optimizer state is from"):
+        list(train(RASL(CONFIG), FeatureDataset(_clips()), full_opts, resume_from=path))
+
+
+def test_a_diverged_run_keeps_its_last_good_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "run.safetensors"
+    _run(TrainOptions(steps=2, log_every=1, seed=1, checkpoint_path=str(path)))
+    before = path.read_bytes()
+    with pytest.raises(ModelError, match=r"diverged at step .*checkpoint at step 2 is kept"):
+        model, _ = load_checkpoint(path)
+        list(train(model, FeatureDataset(_clips()),
+                   TrainOptions(steps=40, log_every=1, seed=1, lr=1e9,
+                                checkpoint_path=str(path)), resume_from=path))
+    assert path.read_bytes() == before
+
+
+def test_checkpoints_land_on_their_steps_whatever_the_log_interval(tmp_path: Path) -> None:
+    path = tmp_path / "run.safetensors"
+    _, events = _run(TrainOptions(steps=12, log_every=4, checkpoint_every=6, seed=1,
+                                  checkpoint_path=str(path)))
+    assert [e.step for e in events if e.checkpoint] == [6, 12]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (dict(log_every=0), "log_every"),
+    (dict(checkpoint_every=-1), "checkpoint_every"),
+    (dict(grad_clip=-1.0), "grad_clip"),
+])
+def test_bad_options_are_refused_with_a_message(change: dict, message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        TrainOptions(**change)
+
+
+def test_a_missing_gpu_or_another_optimizer_is_a_message(tmp_path: Path) -> None:
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError, match="No CUDA GPU"):
+            _run(TrainOptions(steps=1, device="cuda"))
+    with pytest.raises(ModelError, match="not a device"):
+        _run(TrainOptions(steps=1, device="gpu0"))
+    path = tmp_path / "run.safetensors"
+    _run(TrainOptions(steps=2, log_every=1, checkpoint_path=str(path)))
+    with pytest.raises(ModelError, match="trained with rmsprop; resume it with the same"):
+        list(train(load_checkpoint(path)[0], FeatureDataset(_clips()),
+                   TrainOptions(steps=4, optimizer="adam"), resume_from=path))
 
 
 def test_cancel_stops_between_steps() -> None:

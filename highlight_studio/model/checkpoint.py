@@ -33,7 +33,10 @@ def save_checkpoint(path: str | Path, model: RASL, meta: CheckpointMeta, *, fp16
     """Write ``model`` and ``meta`` to ``path`` (``.safetensors`` added if missing).
 
     ``fp16`` halves the file for shipped models (loading casts back to float32).
-    ``training_state`` (optimizer, RNG, step) goes to ``<stem>.train.pt`` for resuming.
+    ``training_state`` (optimizer, RNG, step) goes to ``<stem>.train.pt`` for resuming, with
+    the float32 weights of the same step: the two files are renamed one after the other, so
+    only the state file is a consistent snapshot to resume from. It is written first, so a
+    failed write leaves both files at the previous step (or the state a step ahead).
     """
     path = Path(path)
     if path.suffix != SUFFIX:
@@ -50,11 +53,13 @@ def save_checkpoint(path: str | Path, model: RASL, meta: CheckpointMeta, *, fp16
         seen.add(tensor.data_ptr())
         tensors[name] = tensor.detach().to("cpu", dtype).contiguous()
     header = {META_KEY: json.dumps(meta.to_dict()), "dtype": str(dtype).removeprefix("torch.")}
+    if training_state is not None:
+        weights = {name: t.detach().to("cpu", torch.float32).clone()
+                   for name, t in model.state_dict().items()}
+        with atomic_path(training_state_path(path), error=ModelError) as tmp:
+            torch.save({**training_state, "model": weights}, tmp)
     with atomic_path(path, error=ModelError) as tmp:
         save_file(tensors, str(tmp), metadata=header)
-    if training_state is not None:
-        with atomic_path(training_state_path(path), error=ModelError) as tmp:
-            torch.save(training_state, tmp)
     return path
 
 

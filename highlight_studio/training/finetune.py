@@ -32,9 +32,10 @@ import platformdirs
 
 from ..errors import DatasetError, HighlightStudioError, MediaError, ModelError
 from ..events import CancelToken, PauseToken, Progress, check_cancel
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, describe_os_error
+from ..locations import data_roots
 from ..media import probe
-from ..model.description import read_meta
+from ..model.description import check_compatible, read_meta
 from .options import TrainOptions
 
 if TYPE_CHECKING:
@@ -187,7 +188,13 @@ def named_request(name: str, inputs: Iterable[str | Path], options: TrainOptions
     out = user_data_dir() / "models" / f"{name}.safetensors"
     if out.exists():
         raise DatasetError(f"A model named {name!r} exists already ({out}); pick another name.")
+    shipped = [root / "models" / f"{name}.safetensors" for root in data_roots()]
+    if any(path.is_file() for path in shipped):  # the name would find the shipped model first
+        raise DatasetError(f"{name!r} names a model that ships with the app; pick another name.")
     work = user_data_dir() / "training" / name / "run.safetensors"
+    if any(run.name == name for run in pending_runs()):
+        raise DatasetError(f"An unfinished run named {name!r} is waiting to be resumed; resume "
+                           "it, or pick another name.")
     return FineTuneRequest(inputs=tuple(str(p) for p in inputs), out=str(out), work=str(work),
                            options=options, **fields)
 
@@ -221,6 +228,11 @@ def pending_runs() -> list[PendingRun]:
 def _write_run_state(request: FineTuneRequest, finished: bool) -> None:
     if request.work is None:
         return
+    if not (request.resume or finished):  # a fresh run: no earlier run's checkpoint may stay
+        from ..model.checkpoint import training_state_path
+
+        for stale in (request.checkpoint, training_state_path(request.checkpoint)):
+            stale.unlink(missing_ok=True)
     state = {"request": asdict(request), "finished": finished}
     atomic_write_text(Path(request.work).parent / RUN_FILE, json.dumps(state, indent=2),
                       error=ModelError)
@@ -264,11 +276,14 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
 
     _make_folders(request)
     checkpoint = request.checkpoint
-    if request.resume:
-        meta = read_meta(checkpoint)
-        if meta.backbone_id != backbone_id:
-            raise ModelError(f"{checkpoint} was trained on {meta.backbone_id} features, not "
-                             f"{backbone_id}; it cannot be resumed on these.")
+    start = checkpoint if request.resume else request.init
+    if start is not None:  # a model works at the features and step it was trained on
+        meta = read_meta(start)
+        try:
+            check_compatible(meta, backbone_id, dataset.visual_dim, step_seconds)
+        except ModelError as exc:
+            what = "resumed" if request.resume else "fine-tuned"
+            raise ModelError(f"{start} cannot be {what} on these features: {exc}") from exc
     model = _start_model(request, dataset)
     options = dataclasses.replace(request.options, checkpoint_path=str(checkpoint),
                                   backbone_id=backbone_id, step_seconds=step_seconds)
@@ -320,6 +335,9 @@ def _video_dataset(request: FineTuneRequest, cancel: CancelToken | None
     paths = find_videos(request.inputs)
     name, step = _backbone_choice(request)
     if name is not None and name not in available_backbones():
+        if request.backbone:
+            raise ModelError(f"Unknown backbone {name!r}; choose from "
+                             f"{', '.join(available_backbones())}.")
         raise ModelError(f"The start model was trained on precomputed features ({name}), not on "
                          "frames of a backbone this app runs; pick a model trained on video.")
     device = request.options.device
@@ -418,18 +436,22 @@ def _config_changes(request: FineTuneRequest) -> dict[str, Any]:
 
 class _RunLog:
     """Every event as one JSON line in ``<checkpoint>.log.jsonl``; a resumed run appends, and
-    its training time carries on from the last line."""
+    its training time carries on from the last line it keeps: steps logged after the
+    checkpoint it resumes from were lost with the cancel or crash, so they are dropped."""
 
     def __init__(self, checkpoint: Path, resume: bool) -> None:
         self.path = checkpoint.with_name(checkpoint.name + ".log.jsonl")
         self.lines = (self.path.read_text().splitlines()
                       if resume and self.path.exists() else [])
-        last = json.loads(self.lines[-1]) if self.lines else {}
-        self.earlier_seconds = float(last.get("train_seconds", 0.0))
-        self.seconds = self.earlier_seconds
+        self.earlier_seconds = 0.0
+        self.seconds = 0.0
         self.last: TrainEvent | None = None
 
     def add(self, event: TrainEvent, seconds: float) -> None:
+        if self.last is None:  # the first event of this session: the steps before it stay
+            self.lines = [line for line in self.lines if json.loads(line)["step"] < event.step]
+            last = json.loads(self.lines[-1]) if self.lines else {}
+            self.earlier_seconds = float(last.get("train_seconds", 0.0))
         self.seconds = self.earlier_seconds + seconds
         record = asdict(event)
         record["checkpoint"] = str(event.checkpoint) if event.checkpoint else None
@@ -452,7 +474,8 @@ def _explained_errors(request: FineTuneRequest, options: TrainOptions) -> Iterat
     except OSError as exc:
         if not _is_disk_full(exc):
             raise
-        raise ModelError(f"The disk is full. {_kept(request)}") from exc
+        raise ModelError(f"{describe_os_error(Path(request.checkpoint), exc)} "
+                         f"{_kept(request)}") from exc
     except RuntimeError as exc:
         if not _is_out_of_gpu_memory(exc):
             raise
@@ -462,7 +485,10 @@ def _explained_errors(request: FineTuneRequest, options: TrainOptions) -> Iterat
 
 
 def _is_disk_full(exc: BaseException | None) -> bool:
-    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    """A full disk, or a folder that turned read-only mid-run: either way a checkpoint could
+    not be written and the user needs to know which one was kept."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES,
+                                                      errno.EPERM)
 
 
 def _kept(request: FineTuneRequest) -> str:

@@ -38,3 +38,8 @@ class TrainOptions:
             raise ModelError("kpoint_after must be 0 or more.")
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ModelError("steps and batch size must be positive and lr above 0.")
+        if self.log_every < 1 or self.checkpoint_every < 0 or self.warmup_steps < 0:
+            raise ModelError("log_every must be 1 or more; checkpoint_every and warmup_steps "
+                             "0 or more.")
+        if self.grad_clip < 0:
+            raise ModelError("grad_clip must be 0 (off) or more.")

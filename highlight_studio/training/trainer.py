@@ -19,7 +19,7 @@ import torch
 from ..errors import ModelError
 from ..events import CancelToken, PauseToken, check_cancel, wait_if_paused
 from ..model.checkpoint import load_training_state, save_checkpoint
-from ..model.description import CheckpointMeta
+from ..model.description import CheckpointMeta, read_meta
 from ..model.losses import TERM_NAMES, total_loss
 from ..model.rasl import RASL
 from . import diagnostics
@@ -53,6 +53,33 @@ def _optimizer(model: RASL, options: TrainOptions) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=options.lr)
 
 
+def _available(name: str) -> torch.device:
+    """The device asked for, or a message when this machine has none of that kind."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ModelError(f"{name!r} is not a device; use cpu, cuda or mps.") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError("No CUDA GPU is available here; train with --device cpu.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelError("Apple's MPS is not available here; train with --device cpu.")
+    return device
+
+
+def _restore_weights(model: RASL, state: dict[str, Any], path: str | Path) -> None:
+    """The weights of the snapshot's own step. A state file written before it carried them
+    is used only if the weights file is of the same step (a crash between the two renames
+    would otherwise resume one step's optimizer on another step's weights)."""
+    if "model" in state:
+        model.load_state_dict(state["model"])
+        return
+    weights_step = read_meta(path).train_step
+    if weights_step != int(state["step"]):
+        raise ModelError(f"{path} holds the weights of step {weights_step} but its optimizer "
+                         f"state is from step {state['step']}: the last checkpoint write was "
+                         "cut short. Start a new run from it with --init instead.")
+
+
 def _lr_factor(step: int, warmup: int) -> float:
     return min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
 
@@ -77,25 +104,30 @@ def train(
 ) -> Iterator[TrainEvent]:
     """Train ``model`` in place, yielding an event every ``log_every`` steps and at the end.
 
-    ``resume_from`` continues a run from a checkpoint's saved optimizer, RNG states and step
-    (the model's weights must already be loaded from it). Cancelling raises ``Cancelled``
+    ``resume_from`` continues a run from a checkpoint's saved weights, optimizer, RNG states
+    and step (``<stem>.train.pt``, one consistent snapshot). Cancelling raises ``Cancelled``
     between steps; the last checkpoint written stays valid. ``pause`` holds the loop between
     steps (time paused is left out of the reported speed).
     """
     _check_fits(model, dataset)
     config = model.config
-    device = torch.device(options.device)
+    device = _available(options.device)
     model.to(device).train()
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     optimizer = _optimizer(model, options)
     start = 0
+    saved = 0  # the step of the last checkpoint written (or resumed from)
     if resume_from is not None:
         state = load_training_state(resume_from)
+        _restore_weights(model, state, resume_from)
+        if state.get("optimizer_name", options.optimizer) != options.optimizer:
+            raise ModelError(f"{resume_from} was trained with {state['optimizer_name']}; "
+                             f"resume it with the same optimizer, not {options.optimizer}.")
         optimizer.load_state_dict(state["optimizer"])
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
-        start = int(state["step"])
+        start = saved = int(state["step"])
     last_time, last_step = time.perf_counter(), start
     for step in range(start, options.steps):
         last_time += wait_if_paused(pause, cancel)
@@ -113,6 +145,11 @@ def train(
         source = batch.source.to(device)
         axis_target = batch.axis_target.to(device) if batch.axis_target is not None else None
         losses = total_loss(model, out, source=source, axis_target=axis_target)
+        if not torch.isfinite(losses.total):  # diverged: saving now would spoil the checkpoint
+            kept = (f"the checkpoint at step {saved} is kept" if saved and
+                    options.checkpoint_path else "nothing was saved")
+            raise ModelError(f"Training diverged at step {step + 1} (the loss is not a number); "
+                             f"{kept}. Lower the learning rate or add warm-up steps.")
         # Before kpoint_after, L_r is logged but not trained on (its params get no grad).
         objective = (losses.total_without("kpoint") if step < options.kpoint_after
                      else losses.total)
@@ -124,7 +161,9 @@ def train(
         optimizer.step()
         done = step + 1
         is_last = done == options.steps
-        if done % options.log_every and not is_last:
+        every = options.checkpoint_every
+        saving = bool(options.checkpoint_path) and (is_last or bool(every and done % every == 0))
+        if done % options.log_every and not (is_last or saving):
             continue
         now = time.perf_counter()
         rate = (done - last_step) / max(now - last_time, 1e-9)
@@ -136,9 +175,9 @@ def train(
             diagnostics=diagnostics.collect(out, losses, visual, audio, source),
             steps_per_sec=rate, eta_seconds=(options.steps - done) / max(rate, 1e-9),
         )
-        every = options.checkpoint_every
-        if options.checkpoint_path and (is_last or (every and done % every == 0)):
+        if saving:
             event.checkpoint = _save(model, dataset, options, event, rng, optimizer)
+            saved = done
         yield event
 
 
@@ -154,7 +193,8 @@ def _save(model: RASL, dataset: FeatureDataset, options: TrainOptions, event: Tr
         diagnostics=event.diagnostics,
     )
     state: dict[str, Any] = {
-        "optimizer": optimizer.state_dict(), "numpy_rng": rng.bit_generator.state,
-        "torch_rng": torch.get_rng_state(), "step": event.step,
+        "optimizer": optimizer.state_dict(), "optimizer_name": options.optimizer,
+        "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+        "step": event.step,
     }
     return save_checkpoint(options.checkpoint_path, model, meta, training_state=state)
