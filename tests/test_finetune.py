@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import json
 import threading
 from pathlib import Path
 
@@ -122,6 +123,8 @@ def test_cancel_keeps_the_checkpoint_and_resume_matches_an_unbroken_run(clips, s
     assert not Path(request.out).exists()
     [pending] = pending_runs()  # what the panel offers after a restart
     assert (pending.name, pending.step, pending.request) == ("mine", 4, request)
+    with pytest.raises(DatasetError, match="unfinished run named 'mine'"):
+        named_request("mine", clips, options)  # a new run would throw its progress away
 
     events = _drain(fine_tune(dataclasses.replace(pending.request, resume=True)))
     assert [e.step for e in events if isinstance(e, TrainEvent)] == [6, 8]
@@ -165,7 +168,10 @@ def test_pause_holds_the_loop_between_steps(tmp_path) -> None:
         next(events)
 
 
-def test_full_disk_is_explained_and_the_last_checkpoint_kept(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize(("code", "message"), [(errno.ENOSPC, "disk space"),
+                                               (errno.EROFS, "read-only")])
+def test_full_disk_is_explained_and_the_last_checkpoint_kept(tmp_path, monkeypatch, code: int,
+                                                             message: str) -> None:
     from highlight_studio.model import checkpoint
 
     real_save, saves = checkpoint.save_file, []
@@ -173,14 +179,33 @@ def test_full_disk_is_explained_and_the_last_checkpoint_kept(tmp_path, monkeypat
     def save_file(*args, **kwargs) -> None:
         saves.append(1)
         if len(saves) == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise OSError(code, "cannot write")
         real_save(*args, **kwargs)
 
     monkeypatch.setattr(checkpoint, "save_file", save_file)
     request = _in_memory(tmp_path)
-    with pytest.raises(ModelError, match=r"disk space.*step 2 is kept"):
+    with pytest.raises(ModelError, match=rf"{message}.*step 2 is kept"):
         _drain(train_on(request, _features(), "tiny", 1.0))
     assert read_meta(request.checkpoint).train_step == 2  # the earlier file is whole
+
+
+def test_a_resumed_log_drops_the_steps_the_cancel_lost(tmp_path) -> None:
+    request = _in_memory(tmp_path, steps=8, checkpoint_every=4)
+    cancel = CancelToken()
+    with pytest.raises(Cancelled):
+        for event in train_on(request, _features(), "tiny", 1.0, cancel):
+            if event.step == 6:  # logged, but after the step-4 checkpoint: lost
+                cancel.cancel()
+    _drain(train_on(dataclasses.replace(request, resume=True), _features(), "tiny", 1.0))
+    log = request.checkpoint.with_name(request.checkpoint.name + ".log.jsonl")
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [2, 4, 6, 8]
+
+
+def test_a_start_model_for_other_features_is_refused(start, tmp_path) -> None:
+    """The tiny start model works on 256-wide test_tiny features at 0.25 s steps."""
+    request = dataclasses.replace(_in_memory(tmp_path), init=str(start), window=None, k=None)
+    with pytest.raises(ModelError, match="cannot be fine-tuned on these features"):
+        _drain(train_on(request, _features(), "tiny", 1.0))
 
 
 def test_out_of_gpu_memory_is_explained(tmp_path, monkeypatch) -> None:
@@ -216,6 +241,8 @@ def test_names_that_cannot_be_files_are_refused(tmp_path) -> None:
     for name in ("../escape", "default", "", "a/b"):
         with pytest.raises(DatasetError):
             named_request(name, [tmp_path], OPTIONS)
+    with pytest.raises(DatasetError, match="ships with the app"):  # would be found first
+        named_request("rasl-yth-i3d", [tmp_path], OPTIONS)
 
 
 def test_a_request_survives_its_run_json_with_every_field() -> None:
