@@ -66,10 +66,13 @@ def set_included(state: EditState, index: int, included: bool) -> EditState:
 def move_segment(state: EditState, analysis: Analysis, index: int, start: float, end: float
                  ) -> EditState:
     """Set a segment's edges, kept inside the clip, between its neighbours and one step long
-    at least, so a drag can never make segments overlap or vanish."""
+    at least, so a drag can never make segments overlap or vanish (where there is not one
+    step of room, the segment stays as it is)."""
     segments = list(state.segments)
     lo = segments[index - 1].end if index > 0 else 0.0
     hi = segments[index + 1].start if index + 1 < len(segments) else analysis.info.duration
+    if hi - lo < analysis.step:
+        return state
     start = min(max(start, lo), hi - analysis.step)
     end = max(min(end, hi), start + analysis.step)
     old = segments[index]
@@ -78,8 +81,11 @@ def move_segment(state: EditState, analysis: Analysis, index: int, start: float,
 
 
 def add_segment(state: EditState, analysis: Analysis, start: float, end: float) -> EditState:
-    """Add ``[start, end)`` (an I/O mark), absorbing the segments it overlaps."""
+    """Add ``[start, end)`` (an I/O mark), absorbing the segments it overlaps; marks less
+    than one step apart add nothing (a segment holds one step's score at least)."""
     start, end = sorted((max(0.0, start), min(end, analysis.info.duration)))
+    if end - start < analysis.step:
+        return state
     keep = [s for s in state.segments if s.end <= start or s.start >= end]
     keep.append(EditSegment(start, end, mean_score(analysis, start, end)))
     keep.sort(key=lambda s: s.start)

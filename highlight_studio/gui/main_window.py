@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         self.clip: Path | None = None
         self.analysis: Analysis | None = None
         self.history: doc.History | None = None
+        self._history_checkpoint: str | None = None  # the model the edits in history were made on
         self.job: Job | None = None  # the running analysis
         self.retired = RetiredJobs()  # analyses cancelled for another clip, still winding down
         self.setup_job: Job | None = None
@@ -237,6 +238,10 @@ class MainWindow(QMainWindow):
         """Show ``path``: stop what runs, restore its session's model, start the analysis
         (instant when the features are cached)."""
         path = Path(path)
+        if not path.is_file():  # checked before the open clip and its undo history are dropped
+            what = "is a folder, not a video file" if path.is_dir() else "does not exist"
+            self.show_error("Cannot open", f"{path} {what}.", "")
+            return
         self.save_session()
         self._stop_analysis()
         self.thumbnails.clear()
@@ -308,11 +313,12 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def cancel_analysis(self) -> None:
-        """The status bar's Cancel: stops the analysis or the export, whichever runs."""
-        for job in (self.job, self.export_job):
-            if job is not None:
-                job.cancel()
-                self.stage_label.setText("Cancelling…")
+        """The status bar's Cancel: stops the analysis, or the export when only it runs (an
+        export of the last clip goes on while the next one is analysed)."""
+        job = self.job or self.export_job
+        if job is not None:
+            job.cancel()
+            self.stage_label.setText("Cancelling…")
 
     def _stop_analysis(self) -> None:
         """Cancel the analysis without waiting for it: the GUI moves on at once."""
@@ -344,12 +350,14 @@ class MainWindow(QMainWindow):
         if not self._from_current_job():
             return
         self.analysis = analysis
-        session = load_session(analysis.path)
-        if session is not None and session.checkpoint == self.checkpoint():
-            state = session.state
-        else:
-            state = self._auto_state(self.options.options())
-        self.history = doc.History(state)
+        same = (self.history is not None and self.clip == analysis.path
+                and self._history_checkpoint == self.checkpoint())
+        if not same:  # another clip or model: its saved session, else fresh segments
+            session = load_session(analysis.path, self.checkpoint())
+            state = (session.state if session is not None
+                     else self._auto_state(self.options.options()))
+            self.history = doc.History(state)  # edits and undo of the same clip and model stay
+            self._history_checkpoint = self.checkpoint()
         info = analysis.info
         self.curve.set_curve(analysis.times, analysis.scores, info.duration)
         self._show_comparison(analysis)
@@ -569,7 +577,7 @@ class MainWindow(QMainWindow):
         if self.history is None or self.analysis is None:
             return
         t = self.preview.position()
-        index = self._target_segment(t)
+        index = self._target_segment(t, edge="in")
         if index is None:
             self._mark_in = t
             self.statusBar().showMessage(f"In point at {t:.2f} s: press O to add a segment",
@@ -585,21 +593,32 @@ class MainWindow(QMainWindow):
             return
         t = self.preview.position()
         if self._mark_in is not None:
+            if abs(t - self._mark_in) < self.analysis.step:
+                self.statusBar().showMessage(
+                    f"A segment needs at least {self.analysis.step:g} s: move the playhead "
+                    "on, then press O", 4000)
+                return
             self._push(doc.add_segment(self.history.state, self.analysis, self._mark_in, t))
             self._mark_in = None
             return
-        index = self._target_segment(t)
+        index = self._target_segment(t, edge="out")
         if index is None:
             self.statusBar().showMessage("Press I first to mark where the segment starts", 4000)
             return
         seg = self.history.state.segments[index]
         self._push(doc.move_segment(self.history.state, self.analysis, index, seg.start, t))
 
-    def _target_segment(self, t: float) -> int | None:
-        selected = self.table.selected_row()
-        if selected is not None:
-            return selected
+    def _target_segment(self, t: float, edge: str) -> int | None:
+        """The segment an I or O at ``t`` trims: the selected one when ``t`` can be its new
+        ``edge`` (an in point before its end, an out point after its start), else the one
+        under the playhead."""
         assert self.history is not None
+        segments = self.history.state.segments
+        selected = self.table.selected_row()
+        if selected is not None and selected < len(segments):
+            seg = segments[selected]
+            if (t < seg.end) if edge == "in" else (t > seg.start):
+                return selected
         return doc.segment_at(self.history.state, t)
 
     def _state_changed(self) -> None:
@@ -736,6 +755,12 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.settings.recent_files))
 
     def _restore_layout(self) -> None:
+        try:
+            self._restore_saved_layout()
+        except (ValueError, UnicodeError) as exc:  # a damaged settings file: default layout
+            log.warning("window layout not restored: %s", exc)
+
+    def _restore_saved_layout(self) -> None:
         if self.settings.geometry:
             self.restoreGeometry(_unb64(self.settings.geometry))
         if self.settings.window_state:
@@ -748,9 +773,9 @@ class MainWindow(QMainWindow):
         self._session_timer.stop()
         if self.clip is None or self.history is None:
             return
-        try:
-            save_session(Session(self.clip, self.checkpoint(), self.history.state))
-        except HighlightStudioError as exc:  # a read-only config folder must not stop editing
+        try:  # under the model the edits were made on, not one picked since
+            save_session(Session(self.clip, self._history_checkpoint, self.history.state))
+        except (HighlightStudioError, OSError, ValueError) as exc:  # read-only config folder
             log.warning("session not saved: %s", exc)
 
     # --- drag and drop, close -------------------------------------------------------------------
@@ -759,13 +784,22 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
-        if files:
-            event.acceptProposedAction()
-            self.open_clip(Path(files[0]))
+        files = [Path(url.toLocalFile()) for url in event.mimeData().urls()
+                 if url.isLocalFile()]
+        clips = [f for f in files if f.is_file()]
+        if not clips:
+            self.stage_label.setText("Drop a video file (folders are not opened).")
+            return
+        event.acceptProposedAction()
+        self.open_clip(clips[0])
+        if len(files) > 1:
+            self.stage_label.setText(f"Opened {clips[0].name}; one clip at a time, the other "
+                                     f"{len(files) - 1} dropped item(s) were left out.")
 
     def shutdown(self) -> None:
-        """Cancel and wait for every thread, then save; safe to call more than once."""
+        """Save the session and settings, then cancel and wait for every thread (a job that
+        takes long to notice the cancel then loses nothing); safe to call more than once."""
+        self._save_state()
         self._stop_analysis()
         self.retired.wait_all()
         if self.export_job is not None:
@@ -778,13 +812,15 @@ class MainWindow(QMainWindow):
             self.setup_job.stop()
             self.setup_job = None
         self.preview.unload()
+
+    def _save_state(self) -> None:
         self.save_session()
         self.settings = dataclasses.replace(
             self.settings, checkpoint=self.checkpoint(), geometry=_b64(self.saveGeometry()),
             window_state=_b64(self.saveState()), splitter=_b64(self.splitter.saveState()))
         try:
             save_settings(self.settings)
-        except HighlightStudioError as exc:
+        except (HighlightStudioError, OSError) as exc:
             log.warning("settings not saved: %s", exc)
 
     def closeEvent(self, event: QCloseEvent) -> None:

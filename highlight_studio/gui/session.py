@@ -1,5 +1,6 @@
-"""One session file per clip (model, segment options, the edited segment list), so reopening a
-clip restores the work instead of recomputing it from defaults.
+"""One session file per clip: the model last used on it and, per model, the segment options
+and the edited segment list, so reopening a clip (or going back to a model compared on it)
+restores the work instead of recomputing it from defaults.
 
 Files live in ``<config>/sessions/<hash of the clip's absolute path>.json``. A session whose
 clip size no longer matches belongs to a different file at that path and is ignored.
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +19,8 @@ from ..fileio import atomic_write_text
 from .document import EditSegment, EditState
 from .settings import config_dir, options_from_dict, options_to_dict
 
-FORMAT = 1
+FORMAT = 2  # 2: one state per model (1 kept only the last model's)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Session:
 
 
 def session_path(clip: str | Path) -> Path:
-    key = hashlib.sha1(str(Path(clip).resolve()).encode("utf-8")).hexdigest()[:16]
+    key = hashlib.sha1(os.fsencode(Path(clip).resolve())).hexdigest()[:16]  # any file name
     return config_dir() / "sessions" / f"{key}.json"
 
 
@@ -38,33 +42,68 @@ def _clip_size(clip: Path) -> int:
         return -1
 
 
+def _key(checkpoint: str | None) -> str:
+    return checkpoint or ""  # "": the shipped default model
+
+
+def _read(clip: Path) -> dict:
+    """The clip's session file as stored, or a new one (none, damaged, another format, or
+    written for another file at this path)."""
+    fresh = {"format": FORMAT, "clip": str(clip), "checkpoint": None, "states": {}}
+    try:
+        data = json.loads(session_path(clip).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return fresh
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring the unreadable session of %s: %s", clip, exc)
+        return fresh
+    if (not isinstance(data, dict) or data.get("format") != FORMAT
+            or data.get("clip_size") != _clip_size(clip)
+            or not isinstance(data.get("states"), dict)):
+        return fresh
+    return data
+
+
 def save_session(session: Session) -> None:
+    """Write the session's state under its model, keeping the other models' states. Not while
+    the clip cannot be found (an unmounted drive): that would tie the saved edits to no file
+    and lose them when it comes back."""
     clip = Path(session.clip).resolve()
-    data = {
-        "format": FORMAT,
-        "clip": str(clip),
-        "clip_size": _clip_size(clip),
-        "checkpoint": session.checkpoint,
+    if _clip_size(clip) < 0:
+        log.info("session of %s not saved: the clip cannot be found", clip)
+        return
+    data = _read(clip)
+    data["states"][_key(session.checkpoint)] = {
         "options": options_to_dict(session.state.options),
         "edited": session.state.edited,
         "segments": [[s.start, s.end, s.score, s.included] for s in session.state.segments],
     }
+    data.update(clip=str(clip), clip_size=_clip_size(clip), checkpoint=session.checkpoint)
     path = session_path(clip)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(data, indent=1), durable=False)  # GUI thread: no wait
 
 
-def load_session(clip: str | Path) -> Session | None:
-    """The saved session of ``clip``, or None if there is none or it does not fit the clip."""
+_LAST = object()
+
+
+def load_session(clip: str | Path, checkpoint: str | object | None = _LAST) -> Session | None:
+    """The saved session of ``clip`` for ``checkpoint`` (by default the model last used on
+    it), or None if there is none or it does not fit the clip."""
     clip = Path(clip).resolve()
-    try:
-        data = json.loads(session_path(clip).read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT or data.get("clip_size") != _clip_size(clip):
-            return None
-        segments = tuple(
-            EditSegment(float(a), float(b), float(c), bool(d)) for a, b, c, d in data["segments"]
-        )
-        state = EditState(options_from_dict(data["options"]), segments, bool(data["edited"]))
-        return Session(clip, data.get("checkpoint"), state)
-    except (OSError, ValueError, TypeError, KeyError):
+    data = _read(clip)
+    model = data.get("checkpoint") if checkpoint is _LAST else checkpoint
+    if model is not None and not isinstance(model, str):
         return None
+    stored = data["states"].get(_key(model))
+    if stored is None:
+        return None
+    try:
+        segments = tuple(EditSegment(float(a), float(b), float(c), bool(d))
+                         for a, b, c, d in stored["segments"])
+        state = EditState(options_from_dict(stored["options"]), segments,
+                          bool(stored["edited"]))
+    except Exception as exc:  # a damaged or foreign file: start afresh
+        log.warning("ignoring the unreadable session of %s: %s", clip, exc)
+        return None
+    return Session(clip, model, state)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from ..segments import SegmentOptions
 
 CONFIG_ENV = "HIGHLIGHT_STUDIO_CONFIG"
 MAX_RECENT = 10
+log = logging.getLogger(__name__)
 
 
 def config_dir() -> Path:
@@ -64,19 +66,25 @@ def settings_path() -> Path:
 
 
 def load_settings() -> Settings:
+    """The saved settings; the defaults when there are none or the file is damaged or from
+    another version (a settings file must never keep the app from starting)."""
     try:
         data = json.loads(settings_path().read_text(encoding="utf-8"))
+        checkpoint = data.get("checkpoint")
         return Settings(
             last_folder=str(data.get("last_folder", "")),
             recent_files=tuple(str(p) for p in data.get("recent_files", ()))[:MAX_RECENT],
-            checkpoint=data.get("checkpoint"),
+            checkpoint=checkpoint if isinstance(checkpoint, str) else None,
             options=options_from_dict(data.get("options", {})),
             geometry=str(data.get("geometry", "")),
             window_state=str(data.get("window_state", "")),
             splitter=str(data.get("splitter", "")),
             training_revealed=bool(data.get("training_revealed", False)),
         )
-    except (OSError, ValueError, TypeError, AttributeError):
+    except FileNotFoundError:
+        return Settings()
+    except Exception as exc:  # damaged, or written by another version
+        log.warning("ignoring the unreadable settings file %s: %s", settings_path(), exc)
         return Settings()
 
 

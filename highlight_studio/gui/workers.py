@@ -13,7 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from ..errors import HighlightStudioError
 from ..events import Cancelled, CancelToken, Progress
@@ -91,30 +91,41 @@ class Job:
     def cancel(self) -> None:
         self.worker.cancel()
 
-    def stop(self, timeout_ms: int = 10_000) -> bool:
-        """Cancel, then block until the thread has ended; False if it outlived ``timeout_ms``."""
+    def stop(self) -> None:
+        """Cancel, then block until the thread has ended. There is no time limit: a QThread
+        destroyed while running aborts the whole process, and every job ends soon after a
+        cancel (at its next check, or when a step that cannot be cut short, such as loading a
+        model, is done). Callers save what matters before they stop jobs."""
         self.worker.cancel()
-        if not self.thread.isRunning():
-            return True
-        return self.thread.wait(timeout_ms)
+        if self.thread.isRunning():
+            self.thread.wait()
 
 
 class RetiredJobs(QObject):
     """Jobs cancelled because the user moved on (another clip, a new view): they end in the
-    background instead of blocking the GUI thread, and :meth:`wait_all` joins them on close."""
+    background instead of blocking the GUI thread, and :meth:`wait_all` joins them on close.
+
+    A retired job is kept until the signals it queued have been delivered: freed earlier, its
+    QThread's address could be reused by the next job's, and a late ``finished`` would then
+    pass for the new job's own.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self._jobs: list[Job] = []
+        self._jobs: list[Job] = []  # still running: let go when their thread's finished arrives
+        self._ended: list[Job] = []  # ended already: let go once what they queued is delivered
 
     def __len__(self) -> int:
-        return len(self._jobs)
+        return len(self._jobs) + len(self._ended)
 
     def retire(self, job: Job) -> None:
         job.cancel()
         if job.is_running():
             self._jobs.append(job)
             job.thread.finished.connect(self._reap)
+        else:  # what it queued is delivered before this posted call runs
+            self._ended.append(job)
+            QTimer.singleShot(0, self._forget_ended)
 
     @Slot()
     def _reap(self) -> None:
@@ -122,10 +133,16 @@ class RetiredJobs(QObject):
             job.thread.wait()  # finished is sent just before the thread really ends
             self._jobs.remove(job)
 
+    @Slot()
+    def _forget_ended(self) -> None:
+        if self._ended:
+            self._ended.pop(0)  # posted in retire order, one call per job
+
     def wait_all(self) -> None:
         for job in self._jobs:
             job.stop()
         self._jobs.clear()
+        self._ended.clear()
 
 
 class EtaClock:
