@@ -89,7 +89,7 @@ class Preview(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         try:
-            from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer, QVideoSink
+            from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer, QVideoSink
         except ImportError as exc:  # e.g. libpulse.so.0 missing on a bare Linux machine
             log.warning("video preview disabled: %s", exc)
             note = QLabel(f"Video preview unavailable:\n{exc}\n\n"
@@ -103,9 +103,18 @@ class Preview(QWidget):
             self.video = VideoSurface(self)
             self.sink = QVideoSink(self)
             self.sink.videoFrameChanged.connect(self.video.show_frame)
-            self.audio = QAudioOutput(self)
             self.player = QMediaPlayer(self)
-            self.player.setAudioOutput(self.audio)
+            # Sound only where there is a device to play it on. Without one (a server, CI) an
+            # audio output adds nothing but Qt's audio renderer thread, which can deadlock
+            # with the GUI thread: tearing a renderer down calls back into the Python-owned
+            # QAudioOutput (needing the GIL) while the GUI thread, holding the GIL inside a
+            # player call, waits for the renderer's lock (seen in a full test run, Qt 6.12).
+            self.audio = None
+            if not QMediaDevices.defaultAudioOutput().isNull():
+                self.audio = QAudioOutput(self)
+                self.player.setAudioOutput(self.audio)
+            else:
+                log.info("no audio output device: the preview plays without sound")
             self.player.setVideoSink(self.sink)
             self.player.positionChanged.connect(self._on_position)
             self.player.playbackStateChanged.connect(self._sync_play_button)

@@ -265,3 +265,16 @@ def test_play_highlights_only_skips_the_gaps(qtbot, clip) -> None:
     assert 2.0 in seen  # jumped to the second
     assert not any(1.1 < t < 1.9 for t in seen)  # never played the gap
     preview.unload()
+
+
+def test_the_preview_has_sound_only_where_a_device_plays_it(qtbot) -> None:
+    """No audio device (a server, CI): no audio output, and so no audio renderer thread to
+    deadlock with the GUI thread; with one, sound as usual."""
+    from PySide6.QtMultimedia import QMediaDevices
+
+    preview = Preview()
+    qtbot.addWidget(preview)
+    if preview.player is None:
+        pytest.skip("QtMultimedia cannot load here (libpulse0 missing?)")
+    assert (preview.audio is None) == QMediaDevices.defaultAudioOutput().isNull()
+    assert (preview.player.audioOutput() is None) == (preview.audio is None)
