@@ -353,6 +353,10 @@ def test_train_command_on_feature_folder_and_resume(tmp_path: Path, capsys) -> N
     log = [json.loads(line) for line in
            (tmp_path / "model.safetensors.log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [2, 4] and "recon" in log[0]
+    before = out.read_bytes()
+    assert main(args) == 1  # the same --out again: kept, not silently retrained over
+    assert "exists already; --resume continues it" in capsys.readouterr().err
+    assert out.read_bytes() == before
     args[args.index("--steps") + 1] = "6"
     assert main([*args, "--resume", "--fp16"]) == 0
     assert read_meta(out).train_step == 6

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from ..errors import DatasetError
+from ..errors import DatasetError, ModelError
 from ..events import Progress
 from ..model.config import BENCHMARK_WINDOW, CLIP_READOUT
 from ..training.finetune import (
@@ -73,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--fp16", action="store_true", help="write the final weights in float16")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out model (without it, an existing one is kept: "
+                        "continue it with --resume or pick another --out)")
     p.add_argument("--backbone-id", default=None,
                    help="with --features: the extractor that made them (recorded, checked later)")
     p.add_argument("--step-seconds", type=float, default=0.0,
@@ -126,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.features) == bool(args.inputs):
         raise DatasetError("Give either video files/folders or --features DIR (not both).")
     request = _request(args)
+    if not (args.resume or args.overwrite) and request.checkpoint.exists():
+        raise ModelError(f"{request.checkpoint} exists already; --resume continues it, "
+                         "--overwrite replaces it, or give another --out.")
     result: FineTuneResult | None = None
     last: TrainEvent | None = None
     with tqdm(total=args.steps, desc="training", unit="step",
