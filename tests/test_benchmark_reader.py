@@ -130,3 +130,34 @@ def test_malformed_labels_are_reported(yth_dir: Path) -> None:
     _edit_anno(yth_dir, lambda a: a["videos"]["vidA"].update(labels=[1, 2, 0]))
     with pytest.raises(DatasetError, match="vidA: labels must be"):
         read_benchmark_annotations(yth_dir)
+    _edit_anno(yth_dir, lambda a: a["videos"]["vidA"].update(labels=[1, 0.5, 0]))
+    with pytest.raises(DatasetError, match="vidA: labels must be"):  # not truncated to 0
+        read_benchmark_annotations(yth_dir)
+
+
+def test_segments_and_video_ids_are_checked(yth_dir: Path) -> None:
+    _edit_anno(yth_dir, lambda a: a["videos"]["vidA"].update(segments=[[0, 100]] * 2))
+    with pytest.raises(DatasetError, match="vidA: 2 segments but 3 labels"):
+        read_benchmark_annotations(yth_dir)
+    _edit_anno(yth_dir, lambda a: a["videos"]["vidA"].update(segments=[[0, 100]] * 3))
+    assert read_benchmark_annotations(yth_dir).videos["vidA"].n_steps == 3
+    text = (yth_dir / "anno.json").read_text()
+    entry = json.dumps(json.loads(text)["videos"]["vidB"])
+    (yth_dir / "anno.json").write_text(text.replace('"vidB": ', f'"vidB": {entry}, "vidB": ', 1))
+    with pytest.raises(DatasetError, match="the key 'vidB' appears twice"):
+        read_benchmark_annotations(yth_dir)
+
+
+def test_evaluation_reads_only_the_annotated_videos(yth_dir: Path) -> None:
+    """A stray feature file (another set's, or macOS's ._ copy) without audio or annotation
+    neither stops an evaluation nor is scored in it."""
+    from highlight_studio.evaluation import read_visual_features, unannotated_feature_files
+
+    np.save(yth_dir / "visual" / "stray.npy", np.ones((2, 2), np.float16))
+    (yth_dir / "visual" / "._vidA.npy").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    ids = list(read_benchmark_annotations(yth_dir).videos)
+    visual = read_visual_features(yth_dir, ids)
+    assert sorted(visual) == ["vidA", "vidB"] and visual["vidA"].dtype == np.float32
+    assert unannotated_feature_files(yth_dir, ids) == ["stray"]
+    (yth_dir / "visual" / "stray.npy").unlink()
+    assert sorted(read_benchmark_features(yth_dir)) == ["vidA", "vidB"]  # ._ copy skipped

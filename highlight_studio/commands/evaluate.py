@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,13 +20,15 @@ from ..evaluation import (
     baseline_scores,
     evaluate_scores,
     read_benchmark_annotations,
-    read_benchmark_features,
+    read_visual_features,
+    unannotated_feature_files,
 )
 from ..events import Progress
 from ..model.config import CLIP_READOUT
 from .common import check_outputs, drain, report_stream, write_outputs
 
 Scorer = Callable[[str, np.ndarray], np.ndarray]  # (video id, visual [N, D]) -> scores [N]
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -90,8 +93,12 @@ def run(args: argparse.Namespace) -> int:
     annotations = read_benchmark_annotations(args.dataset)  # checks the folder before any work
     check_outputs({"--json": args.json, "--dump-scores": args.dump_scores},
                   source_dirs=(args.dataset,))
-    features = read_benchmark_features(args.dataset)
-    visual = {vid: v for vid, (v, _) in features.items()}
+    ids = list(annotations.videos)
+    visual = read_visual_features(args.dataset, ids)  # the annotated videos, nothing else
+    extra = unannotated_feature_files(args.dataset, ids)
+    if extra:
+        log.warning("%d feature file(s) in %s/visual have no annotation and are left out "
+                    "(e.g. %s)", len(extra), args.dataset, extra[0])
     if args.baseline:
         label = args.baseline + (f" (seed {args.seed})" if args.baseline == "random" else "")
         seed = args.seed

@@ -6,6 +6,8 @@ from .benchmark import (
     VideoAnnotation,
     read_benchmark_annotations,
     read_benchmark_features,
+    read_visual_features,
+    unannotated_feature_files,
 )
 from .protocols import EvaluationResult, average_precision, evaluate_scores
 
@@ -19,4 +21,6 @@ __all__ = [
     "evaluate_scores",
     "read_benchmark_annotations",
     "read_benchmark_features",
+    "read_visual_features",
+    "unannotated_feature_files",
 ]

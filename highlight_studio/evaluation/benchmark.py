@@ -62,6 +62,24 @@ def _load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
     return array
 
 
+def _feature_files(folder: Path) -> list[Path]:
+    """``*.npy`` files, sorted, without hidden ones (macOS leaves ``._<name>.npy`` copies)."""
+    return sorted(p for p in folder.glob("*.npy") if not p.name.startswith("."))
+
+
+def read_visual_features(folder: str | Path, video_ids: list[str]) -> dict[str, np.ndarray]:
+    """The visual features (float32) of ``video_ids`` only: what scoring needs. Files the
+    annotations do not list, and the audio, are not read, so neither can stop an evaluation."""
+    visual_dir = Path(folder) / "visual"
+    return {vid: _load_npy(visual_dir / f"{vid}.npy").astype(np.float32) for vid in video_ids}
+
+
+def unannotated_feature_files(folder: str | Path, video_ids: list[str]) -> list[str]:
+    """Ids with a ``visual/`` file but no annotation (left out of an evaluation, and said)."""
+    listed = set(video_ids)
+    return [p.stem for p in _feature_files(Path(folder) / "visual") if p.stem not in listed]
+
+
 def read_benchmark_features(
     folder: str | Path,
 ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
@@ -77,7 +95,7 @@ def read_benchmark_features(
         raise DatasetError(
             f"{root} is not a benchmark folder: it has no visual/ folder of <video_id>.npy files."
         )
-    paths = sorted(visual_dir.glob("*.npy"))
+    paths = _feature_files(visual_dir)
     if not paths:
         raise DatasetError(f"{visual_dir} holds no .npy feature files.")
     has_audio = audio_dir.is_dir()
@@ -103,13 +121,16 @@ def _video_truth(root: Path, protocol: str, video_id: str, entry: dict) -> Video
     if protocol == "yth":
         if "labels" not in entry:
             raise DatasetError(f"{where}: missing labels (the yth protocol needs them).")
-        try:
-            labels = np.asarray(entry["labels"], dtype=np.int64)
+        try:  # read as given: 0.5 must be refused, not truncated to 0
+            labels = np.asarray(entry["labels"], dtype=np.float64)
         except (TypeError, ValueError):
             labels = np.zeros((0, 0))
         if labels.ndim != 1 or not np.isin(labels, (-1, 0, 1)).all():
             raise DatasetError(f"{where}: labels must be a list of -1, 0 or 1 per step.")
         labels = labels.astype(np.int8)
+        if "segments" in entry and len(entry["segments"]) != len(labels):
+            raise DatasetError(f"{where}: {len(entry['segments'])} segments but "
+                               f"{len(labels)} labels; there is one of each per step.")
         truth = VideoAnnotation(str(entry["domain"]), labels, None)
     else:
         if "annotators" not in entry:
@@ -133,18 +154,29 @@ def _video_truth(root: Path, protocol: str, video_id: str, entry: dict) -> Video
     return truth
 
 
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """JSON objects whose keys repeat (a video listed twice): the last would silently win."""
+    data: dict[str, object] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"the key {key!r} appears twice")
+        data[key] = value
+    return data
+
+
 def read_benchmark_annotations(folder: str | Path) -> BenchmarkAnnotations:
     """Read ``anno.json`` for evaluation and check it against the feature files."""
     root = Path(folder)
     anno_path = root / "anno.json"
     try:
-        anno = json.loads(anno_path.read_text(encoding="utf-8"))
+        anno = json.loads(anno_path.read_text(encoding="utf-8"),
+                          object_pairs_hook=_refuse_duplicate_keys)
     except FileNotFoundError as exc:
         raise DatasetError(
             f"{root} is not a benchmark folder: anno.json is missing (it holds the protocol "
             "and labels needed to evaluate)."
         ) from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is one
         raise DatasetError(f"Cannot read {anno_path}: {exc}") from exc
     if not isinstance(anno, dict) or not isinstance(anno.get("videos"), dict):
         raise DatasetError(f"{anno_path} has no 'videos' mapping of video id to annotation.")
