@@ -97,6 +97,32 @@ def test_tvsum_protocol(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert result["headline"] == pytest.approx((t1 + 1) / 2)
 
 
+def test_a_tvsum_split_can_be_scored_alone(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """FORMAT.md's protocol averages every video of a domain (the default); UMT reports
+    TVSum's val videos, which --split val scores alone."""
+    root = write_benchmark(tmp_path / "tv", "tvsum", {
+        "good": {"domain": "VT", "visual": [[10 - k, 0] for k in range(10)],
+                 "annotators": [[5, 4]] * 5 + [[1, 2]] * 5},
+        "bad": {"domain": "VT", "visual": [[k, 0] for k in range(10)],
+                "annotators": [[5, 4]] * 5 + [[1, 2]] * 5},
+    })
+    anno = json.loads((root / "anno.json").read_text())
+    anno["videos"]["good"]["split"], anno["videos"]["bad"]["split"] = "val", "train"
+    (root / "anno.json").write_text(json.dumps(anno))
+    base = ["evaluate", "--dataset", str(root), "--baseline", "feature-norm", "--json", "-"]
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out)["headline"] == pytest.approx(0.5)  # 1 and 0
+    assert main([*base, "--split", "val"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["headline"] == pytest.approx(1.0) and result["split"] == "val"
+    yth = write_benchmark(tmp_path / "yth", "yth", {
+        "vidA": {"domain": "dog", "visual": [[3, 4], [0, 1]], "labels": [1, 0]}})
+    assert main(["evaluate", "--dataset", str(yth), "--baseline", "random", "--split",
+                 "val"]) == 1
+    assert "No video of yth is in split 'val'" in capsys.readouterr().err
+
+
 def test_random_baseline_is_seeded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = write_benchmark(tmp_path / "s", "yth", {
         "v": {"domain": "d", "visual": np.eye(6), "labels": [1, 0, 0, 1, 0, 0]}})

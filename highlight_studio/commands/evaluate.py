@@ -51,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --checkpoint: how each clip's curve is read from the model "
                         "(default: the checkpoint's own; activation = the paper's, main_axis "
                         "= the clip's main direction of change, oriented by the activation)")
+    p.add_argument("--split", choices=("all", "train", "val"), default="all",
+                   help="score only the videos of this split (tvsum sets give one per video; "
+                        "default all, as FORMAT.md's protocols read; UMT reports TVSum's val)")
     p.add_argument("--json", type=Path, metavar="F",
                    help="write the full result as JSON ('-': to stdout)")
     p.add_argument("--dump-scores", type=Path, metavar="F",
@@ -90,12 +93,13 @@ def score_videos(visual: dict[str, np.ndarray], scorer: Scorer
 def run(args: argparse.Namespace) -> int:
     if args.baseline and args.readout:
         raise ModelError("--readout reads a model's curve; a baseline scores steps directly.")
-    annotations = read_benchmark_annotations(args.dataset)  # checks the folder before any work
+    every = read_benchmark_annotations(args.dataset)  # checks the folder before any work
+    annotations = every.only_split(args.split)
     check_outputs({"--json": args.json, "--dump-scores": args.dump_scores},
                   source_dirs=(args.dataset,))
     ids = list(annotations.videos)
     visual = read_visual_features(args.dataset, ids)  # the annotated videos, nothing else
-    extra = unannotated_feature_files(args.dataset, ids)
+    extra = unannotated_feature_files(args.dataset, list(every.videos))
     if extra:
         log.warning("%d feature file(s) in %s/visual have no annotation and are left out "
                     "(e.g. %s)", len(extra), args.dataset, extra[0])
@@ -112,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_scores(annotations, scores)
     source = ({"baseline": args.baseline, "seed": args.seed} if args.baseline
               else {"checkpoint": str(args.checkpoint), "readout": readout})
-    data = {"dataset": str(args.dataset), **source, **result.to_dict()}
+    data = {"dataset": str(args.dataset), "split": args.split, **source, **result.to_dict()}
     dump = {vid: s.tolist() for vid, s in scores.items()}  # float32 values, exactly
     write_outputs([(args.json, json.dumps(data, indent=1)),
                    (args.dump_scores, json.dumps(dump))])

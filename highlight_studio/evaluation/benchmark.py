@@ -26,6 +26,7 @@ class VideoAnnotation:
     domain: str
     labels: np.ndarray | None  # yth: int8 [n_steps], 1 highlight, 0 not, -1 unlabelled
     annotator_scores: np.ndarray | None  # tvsum: float32 [n_steps, n_annotators], 1..5
+    split: str | None = None  # tvsum's "train" / "val" where anno.json gives one
 
     @property
     def n_steps(self) -> int:
@@ -45,6 +46,18 @@ class BenchmarkAnnotations:
     @property
     def domains(self) -> list[str]:
         return sorted({v.domain for v in self.videos.values()})
+
+    def only_split(self, split: str) -> BenchmarkAnnotations:
+        """The videos of one split ("all": every video, as FORMAT.md's protocols read; UMT
+        scores TVSum's "val" videos only)."""
+        if split == "all":
+            return self
+        kept = {vid: v for vid, v in self.videos.items() if v.split == split}
+        if not kept:
+            found = sorted({str(v.split) for v in self.videos.values()})
+            raise DatasetError(f"No video of {self.name} is in split {split!r} (splits found: "
+                               f"{', '.join(found)}).")
+        return BenchmarkAnnotations(self.name, self.protocol, kept)
 
 
 def _load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
@@ -141,7 +154,9 @@ def _video_truth(root: Path, protocol: str, video_id: str, entry: dict) -> Video
             scores = np.zeros((0,))
         if scores.ndim != 2 or scores.shape[1] == 0 or not np.isfinite(scores).all():
             raise DatasetError(f"{where}: annotators must be [[score] * n_annotators] per step.")
-        truth = VideoAnnotation(str(entry["domain"]), None, scores)
+        split = entry.get("split")
+        truth = VideoAnnotation(str(entry["domain"]), None, scores,
+                                str(split) if split is not None else None)
     n_steps = truth.n_steps
     if "n_steps" in entry and entry["n_steps"] != n_steps:
         raise DatasetError(f"{where}: n_steps is {entry['n_steps']} but it has {n_steps} labels.")
