@@ -257,3 +257,17 @@ def test_a_request_survives_its_run_json_with_every_field() -> None:
     assert FineTuneRequest.from_dict(data) == request
     del data["clip_readout"]
     assert FineTuneRequest.from_dict(data).clip_readout is None
+
+
+def test_a_run_resumes_only_on_the_clips_it_started_with(tmp_path) -> None:
+    request = _in_memory(tmp_path, steps=8, checkpoint_every=4)
+    cancel = CancelToken()
+    with pytest.raises(Cancelled):
+        for event in train_on(request, _features(), "tiny", 1.0, cancel):
+            if event.checkpoint is not None:
+                cancel.cancel()
+    with pytest.raises(ModelError, match="a resumed run continues on the same clips"):
+        _drain(train_on(dataclasses.replace(request, resume=True), _features(3), "tiny", 1.0))
+    events = _drain(train_on(dataclasses.replace(request, resume=True), _features(), "tiny",
+                             1.0))
+    assert events[-1].step == 8  # the same clips: it goes on

@@ -284,6 +284,8 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
         except ModelError as exc:
             what = "resumed" if request.resume else "fine-tuned"
             raise ModelError(f"{start} cannot be {what} on these features: {exc}") from exc
+        if request.resume:
+            _check_same_data(meta.training_data, dataset.summary(), start)
     model = _start_model(request, dataset)
     options = dataclasses.replace(request.options, checkpoint_path=str(checkpoint),
                                   backbone_id=backbone_id, step_seconds=step_seconds)
@@ -298,6 +300,16 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
         result = _finish(request, options, run_log)
     _write_run_state(request, finished=True)
     yield result
+
+
+def _check_same_data(trained: dict[str, Any], given: dict[str, Any], start: str | Path) -> None:
+    """A resumed run continues on the clips it started with: other clips would make a model
+    of two datasets that neither its card nor its log describes."""
+    keys = ("names", "lengths")
+    if all(k in trained for k in keys) and any(trained[k] != given[k] for k in keys):
+        raise ModelError(f"{start} was trained on {trained.get('clips')} other clips "
+                         f"({', '.join(trained['names'][:3])}…); a resumed run continues on "
+                         "the same clips. Start a new run from it with --init instead.")
 
 
 def _make_folders(request: FineTuneRequest) -> None:
