@@ -9,6 +9,18 @@ from pathlib import Path
 
 def run(clip: str | Path | None = None, checkpoint: str | None = None) -> int:
     """Open the window (on ``clip`` if given) and run the event loop until it closes."""
+    window = None
+
+    def close(signum: int, frame: object) -> None:
+        """Ctrl+C in the terminal, or SIGTERM at log-out, closes the window the normal way
+        (cancel, wait, save); before the window exists there is nothing to save."""
+        if window is None:
+            raise SystemExit(128 + signum)
+        window.close()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):  # first: Qt's import takes a second
+        signal.signal(signum, close)
+
     import pyqtgraph as pg
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -23,11 +35,7 @@ def run(clip: str | Path | None = None, checkpoint: str | None = None) -> int:
     window.show()
     if clip is not None:
         window.open_clip(Path(clip), checkpoint=checkpoint)
-    # Ctrl+C in the terminal, or SIGTERM at log-out, closes the window the normal way (cancel,
-    # wait, save); the timer wakes the Python interpreter so it notices the signal while Qt's
-    # loop runs.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: window.close())
+    # The timer wakes the Python interpreter so it notices a signal while Qt's loop runs.
     wake = QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(250)

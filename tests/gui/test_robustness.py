@@ -157,3 +157,27 @@ def test_edge_edits_never_leave_an_empty_or_negative_segment(qtbot, make_window,
     window.preview.position = lambda: seg.end + 0.5
     window.mark_in()
     assert window.history.state.segments[0] == seg and window._mark_in == seg.end + 0.5
+
+
+def test_cancel_stops_the_analysis_and_leaves_an_export_of_the_last_clip(qtbot, make_window,
+                                                                          clip) -> None:
+    import threading
+
+    class Export:  # stands in for an export job of the previous clip, still writing
+        cancelled = False
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+    window = make_window(CurveAnalyzer(threading.Event()))  # an analysis that waits
+    export = Export()
+    window.export_job = export
+    try:
+        window.open_clip(clip)
+        job = window.job
+        with qtbot.waitSignal(job.thread.finished, timeout=5000):
+            window.cancel_analysis()
+        assert not export.cancelled
+    finally:
+        window.export_job = None
+    window.cancel_analysis()  # nothing left to cancel: no error

@@ -206,3 +206,23 @@ def test_thumbnails_of_anamorphic_footage_are_not_squeezed(qtbot, make_window,
     open_and_wait(qtbot, window, hdv)
     width, height = window.thumbnails._size
     assert width / height == pytest.approx(16 / 9, rel=0.03)
+
+
+def test_sigterm_closes_the_window_the_normal_way(tmp_path) -> None:
+    """At log-out or from a task manager: the window saves its settings and exits 0 instead
+    of dying mid-write."""
+    import signal
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           **{var: str(tmp_path / var) for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                                                    "XDG_CACHE_HOME")}}
+    env.pop("HIGHLIGHT_STUDIO_CONFIG", None)
+    app = subprocess.Popen([sys.executable, "-m", "highlight_studio", "gui"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(6)  # the window is up (1.5 s here): its handler saves and closes
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=120) == 0
+    finally:
+        app.kill()
+    assert list(tmp_path.rglob("settings.json"))  # saved on the way out
