@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
                            use_cache=not args.no_cache, backbone_weights=args.backbone_weights),
                    Analysis)
     segments = select_segments(result.scores, result.step, result.info.duration, options)
-    write_outputs([(args.json, json.dumps(to_json(result, segments), indent=1)),
-                   (args.csv, to_csv(result, segments))], protect=(args.clip,))
+    write_outputs([(args.json, lambda: json.dumps(to_json(result, segments), indent=1)),
+                   (args.csv, lambda: to_csv(result, segments))], protect=(args.clip,))
     report = report_stream(args.json, args.csv)
     total = sum(s.duration for s in segments)
     print(f"{result.path.name}: {len(result.scores)} steps of {result.step:g} s, model "

@@ -7,7 +7,7 @@ import argparse
 import itertools
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO, TypeVar
 
@@ -116,7 +116,7 @@ def check_outputs(outputs: dict[str, Path | None], *, sources: Iterable[Path] = 
                 raise HighlightStudioError(f"Refusing to write {flag} over the source clip "
                                            f"{source}.")
         for folder in source_dirs:
-            if path.exists() and path.resolve().is_relative_to(folder.resolve()):
+            if path.exists() and path.is_relative_to(folder.resolve()):
                 raise HighlightStudioError(f"{flag} {path} is a file of {folder}, which this "
                                            "command reads; write it somewhere else.")
         if not path.parent.is_dir():
@@ -127,14 +127,14 @@ def check_outputs(outputs: dict[str, Path | None], *, sources: Iterable[Path] = 
                                        "read-only or not yours.")
 
 
-def write_outputs(outputs: Iterable[tuple[Path | None, str]], protect: Iterable[Path] = ()
-                  ) -> None:
-    """Each ``(path, text)`` to its file atomically, then the one for ``-`` to stdout, so a
-    reader that closes the pipe early cannot keep the files from being written. Texts end
-    with a newline; a None path is skipped."""
+def write_outputs(outputs: Iterable[tuple[Path | None, Callable[[], str]]],
+                  protect: Iterable[Path] = ()) -> None:
+    """Each ``(path, render)`` to its file atomically, then the one for ``-`` to stdout, so a
+    reader that closes the pipe early cannot keep the files from being written. Only asked-for
+    outputs are rendered (a None path is skipped); texts end with a newline."""
     protect = tuple(protect)
     given = [(path, text if text.endswith("\n") else text + "\n")
-             for path, text in outputs if path is not None]
+             for path, text in ((p, render()) for p, render in outputs if p is not None)]
     for path, text in given:
         if path != STDOUT:
             atomic_write_text(path, text, protect=protect)

@@ -117,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
     source = ({"baseline": args.baseline, "seed": args.seed} if args.baseline
               else {"checkpoint": str(args.checkpoint), "readout": readout})
     data = {"dataset": str(args.dataset), "split": args.split, **source, **result.to_dict()}
-    dump = {vid: s.tolist() for vid, s in scores.items()}  # float32 values, exactly
-    write_outputs([(args.json, json.dumps(data, indent=1)),
-                   (args.dump_scores, json.dumps(dump))])
+    write_outputs([  # the scores as float32 values, exactly
+        (args.json, lambda: json.dumps(data, indent=1)),
+        (args.dump_scores, lambda: json.dumps({vid: s.tolist() for vid, s in scores.items()}))])
     print(result.format_table(label), file=report_stream(args.json, args.dump_scores))
     return 0
