@@ -42,9 +42,8 @@ def rank_steps(scores: np.ndarray) -> np.ndarray:
 
     FORMAT.md does not say how ties rank. Time order is deterministic, but it favours a flat
     scorer a little (``evaluate_scores`` with all-zero scores gives 0.505 on yth-train, random
-    0.473), so a
-    model whose curve has many ties should be read with that in mind; the shipped models have
-    ties in one yth-train video, whose AP is the same either way."""
+    0.473), so a model whose curve has many ties should be read with that in mind; the shipped
+    models have ties in one yth-train video, whose AP is the same either way."""
     return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
 
 

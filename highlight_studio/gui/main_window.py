@@ -756,17 +756,14 @@ class MainWindow(QMainWindow):
 
     def _restore_layout(self) -> None:
         try:
-            self._restore_saved_layout()
+            if self.settings.geometry:
+                self.restoreGeometry(_unb64(self.settings.geometry))
+            if self.settings.window_state:
+                self.restoreState(_unb64(self.settings.window_state))
+            if self.settings.splitter:
+                self.splitter.restoreState(_unb64(self.settings.splitter))
         except (ValueError, UnicodeError) as exc:  # a damaged settings file: default layout
             log.warning("window layout not restored: %s", exc)
-
-    def _restore_saved_layout(self) -> None:
-        if self.settings.geometry:
-            self.restoreGeometry(_unb64(self.settings.geometry))
-        if self.settings.window_state:
-            self.restoreState(_unb64(self.settings.window_state))
-        if self.settings.splitter:
-            self.splitter.restoreState(_unb64(self.settings.splitter))
 
     @Slot()
     def save_session(self) -> None:

@@ -46,9 +46,9 @@ def _key(checkpoint: str | None) -> str:
     return checkpoint or ""  # "": the shipped default model
 
 
-def _read(clip: Path) -> dict:
+def _read(clip: Path, size: int) -> dict:
     """The clip's session file as stored, or a new one (none, damaged, another format, or
-    written for another file at this path)."""
+    written for another file at this path: ``size`` is the clip's, from one stat)."""
     fresh = {"format": FORMAT, "clip": str(clip), "checkpoint": None, "states": {}}
     try:
         data = json.loads(session_path(clip).read_text(encoding="utf-8"))
@@ -58,7 +58,7 @@ def _read(clip: Path) -> dict:
         log.warning("ignoring the unreadable session of %s: %s", clip, exc)
         return fresh
     if (not isinstance(data, dict) or data.get("format") != FORMAT
-            or data.get("clip_size") != _clip_size(clip)
+            or data.get("clip_size") != size
             or not isinstance(data.get("states"), dict)):
         return fresh
     return data
@@ -69,16 +69,17 @@ def save_session(session: Session) -> None:
     the clip cannot be found (an unmounted drive): that would tie the saved edits to no file
     and lose them when it comes back."""
     clip = Path(session.clip).resolve()
-    if _clip_size(clip) < 0:
+    size = _clip_size(clip)
+    if size < 0:
         log.info("session of %s not saved: the clip cannot be found", clip)
         return
-    data = _read(clip)
+    data = _read(clip, size)
     data["states"][_key(session.checkpoint)] = {
         "options": options_to_dict(session.state.options),
         "edited": session.state.edited,
         "segments": [[s.start, s.end, s.score, s.included] for s in session.state.segments],
     }
-    data.update(clip=str(clip), clip_size=_clip_size(clip), checkpoint=session.checkpoint)
+    data.update(clip=str(clip), clip_size=size, checkpoint=session.checkpoint)
     path = session_path(clip)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(data, indent=1), durable=False)  # GUI thread: no wait
@@ -91,7 +92,7 @@ def load_session(clip: str | Path, checkpoint: str | object | None = _LAST) -> S
     """The saved session of ``clip`` for ``checkpoint`` (by default the model last used on
     it), or None if there is none or it does not fit the clip."""
     clip = Path(clip).resolve()
-    data = _read(clip)
+    data = _read(clip, _clip_size(clip))
     model = data.get("checkpoint") if checkpoint is _LAST else checkpoint
     if model is not None and not isinstance(model, str):
         return None

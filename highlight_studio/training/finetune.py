@@ -241,6 +241,7 @@ def _write_run_state(request: FineTuneRequest, finished: bool) -> None:
 def _saved_step(request: FineTuneRequest) -> int:
     """Steps in the run's resumable checkpoint; 0 when there is none."""
     from ..model.checkpoint import training_state_path
+
     checkpoint = request.checkpoint
     if not (checkpoint.exists() and training_state_path(checkpoint).exists()):
         return 0
@@ -480,11 +481,11 @@ def _explained_errors(request: FineTuneRequest, options: TrainOptions) -> Iterat
     try:
         yield
     except HighlightStudioError as exc:
-        if not _is_disk_full(exc.__cause__):
+        if not _is_write_failure(exc.__cause__):
             raise
         raise ModelError(f"{exc} {_kept(request)}") from exc
     except OSError as exc:
-        if not _is_disk_full(exc):
+        if not _is_write_failure(exc):
             raise
         raise ModelError(f"{describe_os_error(Path(request.checkpoint), exc)} "
                          f"{_kept(request)}") from exc
@@ -496,7 +497,7 @@ def _explained_errors(request: FineTuneRequest, options: TrainOptions) -> Iterat
                          f"{_kept(request)}") from exc
 
 
-def _is_disk_full(exc: BaseException | None) -> bool:
+def _is_write_failure(exc: BaseException | None) -> bool:
     """A full disk, or a folder that turned read-only mid-run: either way a checkpoint could
     not be written and the user needs to know which one was kept."""
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES,
