@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import ModelError
 from .events import CancelToken, Progress, check_cancel
+from .features.backbone_names import FRAME_BACKBONES
 from .features.cache import FeatureCache
 from .media import MediaInfo
 from .model.description import CheckpointMeta, check_compatible, resolve_checkpoint
@@ -43,11 +44,10 @@ class Analysis:
 
 def frame_backbone(meta: CheckpointMeta) -> str | None:
     """The registered backbone a checkpoint's features came from, or None when they were
-    precomputed elsewhere (a benchmark's): such a model cannot analyse a clip."""
-    from .features.visual import available_backbones
-
+    precomputed elsewhere (a benchmark's): such a model cannot analyse a clip. Torch-free, so
+    the window can sort its model list at start-up."""
     name = meta.backbone_id.split(":", 1)[0]
-    return name if name in available_backbones() else None
+    return name if name in FRAME_BACKBONES else None
 
 
 def analyze(

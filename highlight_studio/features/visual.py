@@ -25,6 +25,7 @@ from timm.layers import BatchNormAct2d
 from torch import nn
 
 from ..errors import FeatureError
+from .backbone_names import FRAME_BACKBONES
 from .onnx_runtime import OnnxBackbone, OnnxSpec, onnx_path, requested_runtime
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def register_backbone(name: str) -> Callable[[Builder], Builder]:
     """Register ``builder(weights_path_or_None) -> BuiltModel`` under ``name``."""
 
     def decorate(builder: Builder) -> Builder:
+        if name not in FRAME_BACKBONES:
+            raise ValueError(f"backbone {name!r} is missing from backbone_names.FRAME_BACKBONES")
         if name in _REGISTRY:
             raise ValueError(f"backbone {name!r} is already registered")
         _REGISTRY[name] = builder

@@ -21,6 +21,9 @@ def run(clip: str | Path | None = None, checkpoint: str | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):  # first: Qt's import takes a second
         signal.signal(signum, close)
 
+    from .environment import keep_triton_out
+
+    keep_triton_out()  # before Qt loads Mesa's LLVM: the two crash in one process
     import pyqtgraph as pg
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
