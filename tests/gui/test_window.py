@@ -174,7 +174,7 @@ def test_picking_another_model_analyses_with_it(qtbot, make_window, clip) -> Non
 
 def test_the_window_and_the_panel_start_without_torch() -> None:
     """Torch and timm take seconds to import: the window, the training panel and a start
-    model's settings come up without them; they load in the worker that probes the device."""
+    model's settings come up without them (the device probe does not load them either)."""
     code = ("import sys\n"
             "from PySide6.QtWidgets import QApplication\n"
             "import highlight_studio.cli as cli\n"
