@@ -156,7 +156,7 @@ if [ "$check" = 1 ]; then
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   explain
-  [ ${#packages[@]} -gt 0 ] && say "install them as root: apt-get install ${packages[*]}"
+  [ ${#packages[@]} -gt 0 ] && say "install them with: sudo apt-get install ${packages[*]}"
   exit 1
 fi
 apt="apt-get -qq -o DPkg::Lock::Timeout=300"

@@ -84,7 +84,7 @@ def test_without_root_it_says_what_to_install_and_fails(tmp_path) -> None:
                      apt_knows=["libc6", "libxcb-keysyms1"], uid=1000)
     done = run(env)  # not --check: it would install, but may not (apt-get fails the test)
     assert done.returncode == 1
-    assert "install them as root: apt-get install libxcb-keysyms1" in done.stderr
+    assert "install them with: sudo apt-get install libxcb-keysyms1" in done.stderr
 
 
 def test_nothing_missing_is_a_quiet_success(tmp_path) -> None:
