@@ -2,7 +2,7 @@
 inside the app's process): open a clip, analyse, drag the threshold, untick a segment, change
 another and undo that, export an EDL and an MP4 cut, reveal the training panel and train two
 steps; then relaunch on the clip and find the edits, the curve and the new model again, with
-torch never imported."""
+torch never imported, and analyse again (torch loading after OpenGL, which used to crash)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ def test_open_threshold_edit_undo_export_train_then_relaunch(display, tmp_path) 
         first = ticked[0][1] - ticked[0][0]
         assert float(cut.duration / av.time_base) == pytest.approx(first, abs=0.1)
 
+    assert edit["mesa_llvm_before_training"], "no software OpenGL: the crash is not covered"
     assert edit["panel_visible"] and edit["training_status"] == "Done: 2 steps."
     assert edit["trained"] == str(models / "walkthrough.safetensors")
     assert Path(edit["trained"]).is_file() and "walkthrough" in edit["picker"]
@@ -66,3 +67,6 @@ def test_open_threshold_edit_undo_export_train_then_relaunch(display, tmp_path) 
     assert again["training_revealed"]  # the revealed panel is remembered
     assert not again["torch_at_curve"] and not again["torch_after_probe"]
     assert not again["triton_loaded"]
+    assert again["mesa_llvm_before_torch"], "no software OpenGL: the crash is not covered"
+    assert again["reanalysed_steps"] == edit["steps"] and again["torch_after_analysis"]
+    assert again["after_analysis"] == edit["final"]  # same clip and model: the edits stay

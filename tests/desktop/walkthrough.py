@@ -10,7 +10,8 @@ the window the normal way. ``test_walkthrough.py`` runs both phases and checks t
 
 edit:      analyse, drag the threshold line, untick a segment, change another, undo that,
            export an EDL and MP4 cuts, reveal the training panel and train two steps.
-relaunch:  the same clip again: its curve from the cache, its session's edits, no torch.
+relaunch:  the same clip again: its curve from the cache, its session's edits, no torch;
+           then Analyse again, which loads torch into a process already drawing with GL.
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ def pick_threshold(window: Any) -> float:
     raise AssertionError("no threshold gives two segments on this clip's curve")
 
 
+def mesa_llvm_loaded() -> bool:
+    """Whether Mesa's LLVM is mapped into this process (llvmpipe draws the preview): the
+    library triton's own LLVM crashed against."""
+    with open("/proc/self/maps", encoding="utf-8") as maps:
+        return any("libLLVM" in line for line in maps)
+
+
 def edit_phase(window: Any, clip: Path, out: Path, report: dict[str, Any]) -> Iterator[Wait]:
     from PySide6.QtCore import Qt
 
@@ -116,6 +124,7 @@ def edit_phase(window: Any, clip: Path, out: Path, report: dict[str, Any]) -> It
     report["edl"] = edl.read_text(encoding="utf-8") if edl.exists() else None
     report["mp4"] = sorted(p.name for p in cuts.glob("*.mp4"))
 
+    report["mesa_llvm_before_training"] = mesa_llvm_loaded()  # torch loads after it
     window.toggle_training_panel()
     panel = window.training
     report["panel_visible"] = window.training_dock.isVisible()
@@ -146,6 +155,14 @@ def relaunch_phase(window: Any, clip: Path, out: Path, report: dict[str, Any]
     report["final"] = segments_of(window)
     report["final_threshold"] = window.history.state.options.threshold
     report["training_revealed"] = window.training is not None
+
+    cached = window.analysis  # Analyse again: torch loads now, with Mesa's LLVM already in
+    report["mesa_llvm_before_torch"] = mesa_llvm_loaded()
+    window.analyze_button.click()
+    yield "the new analysis", lambda: window.job is None and window.analysis is not cached
+    report["reanalysed_steps"] = len(window.analysis.scores)
+    report["torch_after_analysis"] = "torch" in sys.modules
+    report["after_analysis"] = segments_of(window)
 
 
 class Runner:
