@@ -1,14 +1,18 @@
-"""Start-up: seconds from launching Python to the main window on screen.
+"""Start-up: seconds from launching Python to the main window on screen, and to the start-up
+probe's answer (device in the status bar, user models in the picker).
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/startup.py [--runs 5]
 
 Each run is a fresh interpreter (as a user's launch is), timed by this process from the
-launch to the child's report that ``show()`` has returned and the first events are processed.
-Two ways are timed alternately in the same session, so machine load hits both alike:
+launch to the child's reports. Three ways are timed in turn in the same session, so machine
+load hits them alike:
 
-- ``as shipped``: the window imports no torch; the device probe loads it in a worker;
-- ``torch first``: ``torch`` and ``timm`` imported before the window, which is what start-up
-  cost before the window stopped importing them (the baseline).
+- ``as shipped``: the window imports no torch, and neither does the probe (it asks the GPU
+  driver and reads torch's build files);
+- ``torch probe``: the probe imports torch and timm and asks torch for the device, as it did
+  before (the baseline for the probe's answer; it also crashed relaunches under llvmpipe);
+- ``torch first``: ``torch`` and ``timm`` imported before the window (the baseline for the
+  window itself, from before the window stopped importing them).
 
 Caches and settings go to a temporary folder, so the user's are neither read nor changed.
 """
@@ -24,35 +28,48 @@ import tempfile
 import time
 
 CHILD = """
-import sys
-if {torch_first}:
+import sys, time
+mode = {mode!r}
+if mode == "torch first":
     import timm, torch  # noqa: F401
 from PySide6.QtWidgets import QApplication
+from highlight_studio.gui import environment
 from highlight_studio.gui.main_window import MainWindow
+if mode == "torch probe":
+    def find_device():
+        from highlight_studio.features.visual import best_device
+        return best_device(), "asked torch"
+    environment.find_device = find_device
+environment.keep_triton_out()
 app = QApplication(sys.argv[:1])
 window = MainWindow()
 window.show()
 app.processEvents()
 print("shown", flush=True)
+while window.setup_job.is_running():
+    app.processEvents()
+    time.sleep(0.005)
+app.processEvents()
+print("probed", flush=True)
 window.close()
 """
+MODES = ("as shipped", "torch probe", "torch first")
 
 
-def time_launch(torch_first: bool, env: dict[str, str]) -> float:
-    """Seconds from spawning the interpreter to its "shown" line."""
+def time_launch(mode: str, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from spawning the interpreter to its "shown" and "probed" lines."""
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-c", CHILD.format(torch_first=torch_first)],
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(mode=mode)],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                              env=env)
     assert child.stdout is not None
+    seen: dict[str, float] = {}
     for line in child.stdout:
-        if line.strip() == "shown":
-            seconds = time.perf_counter() - started
-            break
-    else:
-        raise RuntimeError("the window did not come up")
+        seen[line.strip()] = time.perf_counter() - started
     child.wait()
-    return seconds
+    if set(seen) != {"shown", "probed"}:
+        raise RuntimeError(f"{mode}: the window did not come up and probe ({sorted(seen)})")
+    return seen["shown"], seen["probed"]
 
 
 def main() -> None:
@@ -63,17 +80,20 @@ def main() -> None:
         env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
                **{var: os.path.join(home, var) for var in
                   ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}}
-        time_launch(False, env)  # warm the file-system cache for both ways alike
-        times: dict[bool, list[float]] = {False: [], True: []}
+        for mode in MODES:
+            time_launch(mode, env)  # warm the file-system cache for every way alike
+        times: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
         for _ in range(args.runs):
-            for torch_first in (False, True):
-                times[torch_first].append(time_launch(torch_first, env))
-    print(f"{args.runs} launches each, alternating, {os.cpu_count()} logical cores\n")
-    print("| launch to window shown | median | min | max |\n|---|---|---|---|")
-    for torch_first, label in ((False, "as shipped (torch loads in a worker)"),
-                               (True, "torch and timm imported first (before)")):
-        t = times[torch_first]
-        print(f"| {label} | {statistics.median(t):.2f} s | {min(t):.2f} s | {max(t):.2f} s |")
+            for mode in MODES:
+                times[mode].append(time_launch(mode, env))
+    print(f"{args.runs} launches each, in turn, {os.cpu_count()} logical cores, "
+          f"QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']}\n")
+    print("| launch to | way | median | min | max |\n|---|---|---|---|---|")
+    for index, what in enumerate(("window shown", "probe answered")):
+        for mode in MODES:
+            t = [pair[index] for pair in times[mode]]
+            print(f"| {what} | {mode} | {statistics.median(t):.2f} s | {min(t):.2f} s | "
+                  f"{max(t):.2f} s |")
 
 
 if __name__ == "__main__":
