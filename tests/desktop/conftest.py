@@ -40,7 +40,7 @@ def display() -> Iterator[str]:
     read, write = os.pipe()
     server = subprocess.Popen(
         [xvfb, "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
-         "-nolisten", "tcp"], pass_fds=(write,), stderr=subprocess.PIPE)
+         "-nolisten", "tcp", "-noreset"], pass_fds=(write,), stderr=subprocess.PIPE)
     os.close(write)
     try:
         ready, _, _ = select.select([read], [], [], 30)
