@@ -10,7 +10,7 @@ import numpy as np
 from clipgen import ClipSpec, write_clip
 from PIL import Image
 
-from .conftest import app_command, curve_mask, curve_width, start, stop, wait_for_curve
+from .conftest import app_command, curve_columns, curve_mask, start, stop, wait_for_curve
 
 
 def test_the_app_draws_its_curve_on_x11_and_relaunches_on_the_cached_one(display, tmp_path
@@ -26,5 +26,5 @@ def test_the_app_draws_its_curve_on_x11_and_relaunches_on_the_cached_one(display
         stop(app, log)
         colours = np.unique(shot.reshape(-1, 3), axis=0)
         assert len(colours) > 200, f"a nearly blank screen ({len(colours)} colours)"
-        assert curve_width(shot) >= 400 and curve_mask(shot).sum() >= 400
+        assert curve_columns(shot) >= 400 and curve_mask(shot).sum() >= 400
         assert "Segmentation fault" not in Path(log).read_text(errors="replace")
