@@ -28,7 +28,7 @@ CURVE_RGB = (60, 140, 255)  # gui.curve_view.CURVE_PEN
 
 
 @pytest.fixture(scope="session")
-def display() -> Iterator[str]:
+def display(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An Xvfb display (":N") for the whole session, 24-bit, with GLX (Mesa's llvmpipe)."""
     xvfb = shutil.which("Xvfb")
     if not sys.platform.startswith("linux") or xvfb is None:
@@ -37,17 +37,20 @@ def display() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"{reason}: CI must start the real window under xcb")
         pytest.skip(reason)
+    log = tmp_path_factory.mktemp("xvfb") / "xvfb.log"
     read, write = os.pipe()
-    server = subprocess.Popen(
-        [xvfb, "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
-         "-nolisten", "tcp", "-noreset"], pass_fds=(write,), stderr=subprocess.PIPE)
+    with log.open("wb") as out:  # a file, not a pipe nobody reads that could fill and block
+        server = subprocess.Popen(
+            [xvfb, "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
+             "-nolisten", "tcp", "-noreset"], pass_fds=(write,), stderr=out)
     os.close(write)
     try:
         ready, _, _ = select.select([read], [], [], 30)
         number = os.read(read, 32).decode().strip() if ready else ""
         if not number:
             server.kill()
-            pytest.fail(f"Xvfb did not start: {server.communicate()[1].decode()[-2000:]}")
+            server.wait()
+            pytest.fail(f"Xvfb did not start:\n{tail(log)}")
         yield f":{number}"
     finally:
         os.close(read)
