@@ -258,6 +258,13 @@ def _open(path: Path) -> av.container.InputContainer:
     if path.is_dir():
         raise MediaError(f"{path} is a folder, not a video file.")
     try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise MediaError(f"Cannot open {path}: {exc.strerror or exc}.") from exc
+    if not stat.S_ISREG(mode):  # a FIFO or device would block the open, or never end
+        raise MediaError(f"{path} is not a regular file (a pipe, socket or device); save the "
+                         "video to a file first.")
+    try:
         return av.open(str(path), metadata_errors="replace")
     except OSError as exc:  # first: PyAV's permission and I/O errors are FFmpegErrors too
         raise MediaError(f"Cannot open {path}: {exc.strerror or exc}.") from exc

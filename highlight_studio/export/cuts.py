@@ -50,6 +50,7 @@ STAGE = "export"
 _THUMB = (64, 48)  # size pictures are compared at when checking exact cuts
 _THUMB_TOLERANCE = 12.0  # mean absolute difference (0-255) a re-encoded picture may show
 _AAC_FRAME = 1024  # samples per AAC packet: the granularity of audio in a stream copy
+_NAME_MAX = 255  # bytes in a file name on every common file system (NAME_MAX)
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,29 @@ _Writer = Generator[int, None, tuple[list[_Span], list[np.ndarray]]]
 
 def output_name(template: str, *, clip: str, index: int, tc: str, start: float, end: float
                 ) -> str:
-    """A file name from ``template``; refuses names that would leave the output folder."""
+    """A file name from ``template``; refuses names that would leave the output folder.
+
+    A name longer than a file system takes (255 bytes) has its clip name shortened, ending
+    in a digest of the whole name, so long names of different clips still differ.
+    """
+    name = _format_name(template, clip=clip, index=index, tc=tc, start=start, end=end)
+    excess = len(os.fsencode(name)) - _NAME_MAX
+    if excess > 0:
+        digest = hashlib.sha256(os.fsencode(clip)).hexdigest()[:10]
+        keep = len(os.fsencode(clip)) - excess - len(digest) - 1
+        if keep > 0:
+            short = os.fsencode(clip)[:keep].decode("utf-8", "ignore")
+            name = _format_name(template, clip=f"{short}~{digest}", index=index, tc=tc,
+                                start=start, end=end)
+        if len(os.fsencode(name)) > _NAME_MAX:
+            raise ExportError(f"The file name template {template!r} gives a name longer than "
+                              f"{_NAME_MAX} bytes; use a shorter one.")
+    return name
+
+
+def _format_name(template: str, **fields: Any) -> str:
     try:
-        name = template.format(clip=clip, index=index, tc=tc, start=start, end=end)
+        name = template.format(**fields)
     except (KeyError, IndexError, ValueError) as exc:
         raise ExportError(
             f"The file name template {template!r} is not valid ({exc}); use the fields "
