@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import av
 import pytest
 from clipgen import ClipSpec, write_clip
 

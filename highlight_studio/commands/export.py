@@ -7,6 +7,7 @@ given in seconds and the model is skipped. Every file is verified after writing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from ..export.timelines import (
     write_fcpxml,
     write_otio,
 )
+from ..fileio import make_folder, remove_folders
 from ..media import MediaInfo, probe
 from ..segments import Segment
 from .common import (
@@ -108,12 +110,15 @@ def _selection(args: argparse.Namespace) -> tuple[MediaInfo, list[Segment]]:
     return result.info, segments
 
 
-def _collect(events: Iterator[Progress | CutResult]) -> Iterator[Progress | list[CutResult]]:
-    """Pass Progress on and gather every CutResult, so ``drain`` can draw one bar."""
+def _collect(events: Iterator[Progress | CutResult], written: list[Path]
+             ) -> Iterator[Progress | list[CutResult]]:
+    """Pass Progress on and gather every CutResult, so ``drain`` can draw one bar; each file
+    goes into ``written`` as soon as it is in place."""
     results = []
     for event in events:
         if isinstance(event, CutResult):
             results.append(event)
+            written.append(event.path)
         else:
             yield event
     yield results
@@ -125,9 +130,6 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError("Nothing to export: give --edl, --fcpxml, --otio and/or --mp4-dir.")
     # Catch path mistakes before the model runs, not after minutes of analysis.
     check_outputs(outputs, sources=(args.clip,))
-    if args.mp4_dir is not None and not args.mp4_dir.is_dir():
-        raise ExportError(f"The folder {args.mp4_dir} does not exist; create it or pick "
-                          "another.")
     options = CutOptions(mode=args.mode, template=args.template, reel=args.reel,
                          bit_depth=args.bit_depth)
     if args.mp4_dir is not None:  # a template mistake, too, before minutes of analysis
@@ -136,6 +138,25 @@ def run(args: argparse.Namespace) -> int:
     if args.edl or args.fcpxml:  # the rate is known from the probe, before any analysis
         require_timecode_rate(editing_rate(probe(args.clip)), args.clip.name,
                               "An EDL or FCPXML")
+    # A missing --mp4-dir is made (as PySceneDetect and auto-editor do), and removed again,
+    # with every file this run wrote, if the export does not complete: all or nothing.
+    made = make_folder(args.mp4_dir, error=ExportError) if args.mp4_dir is not None else []
+    written: list[Path] = []
+    try:
+        _export(args, options, written)
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        remove_folders(made)
+        raise
+    return 0
+
+
+def _export(args: argparse.Namespace, options: CutOptions, written: list[Path]) -> None:
+    """Analyse (or read ``--segments``), then write the cuts and the timelines, adding each
+    finished file to ``written``. The cuts go first: they take long and fail more often
+    (damaged sources, a full disk), and timelines are only worth having beside them."""
     info, segments = _selection(args)
     timeline = build_timeline(info, segments, reel=read_reel_name(args.clip))
     if args.mp4_dir is not None:  # name clashes refuse the export before any file is written
@@ -144,18 +165,10 @@ def run(args: argparse.Namespace) -> int:
     count = len(timeline.cuts)
     print(f"{args.clip.name}: {count} segment{'s' if count != 1 else ''}, {timeline.frames} frames "
           f"({seconds:.2f} s) at {float(timeline.rate):.3f} fps")
-    if args.edl:
-        write_edl(timeline, args.edl, args.reel_preset)
-        print(f"  EDL ({args.reel_preset})  {args.edl}")
-    if args.fcpxml:
-        write_fcpxml(timeline, args.fcpxml)
-        print(f"  FCPXML           {args.fcpxml}")
-    if args.otio:
-        write_otio(timeline, args.otio)
-        print(f"  OTIO             {args.otio}")
+    lines = []
     if args.mp4_dir is not None:
-        results = drain(_collect(cut_clips(timeline, info, args.mp4_dir, options)), list)
-        for r in results:
+        for r in drain(_collect(cut_clips(timeline, info, args.mp4_dir, options), written),
+                       list):
             label = "reel" if r.index == 0 else f"{r.index:4d}"
             line = f"  {label}  {r.path}  {r.start:.3f}-{r.end:.3f} s, {r.frames} frames"
             if not r.on_request:
@@ -163,5 +176,15 @@ def run(args: argparse.Namespace) -> int:
                        "variable frame rate: frames are kept whole" if info.is_vfr else
                        "the source's timestamps are off the frame grid")
                 line += f" (asked {r.requested_start:.3f}-{r.requested_end:.3f} s; {why})"
-            print(line)
-    return 0
+            lines.append(line)
+    if args.edl:
+        written.append(write_edl(timeline, args.edl, args.reel_preset))
+        print(f"  EDL ({args.reel_preset})  {args.edl}")
+    if args.fcpxml:
+        written.append(write_fcpxml(timeline, args.fcpxml))
+        print(f"  FCPXML           {args.fcpxml}")
+    if args.otio:
+        written.append(write_otio(timeline, args.otio))
+        print(f"  OTIO             {args.otio}")
+    for line in lines:
+        print(line)
