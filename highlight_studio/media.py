@@ -44,6 +44,9 @@ _VFR_PROBE_PACKETS = 300
 # Frame intervals may differ by rounding to the stream's time base (1 tick, e.g. 33/34 ms in
 # Matroska) or by this fraction of the typical interval before a clip counts as VFR.
 _VFR_TOLERANCE = 0.01
+# A clip whose packets end this much (or two frames) before its header's duration is cut off.
+_TRUNCATION_SLACK = Fraction(1, 2)
+_TAIL_SECONDS = 3  # how far before the declared end the check for a cut-off file starts
 # libswscale filter for the downscale to analysis size: smooth enough for a backbone, fast.
 _INTERPOLATION = "BILINEAR"
 
@@ -95,6 +98,15 @@ def step_count(duration: float, step: float) -> int:
     if step <= 0:
         raise ValueError(f"step must be positive, got {step}")
     return max(0, math.ceil(duration / step - _STEP_EPS))
+
+
+def truncation_note(info: MediaInfo) -> str | None:
+    """What to tell the user about a clip that is cut off (a download or recording that
+    stopped): only what is there was analysed. None for a whole clip."""
+    if not info.truncated:
+        return None
+    return (f"{info.path.name} is cut off: only its first {info.duration:.2f} s can be read "
+            "(less than its header declares); only that part was analysed.")
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -418,6 +430,16 @@ def _sampled_timing(container: av.container.InputContainer, stream: av.VideoStre
     else:
         duration = Fraction(0)
     is_vfr = _varies(ordered)
+    truncated = False
+    if (stream.duration or container.duration) and duration > 0 and ordered:
+        # The length comes from the header (Matroska, AVI): a file cut off keeps declaring
+        # the whole. Where the packets really end is read near the declared end.
+        interval = Fraction(1) / Fraction(stream.average_rate or stream.base_rate or 25)
+        end = (ordered[-1] + math.ceil(interval / tb) if complete else
+               _packets_end(container, stream, first_pts + math.floor(duration / tb)))
+        if end is not None and duration - (end - first_pts) * tb > max(
+                _TRUNCATION_SLACK, 2 * interval):
+            duration, truncated = (end - first_pts) * tb, True
     if len(ordered) > 1 and (is_vfr or complete):
         sampled_rate = (len(ordered) - 1) / ((ordered[-1] - ordered[0]) * tb)
     else:
@@ -428,7 +450,25 @@ def _sampled_timing(container: av.container.InputContainer, stream: av.VideoStre
     else:
         avg_fps = sampled_rate
         count = max(1, round(duration * avg_fps))
-    return _Timing(duration, count, avg_fps.limit_denominator(1_000_000), is_vfr, False)
+    return _Timing(duration, count, avg_fps.limit_denominator(1_000_000), is_vfr, truncated)
+
+
+def _packets_end(container: av.container.InputContainer, stream: av.VideoStream,
+                 declared_end: int) -> int | None:
+    """The pts just after the last video packet in the file, read from a seek a few seconds
+    before ``declared_end`` (demuxing only); None if nothing can be read there."""
+    tb = stream.time_base
+    assert tb is not None
+    try:
+        container.seek(max(0, declared_end - math.ceil(_TAIL_SECONDS / tb)), stream=stream,
+                       backward=True)
+    except av.error.FFmpegError:
+        return None
+    end: int | None = None
+    for packet in _packets(container, stream):
+        if packet.pts is not None:
+            end = max(end or 0, packet.pts + (packet.duration or 0))
+    return end
 
 
 def _varies(stamps: Sequence[int]) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ from ..export.timelines import (
     write_otio,
 )
 from ..fileio import make_folder, remove_folders
-from ..media import MediaInfo, probe
+from ..media import MediaInfo, probe, truncation_note
 from ..segments import Segment
 from .common import (
     add_model_arguments,
@@ -42,6 +43,7 @@ from .common import (
     segment_options_from_args,
 )
 
+log = logging.getLogger(__name__)
 _RANGE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*-\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
 
 
@@ -165,6 +167,9 @@ def _export(args: argparse.Namespace, options: CutOptions, written: list[Path]) 
     count = len(timeline.cuts)
     print(f"{args.clip.name}: {count} segment{'s' if count != 1 else ''}, {timeline.frames} frames "
           f"({seconds:.2f} s) at {float(timeline.rate):.3f} fps")
+    note = truncation_note(info)
+    if note is not None:
+        log.warning("%s", note)
     lines = []
     if args.mp4_dir is not None:
         for r in drain(_collect(cut_clips(timeline, info, args.mp4_dir, options), written),
