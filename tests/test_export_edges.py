@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
-from clipgen import ClipSpec, write_clip
+from clipgen import ClipSpec, draw_frame, read_frame_index, write_clip
 
 from highlight_studio.errors import MediaError
 from highlight_studio.export.cuts import CutOptions, CutResult, cut_clips
@@ -16,6 +19,66 @@ from highlight_studio.media import probe
 from highlight_studio.segments import Segment
 
 SMALL = ClipSpec(n_frames=48, width=160, height=120)
+RATE = 48_000
+
+
+def make_clip(path: Path, *, container: str = "mp4", video: str = "libx264",
+              audio: str = "aac", tones: tuple[float, ...] = (440.0,), n_frames: int = 75,
+              fps: int = 25, pts_seconds: list[float] | None = None,
+              x264: dict[str, str] | None = None, gop: int = 10) -> Path:
+    """A clip whose frames carry their index (clipgen's barcode) with one audio track per
+    tone; what clipgen cannot make: several audio tracks, MPEG-2 program streams, interlaced
+    H.264, long gaps between frames (``pts_seconds``)."""
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(video, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        tb = Fraction(1, 90_000) if pts_seconds else Fraction(1, fps)
+        stream.time_base = stream.codec_context.time_base = tb
+        stream.codec_context.gop_size = gop
+        if video == "libx264":
+            stream.options = {"preset": "ultrafast", "crf": "12", **(x264 or {})}
+        tracks = []
+        for hz in tones:
+            track = out.add_stream(audio, rate=RATE)
+            track.layout = "mono" if audio == "aac" else "stereo"
+            tracks.append((track, hz))
+        for i in range(n_frames):
+            frame = av.VideoFrame.from_ndarray(draw_frame(i, 160, 120), "rgb24")
+            frame.pts = round(pts_seconds[i] / tb) if pts_seconds else i
+            frame.time_base = tb
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+        seconds = pts_seconds[-1] + 1 / fps if pts_seconds else n_frames / fps
+        for track, hz in tracks:
+            total = round(seconds * RATE)
+            tone = (0.5 * np.sin(2 * np.pi * hz * np.arange(total) / RATE)).astype(np.float32)
+            size = track.codec_context.frame_size or 1024
+            for at in range(0, total, size):
+                piece = np.stack([tone[at:at + size]] * track.layout.nb_channels)
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(piece), format="fltp",
+                                                   layout=track.layout.name)
+                frame.sample_rate, frame.pts, frame.time_base = RATE, at, Fraction(1, RATE)
+                out.mux(track.encode(frame))
+            out.mux(track.encode())
+    return path
+
+
+def tones_of(path: Path) -> list[float]:
+    """The loudest frequency of each audio track (Hz)."""
+    found = []
+    with av.open(str(path)) as container:
+        for stream in container.streams.audio:
+            samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(stream)])
+            container.seek(0)
+            spectrum = np.abs(np.fft.rfft(samples))
+            found.append(float(np.argmax(spectrum)) * stream.rate / len(samples))
+    return found
+
+
+def indices(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        return [read_frame_index(f.to_ndarray(format="rgb24"))
+                for f in container.decode(video=0)]
 
 
 def cut(path: Path, out: Path, segments: list[Segment], **options: object) -> list[CutResult]:
@@ -56,3 +119,16 @@ def test_a_fifo_is_refused_instead_of_blocking(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(MediaError, match="not a regular file"):
         probe(fifo)
+
+
+@pytest.mark.parametrize("mode", ["fast", "exact"])
+def test_every_audio_track_is_kept(tmp_path: Path, mode: str) -> None:
+    clip = make_clip(tmp_path / "two.mp4", tones=(440.0, 880.0))
+    out = tmp_path / "out"
+    out.mkdir()
+    results = cut(clip, out, [Segment(0.4, 1.6), Segment(2.0, 2.8)], mode=mode, reel=True)
+    assert len(results) == 3
+    for result in results:
+        found = tones_of(result.path)
+        assert len(found) == 2, result.path.name
+        assert abs(found[0] - 440) < 10 and abs(found[1] - 880) < 10, found

@@ -362,15 +362,17 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
             # pictures are re-encoded as stored; players turn them by the display matrix
             # (PyAV's angle is counter-clockwise, MediaInfo's clockwise)
             vout.set_display_rotation(-info.rotation)
-        ain = src.streams.audio[0] if src.streams.audio else None
-        aout = None
-        if ain is not None:
+        # every audio track is kept, in order (a second language, an isolated microphone)
+        tracks = []
+        for ain in src.streams.audio:
             aout = out.add_stream("aac", rate=ain.rate)
             aout.layout = ain.layout.name
             aout.bit_rate = options.audio_bitrate
+            aout.metadata.update(ain.metadata)
+            tracks.append((ain, aout))
         start = _start_pts(info, tb)
         base = 0  # output pts (in tb) where the next cut starts
-        audio_base = 0  # output sample where the next cut's sound starts
+        audio_bases = [0] * len(tracks)  # output sample where each track's next cut starts
         for cut in job.cuts:
             lo, hi = _window(cut, timeline.rate, tb, start)
             first: int | None = None
@@ -411,12 +413,12 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
             if after is None:  # the cut runs to the end of the clip
                 after = last_pts + (last.duration or round(1 / (timeline.rate * tb)))
             spans.append(_Span(first, after, count))
-            if ain is not None and aout is not None:
+            for i, (ain, aout) in enumerate(tracks):
                 samples = _cut_audio(src, ain, first * tb, after * tb, cancel)
-                audio_base = _encode_audio(out, aout, samples, audio_base)
+                audio_bases[i] = _encode_audio(out, aout, samples, audio_bases[i])
             base += after - first
         out.mux(vout.encode(None))
-        if aout is not None:
+        for _, aout in tracks:
             out.mux(aout.encode(None))
     return spans, thumbs
 
@@ -539,8 +541,7 @@ def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         tb = vin.time_base
         assert tb is not None
         vout = out.add_stream_from_template(vin)
-        ain = src.streams.audio[0] if src.streams.audio else None
-        aout = out.add_stream_from_template(ain) if ain is not None else None
+        tracks = [(ain, out.add_stream_from_template(ain)) for ain in src.streams.audio]
         start = _start_pts(info, tb)
         base = 0
         for cut in job.cuts:
@@ -590,7 +591,7 @@ def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                                   f"{float(timeline.seconds(cut.src_in)):.3f} s.")
             span = _Span(key, stop if stop is not None else end, count)
             spans.append(span)
-            if ain is not None and aout is not None:
+            for ain, aout in tracks:
                 _copy_audio(src, ain, aout, out, span.first * tb, span.end * tb, base * tb,
                             cancel)
             base += span.end - span.first
@@ -625,35 +626,43 @@ def _copy_audio(src: av.container.InputContainer, ain: av.AudioStream, aout: av.
 
 
 @dataclass(frozen=True)
+class _Sound:
+    """Where one audio track of a written file starts and ends (seconds, file clock)."""
+
+    rate: int
+    start: Fraction
+    end: Fraction
+
+
+@dataclass(frozen=True)
 class _Written:
     frames: int
     duration: Fraction  # of the picture
     video_end: Fraction  # seconds on the file's clock where the picture ends
-    audio_start: Fraction | None  # where the sound starts and ends, None without sound
-    audio_end: Fraction | None
+    sound: tuple[_Sound, ...]  # every audio track, in order
     first: np.ndarray | None
     last: np.ndarray | None
 
 
 def _read_back(path: Path, pictures: bool, cancel: CancelToken | None = None) -> _Written:
-    """Re-open a written file in one pass: count its frames, measure both streams and, when
+    """Re-open a written file in one pass: count its frames, measure every stream and, when
     ``pictures``, decode the picture to grab its first and last frames. A long reel takes a
     while to decode, so ``cancel`` is checked on every packet."""
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        audio = container.streams.audio[0] if container.streams.audio else None
+        audio = list(container.streams.audio)
         tb = video.time_base
         assert tb is not None
-        frames, samples = 0, 0
+        frames = 0
+        samples = dict.fromkeys(audio, 0)
         lo: int | None = None
         hi = 0
         first: np.ndarray | None = None
         last: av.VideoFrame | None = None
-        streams = [video] if audio is None else [video, audio]
-        for packet in container.demux(*streams):
+        for packet in container.demux(video, *audio):
             check_cancel(cancel)
-            if packet.stream is audio:
-                samples += sum(f.samples for f in packet.decode())
+            if packet.stream is not video:
+                samples[packet.stream] += sum(f.samples for f in packet.decode())
                 continue
             if packet.pts is not None:
                 frames += 1
@@ -664,26 +673,26 @@ def _read_back(path: Path, pictures: bool, cancel: CancelToken | None = None) ->
                     if first is None:
                         first = _thumb(frame)
                     last = frame
-        audio_start = audio_end = None
-        if audio is not None:
+        sound = []
+        for stream in audio:
             # The container's track length is what players use; it excludes the encoder's
             # padding to whole AAC packets, which decoding still returns.
-            atb = audio.time_base
+            atb = stream.time_base
             assert atb is not None
-            declared = audio.duration * atb if audio.duration else None
-            decoded = Fraction(samples, audio.rate)
+            declared = stream.duration * atb if stream.duration else None
+            decoded = Fraction(samples[stream], stream.rate)
             if declared is not None and abs(declared - decoded) > Fraction(2 * _AAC_FRAME,
-                                                                           audio.rate):
+                                                                           stream.rate):
                 raise ExportError(f"{path.name} declares {float(declared):.3f} s of sound but "
                                   f"holds {float(decoded):.3f} s; it was not saved.")
-            audio_start = (audio.start_time or 0) * atb
-            audio_end = audio_start + (declared if declared is not None else decoded)
+            begin = (stream.start_time or 0) * atb
+            sound.append(_Sound(stream.rate, begin,
+                                begin + (declared if declared is not None else decoded)))
     return _Written(
         frames=frames,
         duration=Fraction(hi - (lo or 0)) * tb,
         video_end=hi * tb,
-        audio_start=audio_start,
-        audio_end=audio_end,
+        sound=tuple(sound),
         first=first,
         last=_thumb(last) if last is not None else None,
     )
@@ -697,6 +706,7 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
         vin = video_stream(src)
         assert vin is not None  # probe found it
         tb = vin.time_base
+        audio_tracks = len(src.streams.audio)
     assert tb is not None
     start = _start_pts(info, tb)
     written = _read_back(tmp, pictures=mode == "exact", cancel=cancel)
@@ -710,16 +720,18 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
     if abs(written.duration - want) > frame:
         raise ExportError(f"{name} lasts {float(written.duration):.3f} s after writing, not "
                           f"{float(want):.3f} s; it was not saved.")
-    if written.audio_end is not None and written.audio_start is not None and info.audio_rate:
+    if len(written.sound) != audio_tracks:
+        raise ExportError(f"{name} has {len(written.sound)} audio tracks after writing, not "
+                          f"{audio_tracks}; it was not saved.")
+    for sound in written.sound:
         # a stream copy can only move sound by whole AAC packets, one at each end; it keeps a
         # late-starting track late, where exact mode fills the gap with silence
-        slack = frame if mode == "exact" else frame + 2 * Fraction(_AAC_FRAME, info.audio_rate)
-        if abs(written.audio_end - written.video_end) > slack or (
-                mode == "exact" and abs(written.audio_start) > slack):
+        slack = frame if mode == "exact" else frame + 2 * Fraction(_AAC_FRAME, sound.rate)
+        if abs(sound.end - written.video_end) > slack or (
+                mode == "exact" and abs(sound.start) > slack):
             raise ExportError(
-                f"{name}'s sound runs {float(written.audio_start):.3f}-"
-                f"{float(written.audio_end):.3f} s but its picture ends at "
-                f"{float(written.video_end):.3f} s; it was not saved."
+                f"{name}'s sound runs {float(sound.start):.3f}-{float(sound.end):.3f} s but "
+                f"its picture ends at {float(written.video_end):.3f} s; it was not saved."
             )
     if mode == "exact":
         for got, meant, where in ((written.first, thumbs[0], "first"),
@@ -738,6 +750,6 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
         end=float(Fraction(spans[-1].end - start) * tb),
         frames=written.frames,
         duration=float(written.duration),
-        audio_duration=None if written.audio_end is None or written.audio_start is None
-        else float(written.audio_end - written.audio_start),
+        audio_duration=float(written.sound[0].end - written.sound[0].start)
+        if written.sound else None,
     )
