@@ -200,7 +200,7 @@ def frames_at(
                 target > newest.pts
             ):
                 container.seek(target, stream=stream, backward=True)
-                frames = _decoded(container, stream)
+                frames = decoded_frames(container, stream)
                 current = ahead = None
             if ahead is not None and ahead.pts <= target:
                 current, ahead = ahead, None
@@ -238,7 +238,7 @@ def read_audio(path: str | Path, sample_rate: int, cancel: CancelToken | None = 
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         pos: int | None = None
-        for frame in _decoded(container, stream):
+        for frame in decoded_frames(container, stream):
             check_cancel(cancel)
             if pos is None:
                 start = frame.time if frame.time is not None else info.start_time
@@ -517,9 +517,11 @@ def _decode_packet(stream: av.VideoStream | av.AudioStream, packet: av.Packet) -
         return []
 
 
-def _decoded(container: av.container.InputContainer,
-             stream: av.VideoStream | av.AudioStream) -> Iterator[Any]:
-    """Every frame of ``stream`` from the current position, the decoder drained at the end."""
+def decoded_frames(container: av.container.InputContainer,
+                   stream: av.VideoStream | av.AudioStream) -> Iterator[Any]:
+    """Every frame of ``stream`` from the current position, the decoder drained at the end.
+    A packet the decoder rejects (damaged, or cut by a seek) is skipped, as players do, and
+    a file that stops being readable ends the stream there."""
     for packet in _packets(container, stream):
         yield from _decode_packet(stream, packet)
 
@@ -570,7 +572,7 @@ def _sample_frames(info: MediaInfo, step: float, size: tuple[int, int],
         held: av.VideoFrame | None = None  # newest frame seen; on screen until the next one
         held_time = 0.0
         first_pts: int | None = None
-        for frame in _decoded(container, stream):
+        for frame in decoded_frames(container, stream):
             check_cancel(cancel)
             if frame.pts is None:
                 continue

@@ -15,7 +15,7 @@ from highlight_studio.errors import MediaError
 from highlight_studio.export.cuts import CutOptions, CutResult, cut_clips
 from highlight_studio.export.timeline import build_timeline
 from highlight_studio.export.timelines import write_edl, write_fcpxml, write_otio
-from highlight_studio.media import probe
+from highlight_studio.media import decoded_frames, probe
 from highlight_studio.segments import Segment
 
 SMALL = ClipSpec(n_frames=48, width=160, height=120)
@@ -76,9 +76,10 @@ def tones_of(path: Path) -> list[float]:
 
 
 def indices(path: Path) -> list[int]:
+    """The frame numbers in a file; a damaged packet a stream copy kept is skipped."""
     with av.open(str(path)) as container:
         return [read_frame_index(f.to_ndarray(format="rgb24"))
-                for f in container.decode(video=0)]
+                for f in decoded_frames(container, container.streams.video[0])]
 
 
 def cut(path: Path, out: Path, segments: list[Segment], **options: object) -> list[CutResult]:
@@ -132,3 +133,69 @@ def test_every_audio_track_is_kept(tmp_path: Path, mode: str) -> None:
         found = tones_of(result.path)
         assert len(found) == 2, result.path.name
         assert abs(found[0] - 440) < 10 and abs(found[1] - 880) < 10, found
+
+
+def grid(seconds: float, fps: int = 25) -> int:
+    return int(seconds * fps + 0.5)
+
+
+@pytest.mark.parametrize("mode", ["fast", "exact"])
+def test_an_mpeg2_program_stream_is_cut(tmp_path: Path, mode: str) -> None:
+    """A .mpg: seeks land on byte positions, so the first packets after one repeat or shift
+    their timestamps and the MP2 decoder refuses the first, partial, packet."""
+    clip = make_clip(tmp_path / "tape.mpg", container="mpeg", video="mpeg2video",
+                     audio="mp2", n_frames=100, gop=12)
+    out = tmp_path / "out"
+    out.mkdir()
+    segments = [Segment(0.5, 1.5), Segment(2.0, 3.6)]
+    results = cut(clip, out, segments, mode=mode)
+    for result, segment in zip(results, segments, strict=True):
+        got = indices(result.path)
+        assert got == list(range(got[0], got[0] + len(got)))  # whole, in order
+        want = list(range(grid(segment.start), grid(segment.end)))
+        if mode == "exact":
+            assert got == want
+        else:  # from the keyframe before the in point (every 12th frame) to one after
+            assert got[0] == want[0] // 12 * 12 and got[-1] >= want[-1]
+        assert len(tones_of(result.path)) == 1
+
+
+def corrupt(path: Path, stream: str, nth: int) -> None:
+    """Overwrite all but the first bytes of the ``nth`` packet of a stream with junk."""
+    with av.open(str(path)) as container:
+        packets = [p for p in container.demux(**{stream: 0}) if p.size]
+        pos, size = packets[nth].pos, packets[nth].size
+    data = bytearray(path.read_bytes())
+    data[pos + 2:pos + size] = bytes([0x5A]) * (size - 2)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("mode", ["fast", "exact"])
+def test_a_damaged_packet_does_not_fail_the_cut(tmp_path: Path, mode: str) -> None:
+    clip = make_clip(tmp_path / "damaged.mp4", n_frames=100)
+    corrupt(clip, "video", 55)
+    corrupt(clip, "audio", 110)  # 2.35 s at 1024 samples a packet
+    out = tmp_path / "out"
+    out.mkdir()
+    results = cut(clip, out, [Segment(2.0, 3.6)], mode=mode)
+    got = indices(results[0].path)
+    assert got[0] <= 50 and got[-1] >= 89
+    assert len(got) >= 38  # at most the damaged picture is missing
+    assert abs(results[0].audio_duration - (results[0].end - results[0].start)) < 0.1
+
+
+@pytest.mark.parametrize("mode", ["fast", "exact"])
+def test_a_cut_ending_in_a_long_gap_between_frames_passes_its_check(tmp_path: Path,
+                                                                    mode: str) -> None:
+    """A camera that paused for 2 s: the frame before the gap is on screen until 3.2 s."""
+    seconds = [i * 0.04 for i in range(30)] + [3.2 + i * 0.04 for i in range(30)]
+    clip = make_clip(tmp_path / "gap.mp4", n_frames=60, pts_seconds=seconds)
+    out = tmp_path / "out"
+    out.mkdir()
+    results = cut(clip, out, [Segment(0.5, 1.5), Segment(2.0, 3.6)], mode=mode, reel=True)
+    first, second, reel = (indices(r.path) for r in results)
+    assert first[-1] == 29 and second == list(range(30, 40))
+    assert reel == first + second
+    if mode == "exact":
+        assert first == list(range(13, 30))
+        assert results[0].end == pytest.approx(1.2)  # one frame after the last, as written

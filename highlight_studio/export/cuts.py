@@ -18,6 +18,7 @@ against the source frames that were meant), and only then renamed into place.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
@@ -38,7 +39,7 @@ from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
 from ..errors import ExportError
 from ..events import CancelToken, Progress, check_cancel
 from ..fileio import atomic_path, same_file
-from ..media import MediaInfo, video_stream
+from ..media import MediaInfo, decoded_frames, video_stream
 from .timecode import frames_to_timecode, is_timecode_rate
 from .timeline import Cut, Timeline
 
@@ -51,6 +52,12 @@ _THUMB = (64, 48)  # size pictures are compared at when checking exact cuts
 _THUMB_TOLERANCE = 12.0  # mean absolute difference (0-255) a re-encoded picture may show
 _AAC_FRAME = 1024  # samples per AAC packet: the granularity of audio in a stream copy
 _NAME_MAX = 255  # bytes in a file name on every common file system (NAME_MAX)
+# In a file without an index (MPEG program and transport streams) a seek lands on a byte
+# position: the first packets after it are partial, repeat timestamps or carry the wrong ones.
+# Reading starts this many seconds early there (more when no keyframe turns up in time).
+_RESYNC_SECONDS = (1, 4, 16)
+_BYTE_SEEKING = {"mpeg", "mpegts", "mpegvideo", "mpeg1video", "h264", "hevc", "m4v", "vob",
+                 "dvd", "svcd", "vcd"}
 
 
 @dataclass(frozen=True)
@@ -299,18 +306,37 @@ def _window(cut: Cut, rate: Fraction, tb: Fraction, start_pts: int) -> tuple[int
             start_pts + math.ceil((cut.src_out - Fraction(1, 2)) / step))
 
 
+def _indexed(stream: av.VideoStream | av.AudioStream) -> bool:
+    """Whether seeks in ``stream`` land on whole packets with their own timestamps (MP4, MOV,
+    Matroska: an index says where each keyframe is), not on a byte position (MPEG program
+    and transport streams, raw elementary streams, whose demuxers only guess)."""
+    return not set(stream.container.format.name.split(",")) & _BYTE_SEEKING
+
+
+def _seek_early(src: av.container.InputContainer, stream: av.VideoStream | av.AudioStream,
+                target: int, seconds: float) -> None:
+    """Seek to the keyframe before ``target`` (stream ticks), ``seconds`` earlier still."""
+    tb = stream.time_base
+    assert tb is not None
+    src.seek(target - math.ceil(Fraction(seconds) / tb), stream=stream, backward=True)
+
+
 def _start_pts(info: MediaInfo, tb: Fraction) -> int:
     return round(Fraction(info.start_time) / tb)
 
 
 def _label(out: av.container.OutputContainer, stream: av.VideoStream, timeline: Timeline,
-           single_cut: bool, pts: int, start: int, tb: Fraction) -> None:
+           single_cut: bool, pts: int, start: int, tb: Fraction,
+           stream_rate: Fraction | None) -> None:
     """Give the file a start timecode before its header is written: a single cut carries the
     source timecode of its first frame (so editors can relink it to the camera original), a
     reel the programme's 01:00:00:00 like the timelines. The file is also marked as a cut, so
     a later export may replace it (and nothing else)."""
     out.metadata["comment"] = cut_comment(timeline.source)
-    if not is_timecode_rate(timeline.rate):
+    # MP4 keeps a timecode in a track counted at the stream's average rate; a rate no
+    # timecode counts at (a copied variable-rate stream's) would fail the file.
+    if not (is_timecode_rate(timeline.rate) and stream_rate
+            and is_timecode_rate(Fraction(stream_rate))):
         return
     if single_cut:
         frame = timeline.source_start + math.floor((pts - start) * tb * timeline.rate
@@ -377,13 +403,12 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
             lo, hi = _window(cut, timeline.rate, tb, start)
             first: int | None = None
             last: av.VideoFrame | None = None
-            last_pts = 0
+            last_pts = lo - 1
             after: int | None = None
             count = 0
-            src.seek(lo, stream=vin, backward=True)
-            for frame in src.decode(vin):
-                if frame.pts is None or frame.pts < lo:
-                    continue
+            for frame in _decoded_from(src, vin, lo, start):
+                if frame.pts is None or frame.pts < lo or frame.pts <= last_pts:
+                    continue  # before the cut, or a timestamp repeated by a damaged stream
                 if frame.pts >= hi:
                     after = frame.pts
                     break
@@ -392,7 +417,8 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                     first = frame.pts
                     thumbs.append(_thumb(frame))
                     if not spans:
-                        _label(out, vout, timeline, job.index > 0, first, start, tb)
+                        _label(out, vout, timeline, job.index > 0, first, start, tb,
+                               timeline.rate)
                 last, last_pts = frame, frame.pts
                 picture = reformatter.reformat(crop(frame) if crop else frame,
                                                width=vout.width, height=vout.height,
@@ -410,8 +436,14 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                     f"{float(timeline.seconds(cut.src_out)):.3f} s."
                 )
             thumbs.append(_thumb(last))
+            nominal = round(1 / (timeline.rate * tb))
             if after is None:  # the cut runs to the end of the clip
-                after = last_pts + (last.duration or round(1 / (timeline.rate * tb)))
+                after = last_pts + (last.duration or nominal)
+            elif after - last_pts > 2 * nominal:
+                # The last frame comes before a long gap (a camera that paused): a file
+                # cannot hold its last frame for longer than a frame, so the cut (and its
+                # sound) ends one frame after it, and the result says so.
+                after = last_pts + nominal
             spans.append(_Span(first, after, count))
             for i, (ain, aout) in enumerate(tracks):
                 samples = _cut_audio(src, ain, first * tb, after * tb, cancel)
@@ -497,14 +529,19 @@ def _cut_audio(src: av.container.InputContainer, stream: av.AudioStream, t0: Fra
     atb = stream.time_base
     assert atb is not None
     # Start a little early: an AAC decoder needs a packet of history to produce clean sound.
-    src.seek(max(0, round((t0 - Fraction(1, 10)) / atb)), stream=stream, backward=True)
+    _seek_early(src, stream, max(0, round(t0 / atb)),
+                Fraction(1, 10) if _indexed(stream) else _RESYNC_SECONDS[0])
     pos: int | None = None
-    for frame in src.decode(stream):
+    for frame in decoded_frames(src, stream):
         check_cancel(cancel)
+        if frame.pts is not None:
+            # a packet the decoder refused (damaged) leaves a hole: the next frame's own
+            # time puts the sound after it back in place
+            at = round(frame.pts * atb * rate)
+            if pos is None or abs(at - pos) > rate // 100:
+                pos = at
         if pos is None:
-            if frame.pts is None:
-                continue
-            pos = round(frame.pts * atb * rate)
+            continue
         for chunk in resampler.resample(frame):
             data = chunk.to_ndarray()
             lo, hi = max(pos, first), min(pos + data.shape[1], stop)
@@ -550,42 +587,33 @@ def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
             stop: int | None = None
             end = 0  # pts just after the latest frame copied
             count = 0
-            pending: list[av.Packet] = []  # the GOP the cut may start in, until it is known
-            src.seek(lo, stream=vin, backward=True)
-            for packet in src.demux(vin):
+            last_dts: int | None = None
+            for packet in _from_keyframe(src, vin, lo, start):
                 if packet.pts is None:
                     continue  # the demuxer's end-of-stream marker
                 if key is None:
-                    # The seek lands on a keyframe before ``lo`` (half a frame before the in
-                    # point), which may be a whole GOP early: keep only the latest GOP until a
-                    # frame inside the cut shows up.
-                    if packet.is_keyframe:
-                        pending = [packet]
-                    elif pending:
-                        pending.append(packet)
-                    if not pending or packet.pts < lo:
-                        continue
-                    key = pending[0].pts
+                    key = packet.pts
                     if not spans:
-                        _label(out, vout, timeline, job.index > 0, key, start, tb)
-                    batch = pending
+                        _label(out, vout, timeline, job.index > 0, key, start, tb,
+                               vin.average_rate)
                 elif packet.is_keyframe and packet.pts >= hi:
                     stop = packet.pts
                     break
-                else:
-                    batch = [packet]
-                for item in batch:
-                    if item.pts < key:
-                        continue  # open-GOP leading pictures depend on the GOP before
-                    check_cancel(cancel)
-                    end = max(end, item.pts + (item.duration or 0))
-                    item.pts += base - key
-                    if item.dts is not None:
-                        item.dts += base - key
-                    item.stream = vout
-                    out.mux(item)
-                    count += 1
-                    yield 1
+                if packet.pts < key:
+                    continue  # open-GOP leading pictures depend on the GOP before
+                if packet.dts is not None:
+                    if last_dts is not None and packet.dts <= last_dts:
+                        continue  # a timestamp repeated after a seek or a damaged packet
+                    last_dts = packet.dts
+                check_cancel(cancel)
+                end = max(end, packet.pts + (packet.duration or 0))
+                packet.pts += base - key
+                if packet.dts is not None:
+                    packet.dts += base - key
+                packet.stream = vout
+                out.mux(packet)
+                count += 1
+                yield 1
             if key is None or count == 0:
                 raise ExportError(f"No keyframe found in {info.path.name} near "
                                   f"{float(timeline.seconds(cut.src_in)):.3f} s.")
@@ -598,6 +626,82 @@ def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
     return spans, []
 
 
+def _decoded_from(src: av.container.InputContainer, vin: av.VideoStream, lo: int,
+                  start: int) -> Iterator[av.VideoFrame]:
+    """Decoded frames from the keyframe before ``lo`` on.
+
+    In a file without an index the frames up to the second keyframe after a seek can carry
+    shifted timestamps (MPEG-2 program streams: half a frame late), so they are dropped, and
+    reading starts earlier when that leaves no frame at or before ``lo``. Reading from the
+    start of the file is always trusted.
+    """
+    if _indexed(vin):
+        src.seek(lo, stream=vin, backward=True)
+        yield from decoded_frames(src, vin)
+        return
+    tb = vin.time_base
+    assert tb is not None
+    for margin in (*_RESYNC_SECONDS, None):
+        from_start = margin is None or lo - math.ceil(Fraction(margin) / tb) <= start
+        if from_start:
+            src.seek(0)
+        else:
+            _seek_early(src, vin, lo, margin)
+        frames = decoded_frames(src, vin)
+        keys = 0
+        for frame in frames:
+            keys += bool(frame.key_frame)
+            if from_start or keys >= 2:
+                break
+        else:
+            return  # the stream ended: no frame from here on
+        if frame.pts is not None and frame.pts > lo and not from_start:
+            continue  # the trusted frames begin after the cut's start: read from earlier
+        yield frame
+        yield from frames
+        return
+
+
+def _from_keyframe(src: av.container.InputContainer, vin: av.VideoStream, lo: int,
+                   start: int) -> Iterator[av.Packet]:
+    """The video packets from the keyframe at or before ``lo`` on, in file order (from the
+    first keyframe after it when there is none before).
+
+    A seek lands on a keyframe before ``lo``, which may be a whole GOP early: only the latest
+    GOP is kept until a packet inside the cut shows up. In a file without an index the first
+    keyframe after a seek may be partial, so reading starts earlier and passes over it, and
+    earlier still when the keyframe found is after ``lo``.
+    """
+    margins: tuple[float | None, ...] = (0,) if _indexed(vin) else (*_RESYNC_SECONDS, None)
+    for margin in margins:
+        if margin is None:
+            src.seek(0)  # the start of the file: its first keyframe is whole
+        else:
+            _seek_early(src, vin, lo, margin)
+        untrusted = 0 if margin in (0, None) else 1
+        packets = src.demux(vin)
+        pending: list[av.Packet] = []
+        for packet in packets:
+            if packet.pts is None:
+                continue  # the demuxer's end-of-stream marker
+            if packet.is_keyframe:
+                if untrusted:
+                    untrusted -= 1
+                    continue
+                pending = [packet]
+            elif pending:
+                pending.append(packet)
+            if pending and packet.pts >= lo:
+                break
+        else:
+            packets = iter(())
+        if not pending or (pending[0].pts > lo > start and margin not in (0, None)):
+            continue  # no keyframe before the cut in what was read: read from earlier
+        yield from pending
+        yield from packets
+        return
+
+
 def _copy_audio(src: av.container.InputContainer, ain: av.AudioStream, aout: av.AudioStream,
                 out: av.container.OutputContainer, t0: Fraction, t1: Fraction, base: Fraction,
                 cancel: CancelToken | None) -> None:
@@ -608,12 +712,14 @@ def _copy_audio(src: av.container.InputContainer, ain: av.AudioStream, aout: av.
     assert atb is not None
     lo, hi = math.ceil(t0 / atb), math.ceil(t1 / atb)
     shift = round(base / atb) - lo
-    src.seek(lo, stream=ain, backward=True)
+    _seek_early(src, ain, lo, 0 if _indexed(ain) else _RESYNC_SECONDS[0])
+    last: int | None = None
     for packet in src.demux(ain):
-        if packet.pts is None or packet.pts < lo:
-            continue
+        if packet.pts is None or packet.pts < lo or (last is not None and packet.pts <= last):
+            continue  # before the cut, or a timestamp repeated after a seek
         if packet.pts >= hi:
             break
+        last = packet.pts
         check_cancel(cancel)
         packet.pts += shift
         if packet.dts is not None:
@@ -662,7 +768,9 @@ def _read_back(path: Path, pictures: bool, cancel: CancelToken | None = None) ->
         for packet in container.demux(video, *audio):
             check_cancel(cancel)
             if packet.stream is not video:
-                samples[packet.stream] += sum(f.samples for f in packet.decode())
+                # a packet copied damaged from the source is skipped, as players do
+                with contextlib.suppress(av.error.InvalidDataError):
+                    samples[packet.stream] += sum(f.samples for f in packet.decode())
                 continue
             if packet.pts is not None:
                 frames += 1
