@@ -229,3 +229,25 @@ def test_a_failed_export_leaves_nothing_of_this_run(clip: Path, tmp_path: Path,
     assert "the disk said no" in capsys.readouterr().err
     assert len(calls) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.edl"]
+
+
+def test_deinterlace_reaches_the_cuts(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    src = tmp_path / "tape.mp4"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.options = {"x264-params": "tff=1", "preset": "ultrafast"}
+        for i in range(25):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), i * 9, np.uint8), "rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    for flag, want in (([], 2), (["--deinterlace"], 1)):  # AV_FIELD_TT, AV_FIELD_PROGRESSIVE
+        out_dir = tmp_path / f"out{len(flag)}"
+        code = cli.main(["export", str(src), "--segments", "0.2-0.6", "--mp4-dir",
+                         str(out_dir), *flag])
+        assert code == 0, capsys.readouterr().err
+        (cut,) = out_dir.iterdir()
+        with av.open(str(cut)) as container:
+            assert container.streams.video[0].codec_context.field_order == want

@@ -199,3 +199,24 @@ def test_a_cut_ending_in_a_long_gap_between_frames_passes_its_check(tmp_path: Pa
     if mode == "exact":
         assert first == list(range(13, 30))
         assert results[0].end == pytest.approx(1.2)  # one frame after the last, as written
+
+
+@pytest.mark.parametrize("fields", ["tff", "bff"])
+def test_exact_cuts_keep_the_field_order_or_deinterlace_on_request(tmp_path: Path,
+                                                                  fields: str) -> None:
+    clip = make_clip(tmp_path / "tape.mp4", x264={"x264-params": f"{fields}=1"})
+    with av.open(str(clip)) as container:
+        source_order = container.streams.video[0].codec_context.field_order
+    assert source_order == {"tff": 2, "bff": 3}[fields]  # FFmpeg's AV_FIELD_TT / BB
+    for deinterlace, want in ((False, source_order), (True, 1)):  # 1: progressive
+        out = tmp_path / f"out{deinterlace}"
+        out.mkdir()
+        results = cut(clip, out, [Segment(0.4, 1.2), Segment(1.6, 2.4)], mode="exact",
+                      deinterlace=deinterlace, reel=True)
+        for result in results:
+            with av.open(str(result.path)) as container:
+                stream = container.streams.video[0]
+                assert stream.codec_context.field_order == want, (deinterlace, result.path)
+                assert next(container.decode(stream)).interlaced_frame == (not deinterlace)
+        assert indices(results[0].path) == list(range(10, 30))
+        assert indices(results[2].path) == list(range(10, 30)) + list(range(40, 60))

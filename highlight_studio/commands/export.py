@@ -64,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bit-depth", choices=BIT_DEPTHS, default="source",
                    help="exact mode: 'source' keeps 10-bit sources at 10 bits (default); '8' "
                         "writes 8-bit video every player takes")
+    p.add_argument("--deinterlace", action="store_true",
+                   help="exact mode: turn an interlaced source into progressive video (for the "
+                        "web and phones); by default its fields and field order are kept")
     p.add_argument("--reel", action="store_true",
                    help="also write all segments joined into one highlight reel MP4")
     p.add_argument("--template", default=CutOptions.template,
@@ -133,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     # Catch path mistakes before the model runs, not after minutes of analysis.
     check_outputs(outputs, sources=(args.clip,))
     options = CutOptions(mode=args.mode, template=args.template, reel=args.reel,
-                         bit_depth=args.bit_depth)
+                         bit_depth=args.bit_depth, deinterlace=args.deinterlace)
     if args.mp4_dir is not None:  # a template mistake, too, before minutes of analysis
         output_name(args.template, clip=args.clip.stem, index=1, tc="00-00-00-00", start=0.0,
                     end=1.0)

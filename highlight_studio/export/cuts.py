@@ -56,6 +56,8 @@ _NAME_MAX = 255  # bytes in a file name on every common file system (NAME_MAX)
 # position: the first packets after it are partial, repeat timestamps or carry the wrong ones.
 # Reading starts this many seconds early there (more when no keyframe turns up in time).
 _RESYNC_SECONDS = (1, 4, 16)
+# FFmpeg's field orders (AVFieldOrder) -> x264's: top field first (TT, TB) or bottom (BB, BT)
+_FIELD_ORDERS = {2: "tff", 4: "tff", 3: "bff", 5: "bff"}
 _BYTE_SEEKING = {"mpeg", "mpegts", "mpegvideo", "mpeg1video", "h264", "hevc", "m4v", "vob",
                  "dvd", "svcd", "vcd"}
 
@@ -76,6 +78,10 @@ class CutOptions:
     # exact mode: "source" keeps a 10-bit (or deeper) source at 10 bits (H.264 High 10, no
     # banding in HDR skies); "8" always writes 8-bit 4:2:0, which every player and phone plays
     bit_depth: str = "source"
+    # exact mode, interlaced sources: False keeps the fields (interlaced H.264 in the source's
+    # field order, what broadcast and DV footage needs); True deinterlaces (bwdif) to
+    # progressive pictures for the web and phones
+    deinterlace: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -384,6 +390,10 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         vout.time_base = tb
         vout.codec_context.time_base = tb
         vout.options = {"crf": str(options.crf), "preset": options.x264_preset}
+        fields = _FIELD_ORDERS.get(source.field_order)
+        if fields is not None and not options.deinterlace:
+            vout.options["x264-params"] = f"{fields}=1"  # interlaced coding, field order kept
+            vout.codec_context.field_order = source.field_order
         if info.rotation:
             # pictures are re-encoded as stored; players turn them by the display matrix
             # (PyAV's angle is counter-clockwise, MediaInfo's clockwise)
@@ -406,6 +416,8 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
             last_pts = lo - 1
             after: int | None = None
             count = 0
+            deinterlace = (_Deinterlacer(vin) if fields is not None and options.deinterlace
+                           else None)
             for frame in _decoded_from(src, vin, lo, start):
                 if frame.pts is None or frame.pts < lo or frame.pts <= last_pts:
                     continue  # before the cut, or a timestamp repeated by a damaged stream
@@ -420,15 +432,16 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                         _label(out, vout, timeline, job.index > 0, first, start, tb,
                                timeline.rate)
                 last, last_pts = frame, frame.pts
-                picture = reformatter.reformat(crop(frame) if crop else frame,
-                                               width=vout.width, height=vout.height,
-                                               format=pix_fmt, **conversion)
-                picture.pts = base + frame.pts - first
-                picture.time_base = tb
-                picture.pict_type = av.video.frame.PictureType.NONE
-                out.mux(vout.encode(picture))
+                for ready in deinterlace.push(frame) if deinterlace else (frame,):
+                    _encode(out, vout, reformatter.reformat(
+                        crop(ready) if crop else ready, width=vout.width, height=vout.height,
+                        format=pix_fmt, **conversion), base + ready.pts - first, tb)
                 count += 1
                 yield 1
+            for ready in deinterlace.flush() if deinterlace else ():
+                _encode(out, vout, reformatter.reformat(
+                    crop(ready) if crop else ready, width=vout.width, height=vout.height,
+                    format=pix_fmt, **conversion), base + ready.pts - first, tb)
             if first is None or last is None:
                 raise ExportError(
                     f"No frames of {info.path.name} could be decoded between "
@@ -453,6 +466,47 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         for _, aout in tracks:
             out.mux(aout.encode(None))
     return spans, thumbs
+
+
+def _encode(out: av.container.OutputContainer, stream: av.VideoStream,
+            picture: av.VideoFrame, pts: int, tb: Fraction) -> None:
+    picture.pts = pts
+    picture.time_base = tb
+    picture.pict_type = av.video.frame.PictureType.NONE
+    out.mux(stream.encode(picture))
+
+
+class _Deinterlacer:
+    """bwdif, one progressive picture per frame, each with its source frame's pts. The
+    filter looks one frame ahead, so a picture comes out a frame late; :meth:`flush` gives
+    the last one at the end of a cut (and a new cut gets a new filter)."""
+
+    def __init__(self, stream: av.VideoStream) -> None:
+        assert stream.time_base is not None
+        self._tb = stream.time_base
+        self._graph = av.filter.Graph()
+        source = self._graph.add_buffer(template=stream)
+        bwdif = self._graph.add("bwdif", "mode=send_frame:parity=auto:deint=all")
+        sink = self._graph.add("buffersink")
+        source.link_to(bwdif)
+        bwdif.link_to(sink)
+        self._graph.configure()
+
+    def push(self, frame: av.VideoFrame | None) -> list[av.VideoFrame]:
+        self._graph.push(frame)
+        ready = []
+        while True:
+            try:
+                picture = self._graph.pull()
+            except (BlockingIOError, av.error.EOFError):
+                return ready
+            # bwdif counts in fields (half the stream's time base): back to the stream's
+            picture.pts = round(picture.pts * picture.time_base / self._tb)
+            picture.time_base = self._tb
+            ready.append(picture)
+
+    def flush(self) -> list[av.VideoFrame]:
+        return self.push(None)
 
 
 def _even_crop(stream: av.VideoStream, width: int, height: int
