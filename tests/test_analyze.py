@@ -177,3 +177,20 @@ def test_a_cut_off_clip_is_analysed_with_a_warning(tmp_path: Path, container: st
         assert main(["analyze", str(whole), "--checkpoint", str(ckpt), "--device", "cpu",
                      "--json", str(out)]) == 0
     assert not any("cut off" in r.getMessage() for r in caplog.records)
+
+
+def test_a_checkpoint_with_a_wrong_shaped_tensor_is_a_clear_cli_error(
+        clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = tiny_checkpoint(tmp_path / "m")
+    with safe_open(str(path), framework="pt") as handle:
+        header = handle.metadata()
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    name = sorted(k for k, v in tensors.items() if v.ndim == 2)[0]
+    tensors[name] = torch.zeros(3, 3)
+    save_file(tensors, str(path), metadata=header)
+    assert main(["analyze", str(clip), "--checkpoint", str(path), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and name in err and "Traceback" not in err
