@@ -40,7 +40,7 @@ from ..errors import ExportError
 from ..events import CancelToken, Progress, check_cancel
 from ..fileio import atomic_path, same_file
 from ..media import MediaInfo, decoded_frames, video_stream
-from .timecode import frames_to_timecode, is_timecode_rate
+from .timecode import frames_to_timecode, is_timecode_rate, nominal_rate
 from .timeline import Cut, Timeline
 
 MODES = ("fast", "exact")
@@ -339,10 +339,11 @@ def _label(out: av.container.OutputContainer, stream: av.VideoStream, timeline: 
     reel the programme's 01:00:00:00 like the timelines. The file is also marked as a cut, so
     a later export may replace it (and nothing else)."""
     out.metadata["comment"] = cut_comment(timeline.source)
-    # MP4 keeps a timecode in a track counted at the stream's average rate; a rate no
-    # timecode counts at (a copied variable-rate stream's) would fail the file.
+    # MP4 keeps a timecode in a track counted at the stream's average rate, rounded: one
+    # that rounds elsewhere (a copied variable-rate stream's) would make the muxer refuse
+    # the file.
     if not (is_timecode_rate(timeline.rate) and stream_rate
-            and is_timecode_rate(Fraction(stream_rate))):
+            and round(Fraction(stream_rate)) == nominal_rate(timeline.rate)):
         return
     if single_cut:
         frame = timeline.source_start + math.floor((pts - start) * tb * timeline.rate
