@@ -140,14 +140,18 @@ def grid(seconds: float, fps: int = 25) -> int:
 
 
 @pytest.mark.parametrize("mode", ["fast", "exact"])
-def test_an_mpeg2_program_stream_is_cut(tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(("name", "container", "video", "audio"), [
+    ("tape.mpg", "mpeg", "mpeg2video", "mp2"), ("broadcast.ts", "mpegts", "libx264", "aac")])
+def test_an_mpeg_program_or_transport_stream_is_cut(tmp_path: Path, mode: str, name: str,
+                                                   container: str, video: str, audio: str
+                                                   ) -> None:
     """A .mpg: seeks land on byte positions, so the first packets after one repeat or shift
     their timestamps and the MP2 decoder refuses the first, partial, packet."""
-    clip = make_clip(tmp_path / "tape.mpg", container="mpeg", video="mpeg2video",
-                     audio="mp2", n_frames=100, gop=12)
+    clip = make_clip(tmp_path / name, container=container, video=video, audio=audio,
+                     n_frames=100, gop=12)
     out = tmp_path / "out"
     out.mkdir()
-    segments = [Segment(0.5, 1.5), Segment(2.0, 3.6)]
+    segments = [Segment(0.0, 0.5), Segment(0.5, 1.5), Segment(2.0, 3.6)]
     results = cut(clip, out, segments, mode=mode)
     for result, segment in zip(results, segments, strict=True):
         got = indices(result.path)

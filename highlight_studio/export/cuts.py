@@ -727,13 +727,17 @@ def _from_keyframe(src: av.container.InputContainer, vin: av.VideoStream, lo: in
     keyframe after a seek may be partial, so reading starts earlier and passes over it, and
     earlier still when the keyframe found is after ``lo``.
     """
+    tb = vin.time_base
+    assert tb is not None
     margins: tuple[float | None, ...] = (0,) if _indexed(vin) else (*_RESYNC_SECONDS, None)
     for margin in margins:
-        if margin is None:
+        from_start = margin is None or (
+            margin > 0 and lo - math.ceil(Fraction(margin) / tb) <= start)
+        if from_start:
             src.seek(0)  # the start of the file: its first keyframe is whole
         else:
-            _seek_early(src, vin, lo, margin)
-        untrusted = 0 if margin in (0, None) else 1
+            _seek_early(src, vin, lo, margin or 0)
+        untrusted = 0 if margin == 0 or from_start else 1
         packets = src.demux(vin)
         pending: list[av.Packet] = []
         for packet in packets:
@@ -750,7 +754,7 @@ def _from_keyframe(src: av.container.InputContainer, vin: av.VideoStream, lo: in
                 break
         else:
             packets = iter(())
-        if not pending or (pending[0].pts > lo > start and margin not in (0, None)):
+        if not pending or (pending[0].pts > lo > start and margin != 0 and not from_start):
             continue  # no keyframe before the cut in what was read: read from earlier
         yield from pending
         yield from packets
