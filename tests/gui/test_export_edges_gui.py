@@ -151,3 +151,32 @@ def test_choices_file_is_json(tmp_path, config_dir) -> None:
     assert json.loads((config_dir / CHOICES_FILE).read_text())["formats"] == ["MP4 cuts"]
     (config_dir / CHOICES_FILE).write_text("{not json")
     assert load_choices() == {}
+
+
+def test_a_checkpoint_with_a_wrong_shaped_tensor_is_a_clear_message(qtbot, make_window,
+                                                                    clip, tmp_path) -> None:
+    """Not the raw "Unexpected error" dialog: the message names the tensor."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from highlight_studio.model.checkpoint import save_checkpoint
+    from highlight_studio.model.config import RASLConfig
+    from highlight_studio.model.description import CheckpointMeta
+    from highlight_studio.model.rasl import RASL
+    from highlight_studio.scoring import analyze
+
+    config = RASLConfig(visual_dim=256, audio_dim=64, window=8, k=2)
+    meta = CheckpointMeta(config=config, backbone_id="test_tiny:seed0", step_seconds=0.25)
+    path = save_checkpoint(tmp_path / "bent", RASL(config), meta)
+    with safe_open(str(path), framework="pt") as handle:
+        header = handle.metadata()
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    name = sorted(k for k, v in tensors.items() if v.ndim == 2)[0]
+    tensors[name] = torch.zeros(2, 2)
+    save_file(tensors, str(path), metadata=header)
+    window = make_window(analyze)
+    window._select_model(str(path))
+    open_and_wait(qtbot, window, clip)
+    assert window.error_box is not None
+    assert name in window.error_box.text() and "Unexpected" not in window.error_box.text()
