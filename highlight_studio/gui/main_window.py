@@ -700,7 +700,7 @@ class MainWindow(QMainWindow):
         job.thread.finished.connect(self._on_export_finished)
         self.export_job = job
         self._eta = EtaClock()
-        self.stage_label.setText(f"Exporting {request.format}…")
+        self.stage_label.setText(f"Exporting {', '.join(r.format for r in request.all)}…")
         self.stage_label.setToolTip("")  # an earlier export's notes
         self._show_busy(True)
         self._refresh_actions()
