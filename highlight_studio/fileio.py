@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
+import re
+import socket
 import stat
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -33,12 +37,93 @@ def _read_umask() -> int:
 # and a thread creating a file during that moment would get it world-writable.
 _UMASK = _read_umask()
 _TMP_STEM = 40  # bytes of the target's name kept in the temporary name (NAME_MAX is 255)
+# Temporaries are named ".<stem>.hs-<host>-<pid>-<random>.partial<suffix>": a process killed
+# with SIGKILL (or a power cut) leaves one behind, and a later write to the same folder
+# removes it once its writer is known to be gone: on this host and that process no longer
+# running, or older than _STALE_SECONDS whoever wrote it (a shared folder on a network drive).
+_HOST = hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+_PARTIAL = re.compile(r"^\..*\.hs-([0-9a-f]{6})-(\d+)-[A-Za-z0-9_]+\.partial[^/]*$")
+_STALE_SECONDS = 24 * 3600
 
 
 def _clip(text: str) -> str:
     """At most _TMP_STEM bytes of ``text`` in UTF-8, cut on a character boundary (bytes that
     were not UTF-8 in the first place are left out; this is only the temporary's name)."""
     return text.encode("utf-8", "surrogateescape")[:_TMP_STEM].decode("utf-8", "ignore")
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs here. On Windows ``os.kill`` would end it: unknown."""
+    if os.name != "posix" or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: it runs, as another user
+        return False
+    return False
+
+
+def remove_stale_partials(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries an earlier, killed write left in ``folder``; return them.
+
+    Only files named as :func:`atomic_path` names them, regular files (no links), whose
+    writer is gone (same host, process not running) or that are a day old.
+    """
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _PARTIAL.match(entry.name)
+        if match is None:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            dead = match.group(1) == _HOST and _process_gone(int(match.group(2)))
+            if dead or now - info.st_mtime > _STALE_SECONDS:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone already, or not ours to remove
+            continue
+    return removed
+
+
+def make_folder(path: str | os.PathLike[str], *, error: type[HighlightStudioError]
+                = HighlightStudioError) -> list[Path]:
+    """Create ``path`` and any missing parents; return the folders created, outermost first,
+    so a failed run can remove what it made. A parent that cannot be made is ``error``."""
+    folder = Path(path)
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.is_dir():
+            break
+        missing.append(candidate)
+    if folder.exists() and not folder.is_dir():
+        raise error(f"{folder} is a file, not a folder; pick another folder.")
+    for candidate in reversed(missing):
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            if not candidate.is_dir():
+                raise error(f"{candidate} is a file, not a folder; pick another folder."
+                            ) from None
+        except OSError as exc:
+            raise error(f"Cannot create the folder {candidate}: "
+                        f"{exc.strerror or exc}.") from exc
+    return list(reversed(missing))
+
+
+def remove_folders(folders: Iterable[Path]) -> None:
+    """Remove folders :func:`make_folder` created, innermost first, if they are still empty."""
+    for folder in reversed(list(folders)):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -95,8 +180,10 @@ def atomic_path(path: str | os.PathLike[str], *, error: type[HighlightStudioErro
             mode = stat.S_IMODE(os.stat(target).st_mode)
         except FileNotFoundError:
             mode = 0o666 & ~_UMASK
-        fd, name = tempfile.mkstemp(prefix=f".{_clip(target.stem)}.",
-                                    suffix=f".partial{_clip(target.suffix)}", dir=target.parent)
+        remove_stale_partials(target.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{_clip(target.stem)}.hs-{_HOST}-{os.getpid()}-",
+                                    suffix=f".partial{_clip(target.suffix)}",
+                                    dir=target.parent)
         os.close(fd)
         tmp = Path(name)
         yield tmp

@@ -44,6 +44,9 @@ _VFR_PROBE_PACKETS = 300
 # Frame intervals may differ by rounding to the stream's time base (1 tick, e.g. 33/34 ms in
 # Matroska) or by this fraction of the typical interval before a clip counts as VFR.
 _VFR_TOLERANCE = 0.01
+# A clip whose packets end this much (or two frames) before its header's duration is cut off.
+_TRUNCATION_SLACK = Fraction(1, 2)
+_TAIL_SECONDS = 3  # how far before the declared end the check for a cut-off file starts
 # libswscale filter for the downscale to analysis size: smooth enough for a backbone, fast.
 _INTERPOLATION = "BILINEAR"
 
@@ -95,6 +98,15 @@ def step_count(duration: float, step: float) -> int:
     if step <= 0:
         raise ValueError(f"step must be positive, got {step}")
     return max(0, math.ceil(duration / step - _STEP_EPS))
+
+
+def truncation_note(info: MediaInfo) -> str | None:
+    """What to tell the user about a clip that is cut off (a download or recording that
+    stopped): only what is there was analysed. None for a whole clip."""
+    if not info.truncated:
+        return None
+    return (f"{info.path.name} is cut off: only its first {info.duration:.2f} s can be read "
+            "(less than its header declares); only that part was analysed.")
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -188,7 +200,7 @@ def frames_at(
                 target > newest.pts
             ):
                 container.seek(target, stream=stream, backward=True)
-                frames = _decoded(container, stream)
+                frames = decoded_frames(container, stream)
                 current = ahead = None
             if ahead is not None and ahead.pts <= target:
                 current, ahead = ahead, None
@@ -226,7 +238,7 @@ def read_audio(path: str | Path, sample_rate: int, cancel: CancelToken | None = 
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         pos: int | None = None
-        for frame in _decoded(container, stream):
+        for frame in decoded_frames(container, stream):
             check_cancel(cancel)
             if pos is None:
                 start = frame.time if frame.time is not None else info.start_time
@@ -257,6 +269,13 @@ def _open(path: Path) -> av.container.InputContainer:
         raise MediaError(f"{path} does not exist.")
     if path.is_dir():
         raise MediaError(f"{path} is a folder, not a video file.")
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise MediaError(f"Cannot open {path}: {exc.strerror or exc}.") from exc
+    if not stat.S_ISREG(mode):  # a FIFO or device would block the open, or never end
+        raise MediaError(f"{path} is not a regular file (a pipe, socket or device); save the "
+                         "video to a file first.")
     try:
         return av.open(str(path), metadata_errors="replace")
     except OSError as exc:  # first: PyAV's permission and I/O errors are FFmpegErrors too
@@ -411,6 +430,16 @@ def _sampled_timing(container: av.container.InputContainer, stream: av.VideoStre
     else:
         duration = Fraction(0)
     is_vfr = _varies(ordered)
+    truncated = False
+    if (stream.duration or container.duration) and duration > 0 and ordered:
+        # The length comes from the header (Matroska, AVI): a file cut off keeps declaring
+        # the whole. Where the packets really end is read near the declared end.
+        interval = Fraction(1) / Fraction(stream.average_rate or stream.base_rate or 25)
+        end = (ordered[-1] + math.ceil(interval / tb) if complete else
+               _packets_end(container, stream, first_pts + math.floor(duration / tb)))
+        if end is not None and duration - (end - first_pts) * tb > max(
+                _TRUNCATION_SLACK, 2 * interval):
+            duration, truncated = (end - first_pts) * tb, True
     if len(ordered) > 1 and (is_vfr or complete):
         sampled_rate = (len(ordered) - 1) / ((ordered[-1] - ordered[0]) * tb)
     else:
@@ -421,7 +450,25 @@ def _sampled_timing(container: av.container.InputContainer, stream: av.VideoStre
     else:
         avg_fps = sampled_rate
         count = max(1, round(duration * avg_fps))
-    return _Timing(duration, count, avg_fps.limit_denominator(1_000_000), is_vfr, False)
+    return _Timing(duration, count, avg_fps.limit_denominator(1_000_000), is_vfr, truncated)
+
+
+def _packets_end(container: av.container.InputContainer, stream: av.VideoStream,
+                 declared_end: int) -> int | None:
+    """The pts just after the last video packet in the file, read from a seek a few seconds
+    before ``declared_end`` (demuxing only); None if nothing can be read there."""
+    tb = stream.time_base
+    assert tb is not None
+    try:
+        container.seek(max(0, declared_end - math.ceil(_TAIL_SECONDS / tb)), stream=stream,
+                       backward=True)
+    except av.error.FFmpegError:
+        return None
+    end: int | None = None
+    for packet in _packets(container, stream):
+        if packet.pts is not None:
+            end = max(end or 0, packet.pts + (packet.duration or 0))
+    return end
 
 
 def _varies(stamps: Sequence[int]) -> bool:
@@ -470,9 +517,11 @@ def _decode_packet(stream: av.VideoStream | av.AudioStream, packet: av.Packet) -
         return []
 
 
-def _decoded(container: av.container.InputContainer,
-             stream: av.VideoStream | av.AudioStream) -> Iterator[Any]:
-    """Every frame of ``stream`` from the current position, the decoder drained at the end."""
+def decoded_frames(container: av.container.InputContainer,
+                   stream: av.VideoStream | av.AudioStream) -> Iterator[Any]:
+    """Every frame of ``stream`` from the current position, the decoder drained at the end.
+    A packet the decoder rejects (damaged, or cut by a seek) is skipped, as players do, and
+    a file that stops being readable ends the stream there."""
     for packet in _packets(container, stream):
         yield from _decode_packet(stream, packet)
 
@@ -523,7 +572,7 @@ def _sample_frames(info: MediaInfo, step: float, size: tuple[int, int],
         held: av.VideoFrame | None = None  # newest frame seen; on screen until the next one
         held_time = 0.0
         first_pts: int | None = None
-        for frame in _decoded(container, stream):
+        for frame in decoded_frames(container, stream):
             check_cancel(cancel)
             if frame.pts is None:
                 continue

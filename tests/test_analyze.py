@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -148,3 +149,48 @@ def test_cli_output_mistakes_are_caught_before_the_analysis(
     assert message in capsys.readouterr().err
     assert clip.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["link.json"]
+
+
+@pytest.mark.parametrize("container", ["matroska", "mp4"])
+def test_a_cut_off_clip_is_analysed_with_a_warning(tmp_path: Path, container: str,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A download that stopped halfway: the header still declares 6 s; the analysis covers
+    the 3 s that are there and says so."""
+    whole = write_clip(tmp_path / "whole", ClipSpec(
+        n_frames=150, fps=Fraction(25), width=160, height=120, container=container,
+        faststart=True))
+    data = whole.read_bytes()
+    cut = tmp_path / ("cut.mkv" if container == "matroska" else "cut.mp4")
+    cut.write_bytes(data[:len(data) // 2])
+    ckpt = tiny_checkpoint(tmp_path / "m")
+    out = tmp_path / "a.json"
+    with caplog.at_level("WARNING"):
+        assert main(["analyze", str(cut), "--checkpoint", str(ckpt), "--device", "cpu",
+                     "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert 1.5 < doc["duration"] < 4.5
+    assert len(doc["scores"]) == math.ceil(doc["duration"] / 0.25 - 1e-6)
+    assert any("cut off" in r.getMessage() and "cut." in r.getMessage()
+               for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # the whole clip: no warning
+        assert main(["analyze", str(whole), "--checkpoint", str(ckpt), "--device", "cpu",
+                     "--json", str(out)]) == 0
+    assert not any("cut off" in r.getMessage() for r in caplog.records)
+
+
+def test_a_checkpoint_with_a_wrong_shaped_tensor_is_a_clear_cli_error(
+        clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = tiny_checkpoint(tmp_path / "m")
+    with safe_open(str(path), framework="pt") as handle:
+        header = handle.metadata()
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    name = sorted(k for k, v in tensors.items() if v.ndim == 2)[0]
+    tensors[name] = torch.zeros(3, 3)
+    save_file(tensors, str(path), metadata=header)
+    assert main(["analyze", str(clip), "--checkpoint", str(path), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and name in err and "Traceback" not in err

@@ -72,7 +72,7 @@ def test_threshold_runs_the_model_path(clip: Path, tmp_path: Path,
     ["--segments", "2-1", "--edl", "{tmp}/a.edl"],
     ["--segments", "10-12", "--edl", "{tmp}/a.edl"],  # past the end of a 3 s clip
     ["--segments", "0-1", "--edl", "{clip}"],
-    ["--segments", "0-1", "--mp4-dir", "{tmp}/missing"],
+    ["--segments", "0-1", "--mp4-dir", "{clip}/sub"],  # a parent that cannot be made
     ["--segments", "0-1", "--otio", "{tmp}/missing/a.otio"],
     ["--segments", "0-1"],
     ["--segments", "0-1", "--edl", "{tmp}/a.x", "--otio", "{tmp}/a.x"],  # one file, two flags
@@ -194,3 +194,60 @@ def test_bit_depth_reaches_the_cuts(tmp_path: Path, capsys: pytest.CaptureFixtur
         (cut,) = out.iterdir()
         with av.open(str(cut)) as container:
             assert container.streams.video[0].codec_context.pix_fmt == want
+
+
+def test_a_missing_mp4_folder_is_created(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "cuts"
+    assert cli.main(["export", str(clip), "--segments", "0.4-1.0", "--mp4-dir", str(out),
+                     "--mode", "fast"]) == 0
+    assert [p.name for p in out.iterdir()] == ["game day_01_00-00-00-10.mp4"]
+
+
+def test_a_failed_export_leaves_nothing_of_this_run(clip: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The second cut fails: the first cut, the timelines and the folder made for the cuts
+    all go, and the exit code says so; an earlier file of another name stays."""
+    from highlight_studio.errors import ExportError
+    from highlight_studio.export import cuts
+
+    verify = cuts._verify
+    calls = []
+
+    def second_fails(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise ExportError("the disk said no")
+        return verify(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cuts, "_verify", second_fails)
+    (tmp_path / "keep.edl").write_text("earlier")
+    out = tmp_path / "new" / "cuts"
+    assert cli.main(["export", str(clip), "--segments", "0.4-1.0,2.0-2.8", "--edl",
+                     str(tmp_path / "a.edl"), "--otio", str(tmp_path / "a.otio"),
+                     "--mp4-dir", str(out), "--mode", "fast"]) == 1
+    assert "the disk said no" in capsys.readouterr().err
+    assert len(calls) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.edl"]
+
+
+def test_deinterlace_reaches_the_cuts(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    src = tmp_path / "tape.mp4"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.options = {"x264-params": "tff=1", "preset": "ultrafast"}
+        for i in range(25):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), i * 9, np.uint8), "rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    for flag, want in (([], 2), (["--deinterlace"], 1)):  # AV_FIELD_TT, AV_FIELD_PROGRESSIVE
+        out_dir = tmp_path / f"out{len(flag)}"
+        code = cli.main(["export", str(src), "--segments", "0.2-0.6", "--mp4-dir",
+                         str(out_dir), *flag])
+        assert code == 0, capsys.readouterr().err
+        (cut,) = out_dir.iterdir()
+        with av.open(str(cut)) as container:
+            assert container.streams.video[0].codec_context.field_order == want

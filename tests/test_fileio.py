@@ -141,3 +141,67 @@ def test_a_symlinked_output_is_written_through_and_stays_a_link(tmp_path: Path) 
     atomic_write_text(dangling, "first")
     assert dangling.is_symlink() and (shared / "later.edl").read_text() == "first"
     assert sorted(p.name for p in shared.iterdir()) == ["cut.edl", "later.edl"]
+
+
+def test_a_write_removes_the_partials_of_killed_writers_and_only_those(tmp_path: Path
+                                                                       ) -> None:
+    """A real SIGKILL mid-write leaves a hidden partial; the next write to the folder removes
+    it, but never a live writer's, nor a file that only looks similar."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time\n"
+            "from highlight_studio.fileio import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as tmp:\n"
+            "    tmp.write_bytes(b'half')\n"
+            "    print(tmp, flush=True)\n"
+            "    time.sleep(60)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"{n}.mp4")],
+                              stdout=subprocess.PIPE, text=True, env=env) for n in ("a", "b")]
+    killed, alive = (Path(p.stdout.readline().strip()) for p in procs)  # type: ignore[union-attr]
+    procs[0].send_signal(signal.SIGKILL)
+    procs[0].wait()
+    lookalike = tmp_path / ".c.1234.partial.mp4"  # no writer recorded: not ours to judge
+    lookalike.write_bytes(b"x")
+    try:
+        assert killed.exists() and alive.exists()
+        atomic_write_text(tmp_path / "out.edl", "new")
+        assert not killed.exists()
+        assert alive.exists() and lookalike.exists()
+        os.utime(alive, (time.time() - 3 * 24 * 3600,) * 2)  # a day old: stale whoever wrote
+        atomic_write_text(tmp_path / "out.edl", "newer")
+        assert not alive.exists()
+    finally:
+        procs[1].kill()
+        procs[1].wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".c.1234.partial.mp4", "out.edl"]
+
+
+def test_make_folder_creates_parents_and_names_what_it_made(tmp_path: Path) -> None:
+    from highlight_studio.fileio import make_folder, remove_folders
+
+    made = make_folder(tmp_path / "a" / "b", error=ExportError)
+    assert made == [tmp_path / "a", tmp_path / "a" / "b"] and (tmp_path / "a" / "b").is_dir()
+    assert make_folder(tmp_path / "a" / "b") == []
+    remove_folders(made)
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ExportError, match="file is a file, not a folder"):
+        make_folder(tmp_path / "file" / "sub", error=ExportError)
+    with pytest.raises(ExportError, match="is a file"):
+        make_folder(tmp_path / "file", error=ExportError)
+
+
+def test_a_folder_that_cannot_be_made_is_a_clear_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from highlight_studio.fileio import make_folder
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)  # as a read-only parent does (root ignores modes)
+    with pytest.raises(ExportError, match=r"Cannot create the folder .*new: Permission denied"):
+        make_folder(tmp_path / "new", error=ExportError)

@@ -193,3 +193,18 @@ def test_gate_scale_gives_each_step_its_norm_through_s() -> None:
     relative = out.s / out.s.mean(dim=1, keepdim=True)
     expected = relative * x.norm(dim=-1).mean(dim=1, keepdim=True)
     torch.testing.assert_close(out.recon.norm(dim=-1), expected)
+
+
+def test_a_wrong_shaped_tensor_is_a_model_error_naming_it(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    model = RASL(RASLConfig(**TINY))
+    path = save_checkpoint(tmp_path / "m", model, _meta(model))
+    with safe_open(str(path), framework="pt") as handle:
+        header = handle.metadata()
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    name = next(k for k, v in tensors.items() if v.ndim == 2)
+    tensors[name] = torch.zeros(tensors[name].shape[0] + 1, tensors[name].shape[1])
+    save_file(tensors, str(path), metadata=header)
+    with pytest.raises(ModelError, match=name.replace(".", r"\.")):
+        load_checkpoint(path)

@@ -6,11 +6,13 @@ import argparse
 import csv
 import io
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..media import truncation_note
 from ..segments import Segment, select_segments
 from .common import (
     add_model_arguments,
@@ -24,6 +26,8 @@ from .common import (
 
 if TYPE_CHECKING:  # torch loads only when a command runs, so `--help` stays instant
     from ..scoring import Analysis
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -91,4 +95,7 @@ def run(args: argparse.Namespace) -> int:
     for i, s in enumerate(segments, 1):
         print(f"  {i:3d}  {s.start:9.2f} - {s.end:9.2f}  ({s.duration:6.2f} s)  "
               f"score {s.score:.3f}", file=report)
+    note = truncation_note(result.info)
+    if note is not None:
+        log.warning("%s", note)
     return 0

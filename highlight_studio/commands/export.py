@@ -7,6 +7,8 @@ given in seconds and the model is skipped. Every file is verified after writing.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +32,8 @@ from ..export.timelines import (
     write_fcpxml,
     write_otio,
 )
-from ..media import MediaInfo, probe
+from ..fileio import make_folder, remove_folders
+from ..media import MediaInfo, probe, truncation_note
 from ..segments import Segment
 from .common import (
     add_model_arguments,
@@ -40,6 +43,7 @@ from .common import (
     segment_options_from_args,
 )
 
+log = logging.getLogger(__name__)
 _RANGE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*-\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
 
 
@@ -60,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bit-depth", choices=BIT_DEPTHS, default="source",
                    help="exact mode: 'source' keeps 10-bit sources at 10 bits (default); '8' "
                         "writes 8-bit video every player takes")
+    p.add_argument("--deinterlace", action="store_true",
+                   help="exact mode: turn an interlaced source into progressive video (for the "
+                        "web and phones); by default its fields and field order are kept")
     p.add_argument("--reel", action="store_true",
                    help="also write all segments joined into one highlight reel MP4")
     p.add_argument("--template", default=CutOptions.template,
@@ -108,12 +115,15 @@ def _selection(args: argparse.Namespace) -> tuple[MediaInfo, list[Segment]]:
     return result.info, segments
 
 
-def _collect(events: Iterator[Progress | CutResult]) -> Iterator[Progress | list[CutResult]]:
-    """Pass Progress on and gather every CutResult, so ``drain`` can draw one bar."""
+def _collect(events: Iterator[Progress | CutResult], written: list[Path]
+             ) -> Iterator[Progress | list[CutResult]]:
+    """Pass Progress on and gather every CutResult, so ``drain`` can draw one bar; each file
+    goes into ``written`` as soon as it is in place."""
     results = []
     for event in events:
         if isinstance(event, CutResult):
             results.append(event)
+            written.append(event.path)
         else:
             yield event
     yield results
@@ -125,17 +135,33 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError("Nothing to export: give --edl, --fcpxml, --otio and/or --mp4-dir.")
     # Catch path mistakes before the model runs, not after minutes of analysis.
     check_outputs(outputs, sources=(args.clip,))
-    if args.mp4_dir is not None and not args.mp4_dir.is_dir():
-        raise ExportError(f"The folder {args.mp4_dir} does not exist; create it or pick "
-                          "another.")
     options = CutOptions(mode=args.mode, template=args.template, reel=args.reel,
-                         bit_depth=args.bit_depth)
+                         bit_depth=args.bit_depth, deinterlace=args.deinterlace)
     if args.mp4_dir is not None:  # a template mistake, too, before minutes of analysis
         output_name(args.template, clip=args.clip.stem, index=1, tc="00-00-00-00", start=0.0,
                     end=1.0)
     if args.edl or args.fcpxml:  # the rate is known from the probe, before any analysis
         require_timecode_rate(editing_rate(probe(args.clip)), args.clip.name,
                               "An EDL or FCPXML")
+    # A missing --mp4-dir is made (as PySceneDetect and auto-editor do), and removed again,
+    # with every file this run wrote, if the export does not complete: all or nothing.
+    made = make_folder(args.mp4_dir, error=ExportError) if args.mp4_dir is not None else []
+    written: list[Path] = []
+    try:
+        _export(args, options, written)
+    except BaseException:
+        for path in written:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        remove_folders(made)
+        raise
+    return 0
+
+
+def _export(args: argparse.Namespace, options: CutOptions, written: list[Path]) -> None:
+    """Analyse (or read ``--segments``), then write the cuts and the timelines, adding each
+    finished file to ``written``. The cuts go first: they take long and fail more often
+    (damaged sources, a full disk), and timelines are only worth having beside them."""
     info, segments = _selection(args)
     timeline = build_timeline(info, segments, reel=read_reel_name(args.clip))
     if args.mp4_dir is not None:  # name clashes refuse the export before any file is written
@@ -144,18 +170,13 @@ def run(args: argparse.Namespace) -> int:
     count = len(timeline.cuts)
     print(f"{args.clip.name}: {count} segment{'s' if count != 1 else ''}, {timeline.frames} frames "
           f"({seconds:.2f} s) at {float(timeline.rate):.3f} fps")
-    if args.edl:
-        write_edl(timeline, args.edl, args.reel_preset)
-        print(f"  EDL ({args.reel_preset})  {args.edl}")
-    if args.fcpxml:
-        write_fcpxml(timeline, args.fcpxml)
-        print(f"  FCPXML           {args.fcpxml}")
-    if args.otio:
-        write_otio(timeline, args.otio)
-        print(f"  OTIO             {args.otio}")
+    note = truncation_note(info)
+    if note is not None:
+        log.warning("%s", note)
+    lines = []
     if args.mp4_dir is not None:
-        results = drain(_collect(cut_clips(timeline, info, args.mp4_dir, options)), list)
-        for r in results:
+        for r in drain(_collect(cut_clips(timeline, info, args.mp4_dir, options), written),
+                       list):
             label = "reel" if r.index == 0 else f"{r.index:4d}"
             line = f"  {label}  {r.path}  {r.start:.3f}-{r.end:.3f} s, {r.frames} frames"
             if not r.on_request:
@@ -163,5 +184,15 @@ def run(args: argparse.Namespace) -> int:
                        "variable frame rate: frames are kept whole" if info.is_vfr else
                        "the source's timestamps are off the frame grid")
                 line += f" (asked {r.requested_start:.3f}-{r.requested_end:.3f} s; {why})"
-            print(line)
-    return 0
+            lines.append(line)
+    if args.edl:
+        written.append(write_edl(timeline, args.edl, args.reel_preset))
+        print(f"  EDL ({args.reel_preset})  {args.edl}")
+    if args.fcpxml:
+        written.append(write_fcpxml(timeline, args.fcpxml))
+        print(f"  FCPXML           {args.fcpxml}")
+    if args.otio:
+        written.append(write_otio(timeline, args.otio))
+        print(f"  OTIO             {args.otio}")
+    for line in lines:
+        print(line)

@@ -18,6 +18,7 @@ against the source frames that were meant), and only then renamed into place.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
@@ -38,8 +39,8 @@ from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
 from ..errors import ExportError
 from ..events import CancelToken, Progress, check_cancel
 from ..fileio import atomic_path, same_file
-from ..media import MediaInfo, video_stream
-from .timecode import frames_to_timecode, is_timecode_rate
+from ..media import MediaInfo, decoded_frames, video_stream
+from .timecode import frames_to_timecode, is_timecode_rate, nominal_rate
 from .timeline import Cut, Timeline
 
 MODES = ("fast", "exact")
@@ -50,6 +51,15 @@ STAGE = "export"
 _THUMB = (64, 48)  # size pictures are compared at when checking exact cuts
 _THUMB_TOLERANCE = 12.0  # mean absolute difference (0-255) a re-encoded picture may show
 _AAC_FRAME = 1024  # samples per AAC packet: the granularity of audio in a stream copy
+_NAME_MAX = 255  # bytes in a file name on every common file system (NAME_MAX)
+# In a file without an index (MPEG program and transport streams) a seek lands on a byte
+# position: the first packets after it are partial, repeat timestamps or carry the wrong ones.
+# Reading starts this many seconds early there (more when no keyframe turns up in time).
+_RESYNC_SECONDS = (1, 4, 16)
+# FFmpeg's field orders (AVFieldOrder) -> x264's: top field first (TT, TB) or bottom (BB, BT)
+_FIELD_ORDERS = {2: "tff", 4: "tff", 3: "bff", 5: "bff"}
+_BYTE_SEEKING = {"mpeg", "mpegts", "mpegvideo", "mpeg1video", "h264", "hevc", "m4v", "vob",
+                 "dvd", "svcd", "vcd"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,10 @@ class CutOptions:
     # exact mode: "source" keeps a 10-bit (or deeper) source at 10 bits (H.264 High 10, no
     # banding in HDR skies); "8" always writes 8-bit 4:2:0, which every player and phone plays
     bit_depth: str = "source"
+    # exact mode, interlaced sources: False keeps the fields (interlaced H.264 in the source's
+    # field order, what broadcast and DV footage needs); True deinterlaces (bwdif) to
+    # progressive pictures for the web and phones
+    deinterlace: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -126,9 +140,29 @@ _Writer = Generator[int, None, tuple[list[_Span], list[np.ndarray]]]
 
 def output_name(template: str, *, clip: str, index: int, tc: str, start: float, end: float
                 ) -> str:
-    """A file name from ``template``; refuses names that would leave the output folder."""
+    """A file name from ``template``; refuses names that would leave the output folder.
+
+    A name longer than a file system takes (255 bytes) has its clip name shortened, ending
+    in a digest of the whole name, so long names of different clips still differ.
+    """
+    name = _format_name(template, clip=clip, index=index, tc=tc, start=start, end=end)
+    excess = len(os.fsencode(name)) - _NAME_MAX
+    if excess > 0:
+        digest = hashlib.sha256(os.fsencode(clip)).hexdigest()[:10]
+        keep = len(os.fsencode(clip)) - excess - len(digest) - 1
+        if keep > 0:
+            short = os.fsencode(clip)[:keep].decode("utf-8", "ignore")
+            name = _format_name(template, clip=f"{short}~{digest}", index=index, tc=tc,
+                                start=start, end=end)
+        if len(os.fsencode(name)) > _NAME_MAX:
+            raise ExportError(f"The file name template {template!r} gives a name longer than "
+                              f"{_NAME_MAX} bytes; use a shorter one.")
+    return name
+
+
+def _format_name(template: str, **fields: Any) -> str:
     try:
-        name = template.format(clip=clip, index=index, tc=tc, start=start, end=end)
+        name = template.format(**fields)
     except (KeyError, IndexError, ValueError) as exc:
         raise ExportError(
             f"The file name template {template!r} is not valid ({exc}); use the fields "
@@ -278,18 +312,38 @@ def _window(cut: Cut, rate: Fraction, tb: Fraction, start_pts: int) -> tuple[int
             start_pts + math.ceil((cut.src_out - Fraction(1, 2)) / step))
 
 
+def _indexed(stream: av.VideoStream | av.AudioStream) -> bool:
+    """Whether seeks in ``stream`` land on whole packets with their own timestamps (MP4, MOV,
+    Matroska: an index says where each keyframe is), not on a byte position (MPEG program
+    and transport streams, raw elementary streams, whose demuxers only guess)."""
+    return not set(stream.container.format.name.split(",")) & _BYTE_SEEKING
+
+
+def _seek_early(src: av.container.InputContainer, stream: av.VideoStream | av.AudioStream,
+                target: int, seconds: float) -> None:
+    """Seek to the keyframe before ``target`` (stream ticks), ``seconds`` earlier still."""
+    tb = stream.time_base
+    assert tb is not None
+    src.seek(target - math.ceil(Fraction(seconds) / tb), stream=stream, backward=True)
+
+
 def _start_pts(info: MediaInfo, tb: Fraction) -> int:
     return round(Fraction(info.start_time) / tb)
 
 
 def _label(out: av.container.OutputContainer, stream: av.VideoStream, timeline: Timeline,
-           single_cut: bool, pts: int, start: int, tb: Fraction) -> None:
+           single_cut: bool, pts: int, start: int, tb: Fraction,
+           stream_rate: Fraction | None) -> None:
     """Give the file a start timecode before its header is written: a single cut carries the
     source timecode of its first frame (so editors can relink it to the camera original), a
     reel the programme's 01:00:00:00 like the timelines. The file is also marked as a cut, so
     a later export may replace it (and nothing else)."""
     out.metadata["comment"] = cut_comment(timeline.source)
-    if not is_timecode_rate(timeline.rate):
+    # MP4 keeps a timecode in a track counted at the stream's average rate, rounded: one
+    # that rounds elsewhere (a copied variable-rate stream's) would make the muxer refuse
+    # the file.
+    if not (is_timecode_rate(timeline.rate) and stream_rate
+            and round(Fraction(stream_rate)) == nominal_rate(timeline.rate)):
         return
     if single_cut:
         frame = timeline.source_start + math.floor((pts - start) * tb * timeline.rate
@@ -337,30 +391,37 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         vout.time_base = tb
         vout.codec_context.time_base = tb
         vout.options = {"crf": str(options.crf), "preset": options.x264_preset}
+        fields = _FIELD_ORDERS.get(source.field_order)
+        if fields is not None and not options.deinterlace:
+            vout.options["x264-params"] = f"{fields}=1"  # interlaced coding, field order kept
+            vout.codec_context.field_order = source.field_order
         if info.rotation:
             # pictures are re-encoded as stored; players turn them by the display matrix
             # (PyAV's angle is counter-clockwise, MediaInfo's clockwise)
             vout.set_display_rotation(-info.rotation)
-        ain = src.streams.audio[0] if src.streams.audio else None
-        aout = None
-        if ain is not None:
+        # every audio track is kept, in order (a second language, an isolated microphone)
+        tracks = []
+        for ain in src.streams.audio:
             aout = out.add_stream("aac", rate=ain.rate)
             aout.layout = ain.layout.name
             aout.bit_rate = options.audio_bitrate
+            aout.metadata.update(ain.metadata)
+            tracks.append((ain, aout))
         start = _start_pts(info, tb)
         base = 0  # output pts (in tb) where the next cut starts
-        audio_base = 0  # output sample where the next cut's sound starts
+        audio_bases = [0] * len(tracks)  # output sample where each track's next cut starts
         for cut in job.cuts:
             lo, hi = _window(cut, timeline.rate, tb, start)
             first: int | None = None
             last: av.VideoFrame | None = None
-            last_pts = 0
+            last_pts = lo - 1
             after: int | None = None
             count = 0
-            src.seek(lo, stream=vin, backward=True)
-            for frame in src.decode(vin):
-                if frame.pts is None or frame.pts < lo:
-                    continue
+            deinterlace = (_Deinterlacer(vin) if fields is not None and options.deinterlace
+                           else None)
+            for frame in _decoded_from(src, vin, lo, start):
+                if frame.pts is None or frame.pts < lo or frame.pts <= last_pts:
+                    continue  # before the cut, or a timestamp repeated by a damaged stream
                 if frame.pts >= hi:
                     after = frame.pts
                     break
@@ -369,17 +430,19 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                     first = frame.pts
                     thumbs.append(_thumb(frame))
                     if not spans:
-                        _label(out, vout, timeline, job.index > 0, first, start, tb)
+                        _label(out, vout, timeline, job.index > 0, first, start, tb,
+                               timeline.rate)
                 last, last_pts = frame, frame.pts
-                picture = reformatter.reformat(crop(frame) if crop else frame,
-                                               width=vout.width, height=vout.height,
-                                               format=pix_fmt, **conversion)
-                picture.pts = base + frame.pts - first
-                picture.time_base = tb
-                picture.pict_type = av.video.frame.PictureType.NONE
-                out.mux(vout.encode(picture))
+                for ready in deinterlace.push(frame) if deinterlace else (frame,):
+                    _encode(out, vout, reformatter.reformat(
+                        crop(ready) if crop else ready, width=vout.width, height=vout.height,
+                        format=pix_fmt, **conversion), base + ready.pts - first, tb)
                 count += 1
                 yield 1
+            for ready in deinterlace.flush() if deinterlace else ():
+                _encode(out, vout, reformatter.reformat(
+                    crop(ready) if crop else ready, width=vout.width, height=vout.height,
+                    format=pix_fmt, **conversion), base + ready.pts - first, tb)
             if first is None or last is None:
                 raise ExportError(
                     f"No frames of {info.path.name} could be decoded between "
@@ -387,17 +450,64 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                     f"{float(timeline.seconds(cut.src_out)):.3f} s."
                 )
             thumbs.append(_thumb(last))
+            nominal = round(1 / (timeline.rate * tb))
             if after is None:  # the cut runs to the end of the clip
-                after = last_pts + (last.duration or round(1 / (timeline.rate * tb)))
+                after = last_pts + (last.duration or nominal)
+            elif after - last_pts > 2 * nominal:
+                # The last frame comes before a long gap (a camera that paused): a file
+                # cannot hold its last frame for longer than a frame, so the cut (and its
+                # sound) ends one frame after it, and the result says so.
+                after = last_pts + nominal
             spans.append(_Span(first, after, count))
-            if ain is not None and aout is not None:
+            for i, (ain, aout) in enumerate(tracks):
                 samples = _cut_audio(src, ain, first * tb, after * tb, cancel)
-                audio_base = _encode_audio(out, aout, samples, audio_base)
+                audio_bases[i] = _encode_audio(out, aout, samples, audio_bases[i])
             base += after - first
         out.mux(vout.encode(None))
-        if aout is not None:
+        for _, aout in tracks:
             out.mux(aout.encode(None))
     return spans, thumbs
+
+
+def _encode(out: av.container.OutputContainer, stream: av.VideoStream,
+            picture: av.VideoFrame, pts: int, tb: Fraction) -> None:
+    picture.pts = pts
+    picture.time_base = tb
+    picture.pict_type = av.video.frame.PictureType.NONE
+    out.mux(stream.encode(picture))
+
+
+class _Deinterlacer:
+    """bwdif, one progressive picture per frame, each with its source frame's pts. The
+    filter looks one frame ahead, so a picture comes out a frame late; :meth:`flush` gives
+    the last one at the end of a cut (and a new cut gets a new filter)."""
+
+    def __init__(self, stream: av.VideoStream) -> None:
+        assert stream.time_base is not None
+        self._tb = stream.time_base
+        self._graph = av.filter.Graph()
+        source = self._graph.add_buffer(template=stream)
+        bwdif = self._graph.add("bwdif", "mode=send_frame:parity=auto:deint=all")
+        sink = self._graph.add("buffersink")
+        source.link_to(bwdif)
+        bwdif.link_to(sink)
+        self._graph.configure()
+
+    def push(self, frame: av.VideoFrame | None) -> list[av.VideoFrame]:
+        self._graph.push(frame)
+        ready = []
+        while True:
+            try:
+                picture = self._graph.pull()
+            except (BlockingIOError, av.error.EOFError):
+                return ready
+            # bwdif counts in fields (half the stream's time base): back to the stream's
+            picture.pts = round(picture.pts * picture.time_base / self._tb)
+            picture.time_base = self._tb
+            ready.append(picture)
+
+    def flush(self) -> list[av.VideoFrame]:
+        return self.push(None)
 
 
 def _even_crop(stream: av.VideoStream, width: int, height: int
@@ -474,14 +584,19 @@ def _cut_audio(src: av.container.InputContainer, stream: av.AudioStream, t0: Fra
     atb = stream.time_base
     assert atb is not None
     # Start a little early: an AAC decoder needs a packet of history to produce clean sound.
-    src.seek(max(0, round((t0 - Fraction(1, 10)) / atb)), stream=stream, backward=True)
+    _seek_early(src, stream, max(0, round(t0 / atb)),
+                Fraction(1, 10) if _indexed(stream) else _RESYNC_SECONDS[0])
     pos: int | None = None
-    for frame in src.decode(stream):
+    for frame in decoded_frames(src, stream):
         check_cancel(cancel)
+        if frame.pts is not None:
+            # a packet the decoder refused (damaged) leaves a hole: the next frame's own
+            # time puts the sound after it back in place
+            at = round(frame.pts * atb * rate)
+            if pos is None or abs(at - pos) > rate // 100:
+                pos = at
         if pos is None:
-            if frame.pts is None:
-                continue
-            pos = round(frame.pts * atb * rate)
+            continue
         for chunk in resampler.resample(frame):
             data = chunk.to_ndarray()
             lo, hi = max(pos, first), min(pos + data.shape[1], stop)
@@ -518,8 +633,7 @@ def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
         tb = vin.time_base
         assert tb is not None
         vout = out.add_stream_from_template(vin)
-        ain = src.streams.audio[0] if src.streams.audio else None
-        aout = out.add_stream_from_template(ain) if ain is not None else None
+        tracks = [(ain, out.add_stream_from_template(ain)) for ain in src.streams.audio]
         start = _start_pts(info, tb)
         base = 0
         for cut in job.cuts:
@@ -528,52 +642,123 @@ def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
             stop: int | None = None
             end = 0  # pts just after the latest frame copied
             count = 0
-            pending: list[av.Packet] = []  # the GOP the cut may start in, until it is known
-            src.seek(lo, stream=vin, backward=True)
-            for packet in src.demux(vin):
+            last_dts: int | None = None
+            for packet in _from_keyframe(src, vin, lo, start):
                 if packet.pts is None:
                     continue  # the demuxer's end-of-stream marker
                 if key is None:
-                    # The seek lands on a keyframe before ``lo`` (half a frame before the in
-                    # point), which may be a whole GOP early: keep only the latest GOP until a
-                    # frame inside the cut shows up.
-                    if packet.is_keyframe:
-                        pending = [packet]
-                    elif pending:
-                        pending.append(packet)
-                    if not pending or packet.pts < lo:
-                        continue
-                    key = pending[0].pts
+                    key = packet.pts
                     if not spans:
-                        _label(out, vout, timeline, job.index > 0, key, start, tb)
-                    batch = pending
+                        _label(out, vout, timeline, job.index > 0, key, start, tb,
+                               vin.average_rate)
                 elif packet.is_keyframe and packet.pts >= hi:
                     stop = packet.pts
                     break
-                else:
-                    batch = [packet]
-                for item in batch:
-                    if item.pts < key:
-                        continue  # open-GOP leading pictures depend on the GOP before
-                    check_cancel(cancel)
-                    end = max(end, item.pts + (item.duration or 0))
-                    item.pts += base - key
-                    if item.dts is not None:
-                        item.dts += base - key
-                    item.stream = vout
-                    out.mux(item)
-                    count += 1
-                    yield 1
+                if packet.pts < key:
+                    continue  # open-GOP leading pictures depend on the GOP before
+                if packet.dts is not None:
+                    if last_dts is not None and packet.dts <= last_dts:
+                        continue  # a timestamp repeated after a seek or a damaged packet
+                    last_dts = packet.dts
+                check_cancel(cancel)
+                end = max(end, packet.pts + (packet.duration or 0))
+                packet.pts += base - key
+                if packet.dts is not None:
+                    packet.dts += base - key
+                packet.stream = vout
+                out.mux(packet)
+                count += 1
+                yield 1
             if key is None or count == 0:
                 raise ExportError(f"No keyframe found in {info.path.name} near "
                                   f"{float(timeline.seconds(cut.src_in)):.3f} s.")
             span = _Span(key, stop if stop is not None else end, count)
             spans.append(span)
-            if ain is not None and aout is not None:
+            for ain, aout in tracks:
                 _copy_audio(src, ain, aout, out, span.first * tb, span.end * tb, base * tb,
                             cancel)
             base += span.end - span.first
     return spans, []
+
+
+def _decoded_from(src: av.container.InputContainer, vin: av.VideoStream, lo: int,
+                  start: int) -> Iterator[av.VideoFrame]:
+    """Decoded frames from the keyframe before ``lo`` on.
+
+    In a file without an index the frames up to the second keyframe after a seek can carry
+    shifted timestamps (MPEG-2 program streams: half a frame late), so they are dropped, and
+    reading starts earlier when that leaves no frame at or before ``lo``. Reading from the
+    start of the file is always trusted.
+    """
+    if _indexed(vin):
+        src.seek(lo, stream=vin, backward=True)
+        yield from decoded_frames(src, vin)
+        return
+    tb = vin.time_base
+    assert tb is not None
+    for margin in (*_RESYNC_SECONDS, None):
+        from_start = margin is None or lo - math.ceil(Fraction(margin) / tb) <= start
+        if from_start:
+            src.seek(0)
+        else:
+            _seek_early(src, vin, lo, margin)
+        frames = decoded_frames(src, vin)
+        keys = 0
+        for frame in frames:
+            keys += bool(frame.key_frame)
+            if from_start or keys >= 2:
+                break
+        else:
+            return  # the stream ended: no frame from here on
+        if frame.pts is not None and frame.pts > lo and not from_start:
+            continue  # the trusted frames begin after the cut's start: read from earlier
+        yield frame
+        yield from frames
+        return
+
+
+def _from_keyframe(src: av.container.InputContainer, vin: av.VideoStream, lo: int,
+                   start: int) -> Iterator[av.Packet]:
+    """The video packets from the keyframe at or before ``lo`` on, in file order (from the
+    first keyframe after it when there is none before).
+
+    A seek lands on a keyframe before ``lo``, which may be a whole GOP early: only the latest
+    GOP is kept until a packet inside the cut shows up. In a file without an index the first
+    keyframe after a seek may be partial, so reading starts earlier and passes over it, and
+    earlier still when the keyframe found is after ``lo``.
+    """
+    tb = vin.time_base
+    assert tb is not None
+    margins: tuple[float | None, ...] = (0,) if _indexed(vin) else (*_RESYNC_SECONDS, None)
+    for margin in margins:
+        from_start = margin is None or (
+            margin > 0 and lo - math.ceil(Fraction(margin) / tb) <= start)
+        if from_start:
+            src.seek(0)  # the start of the file: its first keyframe is whole
+        else:
+            _seek_early(src, vin, lo, margin or 0)
+        untrusted = 0 if margin == 0 or from_start else 1
+        packets = src.demux(vin)
+        pending: list[av.Packet] = []
+        for packet in packets:
+            if packet.pts is None:
+                continue  # the demuxer's end-of-stream marker
+            if packet.is_keyframe:
+                if untrusted:
+                    untrusted -= 1
+                    continue
+                pending = [packet]
+            elif pending:
+                pending.append(packet)
+            if pending and packet.pts >= lo:
+                break
+        else:
+            packets = iter(())
+        if not pending or (pending[0].pts > lo > start and margin != 0 and not from_start):
+            continue  # no keyframe before the cut in what was read: read from earlier
+        yield from pending
+        yield from packets
+        return
 
 
 def _copy_audio(src: av.container.InputContainer, ain: av.AudioStream, aout: av.AudioStream,
@@ -586,12 +771,14 @@ def _copy_audio(src: av.container.InputContainer, ain: av.AudioStream, aout: av.
     assert atb is not None
     lo, hi = math.ceil(t0 / atb), math.ceil(t1 / atb)
     shift = round(base / atb) - lo
-    src.seek(lo, stream=ain, backward=True)
+    _seek_early(src, ain, lo, 0 if _indexed(ain) else _RESYNC_SECONDS[0])
+    last: int | None = None
     for packet in src.demux(ain):
-        if packet.pts is None or packet.pts < lo:
-            continue
+        if packet.pts is None or packet.pts < lo or (last is not None and packet.pts <= last):
+            continue  # before the cut, or a timestamp repeated after a seek
         if packet.pts >= hi:
             break
+        last = packet.pts
         check_cancel(cancel)
         packet.pts += shift
         if packet.dts is not None:
@@ -604,35 +791,45 @@ def _copy_audio(src: av.container.InputContainer, ain: av.AudioStream, aout: av.
 
 
 @dataclass(frozen=True)
+class _Sound:
+    """Where one audio track of a written file starts and ends (seconds, file clock)."""
+
+    rate: int
+    start: Fraction
+    end: Fraction
+
+
+@dataclass(frozen=True)
 class _Written:
     frames: int
     duration: Fraction  # of the picture
     video_end: Fraction  # seconds on the file's clock where the picture ends
-    audio_start: Fraction | None  # where the sound starts and ends, None without sound
-    audio_end: Fraction | None
+    sound: tuple[_Sound, ...]  # every audio track, in order
     first: np.ndarray | None
     last: np.ndarray | None
 
 
 def _read_back(path: Path, pictures: bool, cancel: CancelToken | None = None) -> _Written:
-    """Re-open a written file in one pass: count its frames, measure both streams and, when
+    """Re-open a written file in one pass: count its frames, measure every stream and, when
     ``pictures``, decode the picture to grab its first and last frames. A long reel takes a
     while to decode, so ``cancel`` is checked on every packet."""
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        audio = container.streams.audio[0] if container.streams.audio else None
+        audio = list(container.streams.audio)
         tb = video.time_base
         assert tb is not None
-        frames, samples = 0, 0
+        frames = 0
+        samples = dict.fromkeys(audio, 0)
         lo: int | None = None
         hi = 0
         first: np.ndarray | None = None
         last: av.VideoFrame | None = None
-        streams = [video] if audio is None else [video, audio]
-        for packet in container.demux(*streams):
+        for packet in container.demux(video, *audio):
             check_cancel(cancel)
-            if packet.stream is audio:
-                samples += sum(f.samples for f in packet.decode())
+            if packet.stream is not video:
+                # a packet copied damaged from the source is skipped, as players do
+                with contextlib.suppress(av.error.InvalidDataError):
+                    samples[packet.stream] += sum(f.samples for f in packet.decode())
                 continue
             if packet.pts is not None:
                 frames += 1
@@ -643,26 +840,26 @@ def _read_back(path: Path, pictures: bool, cancel: CancelToken | None = None) ->
                     if first is None:
                         first = _thumb(frame)
                     last = frame
-        audio_start = audio_end = None
-        if audio is not None:
+        sound = []
+        for stream in audio:
             # The container's track length is what players use; it excludes the encoder's
             # padding to whole AAC packets, which decoding still returns.
-            atb = audio.time_base
+            atb = stream.time_base
             assert atb is not None
-            declared = audio.duration * atb if audio.duration else None
-            decoded = Fraction(samples, audio.rate)
+            declared = stream.duration * atb if stream.duration else None
+            decoded = Fraction(samples[stream], stream.rate)
             if declared is not None and abs(declared - decoded) > Fraction(2 * _AAC_FRAME,
-                                                                           audio.rate):
+                                                                           stream.rate):
                 raise ExportError(f"{path.name} declares {float(declared):.3f} s of sound but "
                                   f"holds {float(decoded):.3f} s; it was not saved.")
-            audio_start = (audio.start_time or 0) * atb
-            audio_end = audio_start + (declared if declared is not None else decoded)
+            begin = (stream.start_time or 0) * atb
+            sound.append(_Sound(stream.rate, begin,
+                                begin + (declared if declared is not None else decoded)))
     return _Written(
         frames=frames,
         duration=Fraction(hi - (lo or 0)) * tb,
         video_end=hi * tb,
-        audio_start=audio_start,
-        audio_end=audio_end,
+        sound=tuple(sound),
         first=first,
         last=_thumb(last) if last is not None else None,
     )
@@ -676,6 +873,7 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
         vin = video_stream(src)
         assert vin is not None  # probe found it
         tb = vin.time_base
+        audio_tracks = len(src.streams.audio)
     assert tb is not None
     start = _start_pts(info, tb)
     written = _read_back(tmp, pictures=mode == "exact", cancel=cancel)
@@ -689,16 +887,18 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
     if abs(written.duration - want) > frame:
         raise ExportError(f"{name} lasts {float(written.duration):.3f} s after writing, not "
                           f"{float(want):.3f} s; it was not saved.")
-    if written.audio_end is not None and written.audio_start is not None and info.audio_rate:
+    if len(written.sound) != audio_tracks:
+        raise ExportError(f"{name} has {len(written.sound)} audio tracks after writing, not "
+                          f"{audio_tracks}; it was not saved.")
+    for sound in written.sound:
         # a stream copy can only move sound by whole AAC packets, one at each end; it keeps a
         # late-starting track late, where exact mode fills the gap with silence
-        slack = frame if mode == "exact" else frame + 2 * Fraction(_AAC_FRAME, info.audio_rate)
-        if abs(written.audio_end - written.video_end) > slack or (
-                mode == "exact" and abs(written.audio_start) > slack):
+        slack = frame if mode == "exact" else frame + 2 * Fraction(_AAC_FRAME, sound.rate)
+        if abs(sound.end - written.video_end) > slack or (
+                mode == "exact" and abs(sound.start) > slack):
             raise ExportError(
-                f"{name}'s sound runs {float(written.audio_start):.3f}-"
-                f"{float(written.audio_end):.3f} s but its picture ends at "
-                f"{float(written.video_end):.3f} s; it was not saved."
+                f"{name}'s sound runs {float(sound.start):.3f}-{float(sound.end):.3f} s but "
+                f"its picture ends at {float(written.video_end):.3f} s; it was not saved."
             )
     if mode == "exact":
         for got, meant, where in ((written.first, thumbs[0], "first"),
@@ -717,6 +917,6 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
         end=float(Fraction(spans[-1].end - start) * tb),
         frames=written.frames,
         duration=float(written.duration),
-        audio_duration=None if written.audio_end is None or written.audio_start is None
-        else float(written.audio_end - written.audio_start),
+        audio_duration=float(written.sound[0].end - written.sound[0].start)
+        if written.sound else None,
     )

@@ -113,12 +113,15 @@ def _track_ranges(track: otio.schema.Track, rate: Fraction, record_offset: int) 
 
 
 def _check(read_back: otio.schema.Timeline, timeline: Timeline, what: str,
-           record_offset: Callable[[otio.schema.Track], int], wrap: int | None = None) -> None:
+           record_offset: Callable[[otio.schema.Track], int], wrap: int | None = None,
+           source_name: str | None = None) -> None:
     """Compare every track read back with the cuts; raise on the first difference.
 
     ``record_offset`` gives, per track, the programme frame its first item starts at;
-    ``wrap`` (frames in 24 h) compares positions as timecode labels, which wrap at midnight.
+    ``wrap`` (frames in 24 h) compares positions as timecode labels, which wrap at midnight;
+    ``source_name`` is the clip name the format holds (the file's own name by default).
     """
+    source_name = timeline.source.name if source_name is None else source_name
     def labelled(ranges: Ranges) -> Ranges:
         return ranges if wrap is None else [(s % wrap, n, r % wrap) for s, n, r in ranges]
 
@@ -138,9 +141,9 @@ def _check(read_back: otio.schema.Timeline, timeline: Timeline, what: str,
                 f"expected {want}, read back {got}. Nothing was saved; please report this."
             )
         names = {clip.name for clip in track.find_clips()}
-        if names != {timeline.source.name}:
+        if names != {source_name}:
             raise ExportError(f"The written {what} names its source {names}, "
-                              f"not {timeline.source.name!r}.")
+                              f"not {source_name!r}.")
 
 
 def _write_verified(path: str | os.PathLike[str], text: str, timeline: Timeline,
@@ -160,6 +163,13 @@ def _edl_title(name: str) -> str:
     """EDL titles are one line of printable ASCII; long ones are cut by some readers."""
     ascii_name = name.encode("ascii", "replace").decode("ascii")
     return re.sub(r"[^\x20-\x7e]", "_", ascii_name).strip()[:70] or "HIGHLIGHTS"
+
+
+def edl_line_text(text: str) -> str:
+    """``text`` as an EDL comment can hold it: one line, control characters (a newline in a
+    file name) written as "_". EDLs are read line by line, so a newline would end the comment
+    and abort the read; the other formats keep the name as it is."""
+    return re.sub(r"[\x00-\x1f\x7f]", "_", text)
 
 
 def _channel_code(audio_channels: int) -> str:
@@ -188,7 +198,8 @@ def edl_text(timeline: Timeline, preset: EdlPreset) -> str:
             clip.metadata["cmx_3600"] = {"reel": reel}
             # Comments carry the file's real name and path; a file:// URL would percent-encode
             # them and Premiere would look for "my%20clip.mp4".
-            clip.media_reference.target_url = str(timeline.source)
+            clip.name = edl_line_text(clip.name)
+            clip.media_reference.target_url = edl_line_text(str(timeline.source))
     text = otio.adapters.write_to_string(edl, "cmx_3600", style=preset.style, rate=rate)
     # The adapter writes only the video track. Every audio clip here lies under its video
     # clip, so the channel field of each event is widened to take sound with picture.
@@ -258,7 +269,8 @@ def verify_edl(path: str | os.PathLike[str], timeline: Timeline) -> None:
         return -_frames(start, timeline.rate) if start is not None else 0
 
     _check(read_back, timeline, "EDL", offset,
-           wrap=frames_per_day(timeline.rate, timeline.drop_frame))
+           wrap=frames_per_day(timeline.rate, timeline.drop_frame),
+           source_name=edl_line_text(timeline.source.name))
 
 
 def write_edl(timeline: Timeline, path: str | os.PathLike[str],

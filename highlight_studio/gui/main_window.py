@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from .. import scoring
 from ..errors import HighlightStudioError
 from ..events import CancelToken, Progress
+from ..media import truncation_note
 from ..scoring import Analysis
 from ..segments import SegmentOptions
 from . import document as doc
@@ -352,8 +353,10 @@ class MainWindow(QMainWindow):
         self.analysis = analysis
         same = (self.history is not None and self.clip == analysis.path
                 and self._history_checkpoint == self.checkpoint())
+        repaired: tuple[str, ...] = ()  # what loading the saved session had to fix
         if not same:  # another clip or model: its saved session, else fresh segments
-            session = load_session(analysis.path, self.checkpoint())
+            session = load_session(analysis.path, self.checkpoint(), analysis.info.duration)
+            repaired = session.notes if session is not None else ()
             state = (session.state if session is not None
                      else self._auto_state(self.options.options()))
             self.history = doc.History(state)  # edits and undo of the same clip and model stay
@@ -366,7 +369,10 @@ class MainWindow(QMainWindow):
                                  info.height, analysis.step)
         self.device_label.setText(f"Analysed on {analysis.device.upper()}"
                                   f" · model {analysis.model_name}")
-        self.stage_label.setText(f"{len(analysis.scores)} steps of {analysis.step:g} s")
+        notes = [n for n in (truncation_note(info), *repaired) if n]
+        self.stage_label.setText(" · ".join([f"{len(analysis.scores)} steps of "
+                                             f"{analysis.step:g} s", *notes]))
+        self.stage_label.setToolTip("\n".join(notes))
         self._state_changed()
         self.analysisFinished.emit(analysis)
 
@@ -694,7 +700,7 @@ class MainWindow(QMainWindow):
         job.thread.finished.connect(self._on_export_finished)
         self.export_job = job
         self._eta = EtaClock()
-        self.stage_label.setText(f"Exporting {request.format}…")
+        self.stage_label.setText(f"Exporting {', '.join(r.format for r in request.all)}…")
         self.stage_label.setToolTip("")  # an earlier export's notes
         self._show_busy(True)
         self._refresh_actions()

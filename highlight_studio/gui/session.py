@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,34 @@ class Session:
     clip: Path
     checkpoint: str | None  # the model picked for this clip; None = the shipped default
     state: EditState
+    notes: tuple[str, ...] = ()  # what loading had to repair, for the status bar
+
+
+def repair_segments(segments: tuple[EditSegment, ...], duration: float | None
+                    ) -> tuple[tuple[EditSegment, ...], tuple[str, ...]]:
+    """Saved segments made fit to edit: a reversed one is turned round, one reaching outside
+    the clip (``duration`` seconds, when known) is trimmed to it, and one with no time left
+    (or not a number) is dropped; the rest are sorted. Returns them with what was changed,
+    in words: a hand-edited or foreign session file would otherwise show segments no editor
+    can select and export ones that fail."""
+    kept, notes = [], []
+    for s in segments:
+        start, end = s.start, s.end
+        if not (math.isfinite(start) and math.isfinite(end) and math.isfinite(s.score)):
+            notes.append(f"dropped a segment with a time that is not a number ({start}-{end})")
+            continue
+        if end < start:
+            start, end = end, start
+            notes.append(f"turned round the reversed segment {s.start:.2f}-{s.end:.2f} s")
+        low, high = max(start, 0.0), end if duration is None else min(end, duration)
+        if high <= low:
+            notes.append(f"dropped the segment {s.start:.2f}-{s.end:.2f} s: it lies outside "
+                         "the clip")
+            continue
+        if (low, high) != (start, end):
+            notes.append(f"trimmed the segment {s.start:.2f}-{s.end:.2f} s to the clip")
+        kept.append(EditSegment(low, high, s.score, s.included))
+    return tuple(sorted(kept, key=lambda s: (s.start, s.end))), tuple(notes)
 
 
 def session_path(clip: str | Path) -> Path:
@@ -88,9 +117,11 @@ def save_session(session: Session) -> None:
 _LAST = object()
 
 
-def load_session(clip: str | Path, checkpoint: str | object | None = _LAST) -> Session | None:
+def load_session(clip: str | Path, checkpoint: str | object | None = _LAST,
+                 duration: float | None = None) -> Session | None:
     """The saved session of ``clip`` for ``checkpoint`` (by default the model last used on
-    it), or None if there is none or it does not fit the clip."""
+    it), or None if there is none or it does not fit the clip. Its segments are checked
+    against the clip's ``duration`` when given (see :func:`repair_segments`)."""
     clip = Path(clip).resolve()
     data = _read(clip, _clip_size(clip))
     model = data.get("checkpoint") if checkpoint is _LAST else checkpoint
@@ -102,9 +133,12 @@ def load_session(clip: str | Path, checkpoint: str | object | None = _LAST) -> S
     try:
         segments = tuple(EditSegment(float(a), float(b), float(c), bool(d))
                          for a, b, c, d in stored["segments"])
+        segments, notes = repair_segments(segments, duration)
         state = EditState(options_from_dict(stored["options"]), segments,
                           bool(stored["edited"]))
     except Exception as exc:  # a damaged or foreign file: start afresh
         log.warning("ignoring the unreadable session of %s: %s", clip, exc)
         return None
-    return Session(clip, model, state)
+    for note in notes:
+        log.warning("session of %s: %s", clip.name, note)
+    return Session(clip, model, state, notes)

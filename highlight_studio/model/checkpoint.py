@@ -74,6 +74,13 @@ def load_checkpoint(path_or_name: str | Path, device: str | torch.device | None 
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path}: cannot read the weights ({exc}).") from exc
     state = {k: v.float() for k, v in tensors.items()}
+    expected = model.state_dict()
+    for name, tensor in state.items():
+        if name in expected and tensor.shape != expected[name].shape:
+            raise ModelError(
+                f"{path}: the tensor {name} has shape {tuple(tensor.shape)} but the described "
+                f"model needs {tuple(expected[name].shape)}; the file is corrupt or was "
+                "edited.")
     missing, unexpected = model.load_state_dict(state, strict=False)
     # A shared projection is stored once; its alias is the only key allowed to be missing.
     missing = [k for k in missing if not k.endswith("proj_bottom.weight")

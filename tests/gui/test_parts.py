@@ -149,26 +149,29 @@ def test_settings_survive_a_corrupt_file(config_dir, bad) -> None:
     assert load_settings() == Settings()
 
 
-def test_export_dialog_follows_the_format(qtbot, tmp_path) -> None:
+def test_export_dialog_follows_the_formats(qtbot, tmp_path) -> None:
     from highlight_studio.gui.export_dialog import ExportDialog
 
     dialog = ExportDialog(tmp_path / "match.mp4", tmp_path)
     qtbot.addWidget(dialog)
+    assert dialog.chosen() == ["EDL (CMX 3600)"]  # the first run's default
     assert dialog.request().path == tmp_path / "match_highlights.edl"
     assert dialog.request().cut_mode == "exact"  # the frame-accurate default
     assert dialog.preset.isEnabled() and not dialog.mode.isEnabled()
-    dialog.format.setCurrentText("MP4 cuts")
+    dialog.formats["EDL (CMX 3600)"].setChecked(False)
+    dialog.formats["MP4 cuts"].setChecked(True)
     request = dialog.request()
-    assert request.path == tmp_path and request.format == "MP4 cuts"
+    assert request.path == tmp_path and request.format == "MP4 cuts" and not request.together
     assert dialog.mode.isEnabled() and dialog.reel.isEnabled() and not dialog.preset.isEnabled()
     assert dialog.eight_bit.isEnabled() and not request.eight_bit  # 10-bit kept by default
     dialog.eight_bit.setChecked(True)
     assert dialog.request().eight_bit
     dialog.mode.setCurrentText("fast")  # a stream copy keeps whatever the source is
-    assert not dialog.eight_bit.isEnabled()
-    dialog.format.setCurrentText("CSV segment list")
-    assert dialog.request().path == tmp_path / "match_highlights.csv"
-    assert not dialog.eight_bit.isEnabled()
+    assert not dialog.eight_bit.isEnabled() and not dialog.deinterlace.isEnabled()
+    dialog.formats["CSV segment list"].setChecked(True)
+    request = dialog.request()
+    assert [(r.format, r.path) for r in request.all] == [
+        ("MP4 cuts", tmp_path), ("CSV segment list", tmp_path / "match_highlights.csv")]
 
 
 @pytest.mark.parametrize("fmt", ["JSON segment list", "CSV segment list"])
