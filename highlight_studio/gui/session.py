@@ -77,7 +77,8 @@ def save_session(session: Session) -> None:
     data["states"][_key(session.checkpoint)] = {
         "options": options_to_dict(session.state.options),
         "edited": session.state.edited,
-        "segments": [[s.start, s.end, s.score, s.included] for s in session.state.segments],
+        "segments": [[s.start, s.end, s.score, s.included, s.manual]
+                     for s in session.state.segments],
     }
     data.update(clip=str(clip), clip_size=size, checkpoint=session.checkpoint)
     path = session_path(clip)
@@ -86,6 +87,12 @@ def save_session(session: Session) -> None:
 
 
 _LAST = object()
+
+
+def _segment(start: float, end: float, score: float, included: bool, manual: bool = False
+             ) -> EditSegment:
+    """One stored row; rows written before the manual flag have four fields."""
+    return EditSegment(float(start), float(end), float(score), bool(included), bool(manual))
 
 
 def load_session(clip: str | Path, checkpoint: str | object | None = _LAST) -> Session | None:
@@ -100,8 +107,7 @@ def load_session(clip: str | Path, checkpoint: str | object | None = _LAST) -> S
     if stored is None:
         return None
     try:
-        segments = tuple(EditSegment(float(a), float(b), float(c), bool(d))
-                         for a, b, c, d in stored["segments"])
+        segments = tuple(_segment(*row) for row in stored["segments"])
         state = EditState(options_from_dict(stored["options"]), segments,
                           bool(stored["edited"]))
     except Exception as exc:  # a damaged or foreign file: start afresh
