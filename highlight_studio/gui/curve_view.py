@@ -34,7 +34,7 @@ MARK_PENS = {"in": pg.mkPen((90, 220, 120), width=1.5, style=Qt.PenStyle.DashLin
 OVERLAY_PEN = pg.mkPen((180, 180, 180), width=1.2, style=Qt.PenStyle.DashLine)
 ZOOM_STEP = 2.0  # one zoom key press halves (or doubles) the visible time
 MIN_VISIBLE_SECONDS = 1.0  # the deepest zoom: about a second across the plot
-MIN_HEIGHT = 200  # pixels: the curve never collapses under a docked panel
+MIN_HEIGHT = 240  # pixels (the thumbnail row takes 96): the curve never collapses under a dock
 
 
 class ScrubViewBox(pg.ViewBox):

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QToolBar,
 )
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 AnalyzeFunction = Callable[..., Iterator[object]]
 VIDEO_FILTER = "Video (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mts *.mxf);;All files (*)"
 DEFAULT_MODEL_LABEL = "Default model"
+SIDE_WIDTH = 420  # the side docks: room for three timecode columns
+TRAINING_SHARE = 0.35  # the training dock's first height, as a share of the window's
 
 
 def _b64(data: QByteArray) -> str:
@@ -145,10 +148,12 @@ class MainWindow(SegmentEditing, QMainWindow):
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
             docks.append(dock)
         self.resize(1280, 800)
-        # The options need their form's height; the table takes the rest.
+        # The options need their form's height and never more (extra height would open a gap
+        # above the table when a bottom dock closes); the table takes the rest.
+        self.options.setMaximumHeight(self.options.sizeHint().height())
         self.resizeDocks(docks, [self.options.sizeHint().height(), 800],
                          Qt.Orientation.Vertical)
-        self.resizeDocks(docks[:1], [340], Qt.Orientation.Horizontal)
+        self.resizeDocks(docks[:1], [SIDE_WIDTH], Qt.Orientation.Horizontal)
 
     def _build_actions(self) -> None:
         self.actions_by_name: dict[str, QAction] = {}
@@ -486,9 +491,13 @@ class MainWindow(SegmentEditing, QMainWindow):
         """The first use reveals the hidden panel and the Advanced menu for good (remembered);
         later uses show or hide it."""
         if self.training_dock is None:
-            self._reveal_training().show()
-        else:
-            self.training_dock.setVisible(self.training_dock.isHidden())
+            self._reveal_training()
+        dock = self.training_dock
+        assert dock is not None
+        dock.setVisible(dock.isHidden())
+        if dock.isVisible():  # a share of the window, whatever its own form would like
+            self.resizeDocks([dock], [round(self.height() * TRAINING_SHARE)],
+                             Qt.Orientation.Vertical)
 
     def _reveal_training(self) -> QDockWidget:
         panel = TrainingPanel()
@@ -499,7 +508,12 @@ class MainWindow(SegmentEditing, QMainWindow):
         panel.errorRaised.connect(self.show_error)
         dock = QDockWidget("Training on your own footage", self)
         dock.setObjectName("trainingDock")
-        dock.setWidget(panel)
+        # Scrolled, so its form never squashes the curve or grows the window past the screen.
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(panel)
+        dock.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         dock.hide()
         self.advanced_menu.menuAction().setVisible(True)

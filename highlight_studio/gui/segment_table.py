@@ -140,9 +140,9 @@ class SegmentTable(QTableView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
         self.verticalHeader().setDefaultSectionSize(22)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header = self.horizontalHeader()  # timecodes at their full width, the score the rest
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
         self.clicked.connect(lambda index: self.segmentChosen.emit(index.row()))
         self.doubleClicked.connect(lambda index: self.playRequested.emit(index.row()))
         selection = self.selectionModel()
