@@ -140,9 +140,15 @@ class SegmentTable(QTableView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
         self.verticalHeader().setDefaultSectionSize(22)
-        header = self.horizontalHeader()  # timecodes at their full width, the score the rest
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Timecode columns as wide as a label, the score the rest. Measured once from a
+        # sample label: sizing to contents would read every row on each threshold move.
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        width = self.fontMetrics().horizontalAdvance("00:00:00;00") + 14
+        for col in (1, 2, 3):
+            header.resizeSection(col, width)
         self.clicked.connect(lambda index: self.segmentChosen.emit(index.row()))
         self.doubleClicked.connect(lambda index: self.playRequested.emit(index.row()))
         selection = self.selectionModel()

@@ -9,6 +9,7 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 from clipgen import read_frame_index
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
@@ -298,3 +299,22 @@ def test_qt_calls_never_use_up_none() -> None:
                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "alive"
+
+
+@pytest.mark.parametrize("rate", [Fraction(24000, 1001), Fraction(25), Fraction(30000, 1001),
+                                  Fraction(50), Fraction(60000, 1001)])
+def test_the_clock_rounds_as_the_exported_timelines_do(rate: Fraction) -> None:
+    """The window's fast frame rounding against the exporters' exact one, on random times,
+    on decimal times, and on times that are exactly half a frame (halves round up)."""
+    from highlight_studio.export.timeline import seconds_to_frame
+
+    clock = Clock(rate)
+    rng = np.random.default_rng(7)
+    halves = [float((Fraction(k) + Fraction(1, 2)) / rate) for k in range(0, 3000, 7)]
+    times = np.concatenate([rng.random(3000) * 7200, np.round(rng.random(3000) * 600, 1),
+                            halves])
+    assert clock.frames(times).tolist() == [seconds_to_frame(float(t), rate) for t in times]
+    assert clock.frame(float(Fraction(1, 2) / rate)) == 1  # half a frame rounds up
+    spans = [(1.0, 2.5), (10.04, 12.0)]
+    frames = sum(seconds_to_frame(b, rate) - seconds_to_frame(a, rate) for a, b in spans)
+    assert clock.total(spans) == clock.frames_label(frames)
