@@ -33,9 +33,9 @@ from .timecodes import Clock
 
 COLUMNS = ("Use", "Start", "End", "Duration", "Score")
 SCORE_HELP = ("Score: the mean highlight score of the segment's steps, from 0 to 1. The model "
-              "scores every 0.2 s step of the clip; 1 is this clip's most highlight-like "
-              "moment and 0 its least, so scores rank moments within one clip, not across "
-              "clips.")
+              "scores every step of the clip (0.2 s with the shipped model); 1 is this clip's "
+              "most highlight-like moment and 0 its least, so scores rank moments within one "
+              "clip, not across clips.")
 HEADER_HELP = (
     "Untick to leave the segment out of the export (it stays in the list)",
     "Where the segment starts, HH:MM:SS:FF on the clip (00:00:00:00 is its first frame)",

@@ -19,7 +19,7 @@ from highlight_studio import cli
 from highlight_studio.events import CancelToken, Progress
 from highlight_studio.gui.environment import LocalSetup, probe_setup
 from highlight_studio.gui.preview import Preview, next_highlight_time
-from highlight_studio.gui.shortcuts import SHORTCUTS, ShortcutHelp
+from highlight_studio.gui.shortcuts import GESTURES, SHORTCUTS, ShortcutHelp
 from highlight_studio.gui.timecodes import Clock
 from highlight_studio.gui.workers import EtaClock, format_clock
 
@@ -84,6 +84,9 @@ def test_every_shortcut_is_bound_and_listed(qtbot, make_window) -> None:
     text = help_dialog.findChild(type(window.stage_label)).text()
     for shortcut in SHORTCUTS:
         assert shortcut.text in text and shortcut.keys[0] in text
+    for gesture, does in GESTURES:  # keys the list handles itself, and the mouse
+        assert gesture in text and does in text
+    assert "Enter" in text and "Delete" in text and "Alt+Right" in text
 
 
 def test_dropping_a_file_opens_it(qtbot, make_window, clip) -> None:
