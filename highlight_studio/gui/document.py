@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..scoring import Analysis
-from ..segments import SegmentOptions, select_segments
+from ..segments import EPS, SegmentOptions, select_segments
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,17 @@ def mean_score(analysis: Analysis, start: float, end: float) -> float:
 def auto_state(analysis: Analysis, options: SegmentOptions,
                keep: Sequence[EditSegment] = ()) -> EditState:
     """The segments the engine picks for ``options``, all included, plus the manual segments
-    of ``keep``; an engine segment that overlaps a manual one gives way to it."""
-    found = select_segments(analysis.scores, analysis.step, analysis.info.duration, options)
+    of ``keep``; an engine segment that overlaps a manual one gives way to it. In best-N mode
+    the manual segments in use count towards N, so the total in use stays within N."""
     manual = sorted((s for s in keep if s.manual), key=lambda s: s.start)
+    best = options.best_total_seconds
+    if best is not None:
+        left = best - sum(s.duration for s in manual if s.included)
+        engine = dataclasses.replace(options, best_total_seconds=left) if left > EPS else None
+    else:
+        engine = options
+    found = [] if engine is None else select_segments(
+        analysis.scores, analysis.step, analysis.info.duration, engine)
     ends = np.array([s.end for s in manual])
     starts = np.array([s.start for s in manual])
     segments = list(manual)

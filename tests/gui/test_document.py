@@ -68,3 +68,21 @@ def test_history_merges_a_drag_into_one_undo_step() -> None:
     assert not history.undo()
     assert history.redo() and history.redo() and not history.redo()
     assert not history.state.segments[0].included
+
+
+def test_best_n_counts_the_hand_made_segments_in_use() -> None:
+    analysis = make_analysis()
+    best = dataclasses.replace(BARE, best_total_seconds=1.5)
+    made = doc.add_segment(doc.auto_state(analysis, BARE), analysis, 4.0, 5.0)  # 1 s by hand
+    state = doc.auto_state(analysis, best, keep=made.segments)
+    assert sum(s.duration for s in state.included) <= 1.5 + 1e-9
+    assert any(s.manual for s in state.segments) and any(not s.manual for s in state.segments)
+    out = doc.set_included(state, [s.manual for s in state.segments].index(True), False)
+    again = doc.auto_state(analysis, best, keep=out.segments)  # ticked out: counts no more
+    engine = [s for s in again.segments if not s.manual]
+    assert sum(s.duration for s in engine) > sum(s.duration for s in state.segments
+                                                 if not s.manual)
+    assert sum(s.duration for s in again.included) <= 1.5 + 1e-9
+    whole = doc.auto_state(analysis, dataclasses.replace(BARE, best_total_seconds=1.0),
+                           keep=made.segments)  # the hand-made second is all of N
+    assert [s.manual for s in whole.segments] == [True]
