@@ -1,9 +1,10 @@
 """The score curve: pyqtgraph plot with a draggable threshold line, shaded segments whose edges
 drag, a playhead, in/out marks, and a thumbnail row sharing the time axis underneath.
 
-Gestures, as on an editor's timeline: a click or a drag on the curve (or a drag of the
-playhead line) scrubs; the wheel zooms the time axis around the pointer, a drag on the
-thumbnail row pans, and :meth:`CurveView.fit_all` shows the whole clip again.
+Gestures, as on an editor's timeline: a click or a drag on the curve (from the playhead line
+or anywhere else) scrubs; a drag that starts on a segment's edge trims it instead, even where
+the playhead sits on that edge; the wheel zooms the time axis around the pointer, a drag on
+the thumbnail row pans, and :meth:`CurveView.fit_all` shows the whole clip again.
 
 The view only draws and reports gestures as signals; the window owns the state. All segments
 are one graphics item (:class:`SegmentShading`), so a threshold drag on a 2-hour curve with
@@ -28,7 +29,6 @@ AXIS_WIDTH = 46  # both plots' left axes get this width so their time axes line 
 CURVE_PEN = pg.mkPen((60, 140, 255), width=1.5)
 THRESHOLD_PEN = pg.mkPen((255, 90, 60), width=2)
 PLAYHEAD_PEN = pg.mkPen((240, 240, 240), width=1.5)
-PLAYHEAD_HOVER_PEN = pg.mkPen((255, 255, 255), width=3)
 MARK_PENS = {"in": pg.mkPen((90, 220, 120), width=1.5, style=Qt.PenStyle.DashLine),
              "out": pg.mkPen((240, 110, 200), width=1.5, style=Qt.PenStyle.DashLine)}
 OVERLAY_PEN = pg.mkPen((180, 180, 180), width=1.2, style=Qt.PenStyle.DashLine)
@@ -56,7 +56,7 @@ class CurveView(pg.GraphicsLayoutWidget):
 
     thresholdDragged = Signal(float)  # while the line moves
     thresholdDragFinished = Signal()
-    seekRequested = Signal(float)  # a click or a scrub on the curve, a drag of the playhead
+    seekRequested = Signal(float)  # a click or a scrub on the curve
     segmentEdited = Signal(int, float, float)  # index, new start, new end (drag finished)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -92,8 +92,9 @@ class CurveView(pg.GraphicsLayoutWidget):
                                                          "anchors": [(0, 1), (0, 1)]})
         self.threshold_line.setZValue(20)
         self.plot.addItem(self.threshold_line)
-        self.playhead = pg.InfiniteLine(angle=90, movable=True, pen=PLAYHEAD_PEN,
-                                        hoverPen=PLAYHEAD_HOVER_PEN)
+        # Not an item of its own to drag: a drag from it scrubs through the view box, and one
+        # on a segment edge under it (after a click on a row, say) still trims.
+        self.playhead = pg.InfiniteLine(angle=90, movable=False, pen=PLAYHEAD_PEN)
         self.playhead.setZValue(30)
         self.plot.addItem(self.playhead)
         self.marks = {side: pg.InfiniteLine(angle=90, movable=False, pen=pen,
@@ -130,8 +131,6 @@ class CurveView(pg.GraphicsLayoutWidget):
         self.shading.edgeDragged.connect(self.segmentEdited)
         self.threshold_line.sigPositionChanged.connect(self._on_threshold_moved)
         self.threshold_line.sigPositionChangeFinished.connect(self._on_threshold_finished)
-        self.playhead.sigDragged.connect(
-            lambda line: self._seek(float(line.value())))
         self.plot.vb.scrubbed.connect(self._seek)
         self.scene().sigMouseClicked.connect(self._on_click)
 
@@ -142,7 +141,6 @@ class CurveView(pg.GraphicsLayoutWidget):
         self.plot.vb.disableAutoRange()
         end = max(duration, 1e-3)
         self.plot.vb.setLimits(xMax=end, minXRange=min(MIN_VISIBLE_SECONDS, end))
-        self.playhead.setBounds((0.0, end))
         self.fit_all()
 
     def clear_curve(self) -> None:
@@ -177,13 +175,11 @@ class CurveView(pg.GraphicsLayoutWidget):
         self.threshold_line.setVisible(enabled)
 
     def set_playhead(self, seconds: float) -> None:
-        """Move the playhead; zoomed in, the view turns the page when it runs off the edge
-        (never while the user drags it)."""
-        if not self.playhead.moving:
-            self.playhead.setValue(seconds)
+        """Move the playhead; zoomed in, the view turns the page when it runs off the edge."""
+        self.playhead.setValue(seconds)
         (x0, x1), _ = self.plot.vb.viewRange()
         width = x1 - x0
-        if not (x0 <= seconds <= x1) and width < self._duration and not self.playhead.moving:
+        if not (x0 <= seconds <= x1) and width < self._duration:
             start = min(max(seconds - 0.1 * width, 0.0), self._duration - width)
             self.plot.setXRange(start, start + width, padding=0)
 

@@ -99,6 +99,21 @@ def test_dragging_away_from_edges_scrubs(window) -> None:
     assert window.curve.playhead.value() == pytest.approx(path[-1], abs=0.02)
 
 
+def test_the_playhead_on_an_edge_neither_blocks_a_trim_nor_a_scrub(window) -> None:
+    first = window.history.state.segments[0]
+    window.table.select_row(0)
+    window.preview.seek(first.start)  # where a click on the row puts it
+    target = first.start - 0.2
+    drag(window.curve, [(first.start - 0.025 * k, 0.5) for k in range(9)])
+    assert window.history.state.segments[0].start == pytest.approx(target, abs=0.02)
+    window.undo()
+    middle = (first.start + first.end) / 2
+    window.preview.seek(middle)  # the playhead inside the segment: a drag from it scrubs
+    drag(window.curve, [(middle + 0.03 * k, 0.5) for k in range(8)])
+    assert window.history.state.segments[0] == first
+    assert window.preview.position() == pytest.approx(middle + 0.21, abs=0.02)
+
+
 def test_dragging_the_thumbnails_pans_and_the_wheel_zooms(window) -> None:
     window.curve.plot.setXRange(0.5, 1.5, padding=0)
     drag(window.curve, [(1.0 - 0.05 * k, 0.5) for k in range(6)], plot=window.curve.thumbs)
