@@ -65,8 +65,6 @@ class CurveView(pg.GraphicsLayoutWidget):
         self._duration = 0.0
         self.setMinimumHeight(MIN_HEIGHT)
         self.plot: pg.PlotItem = self.addPlot(row=0, col=0, viewBox=ScrubViewBox())
-        self.plot.vb.setToolTip("Click or drag to move the playhead · wheel to zoom in and "
-                                "out · Ctrl+0 shows the whole clip")
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.setLabel("left", "highlight score")
@@ -121,7 +119,10 @@ class CurveView(pg.GraphicsLayoutWidget):
         self.ci.layout.setRowStretchFactor(0, 4)
         self.ci.layout.setRowStretchFactor(1, 1)
         self.thumbs.setFixedHeight(96)
-        self.thumbs.vb.setToolTip("Drag to pan, wheel to zoom, click to move the playhead")
+        # On the time axis, not the plots: a tooltip over the curve would pop up all the time.
+        self.thumbs.getAxis("bottom").setToolTip(
+            "Click or drag the curve to move the playhead · wheel to zoom the time axis · drag "
+            "the thumbnails to pan · Ctrl+0 shows the whole clip (F1: every key)")
 
         # Shading changes repaint the whole plot; cached as pixmaps, the axes (tick labels,
         # grid) and the 36,000-point curve of a 2-hour clip are blitted instead of redrawn.
