@@ -1,13 +1,15 @@
 """GUI figures: threshold redraw time on a 2-hour curve, open-to-curve time on the sample clip.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/gui_redraw.py [--clip CLIP]
-        [--checkpoint MODEL] [--skip-open]
+        [--checkpoint MODEL] [--skip-open] [--bare-options]
 
 1. Redraw: a 2-hour score curve (0.2 s steps, 36,000 points, a seeded random walk) is shown in
    the real window; the threshold line is set to 120 values as a drag would, and each change is
    timed from the line moving to the repaint being done (segment selection, shading, table,
    preview spans, paint): once as Qt does it (dirty widgets only), once repainting the whole
-   window. Aim: under 16 ms (one frame at 60 Hz).
+   window. Aim: under 16 ms (one frame at 60 Hz). The segment options are the app's defaults,
+   or with ``--bare-options`` no rolls, merging or minimum length (many more segments; the
+   options of releases before the editor defaults, so old and new code compare like for like).
 2. Open-to-curve: the real ``scoring.analyze`` on the clip through the window's worker thread,
    from ``open_clip`` to the curve on screen: with empty caches (cold), reopened (the curve the
    window kept), and the Analyse button (model loaded again, features from the cache).
@@ -68,8 +70,14 @@ def wait_for(app: QApplication, condition, timeout: float) -> float:
     return time.perf_counter() - start
 
 
-def bench_redraw(app: QApplication, clip: Path) -> None:
+def bench_redraw(app: QApplication, clip: Path, bare: bool) -> None:
     from highlight_studio.gui.main_window import MainWindow
+    from highlight_studio.gui.settings import Settings, save_settings
+    from highlight_studio.segments import SegmentOptions
+
+    if bare:
+        save_settings(Settings(options=SegmentOptions(
+            merge_gap=0.0, pre_roll=0.0, post_roll=0.0, min_length=0.0)))
 
     window = MainWindow(analyze=lambda path, checkpoint=None, cancel=None:
                         long_curve_analysis(Path(path)), probe_local_setup=False,
@@ -142,12 +150,14 @@ def main() -> int:
     parser.add_argument("--checkpoint", default=None,
                         help="model for open-to-curve (default: the shipped one)")
     parser.add_argument("--skip-open", action="store_true", help="only the redraw figure")
+    parser.add_argument("--bare-options", action="store_true",
+                        help="no rolls, merging or minimum length (see the docstring)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["HIGHLIGHT_STUDIO_CONFIG"] = str(Path(tmp) / "config")  # no saved sessions
         os.environ["HIGHLIGHT_STUDIO_CACHE"] = str(Path(tmp) / "cache")  # cold first open
         app = QApplication.instance() or QApplication(sys.argv[:1])
-        bench_redraw(app, args.clip)
+        bench_redraw(app, args.clip, args.bare_options)
         if not args.skip_open:
             bench_open(app, args.clip, args.checkpoint)
     return 0

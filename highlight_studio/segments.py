@@ -3,6 +3,10 @@
 Times are seconds on the clip's own clock (0 = first frame). A segment's ``end`` is exclusive.
 Step ``k`` of a curve covers ``[k * step, (k + 1) * step)`` clipped to the clip's duration.
 
+A step's score is the model's highlight score, min-max scaled over the clip: 1 is the clip's
+most highlight-like step, 0 its least; a segment's score is the mean over its steps. Scores
+rank moments within one clip, not across clips.
+
 Everything is vectorised (no Python loop over steps), so the GUI can call
 :func:`select_segments` on every threshold drag, even on a two-hour curve of 36,000 steps.
 """
@@ -34,14 +38,18 @@ class Segment:
 
 @dataclass(frozen=True)
 class SegmentOptions:
-    """How a score curve becomes segments; applied in the order the fields are listed."""
+    """How a score curve becomes segments (see :func:`select_segments` for the order).
+
+    The defaults are an editor's: shots of a couple of seconds with a lead-in and a tail, not
+    the 0.2 s fragments a bare threshold gives. The window and the CLI both start from them.
+    """
 
     threshold: float = 0.5  # steps scoring >= threshold are picked (scores live in [0, 1])
-    merge_gap: float = 0.0  # seconds; picked runs closer than this are joined into one
-    pre_roll: float = 0.0  # seconds added before each segment (editors want a lead-in)
-    post_roll: float = 0.0  # seconds added after each segment
-    min_length: float = 0.0  # seconds; shorter segments are dropped after padding and merging
-    best_total_seconds: float | None = None  # if set, pick the best steps up to this total
+    merge_gap: float = 1.0  # seconds; segments closer than this (after the rolls) are joined
+    pre_roll: float = 0.5  # seconds added before each segment (editors want a lead-in)
+    post_roll: float = 0.5  # seconds added after each segment
+    min_length: float = 2.0  # seconds; shorter segments are dropped after rolls and merging
+    best_total_seconds: float | None = None  # if set: the best steps, segments totalling <= this
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -61,25 +69,6 @@ class SegmentOptions:
             )
 
 
-def _pick_steps(scores: np.ndarray, lengths: np.ndarray, options: SegmentOptions) -> np.ndarray:
-    """The steps a segment starts from, as a boolean mask.
-
-    Threshold mode: ``score >= threshold``. Best-N mode: take steps from the highest score
-    down (ties: earlier step first) and stop at the first step that brings their total length
-    to N seconds, so the picked steps cover at least N seconds and at most one step more
-    (or the whole clip when it is shorter). Rolls, merging and the minimum length then apply
-    as in threshold mode, so the final segments can total more or less than N.
-    """
-    if options.best_total_seconds is None:
-        return scores >= options.threshold
-    order = np.argsort(-scores, kind="stable")
-    covered = np.cumsum(lengths[order])
-    count = int(np.searchsorted(covered, options.best_total_seconds - EPS)) + 1
-    mask = np.zeros(scores.size, dtype=bool)
-    mask[order[:count]] = True
-    return mask
-
-
 def _join(start: np.ndarray, end: np.ndarray, joins: np.ndarray
           ) -> tuple[np.ndarray, np.ndarray]:
     """Join segment ``i + 1`` onto segment ``i`` wherever ``joins[i]``; ends must be sorted."""
@@ -88,15 +77,60 @@ def _join(start: np.ndarray, end: np.ndarray, joins: np.ndarray
     return start[first], end[last]
 
 
+def _spans(picked: np.ndarray, step: float, duration: float, options: SegmentOptions
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of picked steps -> rolled, merged, long-enough ``[start, end)`` arrays."""
+    edges = np.diff(np.concatenate(([0], picked.astype(np.int8), [0])))
+    first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if first.size == 0:
+        return np.zeros(0), np.zeros(0)
+    start = np.maximum(first * step - options.pre_roll, 0.0)
+    end = np.minimum(np.minimum(stop * step, duration) + options.post_roll, duration)
+    gap = start[1:] - end[:-1]  # negative where the rolls overlap
+    start, end = _join(start, end, (gap <= EPS) | (gap < options.merge_gap - EPS))
+    keep = end - start >= options.min_length - EPS
+    return start[keep], end[keep]
+
+
+def _best_spans(scores: np.ndarray, step: float, duration: float, options: SegmentOptions
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Best-N mode: the highest-scoring steps (ties: earlier first), as many as keep the final
+    segments (rolls, merging and the minimum length applied) within N seconds in total.
+
+    Adding a step never shrinks the segments (rolls and merges only grow, and a kept segment
+    stays long enough), so the total rises with the number of steps taken and a binary search
+    finds the most that fit: the total closest to N from below.
+    """
+    assert options.best_total_seconds is not None
+    limit = options.best_total_seconds + EPS
+    order = np.argsort(-scores, kind="stable")
+    picked = np.zeros(scores.size, dtype=bool)
+
+    def spans(count: int) -> tuple[np.ndarray, np.ndarray]:
+        picked[:] = False
+        picked[order[:count]] = True
+        return _spans(picked, step, duration, options)
+
+    lo, hi = 0, scores.size  # spans(lo) fits; find the largest count that does
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        start, end = spans(mid)
+        if float(np.sum(end - start)) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return spans(lo)
+
+
 def select_segments(
     scores: np.ndarray, step: float, duration: float, options: SegmentOptions
 ) -> list[Segment]:
     """Pick highlight segments from one score per step.
 
-    1. pick steps (threshold, or best-N seconds: see :func:`_pick_steps`);
-    2. join runs of picked steps separated by gaps shorter than ``merge_gap``;
-    3. extend by ``pre_roll`` / ``post_roll``, clipped to ``[0, duration]``, and join segments
-       that now overlap or touch;
+    1. pick steps: ``score >= threshold`` (or best-N seconds: see :func:`_best_spans`);
+    2. turn each run of picked steps into a segment and extend it by ``pre_roll`` /
+       ``post_roll``, clipped to ``[0, duration]``;
+    3. join segments that overlap, touch, or are less than ``merge_gap`` apart;
     4. drop segments shorter than ``min_length``.
 
     A segment's score is the mean of the steps whose start lies inside it (gaps and rolls
@@ -114,24 +148,10 @@ def select_segments(
         return []
     if not np.isfinite(s).all():
         raise ValueError("scores must be finite")
-    step_start = np.arange(n) * step
-    lengths = np.minimum(step_start + step, duration) - step_start
-    picked = _pick_steps(s, lengths, options)
-
-    edges = np.diff(np.concatenate(([0], picked.astype(np.int8), [0])))
-    first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    if first.size == 0:
-        return []
-    start = first * step
-    end = np.minimum(stop * step, duration)
-    start, end = _join(start, end, start[1:] - end[:-1] < options.merge_gap - EPS)
-
-    start = np.maximum(start - options.pre_roll, 0.0)
-    end = np.minimum(end + options.post_roll, duration)
-    start, end = _join(start, end, start[1:] <= end[:-1] + EPS)
-
-    keep = end - start >= options.min_length - EPS
-    start, end = start[keep], end[keep]
+    if options.best_total_seconds is None:
+        start, end = _spans(s >= options.threshold, step, duration, options)
+    else:
+        start, end = _best_spans(s, step, duration, options)
 
     cumulative = np.concatenate(([0.0], np.cumsum(s)))
     lo = np.clip(np.ceil(start / step - EPS).astype(np.int64), 0, n)

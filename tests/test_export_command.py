@@ -63,7 +63,8 @@ def test_threshold_runs_the_model_path(clip: Path, tmp_path: Path,
     monkeypatch.setattr(scoring, "analyze", fake_analyze)
     edl = tmp_path / "t.edl"
     assert cli.main(["export", str(clip), "--threshold", "0.5", "--edl", str(edl)]) == 0
-    assert [(e[4], e[5]) for e in edl_events(edl)] == [("00:00:01:00", "00:00:02:00")]
+    # the editor defaults' 0.5 s rolls: 0.5-2.5 s, frame 12.5 rounding up to 13 at 25 fps
+    assert [(e[4], e[5]) for e in edl_events(edl)] == [("00:00:00:13", "00:00:02:13")]
     assert cli.main(["export", str(clip), "--threshold", "0.95", "--edl", str(edl)]) == 3
 
 

@@ -63,7 +63,6 @@ def main() -> int:
         raise SystemExit(window.error_box.text() if window.error_box else "analysis cancelled")
     scores = window.analysis.scores
     window.options.threshold.setValue(round(float(np.quantile(scores, 0.8)), 2))
-    window.options.merge_gap.setValue(1.0)
     settle(lambda: window.thumbnails.cached_count() > 0 and window.thumbnails.is_idle(), 120)
     settle(lambda: window.setup_job is None or not window.setup_job.is_running(), 60)
     best = max(window.history.state.segments, key=lambda s: s.score)

@@ -6,6 +6,10 @@ import signal
 import sys
 from pathlib import Path
 
+from .refcounts import make_singletons_immortal
+
+make_singletons_immortal()  # before any Qt call can take a reference it does not own
+
 
 def run(clip: str | Path | None = None, checkpoint: str | None = None) -> int:
     """Open the window (on ``clip`` if given) and run the event loop until it closes."""

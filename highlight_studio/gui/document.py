@@ -2,19 +2,21 @@
 
 Plain Python on immutable values: every edit builds a new :class:`EditState`, so undo/redo is a
 list of snapshots and the tests need no Qt. Segments come from the engine's
-:func:`~highlight_studio.segments.select_segments`; manual edits (include/exclude, dragged
-edges, I/O marks) change the list until the options change again, which is itself undoable.
+:func:`~highlight_studio.segments.select_segments`; a segment edited by hand (ticked in or out,
+an edge dragged, added with I/O) is marked ``manual`` and survives later option changes, which
+recompute only the engine's segments around it. Deleting is undoable like every edit.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..scoring import Analysis
-from ..segments import SegmentOptions, select_segments
+from ..segments import EPS, SegmentOptions, select_segments
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class EditSegment:
     end: float
     score: float
     included: bool = True
+    manual: bool = False  # made or changed by hand: kept when the options change
 
     @property
     def duration(self) -> float:
@@ -35,7 +38,7 @@ class EditSegment:
 class EditState:
     options: SegmentOptions
     segments: tuple[EditSegment, ...]
-    edited: bool = False  # True once the list differs from what the options give
+    edited: bool = False  # True once the list differs from what the options alone give
 
     @property
     def included(self) -> tuple[EditSegment, ...]:
@@ -51,16 +54,45 @@ def mean_score(analysis: Analysis, start: float, end: float) -> float:
     return float(np.mean(analysis.scores[lo:hi]))
 
 
-def auto_state(analysis: Analysis, options: SegmentOptions) -> EditState:
-    """The segments the engine picks for ``options``, all included."""
-    found = select_segments(analysis.scores, analysis.step, analysis.info.duration, options)
-    return EditState(options, tuple(EditSegment(s.start, s.end, s.score) for s in found))
+def auto_state(analysis: Analysis, options: SegmentOptions,
+               keep: Sequence[EditSegment] = ()) -> EditState:
+    """The segments the engine picks for ``options``, all included, plus the manual segments
+    of ``keep``; an engine segment that overlaps a manual one gives way to it. In best-N mode
+    the manual segments in use count towards N, so the total in use stays within N."""
+    manual = sorted((s for s in keep if s.manual), key=lambda s: s.start)
+    best = options.best_total_seconds
+    if best is not None:
+        left = best - sum(s.duration for s in manual if s.included)
+        engine = dataclasses.replace(options, best_total_seconds=left) if left > EPS else None
+    else:
+        engine = options
+    found = [] if engine is None else select_segments(
+        analysis.scores, analysis.step, analysis.info.duration, engine)
+    ends = np.array([s.end for s in manual])
+    starts = np.array([s.start for s in manual])
+    segments = list(manual)
+    for seg in found:
+        i = int(np.searchsorted(ends, seg.start, side="right"))  # first manual ending after
+        if i == len(manual) or starts[i] >= seg.end:
+            segments.append(EditSegment(seg.start, seg.end, seg.score))
+    segments.sort(key=lambda s: s.start)
+    return EditState(options, tuple(segments), edited=bool(manual))
 
 
 def set_included(state: EditState, index: int, included: bool) -> EditState:
     segments = list(state.segments)
-    segments[index] = dataclasses.replace(segments[index], included=included)
+    segments[index] = dataclasses.replace(segments[index], included=included, manual=True)
     return EditState(state.options, tuple(segments), edited=True)
+
+
+def remove_segments(state: EditState, indices: Iterable[int]) -> EditState:
+    """Drop the segments at ``indices``; an engine segment comes back only if a later change
+    of the options picks it again."""
+    gone = set(indices)
+    if not gone:
+        return state
+    kept = tuple(s for i, s in enumerate(state.segments) if i not in gone)
+    return EditState(state.options, kept, edited=True)
 
 
 def move_segment(state: EditState, analysis: Analysis, index: int, start: float, end: float
@@ -76,7 +108,8 @@ def move_segment(state: EditState, analysis: Analysis, index: int, start: float,
     start = min(max(start, lo), hi - analysis.step)
     end = max(min(end, hi), start + analysis.step)
     old = segments[index]
-    segments[index] = EditSegment(start, end, mean_score(analysis, start, end), old.included)
+    segments[index] = EditSegment(start, end, mean_score(analysis, start, end), old.included,
+                                  manual=True)
     return EditState(state.options, tuple(segments), edited=True)
 
 
@@ -87,7 +120,7 @@ def add_segment(state: EditState, analysis: Analysis, start: float, end: float) 
     if end - start < analysis.step:
         return state
     keep = [s for s in state.segments if s.end <= start or s.start >= end]
-    keep.append(EditSegment(start, end, mean_score(analysis, start, end)))
+    keep.append(EditSegment(start, end, mean_score(analysis, start, end), manual=True))
     keep.sort(key=lambda s: s.start)
     return EditState(state.options, tuple(keep), edited=True)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QToolBar,
 )
@@ -35,19 +37,20 @@ from ..errors import HighlightStudioError
 from ..events import CancelToken, Progress
 from ..media import truncation_note
 from ..scoring import Analysis
-from ..segments import SegmentOptions
 from . import document as doc
 from .curve_cache import load_curve, save_curve
 from .curve_view import CurveView
+from .editing import SegmentEditing
 from .environment import LocalSetup, probe_setup
 from .export_dialog import ExportDialog, ExportDone, ExportRequest, export_job
 from .options_panel import OptionsPanel
 from .preview import Preview
-from .segment_table import SegmentTable
+from .segment_table import SegmentPanel
 from .session import Session, load_session, save_session
 from .settings import Settings, load_settings, save_settings
-from .shortcuts import SHORTCUTS, ShortcutHelp
+from .shortcuts import APPLICATION_WIDE, SHORTCUTS, ShortcutHelp, UndoKeysEverywhere
 from .thumbnails import FramesAt, ThumbnailStrip
+from .timecodes import Clock
 from .training_panel import TrainingPanel
 from .workers import EtaClock, Job, RetiredJobs
 
@@ -55,6 +58,8 @@ log = logging.getLogger(__name__)
 AnalyzeFunction = Callable[..., Iterator[object]]
 VIDEO_FILTER = "Video (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mts *.mxf);;All files (*)"
 DEFAULT_MODEL_LABEL = "Default model"
+SIDE_WIDTH = 420  # the side docks: room for three timecode columns
+TRAINING_SHARE = 0.35  # the training dock's first height, as a share of the window's
 
 
 def _b64(data: QByteArray) -> str:
@@ -65,7 +70,7 @@ def _unb64(text: str) -> QByteArray:
     return QByteArray(base64.b64decode(text.encode("ascii"))) if text else QByteArray()
 
 
-class MainWindow(QMainWindow):
+class MainWindow(SegmentEditing, QMainWindow):
     analysisFinished = Signal(object)  # the Analysis now shown
     jobEnded = Signal()  # an analysis thread has ended (done, failed or cancelled) and is gone
     exportEnded = Signal()  # likewise for an export
@@ -89,7 +94,8 @@ class MainWindow(QMainWindow):
         self.export_job: Job | None = None
         self.error_box: QMessageBox | None = None
         self._eta = EtaClock()
-        self._mark_in: float | None = None
+        self._marks: tuple[float | None, float | None] = (None, None)  # pending I and O
+        self.clock = Clock()  # the open clip's timecode rate
         self.training: TrainingPanel | None = None  # created when first revealed
         self.training_dock: QDockWidget | None = None
         self._best_device = "cpu"  # until the start-up probe answers
@@ -99,7 +105,8 @@ class MainWindow(QMainWindow):
         self.preview = Preview()
         self.curve = CurveView()
         self.options = OptionsPanel()
-        self.table = SegmentTable()
+        self.segment_panel = SegmentPanel()
+        self.table = self.segment_panel.table
         self.thumbnails = ThumbnailStrip(self.curve.thumbs, frames_at)
         self._build_layout()
         self._build_actions()
@@ -133,7 +140,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(split)
         docks = []
         for title, widget, name in (("Segment options", self.options, "optionsDock"),
-                                    ("Segments", self.table, "segmentsDock")):
+                                    ("Segments", self.segment_panel, "segmentsDock")):
             dock = QDockWidget(title, self)
             dock.setObjectName(name)
             dock.setWidget(widget)
@@ -142,20 +149,29 @@ class MainWindow(QMainWindow):
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
             docks.append(dock)
         self.resize(1280, 800)
-        # The options need their form's height; the table takes the rest.
+        # The options need their form's height and never more (extra height would open a gap
+        # above the table when a bottom dock closes); the table takes the rest.
+        self.options.setMaximumHeight(self.options.sizeHint().height())
         self.resizeDocks(docks, [self.options.sizeHint().height(), 800],
                          Qt.Orientation.Vertical)
-        self.resizeDocks(docks[:1], [340], Qt.Orientation.Horizontal)
+        self.resizeDocks(docks[:1], [SIDE_WIDTH], Qt.Orientation.Horizontal)
 
     def _build_actions(self) -> None:
         self.actions_by_name: dict[str, QAction] = {}
         for shortcut in SHORTCUTS:
             action = QAction(shortcut.text, self)
             action.setShortcuts([QKeySequence(k) for k in shortcut.keys])
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut
+                                      if shortcut.name in APPLICATION_WIDE
+                                      else Qt.ShortcutContext.WindowShortcut)
             action.triggered.connect(getattr(self, shortcut.name))
             self.addAction(action)
             self.actions_by_name[shortcut.name] = action
+        # Spin boxes keep Ctrl+Z for their own text; the window's undo wins there too.
+        self._undo_keys = UndoKeysEverywhere(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self._undo_keys)
         a = self.actions_by_name
         a["open_dialog"].setText("&Open…")
         a["export_dialog"].setText("&Export…")
@@ -173,10 +189,16 @@ class MainWindow(QMainWindow):
         edit_menu = menu.addMenu("&Edit")
         edit_menu.addAction(a["undo"])
         edit_menu.addAction(a["redo"])
+        edit_menu.addSeparator()
+        for name in ("delete_segments", "mark_in", "mark_out", "clear_marks"):
+            edit_menu.addAction(a[name])
         play_menu = menu.addMenu("&Playback")
         for name in ("toggle_play", "pause", "shuttle_back", "shuttle_forward", "frame_back",
-                     "frame_forward", "mark_in", "mark_out"):
+                     "frame_forward", "previous_segment", "next_segment"):
             play_menu.addAction(a[name])
+        view_menu = menu.addMenu("&View")
+        for name in ("zoom_in", "zoom_out", "zoom_fit"):
+            view_menu.addAction(a[name])
         # Appears only once the hidden training panel has been revealed.
         self.advanced_menu = menu.addMenu("&Advanced")
         self.advanced_menu.addAction(a["toggle_training_panel"])
@@ -225,7 +247,9 @@ class MainWindow(QMainWindow):
         self.curve.segmentEdited.connect(self._on_segment_dragged)
         self.preview.positionChanged.connect(self.curve.set_playhead)
         self.table.segment_model.includeToggled.connect(self._on_include_toggled)
-        self.table.segmentActivated.connect(self._on_segment_activated)
+        self.table.segmentChosen.connect(self._on_segment_chosen)
+        self.table.playRequested.connect(self.play_segment)
+        self.table.rowsSelected.connect(self.curve.set_selected)
 
     # --- opening and analysing --------------------------------------------------------------
     @Slot()
@@ -248,9 +272,9 @@ class MainWindow(QMainWindow):
         self.thumbnails.clear()
         self.preview.unload()
         self.clip, self.analysis, self.history = path, None, None
-        self._mark_in = None  # an in point belongs to the clip it was set on
+        self.clear_marks()  # marks belong to the clip they were set on
         self.curve.clear_curve()
-        self.table.segment_model.set_segments(())
+        self.table.set_segments((), ())
         self.setWindowTitle(f"{path.name} - Highlight Studio")
         session = load_session(path)
         if checkpoint is None and session is not None:
@@ -358,13 +382,16 @@ class MainWindow(QMainWindow):
             session = load_session(analysis.path, self.checkpoint(), analysis.info.duration)
             repaired = session.notes if session is not None else ()
             state = (session.state if session is not None
-                     else self._auto_state(self.options.options()))
+                     else doc.auto_state(analysis, self.options.options()))
             self.history = doc.History(state)  # edits and undo of the same clip and model stay
             self._history_checkpoint = self.checkpoint()
         info = analysis.info
+        self.clock = Clock.of(info)
+        self.table.segment_model.set_clock(self.clock)
+        self.options.set_clip_duration(info.duration)
         self.curve.set_curve(analysis.times, analysis.scores, info.duration)
         self._show_comparison(analysis)
-        self.preview.load(analysis.path, info.duration, float(info.avg_fps))
+        self.preview.load(analysis.path, info.duration, self.clock)
         self.thumbnails.set_clip(analysis.path, info.duration, info.display_width,
                                  info.height, analysis.step)
         self.device_label.setText(f"Analysed on {analysis.device.upper()}"
@@ -470,9 +497,13 @@ class MainWindow(QMainWindow):
         """The first use reveals the hidden panel and the Advanced menu for good (remembered);
         later uses show or hide it."""
         if self.training_dock is None:
-            self._reveal_training().show()
-        else:
-            self.training_dock.setVisible(self.training_dock.isHidden())
+            self._reveal_training()
+        dock = self.training_dock
+        assert dock is not None
+        dock.setVisible(dock.isHidden())
+        if dock.isVisible():  # a share of the window, whatever its own form would like
+            self.resizeDocks([dock], [round(self.height() * TRAINING_SHARE)],
+                             Qt.Orientation.Vertical)
 
     def _reveal_training(self) -> QDockWidget:
         panel = TrainingPanel()
@@ -483,7 +514,12 @@ class MainWindow(QMainWindow):
         panel.errorRaised.connect(self.show_error)
         dock = QDockWidget("Training on your own footage", self)
         dock.setObjectName("trainingDock")
-        dock.setWidget(panel)
+        # Scrolled, so its form never squashes the curve or grows the window past the screen.
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(panel)
+        dock.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         dock.hide()
         self.advanced_menu.menuAction().setVisible(True)
@@ -514,136 +550,6 @@ class MainWindow(QMainWindow):
             "A training run is in progress. Quit and stop it? Its last checkpoint is kept, and "
             "the training panel offers to resume it next time.")
         return answer == QMessageBox.StandardButton.Yes
-
-    # --- editing --------------------------------------------------------------------------------
-    def _auto_state(self, options: SegmentOptions) -> doc.EditState:
-        assert self.analysis is not None
-        return doc.auto_state(self.analysis, options)
-
-    def _push(self, state: doc.EditState, merge: str | None = None) -> None:
-        if self.history is None:
-            return
-        self.history.push(state, merge)
-        self._state_changed()
-
-    @Slot(object, bool)
-    def _on_options(self, options: SegmentOptions, dragging: bool) -> None:
-        if self.history is None:
-            self.options.show_options(options)  # no clip yet: just the defaults for the next
-            self.settings = dataclasses.replace(self.settings, options=options)
-            return
-        self._push(self._auto_state(options), merge="options")
-        if not dragging:
-            self._end_merge()
-
-    @Slot(float)
-    def _on_threshold_dragged(self, value: float) -> None:
-        if self.history is None:
-            return
-        options = dataclasses.replace(self.history.state.options,
-                                      threshold=min(1.0, max(0.0, value)))
-        self._push(self._auto_state(options), merge="options")
-
-    @Slot()
-    def _end_merge(self) -> None:
-        if self.history is not None:
-            self.history.end_merge()
-
-    @Slot(int, float, float)
-    def _on_segment_dragged(self, index: int, start: float, end: float) -> None:
-        if self.history is None or self.analysis is None:
-            return
-        # _push refreshes the views even when nothing changed, which snaps a clamped region back
-        self._push(doc.move_segment(self.history.state, self.analysis, index, start, end))
-
-    @Slot(int, bool)
-    def _on_include_toggled(self, index: int, included: bool) -> None:
-        if self.history is not None:
-            self._push(doc.set_included(self.history.state, index, included))
-
-    @Slot(int)
-    def _on_segment_activated(self, index: int) -> None:
-        if self.history is not None:
-            self.preview.seek(self.history.state.segments[index].start)
-
-    @Slot()
-    def undo(self) -> None:
-        if self.history is not None and self.history.undo():
-            self._state_changed()
-
-    @Slot()
-    def redo(self) -> None:
-        if self.history is not None and self.history.redo():
-            self._state_changed()
-
-    @Slot()
-    def mark_in(self) -> None:
-        """Trim the selected segment (or the one under the playhead) to start here; outside any
-        segment, remember an in point for the next O."""
-        if self.history is None or self.analysis is None:
-            return
-        t = self.preview.position()
-        index = self._target_segment(t, edge="in")
-        if index is None:
-            self._mark_in = t
-            self.statusBar().showMessage(f"In point at {t:.2f} s: press O to add a segment",
-                                         4000)
-            return
-        seg = self.history.state.segments[index]
-        self._push(doc.move_segment(self.history.state, self.analysis, index, t, seg.end))
-
-    @Slot()
-    def mark_out(self) -> None:
-        """Trim the selected segment to end here, or add a segment from the pending in point."""
-        if self.history is None or self.analysis is None:
-            return
-        t = self.preview.position()
-        if self._mark_in is not None:
-            if abs(t - self._mark_in) < self.analysis.step:
-                self.statusBar().showMessage(
-                    f"A segment needs at least {self.analysis.step:g} s: move the playhead "
-                    "on, then press O", 4000)
-                return
-            self._push(doc.add_segment(self.history.state, self.analysis, self._mark_in, t))
-            self._mark_in = None
-            return
-        index = self._target_segment(t, edge="out")
-        if index is None:
-            self.statusBar().showMessage("Press I first to mark where the segment starts", 4000)
-            return
-        seg = self.history.state.segments[index]
-        self._push(doc.move_segment(self.history.state, self.analysis, index, seg.start, t))
-
-    def _target_segment(self, t: float, edge: str) -> int | None:
-        """The segment an I or O at ``t`` trims: the selected one when ``t`` can be its new
-        ``edge`` (an in point before its end, an out point after its start), else the one
-        under the playhead."""
-        assert self.history is not None
-        segments = self.history.state.segments
-        selected = self.table.selected_row()
-        if selected is not None and selected < len(segments):
-            seg = segments[selected]
-            if (t < seg.end) if edge == "in" else (t > seg.start):
-                return selected
-        return doc.segment_at(self.history.state, t)
-
-    def _state_changed(self) -> None:
-        """Push the current state to every view (the single place views are refreshed)."""
-        if self.history is None:
-            return
-        state = self.history.state
-        self.options.show_options(state.options)
-        self.curve.set_threshold(state.options.threshold)
-        self.curve.set_threshold_enabled(state.options.best_total_seconds is None)
-        self.curve.set_segments(state.segments)
-        selected = self.table.selected_row()
-        self.table.segment_model.set_segments(state.segments)
-        if selected is not None and selected < len(state.segments):
-            self.table.select_row(selected)
-        self.preview.set_highlights([(s.start, s.end) for s in state.included])
-        self.settings = dataclasses.replace(self.settings, options=state.options)
-        self._refresh_actions()
-        self._session_timer.start()
 
     def _refresh_actions(self) -> None:
         a = self.actions_by_name

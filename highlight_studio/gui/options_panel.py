@@ -2,12 +2,14 @@
 with the line on the plot), minimum length, merge gap, pre/post roll, best-N-seconds mode.
 
 It reports every change as a whole new :class:`SegmentOptions`; the window decides what to do
-with it and pushes the accepted options back with :meth:`OptionsPanel.show_options`.
+with it and pushes the accepted options back with :meth:`OptionsPanel.show_options`. The
+best-N box never offers more than the open clip lasts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -20,8 +22,25 @@ from PySide6.QtWidgets import (
 )
 
 from ..segments import SegmentOptions
+from .segment_table import SCORE_HELP
 
 SLIDER_STEPS = 1000  # slider resolution over [0, 1]
+BEST_DEFAULT_SECONDS = 60.0  # best-N's first offer: a one-minute reel...
+BEST_DEFAULT_SHARE = 0.25  # ...but never more than a quarter of the clip
+HELP = {
+    "threshold": "Steps whose highlight score reaches this are picked. " + SCORE_HELP,
+    "min_length": "Segments shorter than this (after the rolls and merging) are dropped",
+    "merge_gap": "Segments less than this apart (after the rolls) are joined into one",
+    "pre_roll": "Added before each segment: a lead-in to cut on",
+    "post_roll": "Added after each segment",
+    "best": "Instead of a threshold: the highest-scoring moments, as many as fit in this "
+            "total length (rolls included)",
+}
+
+
+def best_default(duration: float) -> float:
+    """The best-N total first offered for a clip of ``duration`` seconds (whole seconds)."""
+    return float(max(1, min(BEST_DEFAULT_SECONDS, round(duration * BEST_DEFAULT_SHARE))))
 
 
 def _seconds_box(maximum: float, step: float) -> QDoubleSpinBox:
@@ -56,7 +75,7 @@ class OptionsPanel(QWidget):
         self.best_seconds = _seconds_box(24 * 3600.0, 5.0)
         self.best_seconds.setDecimals(0)
         self.best_seconds.setMinimum(1.0)  # the engine wants a positive total
-        self.best_seconds.setValue(60.0)
+        self.best_seconds.setValue(BEST_DEFAULT_SECONDS)
 
         row = QHBoxLayout()
         row.addWidget(self.slider, 1)
@@ -71,7 +90,11 @@ class OptionsPanel(QWidget):
         form.addRow("Pre-roll", self.pre_roll)
         form.addRow("Post-roll", self.post_roll)
         form.addRow("Total", best)
-        self.best_mode.setToolTip("Pick the best N seconds of the clip instead of a threshold")
+        for widget, key in ((self.slider, "threshold"), (self.threshold, "threshold"),
+                            (self.min_length, "min_length"), (self.merge_gap, "merge_gap"),
+                            (self.pre_roll, "pre_roll"), (self.post_roll, "post_roll"),
+                            (self.best_mode, "best"), (self.best_seconds, "best")):
+            widget.setToolTip(HELP[key])
 
         self.slider.valueChanged.connect(
             lambda v: self._emit(threshold=v / SLIDER_STEPS, dragging=self.slider.isSliderDown()))
@@ -94,6 +117,17 @@ class OptionsPanel(QWidget):
 
     def options(self) -> SegmentOptions:
         return self._options
+
+    def set_clip_duration(self, duration: float) -> None:
+        """A clip was opened: the best-N box goes no higher than the clip lasts, and until
+        best-N mode is on it offers :func:`best_default` for this clip."""
+        self.best_seconds.blockSignals(True)
+        try:
+            self.best_seconds.setMaximum(max(1.0, float(math.ceil(duration))))
+            if self._options.best_total_seconds is None:
+                self.best_seconds.setValue(best_default(duration))
+        finally:
+            self.best_seconds.blockSignals(False)
 
     def show_options(self, options: SegmentOptions) -> None:
         """Show ``options`` without echoing them back as a change."""

@@ -1,6 +1,6 @@
-"""Video preview with sound (QtMultimedia): play/pause, frame step, J/K/L shuttle and
-"play highlights only". If QtMultimedia cannot load (no libpulse, no codecs), the widget shows
-why instead of a picture, and the rest of the window keeps working.
+"""Video preview with sound (QtMultimedia): play/pause, frame step, J/K/L shuttle, playing one
+segment, and "play highlights only". If QtMultimedia cannot load (no libpulse, no codecs), the
+widget shows why instead of a picture, and the rest of the window keeps working.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .segment_table import format_time
+from .timecodes import Clock
 
 log = logging.getLogger(__name__)
 MAX_RATE = 4.0
@@ -81,10 +81,11 @@ class Preview(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._fps = 25.0
+        self.clock = Clock()
         self._duration = 0.0
         self._position = 0.0
         self._spans: tuple[tuple[float, float], ...] = ()
+        self._stop_at: float | None = None  # the end of the segment being played
         self.player = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -130,7 +131,8 @@ class Preview(QWidget):
         self.play_button.setToolTip("Play / pause (Space)")
         self.forward_button.setToolTip("Next frame (Right)")
         self.highlights_only = QCheckBox("Play highlights only")
-        self.time_label = QLabel("0:00.0 / 0:00.0")
+        self.time_label = QLabel()
+        self.time_label.setToolTip("Playhead / clip length, HH:MM:SS:FF at the clip's rate")
         for button in (self.back_button, self.play_button, self.forward_button):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             bar.addWidget(button)
@@ -143,10 +145,12 @@ class Preview(QWidget):
         self.play_button.clicked.connect(self.toggle_play)
         for button in (self.back_button, self.play_button, self.forward_button):
             button.setEnabled(self.player is not None)
+        self._show_time(0.0)
 
     # --- clip --------------------------------------------------------------------------------
-    def load(self, path: Path, duration: float, fps: float) -> None:
-        self._duration, self._fps = duration, fps if fps > 0 else 25.0
+    def load(self, path: Path, duration: float, clock: Clock) -> None:
+        self._duration, self.clock = duration, clock
+        self._stop_at = None
         if self.player is not None:
             self.player.setSource(QUrl.fromLocalFile(str(path)))
             self.player.pause()  # paused, not stopped: the first frame shows at once
@@ -180,6 +184,7 @@ class Preview(QWidget):
         if self.is_playing():
             self.player.pause()
             return
+        self._stop_at = None
         if self.highlights_only.isChecked():
             target = next_highlight_time(self.position(), self._spans)
             if target is None and self._spans:
@@ -189,7 +194,18 @@ class Preview(QWidget):
         self.player.setPlaybackRate(1.0)
         self.player.play()
 
+    def play_span(self, start: float, end: float) -> None:
+        """Play ``[start, end)`` once and stop at its end (Enter on a segment)."""
+        if self.player is None:
+            self.seek(start)
+            return
+        self.seek(start)
+        self._stop_at = end
+        self.player.setPlaybackRate(1.0)
+        self.player.play()
+
     def pause(self) -> None:
+        self._stop_at = None
         if self.player is not None:
             self.player.pause()
             self.player.setPlaybackRate(1.0)
@@ -211,7 +227,7 @@ class Preview(QWidget):
 
     def step_frames(self, frames: int) -> None:
         self.pause()
-        self.seek(self.position() + frames / self._fps)
+        self.seek(self.position() + frames / self.clock.fps)
 
     def seek(self, seconds: float) -> None:
         seconds = min(max(seconds, 0.0), self._duration)
@@ -224,6 +240,11 @@ class Preview(QWidget):
     @Slot("qint64")
     def _on_position(self, ms: int) -> None:
         t = ms / 1000.0
+        if self._stop_at is not None and self.is_playing() and t >= self._stop_at:
+            end, self._stop_at = self._stop_at, None
+            self.player.pause()  # type: ignore[union-attr]
+            self.seek(end)
+            return
         if self.highlights_only.isChecked() and self.is_playing():
             target = next_highlight_time(t, self._spans)
             if target is None:
@@ -242,4 +263,4 @@ class Preview(QWidget):
 
     def _show_time(self, t: float) -> None:
         self._position = t
-        self.time_label.setText(f"{format_time(t)} / {format_time(self._duration)}")
+        self.time_label.setText(f"{self.clock.label(t)} / {self.clock.label(self._duration)}")

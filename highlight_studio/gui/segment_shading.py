@@ -22,6 +22,7 @@ Y_SPAN = (-1.0, 2.0)  # scores live in [0, 1]; the shading covers any padding ar
 INCLUDED = QColor(255, 170, 0, 70)
 EXCLUDED = QColor(128, 128, 128, 45)
 EDGE = QColor(255, 170, 0, 170)
+SELECTED = QColor(255, 255, 255, 230)  # outline of the segments selected in the table
 
 
 class SegmentShading(pg.GraphicsObject):
@@ -34,6 +35,7 @@ class SegmentShading(pg.GraphicsObject):
         self.starts = np.zeros(0)
         self.ends = np.zeros(0)
         self.included = np.zeros(0, dtype=bool)
+        self.selected = np.zeros(0, dtype=bool)
         self._width = 1.0
         self._drag: tuple[int, int] | None = None  # (segment index, 0 = start / 1 = end)
         self._grab_offset = 0.0  # edge minus pointer at the press: the edge must not jump
@@ -45,8 +47,14 @@ class SegmentShading(pg.GraphicsObject):
         self.starts = np.fromiter((s.start for s in segments), float, len(segments))
         self.ends = np.fromiter((s.end for s in segments), float, len(segments))
         self.included = np.fromiter((s.included for s in segments), bool, len(segments))
+        self.selected = np.zeros(len(segments), dtype=bool)
         self._width = max(duration, float(self.ends.max()) if len(segments) else 0.0, 1e-3)
         self._drag = None
+        self.update()
+
+    def set_selected(self, rows: Sequence[int]) -> None:
+        self.selected = np.zeros(len(self.starts), dtype=bool)
+        self.selected[[r for r in rows if r < len(self.starts)]] = True
         self.update()
 
     def boundingRect(self) -> QRectF:
@@ -69,6 +77,15 @@ class SegmentShading(pg.GraphicsObject):
                                           self.included[lo:hi], strict=True) if inc == flag]
             if rects:
                 painter.drawRects(rects)
+        chosen = [QRectF(a, Y_SPAN[0], b - a, height)
+                  for a, b in zip(self.starts[lo:hi][self.selected[lo:hi]],
+                                  self.ends[lo:hi][self.selected[lo:hi]], strict=True)]
+        if chosen:
+            outline = QPen(SELECTED, 2.5)
+            outline.setCosmetic(True)
+            painter.setPen(outline)
+            painter.setBrush(QBrush(QColor(255, 255, 255, 40)))
+            painter.drawRects(chosen)
 
     # --- edge dragging --------------------------------------------------------------------
     def edge_at(self, x: float) -> tuple[int, int] | None:

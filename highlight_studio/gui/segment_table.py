@@ -1,7 +1,8 @@
-"""The segment list: start, end, duration, mean score, and an include checkbox per segment.
+"""The segment list: an include checkbox, start, end, duration and score per segment, and a line
+under it with the totals (in use, and selected).
 
 A model over the window's current segment tuple; resetting it is cheap, so a threshold drag
-can refresh the table on every move.
+can refresh the table on every move. Times are timecode at the clip's rate (:mod:`.timecodes`).
 """
 
 from __future__ import annotations
@@ -10,24 +11,39 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
     Signal,
 )
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .document import EditSegment
-from .workers import format_clock
+from .timecodes import Clock
 
 COLUMNS = ("Use", "Start", "End", "Duration", "Score")
+SCORE_HELP = ("Score: the mean highlight score of the segment's steps, from 0 to 1. The model "
+              "scores every step of the clip (0.2 s with the shipped model); 1 is this clip's "
+              "most highlight-like moment and 0 its least, so scores rank moments within one "
+              "clip, not across clips.")
+HEADER_HELP = (
+    "Untick to leave the segment out of the export (it stays in the list)",
+    "Where the segment starts, HH:MM:SS:FF on the clip (00:00:00:00 is its first frame)",
+    "Where it ends: the first frame after it",
+    "How long it is, HH:MM:SS:FF",
+    SCORE_HELP,
+)
 AnyIndex = QModelIndex | QPersistentModelIndex
-
-
-def format_time(seconds: float) -> str:
-    """M:SS.s - tenths matter when trimming highlights."""
-    whole = int(seconds)
-    return f"{format_clock(whole)}.{int((seconds - whole) * 10) % 10}"
 
 
 class SegmentModel(QAbstractTableModel):
@@ -36,11 +52,20 @@ class SegmentModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
         self._segments: tuple[EditSegment, ...] = ()
+        self.clock = Clock()
 
     def set_segments(self, segments: Sequence[EditSegment]) -> None:
         self.beginResetModel()
         self._segments = tuple(segments)
         self.endResetModel()
+
+    def set_clock(self, clock: Clock) -> None:
+        self.beginResetModel()
+        self.clock = clock
+        self.endResetModel()
+
+    def segments(self) -> tuple[EditSegment, ...]:
+        return self._segments
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt signature)
         return 0 if parent.isValid() else len(self._segments)
@@ -50,10 +75,11 @@ class SegmentModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Vertical:
-            return str(section + 1)
+        horizontal = orientation == Qt.Orientation.Horizontal
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section] if horizontal else str(section + 1)
+        if role == Qt.ItemDataRole.ToolTipRole and horizontal:
+            return HEADER_HELP[section]
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
@@ -63,16 +89,25 @@ class SegmentModel(QAbstractTableModel):
             return Qt.CheckState.Checked if seg.included else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 1:
-                return format_time(seg.start)
+                return self.clock.label(seg.start)
             if col == 2:
-                return format_time(seg.end)
+                return self.clock.label(seg.end)
             if col == 3:
-                return f"{seg.duration:.1f} s"
+                return self.clock.duration(seg.start, seg.end)
             if col == 4:
                 return f"{seg.score:.2f}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(seg)
         if role == Qt.ItemDataRole.TextAlignmentRole and col > 0:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def _tooltip(self, seg: EditSegment) -> str:
+        c = self.clock
+        how = ("set by hand: kept when the options change" if seg.manual
+               else "picked by the segment options")
+        return (f"{c.label(seg.start)} to {c.label(seg.end)} ({c.duration(seg.start, seg.end)})"
+                f", score {seg.score:.2f}; {how}")
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
         base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
@@ -89,26 +124,118 @@ class SegmentModel(QAbstractTableModel):
 
 
 class SegmentTable(QTableView):
-    """Double-clicking a row asks to seek to that segment."""
+    """A click (or the arrow keys) on a row asks to go to that segment; Enter or a double
+    click asks to play it. Several rows can be selected (Delete removes them all)."""
 
-    segmentActivated = Signal(int)
+    segmentChosen = Signal(int)
+    playRequested = Signal(int)
+    rowsSelected = Signal(list)  # the selected rows, sorted, after every change
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._refreshing = False  # a reset and reselect is not the user choosing a row
         self.segment_model = SegmentModel()
         self.setModel(self.segment_model)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAlternatingRowColors(True)
         self.verticalHeader().setDefaultSectionSize(22)
+        # Timecode columns as wide as a label, the score the rest. Measured once from a
+        # sample label: sizing to contents would read every row on each threshold move.
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.doubleClicked.connect(lambda index: self.segmentActivated.emit(index.row()))
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        width = self.fontMetrics().horizontalAdvance("00:00:00;00") + 14
+        for col in (1, 2, 3):
+            header.resizeSection(col, width)
+        self.clicked.connect(lambda index: self.segmentChosen.emit(index.row()))
+        self.doubleClicked.connect(lambda index: self.playRequested.emit(index.row()))
+        selection = self.selectionModel()
+        selection.currentRowChanged.connect(self._on_current_row)
+        selection.selectionChanged.connect(self._on_selection)
+
+    def set_segments(self, segments: Sequence[EditSegment], keep_rows: Sequence[int]) -> None:
+        """Show ``segments`` and select ``keep_rows`` again (those that still exist)."""
+        self._refreshing = True
+        try:
+            self.segment_model.set_segments(segments)
+            self.select_rows([r for r in keep_rows if r < len(segments)])
+        finally:
+            self._refreshing = False
+        self.rowsSelected.emit(self.selected_rows())
 
     def selected_row(self) -> int | None:
-        rows = self.selectionModel().selectedRows()
-        return rows[0].row() if rows else None
+        rows = self.selected_rows()
+        return rows[0] if rows else None
+
+    def selected_rows(self) -> list[int]:
+        return sorted(index.row() for index in self.selectionModel().selectedRows())
 
     def select_row(self, row: int) -> None:
-        self.selectRow(row)
+        self.select_rows([row])
+
+    def select_rows(self, rows: Sequence[int]) -> None:
+        """Select ``rows`` (the first becomes current) without asking to seek; the selection
+        is still reported (``rowsSelected``) so the curve can highlight it."""
+        model, selection = self.segment_model, QItemSelection()
+        last = model.columnCount() - 1
+        for row in rows:
+            selection.select(model.index(row, 0), model.index(row, last))
+        refreshing, self._refreshing = self._refreshing, True
+        try:
+            flags = QItemSelectionModel.SelectionFlag
+            self.selectionModel().select(selection, flags.ClearAndSelect | flags.Rows)
+            if rows:
+                self.selectionModel().setCurrentIndex(model.index(rows[0], 1),
+                                                      flags.NoUpdate)
+                self.scrollTo(model.index(rows[0], 1))
+        finally:
+            self._refreshing = refreshing
+        if not refreshing:
+            self.rowsSelected.emit(self.selected_rows())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self.playRequested.emit(self.currentIndex().row())
+            return
+        super().keyPressEvent(event)
+
+    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not self._refreshing and current.isValid():
+            self.segmentChosen.emit(current.row())
+
+    def _on_selection(self, *_: QItemSelection) -> None:
+        if not self._refreshing:
+            self.rowsSelected.emit(self.selected_rows())
+
+
+class SegmentPanel(QWidget):
+    """The table with a line of totals under it: segments in use and their length, and the
+    length of the selected ones."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = SegmentTable()
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setToolTip("Lengths in HH:MM:SS:FF, each segment rounded to whole frames "
+                                "as in the table and the exported timelines")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.summary)
+        self.table.rowsSelected.connect(self.show_summary)
+        self.show_summary([])
+
+    def show_summary(self, selected: Sequence[int]) -> None:
+        model = self.table.segment_model
+        segments = model.segments()
+        used = [(s.start, s.end) for s in segments if s.included]
+        text = (f"{len(used)} of {len(segments)} segments in use: "
+                f"{model.clock.total(used)}")
+        if selected:
+            chosen = [(segments[i].start, segments[i].end) for i in selected
+                      if i < len(segments)]
+            text += f" · {len(chosen)} selected: {model.clock.total(chosen)}"
+        self.summary.setText(text)

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..fileio import atomic_write_text
@@ -55,7 +55,7 @@ def repair_segments(segments: tuple[EditSegment, ...], duration: float | None
             continue
         if (low, high) != (start, end):
             notes.append(f"trimmed the segment {s.start:.2f}-{s.end:.2f} s to the clip")
-        kept.append(EditSegment(low, high, s.score, s.included))
+        kept.append(replace(s, start=low, end=high))
     return tuple(sorted(kept, key=lambda s: (s.start, s.end))), tuple(notes)
 
 
@@ -106,7 +106,8 @@ def save_session(session: Session) -> None:
     data["states"][_key(session.checkpoint)] = {
         "options": options_to_dict(session.state.options),
         "edited": session.state.edited,
-        "segments": [[s.start, s.end, s.score, s.included] for s in session.state.segments],
+        "segments": [[s.start, s.end, s.score, s.included, s.manual]
+                     for s in session.state.segments],
     }
     data.update(clip=str(clip), clip_size=size, checkpoint=session.checkpoint)
     path = session_path(clip)
@@ -115,6 +116,12 @@ def save_session(session: Session) -> None:
 
 
 _LAST = object()
+
+
+def _segment(start: float, end: float, score: float, included: bool, manual: bool = False
+             ) -> EditSegment:
+    """One stored row; rows written before the manual flag have four fields."""
+    return EditSegment(float(start), float(end), float(score), bool(included), bool(manual))
 
 
 def load_session(clip: str | Path, checkpoint: str | object | None = _LAST,
@@ -131,8 +138,7 @@ def load_session(clip: str | Path, checkpoint: str | object | None = _LAST,
     if stored is None:
         return None
     try:
-        segments = tuple(EditSegment(float(a), float(b), float(c), bool(d))
-                         for a, b, c, d in stored["segments"])
+        segments = tuple(_segment(*row) for row in stored["segments"])
         segments, notes = repair_segments(segments, duration)
         state = EditState(options_from_dict(stored["options"]), segments,
                           bool(stored["edited"]))

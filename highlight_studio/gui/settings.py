@@ -21,6 +21,8 @@ from ..segments import SegmentOptions
 
 CONFIG_ENV = "HIGHLIGHT_STUDIO_CONFIG"
 MAX_RECENT = 10
+SEGMENT_DEFAULTS = 2  # 2: the editor defaults (rolls, merge gap, min length); 1: all zero
+LENGTHS = ("merge_gap", "pre_roll", "post_roll", "min_length")
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +44,15 @@ def options_from_dict(data: dict[str, Any]) -> SegmentOptions:
     return SegmentOptions(**{k: v for k, v in data.items() if k in names})
 
 
+def _upgraded(options: SegmentOptions, defaults_version: int) -> SegmentOptions:
+    """Options saved when the defaults were all zero, and never changed from them, become
+    the editor defaults (a user who never touched them should get what new users get)."""
+    if defaults_version >= SEGMENT_DEFAULTS or any(getattr(options, n) for n in LENGTHS):
+        return options
+    editor = SegmentOptions()
+    return dataclasses.replace(options, **{n: getattr(editor, n) for n in LENGTHS})
+
+
 @dataclass(frozen=True)
 class Settings:
     last_folder: str = ""  # where the open dialog starts
@@ -52,6 +63,7 @@ class Settings:
     window_state: str = ""  # QMainWindow.saveState() (docks, toolbars), base64
     splitter: str = ""  # QSplitter.saveState() of preview / curve, base64
     training_revealed: bool = False  # the hidden training panel was revealed (Ctrl+Shift+T)
+    segment_defaults: int = SEGMENT_DEFAULTS  # which defaults ``options`` started from
 
     def with_recent(self, path: str | Path) -> Settings:
         """Move ``path`` to the top of the recent list."""
@@ -75,7 +87,8 @@ def load_settings() -> Settings:
             last_folder=str(data.get("last_folder", "")),
             recent_files=tuple(str(p) for p in data.get("recent_files", ()))[:MAX_RECENT],
             checkpoint=checkpoint if isinstance(checkpoint, str) else None,
-            options=options_from_dict(data.get("options", {})),
+            options=_upgraded(options_from_dict(data.get("options", {})),
+                              int(data.get("segment_defaults", 1))),
             geometry=str(data.get("geometry", "")),
             window_state=str(data.get("window_state", "")),
             splitter=str(data.get("splitter", "")),

@@ -10,10 +10,11 @@ shows the saved model in its picker.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -71,8 +72,27 @@ LOSS_LABELS = {"kpoint": "k-point (L_r)", "scl": "audio-visual SCL (L_s)",
 VIDEO_FILTER = (f"Video ({' '.join(f'*{s}' for s in sorted(VIDEO_SUFFIXES))});;"
                 "All files (*)")
 MAX_EVENTS = 200  # log every steps/200 steps: enough points for a curve, a small log file
+RISE_WINDOW = 5  # logged totals whose median is compared, so one noisy batch never warns
+RISE_MARGIN = 0.10  # warn when that median is this much (10 %) above its best so far
 NO_AUDIO = "no: trains the visual losses only"
 DEFAULT_START = "default"
+
+
+def loss_rise(steps: Sequence[float], totals: Sequence[float]
+              ) -> tuple[float, float, float, float] | None:
+    """Whether a run's total loss is rising: the median of its last RISE_WINDOW logged values
+    more than RISE_MARGIN above the lowest such median earlier in the run. Returns (step and
+    median at that low, step and median now), or None while it is not rising."""
+    if len(totals) < 2 * RISE_WINDOW:
+        return None
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.asarray(totals, dtype=np.float64), RISE_WINDOW)
+    medians = np.median(windows, axis=1)  # medians[i]: totals[i] to totals[i + W - 1]
+    low = int(np.argmin(medians[:-RISE_WINDOW]))  # windows that do not overlap the last one
+    now = float(medians[-1])
+    if now - medians[low] <= RISE_MARGIN * abs(medians[low]):
+        return None
+    return float(steps[low + RISE_WINDOW - 1]), float(medians[low]), float(steps[-1]), now
 
 
 def _run_job(request: FineTuneRequest, pause: PauseToken):
@@ -196,6 +216,11 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 1000)
         self.status = QLabel("Add clips of your own footage, then Start.")
         self.status.setWordWrap(True)
+        self.loss_warning = QLabel()  # shown while the run's total loss is rising
+        self.loss_warning.setWordWrap(True)
+        self.loss_warning.setStyleSheet(
+            "QLabel { background: #5a3a00; color: #ffd27f; padding: 4px; border-radius: 3px; }")
+        self.loss_warning.hide()
         self.plot = LossPlot()
         self.saved_label = QLabel()
         self.saved_label.setWordWrap(True)
@@ -242,6 +267,7 @@ class TrainingPanel(QWidget):
         right.addLayout(run_buttons)
         right.addWidget(self.progress)
         right.addWidget(self.status)
+        right.addWidget(self.loss_warning)
         right.addWidget(self.plot, 1)
         right.addWidget(self.saved_label)
         right.addWidget(self.compare_button)
@@ -413,6 +439,7 @@ class TrainingPanel(QWidget):
         self.pause_token = PauseToken()
         self.saved = None
         self.saved_label.setText("")
+        self.loss_warning.hide()
         self.plot.clear_points()
         self._eta = EtaClock()
         self.status.setText(f"{text}…")
@@ -470,11 +497,27 @@ class TrainingPanel(QWidget):
 
     def _on_train_event(self, event: TrainEvent) -> None:
         self.plot.add(event)
+        self._warn_if_rising()
         self.progress.setValue(round(event.step / event.total_steps * 1000))
         self.status.setText(f"Step {event.step} of {event.total_steps} · "
                             f"{event.steps_per_sec:.1f} steps/s · "
                             f"{format_clock(event.eta_seconds)} left · "
                             f"total loss {event.total:.3f}")
+
+    def _warn_if_rising(self) -> None:
+        """Say so in the panel while the total loss climbs (a learning rate too high, or
+        footage the start model cannot take); the warning stays until the loss comes back
+        down, and goes with the next run."""
+        rise = loss_rise(*self.plot.data["total"])
+        if rise is None:
+            self.loss_warning.hide()
+            return
+        low_step, low, step, now = rise
+        self.loss_warning.setText(
+            f"⚠ The total loss is rising: {now:.3f} around step {step:.0f}, up from {low:.3f} "
+            f"around step {low_step:.0f}. A lower learning rate may help; Cancel keeps the "
+            "last checkpoint.")
+        self.loss_warning.show()
 
     def _on_saved(self, result: FineTuneResult) -> None:
         self.saved = result

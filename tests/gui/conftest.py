@@ -20,8 +20,13 @@ from clipgen import ClipSpec, write_clip
 from highlight_studio import media
 from highlight_studio.events import CancelToken, Progress
 from highlight_studio.scoring import Analysis
+from highlight_studio.segments import SegmentOptions
 
 STEP = 0.1
+# The test curve's three bumps lie 0.9 s apart on a 3 s clip: the editor defaults (rolls, merge
+# gap, minimum length) would join them into one segment, so window tests start from bare
+# options unless they test the defaults themselves (make_window(options=None)).
+BARE = SegmentOptions(merge_gap=0.0, pre_roll=0.0, post_roll=0.0, min_length=0.0)
 
 
 def bumps(n: int) -> np.ndarray:
@@ -84,11 +89,16 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_window(qtbot) -> Iterator[Callable[..., object]]:
     """Build windows that are always shut down, and fail if any of their threads survive."""
     from highlight_studio.gui.main_window import MainWindow
+    from highlight_studio.gui.settings import Settings, save_settings, settings_path
 
     windows: list[MainWindow] = []
 
-    def make(analyze: Callable[..., Iterator[object]] | None = None, **kwargs: object
-             ) -> MainWindow:
+    def make(analyze: Callable[..., Iterator[object]] | None = None,
+             options: SegmentOptions | None = BARE, **kwargs: object) -> MainWindow:
+        """``options``: the segment options a first window starts from (saved as settings
+        unless a settings file is there already); None: the app's own defaults."""
+        if options is not None and not settings_path().exists():
+            save_settings(Settings(options=options))
         kwargs.setdefault("probe_local_setup", False)  # torch import: only where tested
         kwargs.setdefault("keep_curves", False)  # each open runs the analysis under test
         window = MainWindow(analyze=analyze or CurveAnalyzer(), **kwargs)

@@ -3,9 +3,13 @@ shortcuts, drag and drop, the device probe and the CLI entry point."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 from clipgen import read_frame_index
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
@@ -15,7 +19,8 @@ from highlight_studio import cli
 from highlight_studio.events import CancelToken, Progress
 from highlight_studio.gui.environment import LocalSetup, probe_setup
 from highlight_studio.gui.preview import Preview, next_highlight_time
-from highlight_studio.gui.shortcuts import SHORTCUTS, ShortcutHelp
+from highlight_studio.gui.shortcuts import GESTURES, SHORTCUTS, ShortcutHelp
+from highlight_studio.gui.timecodes import Clock
 from highlight_studio.gui.workers import EtaClock, format_clock
 
 from .test_window import open_and_wait
@@ -28,11 +33,11 @@ def test_preview_explains_itself_when_qtmultimedia_cannot_load(qtbot, monkeypatc
     assert preview.player is None
     assert "unavailable" in preview.video.text()
     assert not preview.play_button.isEnabled()
-    preview.load(Path("clip.mp4"), 3.0, 24.0)
+    preview.load(Path("clip.mp4"), 3.0, Clock(Fraction(24)))
     preview.seek(1.0)  # the playhead still moves (marks and the curve need it)
     preview.toggle_play()
     assert preview.position() == 1.0
-    assert "0:01.0" in preview.time_label.text()
+    assert preview.time_label.text() == "00:00:01:00 / 00:00:03:00"
 
 
 def test_next_highlight_time() -> None:
@@ -79,6 +84,9 @@ def test_every_shortcut_is_bound_and_listed(qtbot, make_window) -> None:
     text = help_dialog.findChild(type(window.stage_label)).text()
     for shortcut in SHORTCUTS:
         assert shortcut.text in text and shortcut.keys[0] in text
+    for gesture, does in GESTURES:  # keys the list handles itself, and the mouse
+        assert gesture in text and does in text
+    assert "Enter" in text and "Delete" in text and "Alt+Right" in text
 
 
 def test_dropping_a_file_opens_it(qtbot, make_window, clip) -> None:
@@ -257,7 +265,7 @@ def test_play_highlights_only_skips_the_gaps(qtbot, clip) -> None:
     qtbot.addWidget(preview)
     if preview.player is None:
         pytest.skip("QtMultimedia cannot load here (libpulse0 missing?)")
-    preview.load(clip, 3.0, 24.0)
+    preview.load(clip, 3.0, Clock(Fraction(24)))
     seen: list[float] = []
     preview.positionChanged.connect(seen.append)
     preview.set_highlights([(0.5, 0.9), (2.0, 2.4)])
@@ -281,3 +289,38 @@ def test_the_preview_has_sound_only_where_a_device_plays_it(qtbot) -> None:
         pytest.skip("QtMultimedia cannot load here (libpulse0 missing?)")
     assert (preview.audio is None) == QMediaDevices.defaultAudioOutput().isNull()
     assert (preview.player.audioOutput() is None) == (preview.audio is None)
+
+
+def test_qt_calls_never_use_up_none() -> None:
+    """PySide6 6.12 on Python 3.11 loses a reference to None per void call: without the
+    guard in highlight_studio.gui the interpreter aborts after some 20,000 calls."""
+    code = ("import highlight_studio.gui\n"
+            "from PySide6.QtWidgets import QApplication, QWidget\n"
+            "app = QApplication([])\n"
+            "widget = QWidget()\n"
+            "for _ in range(200_000):\n"
+            "    widget.update()\n"
+            "print('alive')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "alive"
+
+
+@pytest.mark.parametrize("rate", [Fraction(24000, 1001), Fraction(25), Fraction(30000, 1001),
+                                  Fraction(50), Fraction(60000, 1001)])
+def test_the_clock_rounds_as_the_exported_timelines_do(rate: Fraction) -> None:
+    """The window's fast frame rounding against the exporters' exact one, on random times,
+    on decimal times, and on times that are exactly half a frame (halves round up)."""
+    from highlight_studio.export.timeline import seconds_to_frame
+
+    clock = Clock(rate)
+    rng = np.random.default_rng(7)
+    halves = [float((Fraction(k) + Fraction(1, 2)) / rate) for k in range(0, 3000, 7)]
+    times = np.concatenate([rng.random(3000) * 7200, np.round(rng.random(3000) * 600, 1),
+                            halves])
+    assert clock.frames(times).tolist() == [seconds_to_frame(float(t), rate) for t in times]
+    assert clock.frame(float(Fraction(1, 2) / rate)) == 1  # half a frame rounds up
+    spans = [(1.0, 2.5), (10.04, 12.0)]
+    frames = sum(seconds_to_frame(b, rate) - seconds_to_frame(a, rate) for a, b in spans)
+    assert clock.total(spans) == clock.frames_label(frames)

@@ -294,3 +294,56 @@ def test_an_unreadable_start_model_is_explained_and_changes_nothing(qtbot, make_
     panel.start_box.setCurrentIndex(panel.start_box.findText("broken"))
     assert "Cannot read the start model's settings" in panel.status.text()
     assert "broken.safetensors" in panel.status.text() and panel.k_box.value() == 7
+
+
+def test_the_panel_leaves_the_curve_and_the_side_panel_alone(qtbot, make_window, clip) -> None:
+    from highlight_studio.gui.curve_view import MIN_HEIGHT
+
+    window = make_window()
+    window.resize(1280, 800)
+    open_and_wait(qtbot, window, clip)
+    options_dock = window.options.parentWidget()
+    segments_dock = window.segment_panel.parentWidget()
+    before = options_dock.height()
+    window.toggle_training_panel()
+    qtbot.waitUntil(lambda: window.training_dock.isVisible())
+    qtbot.wait(50)
+    assert window.height() == 800  # the panel's form does not grow the window...
+    assert window.minimumSizeHint().height() < 720  # ...nor keep it above a small screen
+    assert window.curve.height() >= MIN_HEIGHT  # and the curve keeps room to be read
+    window.toggle_training_panel()
+    qtbot.waitUntil(lambda: not window.training_dock.isVisible())
+    qtbot.wait(50)
+    assert options_dock.height() == before  # the side panel closes up: no empty gap
+    gap = segments_dock.geometry().top() - options_dock.geometry().bottom()
+    assert 0 < gap <= 8  # a splitter handle
+    assert window.curve.height() > MIN_HEIGHT
+
+
+def test_a_rising_loss_is_flagged_in_the_panel(qtbot) -> None:
+    from highlight_studio.gui.training_panel import TrainingPanel, loss_rise
+    from highlight_studio.training.trainer import TrainEvent
+
+    steps = list(range(1, 21))
+    falling = [2.0 / s for s in steps]
+    assert loss_rise(steps, falling) is None
+    spike = [*falling[:-1], 5.0]  # one noisy batch at the end: the median ignores it
+    assert loss_rise(steps, spike) is None
+    rising = [*falling[:10], *(0.2 + 0.1 * k for k in range(10))]
+    low_step, low, step, now = loss_rise(steps, rising)
+    assert step == 20 and now == pytest.approx(np.median(rising[-5:]))
+    assert low == pytest.approx(min(np.median(rising[i:i + 5]) for i in range(11)))
+    assert low_step < step
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    for s, total in zip(steps, rising, strict=True):
+        panel._on_train_event(TrainEvent(step=s, total_steps=20, recon=total, kpoint=0.0,
+                                         scl=0.0, aux=0.0, spread=0.0, axis=0.0, total=total))
+    assert panel.loss_warning.isVisible()
+    assert "rising" in panel.loss_warning.text() and f"{now:.3f}" in panel.loss_warning.text()
+    for s in range(21, 31):  # it comes back down below its best
+        panel._on_train_event(TrainEvent(step=s, total_steps=30, recon=0.05, kpoint=0.0,
+                                         scl=0.0, aux=0.0, spread=0.0, axis=0.0, total=0.05))
+    assert not panel.loss_warning.isVisible()

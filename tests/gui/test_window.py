@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -16,7 +17,7 @@ from PySide6.QtCore import Qt
 
 from highlight_studio.segments import SegmentOptions, select_segments
 
-from .conftest import STEP, CurveAnalyzer
+from .conftest import BARE, STEP, CurveAnalyzer
 
 
 def open_and_wait(qtbot, window, clip) -> None:
@@ -47,7 +48,7 @@ def test_moving_the_threshold_changes_the_segment_count(qtbot, make_window, clip
     for value in (0.9, 0.55, 0.25):
         window.options.threshold.setValue(value)
         expected = select_segments(analysis.scores, analysis.step, analysis.info.duration,
-                                   SegmentOptions(threshold=value))
+                                   dataclasses.replace(BARE, threshold=value))
         state = window.history.state
         assert len(state.segments) == len(expected)
         assert window.curve.shaded_count() == len(expected)
@@ -132,16 +133,64 @@ def test_bad_file_shows_the_error_dialog_and_the_app_stays_usable(qtbot, make_wi
 def test_best_seconds_mode_replaces_the_threshold(qtbot, make_window, clip) -> None:
     window = make_window()
     open_and_wait(qtbot, window, clip)
-    window.options.best_seconds.setValue(1.0)
+    box = window.options.best_seconds
+    assert box.maximum() == 3.0  # never more than the 3 s clip...
+    assert box.value() == 1.0  # ...and a quarter of it at first
     window.options.best_mode.setChecked(True)
     state = window.history.state
     assert state.options.best_total_seconds == 1.0
-    assert sum(s.duration for s in state.segments) == pytest.approx(1.0, abs=STEP)
+    total = sum(s.duration for s in state.segments)
+    assert 1.0 - STEP < total <= 1.0 + 1e-9  # at most N, and within a step of it
     assert not window.curve.threshold_line.isVisible()
     assert not window.options.threshold.isEnabled()
     window.options.best_mode.setChecked(False)
     assert window.history.state.options.best_total_seconds is None
     assert window.curve.threshold_line.isVisible()
+
+
+def test_best_seconds_keeps_its_total_with_the_editor_defaults(qtbot, make_window,
+                                                                tmp_path) -> None:
+    from clipgen import ClipSpec, write_clip
+
+    long_clip = write_clip(tmp_path / "long.mp4", ClipSpec(n_frames=24 * 60, width=64,
+                                                           height=48, audio_hz=None))
+    window = make_window(options=None)
+    open_and_wait(qtbot, window, long_clip)
+    assert window.options.best_seconds.value() == 15.0  # a quarter of the minute
+    window.options.best_mode.setChecked(True)
+    segments = window.history.state.segments
+    assert segments and sum(s.duration for s in segments) <= 15.0 + 1e-9
+    assert all(s.duration >= SegmentOptions().min_length - 1e-9 for s in segments)
+
+
+def test_the_window_and_the_cli_start_from_the_same_editor_defaults(make_window) -> None:
+    from highlight_studio import cli
+    from highlight_studio.commands.common import segment_options_from_args
+
+    window = make_window(options=None)
+    args = cli.build_parser().parse_args(["analyze", "clip.mp4"])
+    assert window.options.options() == segment_options_from_args(args) == SegmentOptions()
+    panel = window.options
+    assert (panel.min_length.value(), panel.merge_gap.value(), panel.pre_roll.value(),
+            panel.post_roll.value()) == (2.0, 1.0, 0.5, 0.5)
+
+
+def test_options_saved_under_the_old_all_zero_defaults_become_the_editor_defaults(
+        make_window, config_dir) -> None:
+    import json
+
+    config_dir.mkdir(parents=True, exist_ok=True)
+    old = {"threshold": 0.6, "merge_gap": 0.0, "pre_roll": 0.0, "post_roll": 0.0,
+           "min_length": 0.0, "best_total_seconds": None}
+    (config_dir / "settings.json").write_text(json.dumps({"options": old}))
+    window = make_window(options=None)
+    assert window.options.options() == SegmentOptions(threshold=0.6)
+    window.close()
+    chosen = {**old, "merge_gap": 0.0, "pre_roll": 0.2}  # chosen by hand: kept
+    saved = json.loads((config_dir / "settings.json").read_text())
+    assert saved["segment_defaults"] == 2
+    (config_dir / "settings.json").write_text(json.dumps({"options": chosen}))
+    assert make_window(options=None).options.options().pre_roll == 0.2
 
 
 def test_the_window_works_without_qtmultimedia(qtbot, make_window, clip, monkeypatch) -> None:
