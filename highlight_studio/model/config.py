@@ -28,6 +28,14 @@ RECON_SCALE = ("free", "gate")
 READOUT = ("signed", "nonneg")
 SA_OUTPUT = ("plain", "rezero_ln")
 CLIP_READOUT = ("activation", "main_axis")
+# The per-step feature streams concatenated into the visual branch's input (shared/benchmarks/
+# FORMAT.md): I3D RGB alone, or RGB and optical flow side by side. Motion is visual information
+# (computable from the frames), so inference may read it; audio never enters inference.
+VISUAL_INPUTS = ("visual", "visual+motion")
+# Where the self-training term's targets come from (training.datasets): the clip's main axis of
+# the branch's own input, or of the visual and motion streams side by side (each scaled by its
+# mean norm), a teacher that may read a stream the student does not.
+AXIS_TEACHERS = ("main_axis", "joint_axis")
 
 # Benchmark features (YouTube Highlights: one step per 100-frame window, 50-frame hop, about
 # 1.7 s) are 8x coarser than the paper's 0.2 s steps. The paper's 30 s window would be ~18
@@ -40,7 +48,8 @@ BENCHMARK_WINDOW = 32
 # Options added after checkpoints were shipped: a config saved before them meant these values.
 _ABSENT_MEANS: dict[str, Any] = {"kpoint_selection": "hard", "kpoint_contrast": True,
                                  "kpoint_space": "representation", "kpoint_weight": 1.0,
-                                 "clip_readout": "activation", "axis_weight": 0.0}
+                                 "clip_readout": "activation", "axis_weight": 0.0,
+                                 "visual_inputs": "visual", "axis_teacher": "main_axis"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,9 @@ class RASLConfig:
 
     # --- shape -------------------------------------------------------------------------------
     visual_dim: int = 1024  # d: width of the visual feature vector (Swin-B pooled in the paper)
+    # Which streams make that vector, concatenated per step (VISUAL_INPUTS): a model trained
+    # on "visual+motion" needs the motion stream wherever it scores, and says so.
+    visual_inputs: str = "visual"
     audio_dim: int = 1024  # audio vectors of any width are linearly resampled to visual_dim
     window: int = 150  # steps per window (paper: 30 s at 0.2 s); see BENCHMARK_WINDOW
     enc_channels: tuple[int, int, int] = (16, 32, 32)  # the three stride-2 convs of E
@@ -129,6 +141,11 @@ class RASLConfig:
     # the network to learn it from each step's content, across the corpus, so that the
     # activation itself carries it (frames only, no whole-clip projection).
     axis_weight: float = 0.0
+    # Which clip axis that term learns (AXIS_TEACHERS): "main_axis" of the branch's input, or
+    # "joint_axis" of the visual and motion streams (the best label-free teacher measured held
+    # out, benchmarks/results/label_free_students.md); the targets are made from whole clips at
+    # training time only, so inference still reads only the visual inputs.
+    axis_teacher: str = "main_axis"
 
     # --- inference ---------------------------------------------------------------------------
     # How a clip's curve is read from the model (training never looks at it). "activation":
@@ -155,6 +172,7 @@ class RASLConfig:
             "input_norm": INPUT_NORM, "r_norm": R_NORM,
             "readout": READOUT, "sa_output": SA_OUTPUT, "recon_target": RECON_TARGET,
             "recon_scale": RECON_SCALE, "clip_readout": CLIP_READOUT,
+            "visual_inputs": VISUAL_INPUTS, "axis_teacher": AXIS_TEACHERS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
