@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", default="cross_fit",
+                        help="results file stem in benchmarks/results (default cross_fit)")
     args = parser.parse_args()
     annotations = read_benchmark_annotations(args.dataset)
     first, second = halves(list(annotations.videos))
@@ -149,12 +151,13 @@ def main() -> None:
         lines.append(f"| {name} | {len(rs)} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "cross_fit.jsonl",
+    atomic_write_text(RESULTS / f"{args.out}.jsonl",
                       "".join(json.dumps(r) + "\n" for r in records))
-    atomic_write_text(RESULTS / "cross_fit.md", (
+    atomic_write_text(RESULTS / f"{args.out}.md", (
         "# Cross-fitted yth-train (each video scored by a model trained on the other half)\n\n"
         f"Made by `python benchmarks/cross_fit.py --variants {' '.join(args.variants)} "
-        f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} --jobs {args.jobs}` "
+        f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} --jobs {args.jobs} "
+        f"--out {args.out}` "
         f"on {device_name('cpu')}.\n\n{table}\n"))
     print(table)
 

@@ -368,7 +368,8 @@ def test_train_command_on_feature_folder_and_resume(tmp_path: Path, capsys) -> N
 
 @pytest.mark.parametrize("extra", [
     [], ["--axis-weight", "1"],
-    ["--axis-weight", "1", "--axis-teacher", "joint_axis", "--visual-inputs", "visual+motion"]])
+    ["--axis-weight", "1", "--axis-teacher", "joint_axis", "--visual-inputs", "visual+motion",
+     "--axis-head", "linear"]])
 def test_train_command_never_reads_labels(tmp_path: Path, extra: list[str]) -> None:
     """The same folder with its labels, without anno.json, and with every label flipped trains
     bit-identical weights: nothing about the labels reaches training (the main-axis
@@ -401,6 +402,9 @@ def test_train_command_never_reads_labels(tmp_path: Path, extra: list[str]) -> N
                  "--window", "24", "--seed", "2", *extra]) == 0
     assert not np.array_equal(load_file(str(other))["visual.w.weight"],
                               weights[0]["visual.w.weight"])
+    if "linear" in extra:  # the head that gives the score is trained and kept
+        assert not np.array_equal(load_file(str(other))["axis_head.weight"],
+                                  weights[0]["axis_head.weight"])
 
 
 def test_axis_weight_is_recorded_and_changes_training(tmp_path: Path) -> None:
@@ -504,3 +508,27 @@ def test_joint_axis_teacher_and_motion_inputs(tmp_path: Path, capsys) -> None:
     model = RASL(replace(CONFIG, axis_weight=1.0, axis_teacher="joint_axis"))
     with pytest.raises(ModelError, match="joint_axis teacher's targets"):
         next(train(model, FeatureDataset(_clips()), TrainOptions(steps=1)))
+
+
+def test_linear_axis_head_learns_the_teacher_and_scores() -> None:
+    """The linear head is what the term trains and what the model scores with; it needs the
+    term (a head nothing trains would score at random)."""
+    with pytest.raises(ModelError, match="axis_weight above 0"):
+        RASLConfig(axis_head="linear")
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=16)
+    clips = {}
+    for i in range(4):
+        x = rng.random((24, 16)).astype(np.float32)
+        clips[f"c{i}"] = (x, None)
+    targets = {n: (v / np.linalg.norm(v, axis=1, keepdims=True)) @ direction
+               for n, (v, _) in clips.items()}
+    config = replace(CONFIG, use_audio=False, axis_weight=1.0, axis_head="linear")
+    torch.manual_seed(0)
+    model = RASL(config)
+    dataset = FeatureDataset(clips, targets, "main_axis")
+    events = list(train(model, dataset, TrainOptions(steps=150, batch_size=4, log_every=150,
+                                                     lr=3e-3)))
+    assert events[-1].axis < 0.2  # 1 - correlation with the teacher, within windows
+    scores = model.score(torch.from_numpy(clips["c0"][0])[None])[0].numpy()
+    assert np.corrcoef(scores, targets["c0"])[0, 1] > 0.8

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..errors import DatasetError, ModelError
 from ..events import Progress
-from ..model.config import AXIS_TEACHERS, BENCHMARK_WINDOW, CLIP_READOUT, VISUAL_INPUTS
+from ..model.config import AXIS_HEADS, AXIS_TEACHERS, BENCHMARK_WINDOW, CLIP_READOUT, VISUAL_INPUTS
 from ..training.finetune import (
     DEFAULT_STEP,
     ClipInfo,
@@ -78,6 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --features: what the self-training term learns (default: the "
                         "--init model's, else main_axis of the visual input); joint_axis = "
                         "the main axis of the visual and motion streams together")
+    p.add_argument("--axis-head", choices=AXIS_HEADS, default=None,
+                   help="what the self-training term trains (default: the --init model's, else "
+                        "activation); linear = a linear scorer of each step's unit input that "
+                        "then gives the score (the best held out)")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--fp16", action="store_true", help="write the final weights in float16")
@@ -112,6 +116,7 @@ def _request(args: argparse.Namespace) -> FineTuneRequest:
         step=args.step, window=window, literal=args.literal, fp16=args.fp16,
         clip_readout=args.clip_readout, axis_weight=args.axis_weight,
         visual_inputs=args.visual_inputs, axis_teacher=args.axis_teacher,
+        axis_head=args.axis_head,
     )
 
 
