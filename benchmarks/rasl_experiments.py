@@ -119,6 +119,13 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "linear_joint_vm_noaudio": ({"axis_weight": 1.0, "axis_teacher": "joint_axis",
                                  "axis_head": "linear", "visual_inputs": "visual+motion",
                                  "visual_dim": 2048, "use_audio": False}, {}),
+    # the same head trained alone: with axis_head="linear" nothing else reaches the score, so
+    # this is that score's cost-free reading (no SA, no audio, no other loss)
+    "linear_joint_vm_headonly": ({"axis_weight": 1.0, "axis_teacher": "joint_axis",
+                                  "axis_head": "linear", "visual_inputs": "visual+motion",
+                                  "visual_dim": 2048, "use_audio": False,
+                                  "use_self_attention": False, "use_recon_loss": False,
+                                  "use_kpoint_loss": False, "use_aux_task": False}, {}),
     "gate_joint_vm_noaudio": ({"axis_weight": 1.0, "axis_teacher": "joint_axis",
                                "visual_inputs": "visual+motion", "visual_dim": 2048,
                                "use_audio": False}, {}),
