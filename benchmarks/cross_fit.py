@@ -9,8 +9,11 @@ seed a model is trained from scratch on each half's features (no labels), and ev
 scored by the model that did not see it; mAP is then taken over all 234 videos as usual. This
 is what the held-out sets ask of a model, and it matters most for ``axis_weight``, whose
 targets come from the training clips themselves: in-sample, a network can partly memorise
-them. Each video is scored by the activation and by the main-axis readout. Results go to
-``benchmarks/results/cross_fit.{jsonl,md}``.
+them. Each video is scored by the activation and by the main-axis readout (along the clip's
+main axis of the model's own inputs: visual, or visual and motion side by side). Every
+parameter-free baseline (``evaluation.baselines``: visual and motion norms, main axes and their
+combinations) is measured in the same run and put in the same table, so each variant is read
+against the best of them. Results go to ``benchmarks/results/cross_fit.{jsonl,md}``.
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from label_free_probes import halves
 from rasl_experiments import DATA, RESULTS, device_name, variant
 
+from highlight_studio.evaluation.baselines import BASELINES, baseline_scores, needs_motion
 from highlight_studio.evaluation.benchmark import (
     read_benchmark_annotations,
-    read_benchmark_features,
+    read_model_inputs,
+    read_motion_features,
 )
 from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.fileio import atomic_write_text
@@ -47,31 +52,53 @@ from highlight_studio.training.datasets import FeatureDataset
 from highlight_studio.training.trainer import TrainOptions, train
 
 
-@functools.lru_cache(maxsize=1)
-def _features(data: str) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """The set's features, read once per worker process (every job of a worker shares them)."""
-    return read_benchmark_features(data)
+@functools.lru_cache(maxsize=2)
+def _dataset(data: str, visual_inputs: str, axis_teacher: str) -> FeatureDataset:
+    """The set's features (and teacher targets), read once per worker process and kind."""
+    return FeatureDataset.from_benchmark(data, visual_inputs, axis_teacher)
 
 
 def train_and_score(name: str, seed: int, steps: int, fit: list[str], apply: list[str],
                     data: str) -> dict[str, Any]:
     """Train variant ``name`` on the ``fit`` videos' features; score the ``apply`` videos."""
     torch.set_num_threads(1)
-    features = _features(data)
     config, opt_fields = variant(name)
+    full = _dataset(data, config.visual_inputs, config.axis_teacher)
+    index = {n: i for i, n in enumerate(full.names)}
+    half = FeatureDataset({n: (full.visual[index[n]], full.audio[index[n]]) for n in fit},
+                          {n: full.axis_target(index[n]) for n in fit}, full.axis_teacher)
     options = replace(TrainOptions(steps=steps, seed=seed, log_every=steps), **opt_fields)
     torch.manual_seed(seed)
     model = RASL(config)
     cpu0 = time.process_time()
-    for _ in train(model, FeatureDataset({n: features[n] for n in fit}), options):
+    for _ in train(model, half, options):
         pass
     cpu = time.process_time() - cpu0
-    activation = {n: score_sequence(model, features[n][0].astype(np.float32),
-                                    readout="activation") for n in apply}
+    inputs = {n: full.visual[index[n]] for n in apply}
+    activation = {n: score_sequence(model, inputs[n], readout="activation") for n in apply}
     return {"activation": {n: s.tolist() for n, s in activation.items()},
-            "main_axis": {n: main_axis(features[n][0].astype(np.float32), s).tolist()
-                          for n, s in activation.items()},
+            "main_axis": {n: main_axis(inputs[n], s).tolist() for n, s in activation.items()},
             "cpu_s": cpu}
+
+
+def baseline_table(data: Path, annotations: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every parameter-free baseline on every video (random over 4 seeds): records and rows."""
+    ids = list(annotations.videos)
+    visual = read_model_inputs(data, ids, "visual")
+    motion = read_motion_features(data, ids)
+    records, rows = [], []
+    for name in BASELINES:
+        maps = []
+        for seed in (range(4) if name == "random" else [0]):
+            scores = {v: baseline_scores(name, visual[v], motion=motion[v] if needs_motion(name)
+                                         else None, seed=seed, video_id=v) for v in ids}
+            result = evaluate_scores(annotations, scores)
+            maps.append(result.headline)
+            records.append({"baseline": name, "seed": seed, "map": result.headline,
+                            "per_domain": result.per_domain})
+        spread = f" ± {np.std(maps):.3f} ({len(maps)} seeds)" if len(maps) > 1 else ""
+        rows.append(f"| baseline `{name}` (no parameter) | - | {np.mean(maps):.3f}{spread} | |")
+    return records, rows
 
 
 def main() -> None:
@@ -82,6 +109,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", default="cross_fit",
+                        help="results file stem in benchmarks/results (default cross_fit)")
     args = parser.parse_args()
     annotations = read_benchmark_annotations(args.dataset)
     first, second = halves(list(annotations.videos))
@@ -108,10 +137,12 @@ def main() -> None:
         records.append(record)
         print(f"{name} seed {seed}: activation {record['activation']['map']:.3f}, main axis "
               f"{record['main_axis']['map']:.3f}", flush=True)
+    base_records, base_rows = baseline_table(args.dataset, annotations)
+    records = base_records + records
     lines = ["| variant | seeds | activation (held-out half) | main-axis readout |",
-             "|---|---|---|---|"]
+             "|---|---|---|---|", *base_rows]
     for name in args.variants:
-        rs = [r for r in records if r["variant"] == name]
+        rs = [r for r in records if r.get("variant") == name]
         cells = []
         for readout in ("activation", "main_axis"):
             maps = np.array([r[readout]["map"] for r in rs])
@@ -120,12 +151,13 @@ def main() -> None:
         lines.append(f"| {name} | {len(rs)} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS / "cross_fit.jsonl",
+    atomic_write_text(RESULTS / f"{args.out}.jsonl",
                       "".join(json.dumps(r) + "\n" for r in records))
-    atomic_write_text(RESULTS / "cross_fit.md", (
+    atomic_write_text(RESULTS / f"{args.out}.md", (
         "# Cross-fitted yth-train (each video scored by a model trained on the other half)\n\n"
         f"Made by `python benchmarks/cross_fit.py --variants {' '.join(args.variants)} "
-        f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} --jobs {args.jobs}` "
+        f"--seeds {' '.join(map(str, args.seeds))} --steps {args.steps} --jobs {args.jobs} "
+        f"--out {args.out}` "
         f"on {device_name('cpu')}.\n\n{table}\n"))
     print(table)
 

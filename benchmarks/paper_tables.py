@@ -41,10 +41,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rasl_experiments import DATA, RESULTS, RunSpec, device_name, run_many, variant
 
-from highlight_studio.evaluation.baselines import baseline_scores
+from highlight_studio.evaluation.baselines import BASELINES, baseline_scores
 from highlight_studio.evaluation.benchmark import (
     read_benchmark_annotations,
     read_benchmark_features,
+    read_motion_features,
 )
 from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.model.config import RASLConfig
@@ -94,13 +95,13 @@ def baseline_rows(data: Path, seeds: list[int]) -> dict[str, list[dict[str, Any]
     """Label-free baselines in the same record shape as model runs (random: one per seed)."""
     features = read_benchmark_features(data)
     annotations = read_benchmark_annotations(data)
+    motion = read_motion_features(data, list(features))
     rows: dict[str, list[dict[str, Any]]] = {}
-    for name, name_seeds in (("random", seeds), ("feature-norm", [0]),
-                             ("distinctiveness", [0]), ("main-axis", [0])):
+    for name in BASELINES:
         rows[name] = []
-        for seed in name_seeds:
+        for seed in (seeds if name == "random" else [0]):
             result = evaluate_scores(annotations, {
-                vid: baseline_scores(name, v, seed=seed, video_id=vid)
+                vid: baseline_scores(name, v, motion=motion[vid], seed=seed, video_id=vid)
                 for vid, (v, _) in features.items()})
             rows[name].append({"map": result.headline, "per_domain": result.per_domain,
                                "seed": seed})
@@ -127,7 +128,7 @@ def timing(runs: list[dict[str, Any]]) -> str:
 def table_one(groups: dict[str, list[dict[str, Any]]], domains: list[str]) -> str:
     lines = ["| scorer | runs | " + " | ".join(domains) + " | **Avg.** |",
              "|---|---|" + "---|" * (len(domains) + 1)]
-    for label in ("random", "feature-norm", "distinctiveness", "main-axis", "literal", FULL,
+    for label in (*BASELINES, "literal", FULL,
                   AXIS, SELF_TRAINED):
         runs = groups[label]
         cells = [mean_std([r["per_domain"][d] for r in runs]) for d in domains]

@@ -107,6 +107,28 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "free_axis": ({"recon_scale": "free", "axis_weight": 1.0}, {}),
     "gate_axis_w5": ({"axis_weight": 5.0}, {}),
     "gate_axis_nokpoint": ({"axis_weight": 1.0, "use_kpoint_loss": False}, {}),
+    # the motion stream beside the RGB one (visual_inputs), and the joint-axis teacher
+    "gate_vm": ({"visual_inputs": "visual+motion", "visual_dim": 2048}, {}),
+    "gate_axis_vm": ({"axis_weight": 1.0, "visual_inputs": "visual+motion", "visual_dim": 2048},
+                     {}),
+    "gate_joint": ({"axis_weight": 1.0, "axis_teacher": "joint_axis"}, {}),
+    "gate_joint_vm": ({"axis_weight": 1.0, "axis_teacher": "joint_axis",
+                       "visual_inputs": "visual+motion", "visual_dim": 2048}, {}),
+    "linear_joint_vm": ({"axis_weight": 1.0, "axis_teacher": "joint_axis", "axis_head": "linear",
+                         "visual_inputs": "visual+motion", "visual_dim": 2048}, {}),
+    "linear_joint_vm_noaudio": ({"axis_weight": 1.0, "axis_teacher": "joint_axis",
+                                 "axis_head": "linear", "visual_inputs": "visual+motion",
+                                 "visual_dim": 2048, "use_audio": False}, {}),
+    # the same head trained alone: with axis_head="linear" nothing else reaches the score, so
+    # this is that score's cost-free reading (no SA, no audio, no other loss)
+    "linear_joint_vm_headonly": ({"axis_weight": 1.0, "axis_teacher": "joint_axis",
+                                  "axis_head": "linear", "visual_inputs": "visual+motion",
+                                  "visual_dim": 2048, "use_audio": False,
+                                  "use_self_attention": False, "use_recon_loss": False,
+                                  "use_kpoint_loss": False, "use_aux_task": False}, {}),
+    "gate_joint_vm_noaudio": ({"axis_weight": 1.0, "axis_teacher": "joint_axis",
+                               "visual_inputs": "visual+motion", "visual_dim": 2048,
+                               "use_audio": False}, {}),
     # a longer window: more context for SA and more steps to pick the k top and bottom from
     "gate_window64": ({"window": 64}, {}),
     # Table III ablations of the anti-collapse set

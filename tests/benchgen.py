@@ -13,10 +13,13 @@ def write_benchmark(root: Path, protocol: str, videos: dict[str, dict], *, audio
     """Write ``root`` with anno.json, visual/ and audio/ from ``videos``.
 
     Each entry holds ``domain``, ``visual`` (an [n, d] array) and either ``labels`` (yth) or
-    ``annotators`` (tvsum, [n, n_annotators]). Audio is a deterministic [n, audio_dim] array,
-    or left out for every video when ``audio_dim`` is 0.
+    ``annotators`` (tvsum, [n, n_annotators]), and optionally ``motion`` (an [n, d'] array;
+    the motion/ folder is written when any video has one). Audio is a deterministic
+    [n, audio_dim] array, or left out for every video when ``audio_dim`` is 0.
     """
     (root / "visual").mkdir(parents=True)
+    if any("motion" in v for v in videos.values()):
+        (root / "motion").mkdir()
     if audio_dim:
         (root / "audio").mkdir()
     anno: dict = {"name": root.name, "protocol": protocol, "videos": {}}
@@ -24,6 +27,8 @@ def write_benchmark(root: Path, protocol: str, videos: dict[str, dict], *, audio
         visual = np.asarray(v["visual"], dtype=np.float16)
         n = visual.shape[0]
         np.save(root / "visual" / f"{vid}.npy", visual)
+        if "motion" in v:
+            np.save(root / "motion" / f"{vid}.npy", np.asarray(v["motion"], dtype=np.float16))
         if audio_dim:
             audio = np.arange(n * audio_dim, dtype=np.float16).reshape(n, audio_dim)
             np.save(root / "audio" / f"{vid}.npy", audio)

@@ -161,3 +161,31 @@ def test_evaluation_reads_only_the_annotated_videos(yth_dir: Path) -> None:
     assert unannotated_feature_files(yth_dir, ids) == ["stray"]
     (yth_dir / "visual" / "stray.npy").unlink()
     assert sorted(read_benchmark_features(yth_dir)) == ["vidA", "vidB"]  # ._ copy skipped
+
+
+def test_visual_and_motion_inputs_side_by_side(tmp_path: Path) -> None:
+    from highlight_studio.evaluation import read_model_inputs
+
+    motion_a = [[5.0], [6.0], [7.0]]
+    root = write_benchmark(tmp_path / "s", "yth", {
+        "vidA": {"domain": "dog", "visual": VISUAL_A, "motion": motion_a, "labels": [1, 0, 0]}})
+    both = read_model_inputs(root, ["vidA"], "visual+motion")["vidA"]
+    np.testing.assert_array_equal(both, np.concatenate([VISUAL_A, motion_a], axis=1))
+    assert both.dtype == np.float32
+    assert read_benchmark_features(root, "visual+motion")["vidA"][0].shape == (3, 3)
+    np.save(root / "motion" / "vidA.npy", np.zeros((2, 1), np.float16))
+    with pytest.raises(DatasetError, match="3 visual steps but 2 motion steps"):
+        read_model_inputs(root, ["vidA"], "visual+motion")
+    with pytest.raises(DatasetError, match="Unknown visual inputs 'visual\\+audio'"):
+        read_model_inputs(root, ["vidA"], "visual+audio")
+
+
+def test_motion_inputs_refused_without_a_motion_folder(yth_dir: Path) -> None:
+    from highlight_studio.evaluation import read_model_inputs
+
+    for read in (lambda: read_model_inputs(yth_dir, ["vidA"], "visual+motion"),
+                 lambda: read_benchmark_features(yth_dir, "visual+motion")):
+        with pytest.raises(DatasetError, match="has no motion/ folder, but 'visual\\+motion' "
+                                               "inputs need one"):
+            read()
+    assert read_model_inputs(yth_dir, ["vidA"])["vidA"].shape == (3, 2)  # visual alone: fine

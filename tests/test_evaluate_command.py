@@ -219,3 +219,33 @@ def model_with_config(model: RASL, config: RASLConfig) -> RASL:
     other = RASL(config)
     other.load_state_dict(model.state_dict())
     return other
+
+
+def test_motion_model_reads_motion_and_refuses_a_set_without(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A model trained on visual+motion inputs is scored on both streams side by side; on a
+    set without motion/ it stops with a message, not a shape error or a traceback."""
+    torch.manual_seed(2)
+    config = RASLConfig(visual_dim=16, window=8, k=2, visual_inputs="visual+motion")
+    ckpt = save_checkpoint(tmp_path / "vm", RASL(config),
+                           CheckpointMeta(config=config, backbone_id="test", step_seconds=1.0))
+    rng = np.random.default_rng(5)
+    videos = {"a": {"domain": "d", "visual": rng.random((10, 8)), "motion": rng.random((10, 8)),
+                    "labels": [1, 0] * 5}}
+    root = write_benchmark(tmp_path / "set", "yth", videos)
+    dump = tmp_path / "s.json"
+    assert main(["evaluate", "--dataset", str(root), "--checkpoint", str(ckpt),
+                 "--dump-scores", str(dump)]) == 0
+    model, _ = load_checkpoint(ckpt)
+    both = read_benchmark_features(root, "visual+motion")["a"][0]
+    np.testing.assert_allclose(json.loads(dump.read_text())["a"], score_sequence(model, both),
+                               atol=1e-6)
+    del videos["a"]["motion"]
+    bare = write_benchmark(tmp_path / "bare", "yth", videos)
+    capsys.readouterr()
+    assert main(["evaluate", "--dataset", str(bare), "--checkpoint", str(ckpt)]) == 1
+    assert "has no motion/ folder, but 'visual+motion' inputs need one" in capsys.readouterr().err
+    assert main(["evaluate", "--dataset", str(bare), "--baseline", "motion-norm"]) == 1
+    assert "has no motion/ folder" in capsys.readouterr().err
+    assert main(["evaluate", "--dataset", str(root), "--baseline",
+                 "visual+motion-main-axis"]) == 0

@@ -110,6 +110,29 @@ def test_baselines() -> None:
     on_line = np.stack([t, 5.0 - t], axis=1)
     np.testing.assert_allclose(baseline_scores("main-axis", on_line),
                                -np.sqrt(2) * (t - t.mean()), rtol=1e-5)
-    assert set(BASELINES) == {"random", "feature-norm", "distinctiveness", "main-axis"}
+    assert set(BASELINES) == {"random", "feature-norm", "distinctiveness", "main-axis",
+                              "motion-norm", "motion-main-axis", "visual+motion-norm",
+                              "visual+motion-main-axis"}
     with pytest.raises(DatasetError, match="Unknown baseline 'oracle'"):
         baseline_scores("oracle", visual)
+
+
+def test_motion_baselines() -> None:
+    """The motion baselines read the motion stream (not the visual one); the joint ones read
+    both, each on its own scale; none runs without motion."""
+    visual = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])  # no change at all
+    t = np.array([0.0, 1.0, 3.0, 2.0])
+    motion = np.stack([t, 10.0 + 0 * t], axis=1)  # changes along its first axis; norm grows
+    np.testing.assert_allclose(baseline_scores("motion-norm", visual, motion=motion),
+                               np.linalg.norm(motion, axis=1), rtol=1e-6)
+    axis = baseline_scores("motion-main-axis", visual, motion=motion)
+    np.testing.assert_allclose(axis, t - t.mean(), rtol=1e-5)
+    # the visual stream is flat, so the joint readings follow the motion stream's ranking,
+    # however much larger the visual features' scale
+    for name in ("visual+motion-norm", "visual+motion-main-axis"):
+        scores = baseline_scores(name, 100 * visual, motion=motion)
+        assert list(np.argsort(scores)) == list(np.argsort(t)), name
+    with pytest.raises(DatasetError, match="reads the motion stream"):
+        baseline_scores("motion-norm", visual)
+    with pytest.raises(DatasetError, match="not one row per step"):
+        baseline_scores("visual+motion-norm", visual, motion=motion[:3])

@@ -15,7 +15,8 @@ from highlight_studio.model.description import read_meta, resolve_checkpoint
 SHIPPED = {
     # name: (backbone id prefix, visual width, window, seconds per step)
     "default": (DEFAULT_BACKBONE, 1280, 150, 0.2),
-    "rasl-yth-i3d": ("features:", 1024, BENCHMARK_WINDOW, 0.0),
+    # I3D RGB and flow side by side (visual_inputs="visual+motion")
+    "rasl-yth-i3d": ("features:", 2048, BENCHMARK_WINDOW, 0.0),
 }
 
 
@@ -40,3 +41,12 @@ def test_shipped_readouts() -> None:
     the app's model keeps the activation, as the readout is unmeasured on frame features."""
     assert read_meta("rasl-yth-i3d").config.clip_readout == "main_axis"
     assert read_meta("default").config.clip_readout == "activation"
+
+
+def test_benchmark_model_recipe() -> None:
+    """The benchmark model is session 7's recipe: the joint visual+motion axis taught to a
+    linear head on both streams (the recipe that held out best, BENCHMARKS.md)."""
+    config = read_meta("rasl-yth-i3d").config
+    assert (config.visual_inputs, config.axis_teacher, config.axis_head) == (
+        "visual+motion", "joint_axis", "linear")
+    assert config.axis_weight == 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -331,9 +332,11 @@ def test_dataset_refuses_mismatched_clips() -> None:
 def _benchmark_folder(root: Path) -> Path:
     (root / "visual").mkdir(parents=True)
     (root / "audio").mkdir()
+    (root / "motion").mkdir()
     for name, (visual, audio) in _clips().items():
         np.save(root / "visual" / f"{name}.npy", visual.astype(np.float16))
         np.save(root / "audio" / f"{name}.npy", audio.astype(np.float16))
+        np.save(root / "motion" / f"{name}.npy", (visual[:, ::-1] ** 2).astype(np.float16))
     return root
 
 
@@ -363,7 +366,10 @@ def test_train_command_on_feature_folder_and_resume(tmp_path: Path, capsys) -> N
     assert len((tmp_path / "model.safetensors.log.jsonl").read_text().splitlines()) == 3
 
 
-@pytest.mark.parametrize("extra", [[], ["--axis-weight", "1"]])
+@pytest.mark.parametrize("extra", [
+    [], ["--axis-weight", "1"],
+    ["--axis-weight", "1", "--axis-teacher", "joint_axis", "--visual-inputs", "visual+motion",
+     "--axis-head", "linear"]])
 def test_train_command_never_reads_labels(tmp_path: Path, extra: list[str]) -> None:
     """The same folder with its labels, without anno.json, and with every label flipped trains
     bit-identical weights: nothing about the labels reaches training (the main-axis
@@ -396,6 +402,9 @@ def test_train_command_never_reads_labels(tmp_path: Path, extra: list[str]) -> N
                  "--window", "24", "--seed", "2", *extra]) == 0
     assert not np.array_equal(load_file(str(other))["visual.w.weight"],
                               weights[0]["visual.w.weight"])
+    if "linear" in extra:  # the head that gives the score is trained and kept
+        assert not np.array_equal(load_file(str(other))["axis_head.weight"],
+                                  weights[0]["axis_head.weight"])
 
 
 def test_axis_weight_is_recorded_and_changes_training(tmp_path: Path) -> None:
@@ -467,3 +476,59 @@ def test_train_command_on_video_clips(tmp_path: Path, monkeypatch) -> None:
     assert meta.backbone_id.startswith("test_tiny") and meta.step_seconds == 0.25
     assert meta.training_data["clips"] == 2 and meta.training_data["clips_with_audio"] == 1
     assert meta.training_data["steps"] == 4 + 6  # 1 s and 1.5 s at 0.25 s per step
+
+
+def test_joint_axis_teacher_and_motion_inputs(tmp_path: Path, capsys) -> None:
+    """The joint-axis teacher follows the stream that changes, on its own scale; a model
+    trained on visual+motion records it, and a folder without motion/ is refused."""
+    from highlight_studio.training.datasets import joint_axis_targets
+
+    t = np.array([0.0, 2.0, 1.0, 4.0, 3.0, 5.0])
+    visual = 100 * np.ones((6, 3))  # large but constant: no axis of its own
+    motion = np.stack([t, np.ones(6)], axis=1)
+    target = joint_axis_targets([visual, motion])
+    assert list(np.argsort(target)) == list(np.argsort(t))
+    assert abs(target.mean()) < 1e-6 and target.std() == pytest.approx(1.0, rel=1e-4)
+    assert not joint_axis_targets([visual, np.ones((6, 2))]).any()  # nothing changes: no target
+
+    folder = _benchmark_folder(tmp_path / "bench")
+    out = tmp_path / "vm.safetensors"
+    assert main(["train", "--features", str(folder), "--out", str(out), "--steps", "2",
+                 "--window", "24", "--visual-inputs", "visual+motion", "--axis-weight", "1",
+                 "--axis-teacher", "joint_axis"]) == 0
+    config = read_meta(out).config
+    assert (config.visual_inputs, config.axis_teacher, config.visual_dim) == (
+        "visual+motion", "joint_axis", 32)
+    shutil.rmtree(folder / "motion")
+    capsys.readouterr()
+    assert main(["train", "--features", str(folder), "--out", str(tmp_path / "x"), "--steps",
+                 "2", "--init", str(out)]) == 1
+    assert "has no motion/ folder" in capsys.readouterr().err
+    # the app's clips carry no motion teacher: a joint-axis model says so instead of guessing
+    model = RASL(replace(CONFIG, axis_weight=1.0, axis_teacher="joint_axis"))
+    with pytest.raises(ModelError, match="joint_axis teacher's targets"):
+        next(train(model, FeatureDataset(_clips()), TrainOptions(steps=1)))
+
+
+def test_linear_axis_head_learns_the_teacher_and_scores() -> None:
+    """The linear head is what the term trains and what the model scores with; it needs the
+    term (a head nothing trains would score at random)."""
+    with pytest.raises(ModelError, match="axis_weight above 0"):
+        RASLConfig(axis_head="linear")
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=16)
+    clips = {}
+    for i in range(4):
+        x = rng.random((24, 16)).astype(np.float32)
+        clips[f"c{i}"] = (x, None)
+    targets = {n: (v / np.linalg.norm(v, axis=1, keepdims=True)) @ direction
+               for n, (v, _) in clips.items()}
+    config = replace(CONFIG, use_audio=False, axis_weight=1.0, axis_head="linear")
+    torch.manual_seed(0)
+    model = RASL(config)
+    dataset = FeatureDataset(clips, targets, "main_axis")
+    events = list(train(model, dataset, TrainOptions(steps=150, batch_size=4, log_every=150,
+                                                     lr=3e-3)))
+    assert events[-1].axis < 0.2  # 1 - correlation with the teacher, within windows
+    scores = model.score(torch.from_numpy(clips["c0"][0])[None])[0].numpy()
+    assert np.corrcoef(scores, targets["c0"])[0, 1] > 0.8

@@ -20,9 +20,12 @@ from ..evaluation import (
     baseline_scores,
     evaluate_scores,
     read_benchmark_annotations,
+    read_model_inputs,
+    read_motion_features,
     read_visual_features,
     unannotated_feature_files,
 )
+from ..evaluation.baselines import needs_motion
 from ..events import Progress
 from ..model.config import CLIP_READOUT
 from .common import check_outputs, drain, report_stream, write_outputs
@@ -62,9 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _checkpoint_scorer(name: str, device: str | None, readout: str | None
-                       ) -> tuple[Scorer, str]:
+                       ) -> tuple[Scorer, str, str]:
     """Load the model once (torch is imported only when a checkpoint is evaluated); also
-    return the readout that will be used."""
+    return the readout that will be used and the streams its visual branch reads."""
     import torch
 
     from ..model.checkpoint import load_checkpoint
@@ -77,7 +80,7 @@ def _checkpoint_scorer(name: str, device: str | None, readout: str | None
     def scorer(video_id: str, visual: np.ndarray) -> np.ndarray:
         return score_sequence(model, visual, readout=readout)
 
-    return scorer, readout
+    return scorer, readout, model.config.visual_inputs
 
 
 def score_videos(visual: dict[str, np.ndarray], scorer: Scorer
@@ -98,7 +101,6 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"--json": args.json, "--dump-scores": args.dump_scores},
                   source_dirs=(args.dataset,))
     ids = list(annotations.videos)
-    visual = read_visual_features(args.dataset, ids)  # the annotated videos, nothing else
     extra = unannotated_feature_files(args.dataset, list(every.videos))
     if extra:
         log.warning("%d feature file(s) in %s/visual have no annotation and are left out "
@@ -106,11 +108,16 @@ def run(args: argparse.Namespace) -> int:
     if args.baseline:
         label = args.baseline + (f" (seed {args.seed})" if args.baseline == "random" else "")
         seed = args.seed
+        visual = read_visual_features(args.dataset, ids)  # the annotated videos, nothing else
+        motion = read_motion_features(args.dataset, ids) if needs_motion(args.baseline) else {}
 
         def scorer(video_id: str, feats: np.ndarray) -> np.ndarray:
-            return baseline_scores(args.baseline, feats, seed=seed, video_id=video_id)
+            return baseline_scores(args.baseline, feats, motion=motion.get(video_id),
+                                   seed=seed, video_id=video_id)
     else:
-        scorer, readout = _checkpoint_scorer(args.checkpoint, args.device, args.readout)
+        scorer, readout, inputs = _checkpoint_scorer(args.checkpoint, args.device,
+                                                     args.readout)
+        visual = read_model_inputs(args.dataset, ids, inputs)  # what the model was trained on
         label = f"{Path(args.checkpoint).stem} ({readout} readout)"
     scores = drain(score_videos(visual, scorer), dict)
     result = evaluate_scores(annotations, scores)

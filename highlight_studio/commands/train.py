@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ..errors import DatasetError, ModelError
 from ..events import Progress
-from ..model.config import BENCHMARK_WINDOW, CLIP_READOUT
+from ..model.config import AXIS_HEADS, AXIS_TEACHERS, BENCHMARK_WINDOW, CLIP_READOUT, VISUAL_INPUTS
 from ..training.finetune import (
     DEFAULT_STEP,
     ClipInfo,
@@ -70,6 +70,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="weight of the main-axis self-training term (0 off, the default for a "
                         "new model; 1 is the measured setting): the activation learns each "
                         "clip's main axis of change from the steps' content; no labels")
+    p.add_argument("--visual-inputs", choices=VISUAL_INPUTS, default=None,
+                   help="with --features: the streams the visual branch reads, side by side "
+                        "(default: the --init model's, else visual); a visual+motion model "
+                        "needs the motion stream wherever it scores")
+    p.add_argument("--axis-teacher", choices=AXIS_TEACHERS, default=None,
+                   help="with --features: what the self-training term learns (default: the "
+                        "--init model's, else main_axis of the visual input); joint_axis = "
+                        "the main axis of the visual and motion streams together")
+    p.add_argument("--axis-head", choices=AXIS_HEADS, default=None,
+                   help="what the self-training term trains (default: the --init model's, else "
+                        "activation); linear = a linear scorer of each step's unit input that "
+                        "then gives the score (the best held out)")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--fp16", action="store_true", help="write the final weights in float16")
@@ -103,6 +115,8 @@ def _request(args: argparse.Namespace) -> FineTuneRequest:
         backbone_weights=str(args.backbone_weights) if args.backbone_weights else None,
         step=args.step, window=window, literal=args.literal, fp16=args.fp16,
         clip_readout=args.clip_readout, axis_weight=args.axis_weight,
+        visual_inputs=args.visual_inputs, axis_teacher=args.axis_teacher,
+        axis_head=args.axis_head,
     )
 
 
@@ -111,9 +125,17 @@ def _events(args: argparse.Namespace, request: FineTuneRequest) -> Iterator[obje
     training half."""
     if not args.features:
         return fine_tune(request)
+    from ..model.description import read_meta
     from ..training.datasets import FeatureDataset
 
-    dataset = FeatureDataset.from_benchmark(args.features)
+    start = request.checkpoint if request.resume else request.init
+    inputs = args.visual_inputs or (read_meta(start).config.visual_inputs if start else "visual")
+    if start and inputs != read_meta(start).config.visual_inputs:
+        raise ModelError(f"{start} reads {read_meta(start).config.visual_inputs!r} inputs; it "
+                         f"cannot continue on {inputs!r} (train a new model instead).")
+    teacher = args.axis_teacher or (read_meta(start).config.axis_teacher if start
+                                    else "main_axis")
+    dataset = FeatureDataset.from_benchmark(args.features, inputs, teacher)
     backbone_id = args.backbone_id or f"features:{args.features.resolve().name}"
     return train_on(request, dataset, backbone_id, args.step_seconds)
 
@@ -128,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.features) == bool(args.inputs):
         raise DatasetError("Give either video files/folders or --features DIR (not both).")
+    if (args.visual_inputs or args.axis_teacher) and not args.features:
+        raise DatasetError("--visual-inputs and --axis-teacher read the streams of a "
+                           "--features folder.")
     request = _request(args)
     if not (args.resume or args.overwrite) and request.checkpoint.exists():
         raise ModelError(f"{request.checkpoint} exists already; --resume continues it, "

@@ -6,6 +6,8 @@ from .benchmark import (
     VideoAnnotation,
     read_benchmark_annotations,
     read_benchmark_features,
+    read_model_inputs,
+    read_motion_features,
     read_visual_features,
     unannotated_feature_files,
 )
@@ -21,6 +23,8 @@ __all__ = [
     "evaluate_scores",
     "read_benchmark_annotations",
     "read_benchmark_features",
+    "read_model_inputs",
+    "read_motion_features",
     "read_visual_features",
     "unannotated_feature_files",
 ]

@@ -1,7 +1,8 @@
 """Label-free scorers to put a trained model in context: what does a trivial ranking reach?
 
-Each baseline maps one video's visual features ``[n_steps, dim]`` to one score per step and is
-chosen by name (``evaluate --baseline NAME``) in place of a checkpoint.
+Each baseline maps one video's visual features ``[n_steps, dim]`` (and, for the motion ones,
+its motion features) to one score per step and is chosen by name (``evaluate --baseline NAME``)
+in place of a checkpoint. None has a parameter fitted to anything.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import DatasetError
-from ..model.clip_readout import main_axis
+from ..model.clip_readout import joint_norm, main_axis, scaled_streams
 
 
 def _random(visual: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -20,7 +21,7 @@ def _random(visual: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return rng.random(visual.shape[0])
 
 
-def _feature_norm(visual: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _feature_norm(visual: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
     """L2 norm of each step's visual feature: strong activations often mean action."""
     return np.linalg.norm(visual.astype(np.float64), axis=1)
 
@@ -47,27 +48,62 @@ def _main_axis(visual: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return main_axis(visual, _feature_norm(visual, rng))
 
 
-_BASELINES: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+def _joint_norm(visual: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """The two streams' norms, each z-scored over the clip, summed (their scales differ)."""
+    return joint_norm([visual, motion])
+
+
+def _joint_main_axis(visual: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """The main axis of both streams side by side, each divided by its mean norm over the clip
+    (so neither dominates by scale), oriented to agree with the joint norm."""
+    return main_axis(scaled_streams([visual, motion]), joint_norm([visual, motion]))
+
+
+Single = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+Joint = Callable[[np.ndarray, np.ndarray], np.ndarray]
+_BASELINES: dict[str, Single] = {
     "random": _random,
     "feature-norm": _feature_norm,
     "distinctiveness": _distinctiveness,
     "main-axis": _main_axis,
 }
-BASELINES = tuple(_BASELINES)
+# The same readings of the motion stream (FORMAT.md's motion/), and of both streams together.
+_MOTION: dict[str, Single] = {"motion-norm": _feature_norm, "motion-main-axis": _main_axis}
+_JOINT: dict[str, Joint] = {"visual+motion-norm": _joint_norm,
+                            "visual+motion-main-axis": _joint_main_axis}
+BASELINES = (*_BASELINES, *_MOTION, *_JOINT)
 
 
-def baseline_scores(name: str, visual: np.ndarray, *, seed: int = 0, video_id: str = ""
-                    ) -> np.ndarray:
+def needs_motion(name: str) -> bool:
+    """Whether the baseline ``name`` reads the motion stream."""
+    return name in _MOTION or name in _JOINT
+
+
+def baseline_scores(name: str, visual: np.ndarray, *, motion: np.ndarray | None = None,
+                    seed: int = 0, video_id: str = "") -> np.ndarray:
     """Score one video's steps with the baseline ``name`` (one of :data:`BASELINES`).
 
     ``random`` draws from a generator seeded by ``(seed, crc32(video_id))``, so a video's scores
     depend only on the seed and its id, not on which other videos are scored or in what order.
+    The motion baselines need ``motion`` (one row per visual step).
     """
-    try:
-        scorer = _BASELINES[name]
-    except KeyError:
-        raise DatasetError(
-            f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}."
-        ) from None
+    if name not in BASELINES:
+        raise DatasetError(f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}.")
+    visual = np.asarray(visual)
+    if needs_motion(name):
+        if motion is None:
+            raise DatasetError(f"The {name} baseline reads the motion stream; this set has none.")
+        motion = np.asarray(motion)
+        if motion.ndim != 2 or len(motion) != len(visual):
+            raise DatasetError(f"Video {video_id}: the motion stream has shape "
+                               f"{list(motion.shape)}, not one row per step ({len(visual)}).")
     rng = np.random.default_rng([seed, zlib.crc32(video_id.encode("utf-8"))])
-    return scorer(np.asarray(visual), rng).astype(np.float32)
+    if name in _JOINT:
+        assert motion is not None
+        scores = _JOINT[name](visual, motion)
+    elif name in _MOTION:
+        assert motion is not None
+        scores = _MOTION[name](motion, rng)
+    else:
+        scores = _BASELINES[name](visual, rng)
+    return np.asarray(scores).astype(np.float32)

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import DatasetError
 
 PROTOCOLS = ("yth", "tvsum")
+STREAMS = ("visual", "motion")  # the streams a visual input may read (audio never does)
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,55 @@ def _feature_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.npy") if not p.name.startswith("."))
 
 
+def input_streams(visual_inputs: str) -> tuple[str, ...]:
+    """The stream folders a model's ``visual_inputs`` ("visual", "visual+motion") reads."""
+    streams = tuple(visual_inputs.split("+"))
+    unknown = [s for s in streams if s not in STREAMS]
+    if unknown or not streams or streams[0] != "visual":
+        raise DatasetError(f"Unknown visual inputs {visual_inputs!r}; expected 'visual' or "
+                           "'visual+motion'.")
+    return streams
+
+
+def _stream_dir(root: Path, stream: str, visual_inputs: str) -> Path:
+    folder = root / stream
+    if not folder.is_dir():
+        raise DatasetError(f"{root} has no {stream}/ folder, but {visual_inputs!r} inputs need "
+                           f"one ({stream}/<video_id>.npy per video). Use a model trained on "
+                           "'visual' inputs, or a set with that stream.")
+    return folder
+
+
+def read_model_inputs(folder: str | Path, video_ids: list[str], visual_inputs: str = "visual"
+                      ) -> dict[str, np.ndarray]:
+    """What a model's visual branch reads (float32 [n_steps, sum of widths]) for ``video_ids``:
+    each named stream's file, concatenated per step. Files the list does not name, and the
+    audio, are not read, so neither can stop an evaluation."""
+    root = Path(folder)
+    dirs = [_stream_dir(root, s, visual_inputs) for s in input_streams(visual_inputs)]
+    return {vid: _concatenated(dirs, vid) for vid in video_ids}
+
+
+def _concatenated(dirs: list[Path], video_id: str) -> np.ndarray:
+    parts = [_load_npy(d / f"{video_id}.npy").astype(np.float32) for d in dirs]
+    for d, part in zip(dirs[1:], parts[1:], strict=True):
+        if part.shape[0] != parts[0].shape[0]:
+            raise DatasetError(f"Video {video_id}: {parts[0].shape[0]} visual steps but "
+                               f"{part.shape[0]} {d.name} steps; every stream has one row per "
+                               "step.")
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
 def read_visual_features(folder: str | Path, video_ids: list[str]) -> dict[str, np.ndarray]:
-    """The visual features (float32) of ``video_ids`` only: what scoring needs. Files the
-    annotations do not list, and the audio, are not read, so neither can stop an evaluation."""
-    visual_dir = Path(folder) / "visual"
-    return {vid: _load_npy(visual_dir / f"{vid}.npy").astype(np.float32) for vid in video_ids}
+    """The visual features (float32) of ``video_ids`` only (see :func:`read_model_inputs`)."""
+    return read_model_inputs(folder, video_ids, "visual")
+
+
+def read_motion_features(folder: str | Path, video_ids: list[str]) -> dict[str, np.ndarray]:
+    """The motion stream (float32) of ``video_ids``, for the motion baselines."""
+    root = Path(folder)
+    motion_dir = _stream_dir(root, "motion", "motion")
+    return {vid: _concatenated([motion_dir], vid) for vid in video_ids}
 
 
 def unannotated_feature_files(folder: str | Path, video_ids: list[str]) -> list[str]:
@@ -94,13 +139,14 @@ def unannotated_feature_files(folder: str | Path, video_ids: list[str]) -> list[
 
 
 def read_benchmark_features(
-    folder: str | Path,
+    folder: str | Path, visual_inputs: str = "visual",
 ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """Read every video's (visual, audio) features as float32, without touching any label.
+    """Read every video's (visual input, audio) features as float32, without touching any label.
 
-    Video ids are the ``visual/*.npy`` file names, sorted. Audio is None for every video when
-    the set has no ``audio/`` folder; when it has one, each video must have an audio file with
-    as many steps as its visual features.
+    Video ids are the ``visual/*.npy`` file names, sorted. The visual input is the streams
+    ``visual_inputs`` names, concatenated per step (:func:`read_model_inputs`). Audio is None
+    for every video when the set has no ``audio/`` folder; when it has one, each video must
+    have an audio file with as many steps as its visual features.
     """
     root = Path(folder)
     visual_dir, audio_dir = root / "visual", root / "audio"
@@ -111,10 +157,11 @@ def read_benchmark_features(
     paths = _feature_files(visual_dir)
     if not paths:
         raise DatasetError(f"{visual_dir} holds no .npy feature files.")
+    dirs = [_stream_dir(root, s, visual_inputs) for s in input_streams(visual_inputs)]
     has_audio = audio_dir.is_dir()
     features: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for path in paths:
-        visual = _load_npy(path).astype(np.float32)
+        visual = _concatenated(dirs, path.stem)
         audio = None
         if has_audio:
             audio = _load_npy(audio_dir / path.name).astype(np.float32)

@@ -57,3 +57,23 @@ def main_axis(visual: np.ndarray, activation: np.ndarray) -> np.ndarray:
     if sign == 0:
         return activation
     return (sign * projection).astype(np.float32)
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (float(x.std()) or 1.0)
+
+
+def scaled_streams(streams: list[np.ndarray]) -> np.ndarray:
+    """Streams of one clip side by side, each divided by its mean step norm over the clip, so
+    that none dominates a principal direction by its units (I3D RGB is ~1.6x flow here)."""
+    parts = []
+    for x in streams:
+        x = np.asarray(x, dtype=np.float64)
+        parts.append(x / (float(np.linalg.norm(x, axis=1).mean()) or 1.0))
+    return np.concatenate(parts, axis=1)
+
+
+def joint_norm(streams: list[np.ndarray]) -> np.ndarray:
+    """Each stream's step norm z-scored over the clip, summed: the streams' joint activation."""
+    return sum((_zscore(np.linalg.norm(np.asarray(x, dtype=np.float64), axis=1))
+                for x in streams), np.zeros(len(streams[0])))

@@ -28,6 +28,17 @@ RECON_SCALE = ("free", "gate")
 READOUT = ("signed", "nonneg")
 SA_OUTPUT = ("plain", "rezero_ln")
 CLIP_READOUT = ("activation", "main_axis")
+# The per-step feature streams concatenated into the visual branch's input (shared/benchmarks/
+# FORMAT.md): I3D RGB alone, or RGB and optical flow side by side. Motion is visual information
+# (computable from the frames), so inference may read it; audio never enters inference.
+VISUAL_INPUTS = ("visual", "visual+motion")
+# Where the self-training term's targets come from (training.datasets): the clip's main axis of
+# the branch's own input, or of the visual and motion streams side by side (each scaled by its
+# mean norm), a teacher that may read a stream the student does not.
+AXIS_TEACHERS = ("main_axis", "joint_axis")
+# What learns those targets: the branch's own activation, or a linear scorer of each step's
+# L2-normalised input that then gives the score (the student that held out best).
+AXIS_HEADS = ("activation", "linear")
 
 # Benchmark features (YouTube Highlights: one step per 100-frame window, 50-frame hop, about
 # 1.7 s) are 8x coarser than the paper's 0.2 s steps. The paper's 30 s window would be ~18
@@ -40,7 +51,9 @@ BENCHMARK_WINDOW = 32
 # Options added after checkpoints were shipped: a config saved before them meant these values.
 _ABSENT_MEANS: dict[str, Any] = {"kpoint_selection": "hard", "kpoint_contrast": True,
                                  "kpoint_space": "representation", "kpoint_weight": 1.0,
-                                 "clip_readout": "activation", "axis_weight": 0.0}
+                                 "clip_readout": "activation", "axis_weight": 0.0,
+                                 "visual_inputs": "visual", "axis_teacher": "main_axis",
+                                 "axis_head": "activation"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,9 @@ class RASLConfig:
 
     # --- shape -------------------------------------------------------------------------------
     visual_dim: int = 1024  # d: width of the visual feature vector (Swin-B pooled in the paper)
+    # Which streams make that vector, concatenated per step (VISUAL_INPUTS): a model trained
+    # on "visual+motion" needs the motion stream wherever it scores, and says so.
+    visual_inputs: str = "visual"
     audio_dim: int = 1024  # audio vectors of any width are linearly resampled to visual_dim
     window: int = 150  # steps per window (paper: 30 s at 0.2 s); see BENCHMARK_WINDOW
     enc_channels: tuple[int, int, int] = (16, 32, 32)  # the three stride-2 convs of E
@@ -129,6 +145,16 @@ class RASLConfig:
     # the network to learn it from each step's content, across the corpus, so that the
     # activation itself carries it (frames only, no whole-clip projection).
     axis_weight: float = 0.0
+    # Which clip axis that term learns (AXIS_TEACHERS): "main_axis" of the branch's input, or
+    # "joint_axis" of the visual and motion streams (the best label-free teacher measured held
+    # out, benchmarks/results/label_free_students.md); the targets are made from whole clips at
+    # training time only, so inference still reads only the visual inputs.
+    axis_teacher: str = "main_axis"
+    # What the term trains (AXIS_HEADS): the "activation" (the branch's logit, as before) or a
+    # "linear" scorer of each step's L2-normalised input, which is then the model's score. A
+    # linear scorer of unit features fitted to the joint axis beat every parameter-free
+    # baseline held out, where the activation did not (label_free_students.md, cross_fit.md).
+    axis_head: str = "activation"
 
     # --- inference ---------------------------------------------------------------------------
     # How a clip's curve is read from the model (training never looks at it). "activation":
@@ -155,6 +181,8 @@ class RASLConfig:
             "input_norm": INPUT_NORM, "r_norm": R_NORM,
             "readout": READOUT, "sa_output": SA_OUTPUT, "recon_target": RECON_TARGET,
             "recon_scale": RECON_SCALE, "clip_readout": CLIP_READOUT,
+            "visual_inputs": VISUAL_INPUTS, "axis_teacher": AXIS_TEACHERS,
+            "axis_head": AXIS_HEADS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -175,6 +203,9 @@ class RASLConfig:
             weight = getattr(self, name)
             if not (math.isfinite(weight) and weight >= 0):
                 raise ModelError(f"{name} must be a finite number, 0 or more, not {weight}.")
+        if self.axis_head == "linear" and self.axis_weight == 0:
+            raise ModelError('axis_head="linear" is trained by the self-training term only; '
+                             "give it an axis_weight above 0.")
         if self.kpoint_space == "input_spread" and self.kpoint_selection != "soft":
             raise ModelError('kpoint_space="input_spread" needs kpoint_selection="soft".')
         if not 0.0 <= self.mask_ratio < 1.0:

@@ -245,7 +245,8 @@ def total_loss(model: RASL, out: RASLOutput, source: torch.Tensor | None = None,
     if config.axis_weight > 0:
         if axis_target is None:
             raise ValueError("axis_weight > 0 needs the batch's axis_target.")
-        terms["axis"] = config.axis_weight * axis_loss(out.visual.logit, axis_target)
+        scorer = out.student if out.student is not None else out.visual.logit
+        terms["axis"] = config.axis_weight * axis_loss(scorer, axis_target)
     if out.audio is not None and config.use_scl:
         r_visual = out.visual.r
         if out.audio_rows is not None:

@@ -166,6 +166,7 @@ class RASLOutput:
     audio: BranchOutput | None
     logit_scale: torch.Tensor  # exp(Gamma), clamped at 100
     audio_rows: torch.Tensor | None  # [B] bool: the visual windows the audio ones pair with
+    student: torch.Tensor | None = None  # [B, N] the linear axis head's score (axis_head)
 
 
 class RASL(nn.Module):
@@ -177,6 +178,13 @@ class RASL(nn.Module):
         self.visual = Branch(config)
         self.audio = Branch(config) if config.use_audio else None  # any width: resampled to d
         self.gamma = nn.Parameter(torch.tensor(float(config.gamma_init)))
+        self.axis_head = (nn.Linear(config.visual_dim, 1) if config.axis_head == "linear"
+                          else None)
+
+    def student(self, visual: torch.Tensor) -> torch.Tensor:
+        """The linear axis head's score [B, N] of each step's L2-normalised visual input."""
+        assert self.axis_head is not None
+        return self.axis_head(F.normalize(visual, dim=-1)).squeeze(-1)
 
     def forward(self, visual: torch.Tensor, audio: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None,
@@ -193,14 +201,19 @@ class RASL(nn.Module):
             a_mask = mask if mask is None or audio_rows is None else mask[audio_rows]
             a_out = self.audio(audio, a_mask)
         scale = self.gamma.exp().clamp(max=100.0)
-        return RASLOutput(visual=v_out, audio=a_out, logit_scale=scale, audio_rows=audio_rows)
+        student = self.student(visual) if self.axis_head is not None else None
+        return RASLOutput(visual=v_out, audio=a_out, logit_scale=scale, audio_rows=audio_rows,
+                          student=student)
 
     @torch.no_grad()
     def score(self, visual: torch.Tensor) -> torch.Tensor:
         """Highlight activations [B, N] of windows ``visual`` [B, N, Dv] (visual branch only).
 
         With ``rank_by_logit`` the pre-squash value is returned: same order as s where s is
-        distinct, but no ties where the sigmoid saturates.
+        distinct, but no ties where the sigmoid saturates. With the linear axis head, its
+        score instead.
         """
+        if self.axis_head is not None:
+            return self.student(visual)
         _, _, _, logit, s = self.visual.encode(self.visual.prepare(visual))
         return logit if self.config.rank_by_logit else s

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import DatasetError
-from ..model.clip_readout import orientation, principal_projection
+from ..model.clip_readout import joint_norm, orientation, principal_projection, scaled_streams
 from .windows import random_window
 
 
@@ -28,31 +28,45 @@ class WindowBatch:
 
 
 def axis_targets(visual: np.ndarray, min_norm_spread: float = 1e-3,
-                 min_corr: float = 0.05) -> np.ndarray:
+                 min_corr: float = 0.05, reference: np.ndarray | None = None) -> np.ndarray:
     """The clip's main axis of change, signed to agree with the feature norm, z-scored
     (float32 [N]). Zeros (the term then skips the clip's windows) where there is no axis
     (see ``principal_projection``) or no trustworthy sign: a norm that varies by less than
     ``min_norm_spread`` of its mean (L2-normalised features, whose norm is rounding noise even
     stored as float16), or an axis whose correlation with the norm is within ``min_corr`` of
-    0 (8 of yth-train's 234 clips), where a tiny asymmetry would pick the sign."""
+    0 (8 of yth-train's 234 clips), where a tiny asymmetry would pick the sign. ``reference``
+    replaces the feature norm as what orients the axis (``joint_axis_targets``)."""
     zeros = np.zeros(len(visual), dtype=np.float32)
     projection = principal_projection(visual)
     if projection is None:
         return zeros
     norm = np.linalg.norm(np.asarray(visual, dtype=np.float64), axis=1)
-    if not np.ptp(norm) > min_norm_spread * norm.mean():
+    if reference is None and not np.ptp(norm) > min_norm_spread * norm.mean():
         return zeros
-    sign = orientation(projection, norm, min_corr)
+    sign = orientation(projection, norm if reference is None else reference, min_corr)
     if sign == 0:
         return zeros
     # principal_projection returns an axis only with variance, so the std is positive
     return (sign * (projection - projection.mean()) / projection.std()).astype(np.float32)
 
 
+def joint_axis_targets(streams: list[np.ndarray]) -> np.ndarray:
+    """The ``joint_axis`` teacher: :func:`axis_targets` of the clip's streams (visual, motion)
+    side by side, each scaled by its mean norm, oriented by their summed z-scored norms."""
+    reference = joint_norm(streams)
+    if not np.ptp(reference) > 0:
+        return np.zeros(len(streams[0]), dtype=np.float32)
+    return axis_targets(scaled_streams(streams), reference=reference)
+
+
 class FeatureDataset:
     """Clips' feature sequences held in memory as float32 numpy arrays."""
 
-    def __init__(self, clips: Mapping[str, tuple[np.ndarray, np.ndarray | None]]) -> None:
+    def __init__(self, clips: Mapping[str, tuple[np.ndarray, np.ndarray | None]],
+                 teacher_targets: Mapping[str, np.ndarray] | None = None,
+                 axis_teacher: str = "main_axis") -> None:
+        """``teacher_targets`` (one float32 [N] per clip, named ``axis_teacher``) replace the
+        main axis of the visual input as the self-training term's targets."""
         if not clips:
             raise DatasetError("No clips to train on.")
         self.names: list[str] = []
@@ -82,13 +96,35 @@ class FeatureDataset:
         self.audio_dim: int | None = audio_dims.pop() if audio_dims else None
         self._max_len = max(len(v) for v in self.visual)
         self._axis: dict[int, np.ndarray] = {}  # clip -> axis_targets, made on first use
+        self.axis_teacher = axis_teacher
+        if teacher_targets is not None:
+            for i, name in enumerate(self.names):
+                target = np.asarray(teacher_targets[name], dtype=np.float32)
+                if target.shape != (len(self.visual[i]),):
+                    raise DatasetError(f"Clip {name}: {len(target)} teacher targets for "
+                                       f"{len(self.visual[i])} steps.")
+                self._axis[i] = target
 
     @classmethod
-    def from_benchmark(cls, folder: str | Path) -> FeatureDataset:
-        """Features of a benchmark-format folder (never its labels)."""
-        from ..evaluation.benchmark import read_benchmark_features
+    def from_benchmark(cls, folder: str | Path, visual_inputs: str = "visual",
+                       axis_teacher: str = "main_axis") -> FeatureDataset:
+        """Features of a benchmark-format folder (never its labels); the visual input is the
+        streams ``visual_inputs`` names, side by side. The ``joint_axis`` teacher reads the
+        visual and motion streams, whatever the input."""
+        from ..evaluation.benchmark import (
+            read_benchmark_features,
+            read_model_inputs,
+            read_motion_features,
+        )
 
-        return cls(read_benchmark_features(folder))
+        clips = read_benchmark_features(folder, visual_inputs)
+        if axis_teacher == "main_axis":
+            return cls(clips)
+        names = list(clips)
+        visual = read_model_inputs(folder, names, "visual")
+        motion = read_motion_features(folder, names)
+        targets = {n: joint_axis_targets([visual[n], motion[n]]) for n in names}
+        return cls(clips, targets, axis_teacher)
 
     def __len__(self) -> int:
         return len(self.visual)

@@ -89,6 +89,9 @@ class FineTuneRequest:
     losses: tuple[str, ...] | None = None  # of LOSS_FLAGS; None keeps the start model's
     clip_readout: str | None = None  # how the model's curves are read; None keeps the start's
     axis_weight: float | None = None  # main-axis self-training term; None keeps the start's
+    visual_inputs: str | None = None  # a new model's VISUAL_INPUTS; None: "visual"
+    axis_teacher: str | None = None  # AXIS_TEACHERS; None keeps the start's
+    axis_head: str | None = None  # AXIS_HEADS; None keeps the start's
     fp16: bool = False  # write the finished weights in float16
 
     @property
@@ -434,6 +437,12 @@ def _config_changes(request: FineTuneRequest) -> dict[str, Any]:
         changes["clip_readout"] = request.clip_readout
     if request.axis_weight is not None:
         changes["axis_weight"] = request.axis_weight
+    if request.visual_inputs is not None:
+        changes["visual_inputs"] = request.visual_inputs
+    if request.axis_teacher is not None:
+        changes["axis_teacher"] = request.axis_teacher
+    if request.axis_head is not None:
+        changes["axis_head"] = request.axis_head
     if request.k is not None:
         changes["k"] = request.k
     if request.mask_ratio is not None:
@@ -568,8 +577,11 @@ def model_card(name: str, meta: CheckpointMeta, request: FineTuneRequest,
         + ("" if config.use_recon_loss else " (no reconstruction)"),
         f"- clip readout `{config.clip_readout}` (how a clip's curve is read at inference)",
         f"- main-axis self-training weight {config.axis_weight:g}"
-        + (" (off)" if config.axis_weight == 0 else " (targets from each clip's own features)"),
-        f"- features: `{meta.backbone_id}`, one every {step:g} s",
+        + (" (off)" if config.axis_weight == 0 else
+           f" (teacher `{config.axis_teacher}`, learnt by the `{config.axis_head}` head: "
+           "targets from each clip's own features)"),
+        f"- features: `{meta.backbone_id}`, one every {step:g} s; the visual branch reads "
+        f"`{config.visual_inputs}`",
         f"- device {opts.get('device')} ({platform.machine()}, {platform.system()}); training "
         f"time {_minutes(train_seconds)} (m:ss, pauses not counted)", "",
         "## Final losses", "", _table(meta.final_losses), "",
