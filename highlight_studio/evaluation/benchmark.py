@@ -17,6 +17,9 @@ import numpy as np
 from ..errors import DatasetError
 
 PROTOCOLS = ("yth", "tvsum")
+# In audio/: the ids of videos that have no audio track, one per line (a corpus extracted by
+# `highlight-studio extract` from clips some of which are silent). They train without audio.
+NO_AUDIO_LIST = "no_audio.txt"
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ def read_benchmark_features(
 
     Video ids are the ``visual/*.npy`` file names, sorted. Audio is None for every video when
     the set has no ``audio/`` folder; when it has one, each video must have an audio file with
-    as many steps as its visual features.
+    as many steps as its visual features, unless ``audio/no_audio.txt`` lists it as silent.
     """
     root = Path(folder)
     visual_dir, audio_dir = root / "visual", root / "audio"
@@ -112,11 +115,12 @@ def read_benchmark_features(
     if not paths:
         raise DatasetError(f"{visual_dir} holds no .npy feature files.")
     has_audio = audio_dir.is_dir()
+    silent = _silent_videos(audio_dir) if has_audio else set()
     features: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for path in paths:
         visual = _load_npy(path).astype(np.float32)
         audio = None
-        if has_audio:
+        if has_audio and path.stem not in silent:
             audio = _load_npy(audio_dir / path.name).astype(np.float32)
             if audio.shape[0] != visual.shape[0]:
                 raise DatasetError(
@@ -125,6 +129,16 @@ def read_benchmark_features(
                 )
         features[path.stem] = (visual, audio)
     return features
+
+
+def _silent_videos(audio_dir: Path) -> set[str]:
+    try:
+        text = (audio_dir / NO_AUDIO_LIST).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return set()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"Cannot read {audio_dir / NO_AUDIO_LIST}: {exc}") from exc
+    return {line.strip() for line in text.splitlines() if line.strip()}
 
 
 def _video_truth(root: Path, protocol: str, video_id: str, entry: dict) -> VideoAnnotation:
