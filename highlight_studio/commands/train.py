@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from ..errors import DatasetError, ModelError
 from ..events import Progress
+from ..features.corpus import read_description
 from ..model.config import BENCHMARK_WINDOW, CLIP_READOUT
 from ..training.finetune import (
     DEFAULT_STEP,
@@ -85,7 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone-id", default=None,
                    help="with --features: the extractor that made them (recorded, checked later)")
     p.add_argument("--step-seconds", type=float, default=0.0,
-                   help="with --features: seconds per step (recorded, checked later)")
+                   help="with --features: seconds per step (recorded, checked later; a "
+                        "folder made by `extract` says it itself, and its backbone)")
     p.add_argument("--backbone", default=None,
                    help="for videos: feature backbone name (default: the --init model's)")
     p.add_argument("--backbone-weights", type=Path, default=None)
@@ -120,8 +122,13 @@ def _events(args: argparse.Namespace, request: FineTuneRequest) -> Iterator[obje
     from ..training.datasets import FeatureDataset
 
     dataset = FeatureDataset.from_benchmark(args.features)
-    backbone_id = args.backbone_id or f"features:{args.features.resolve().name}"
-    return train_on(request, dataset, backbone_id, args.step_seconds)
+    # A folder made by `extract` says which backbone and step made it: the model records
+    # them, so it can analyse clips afterwards.
+    made_by = read_description(args.features) or {}
+    backbone_id = (args.backbone_id or made_by.get("backbone_id")
+                   or f"features:{args.features.resolve().name}")
+    step_seconds = args.step_seconds or made_by.get("step_seconds") or 0.0
+    return train_on(request, dataset, backbone_id, step_seconds)
 
 
 def _postfix(event: TrainEvent) -> dict[str, str]:
