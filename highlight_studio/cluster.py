@@ -50,6 +50,7 @@ class FileDone:
     result: Any
     attempts: int = 1
     worker: str = ""  # host:pid of the process that computed it
+    seconds: float = 0.0  # the job's time in its worker (the last try's)
     skipped: bool = False
 
 
@@ -86,15 +87,20 @@ def _where() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _attempt(job: FileJob, path: str) -> tuple[bool, Any, str]:
-    """(ok, result or the error message, host:pid): errors travel back as text, so nothing
-    that cannot be pickled has to cross the process boundary."""
+_Attempt = tuple[bool, Any, str, float]
+
+
+def _attempt(job: FileJob, path: str) -> _Attempt:
+    """(ok, result or the error message, host:pid, seconds): errors travel back as text, so
+    nothing that cannot be pickled has to cross the process boundary."""
+    started = time.perf_counter()
     try:
-        return True, job(path), _where()
+        ok, value = True, job(path)
     except HighlightStudioError as exc:
-        return False, str(exc), _where()
+        ok, value = False, str(exc)
     except Exception as exc:  # a bug in one file's job must not end the batch
-        return False, f"{type(exc).__name__}: {exc}", _where()
+        ok, value = False, f"{type(exc).__name__}: {exc}"
+    return ok, value, _where(), time.perf_counter() - started
 
 
 def _pool_setup(job: FileJob) -> None:
@@ -103,7 +109,7 @@ def _pool_setup(job: FileJob) -> None:
     _job = job
 
 
-def _pool_call(path: str) -> tuple[bool, Any, str]:
+def _pool_call(path: str) -> _Attempt:
     assert _job is not None, "the pool's initializer sets the job"
     return _attempt(_job, path)
 
@@ -115,7 +121,7 @@ class _RayWorker:
         job.setup()
         self.job = job
 
-    def call(self, path: str) -> tuple[bool, Any, str]:
+    def call(self, path: str) -> _Attempt:
         return _attempt(self.job, path)
 
 
@@ -176,11 +182,11 @@ def map_files(
     counts = {"done": 0, "failed": []}
     total = len(paths)
 
-    def outcome(path: str, ok: bool, value: Any, worker: str
-                ) -> Iterator[Progress | FileDone | FileFailed]:
+    def outcome(path: str, result: _Attempt) -> Iterator[Progress | FileDone | FileFailed]:
+        ok, value, worker, seconds = result
         if ok:
             counts["done"] += 1
-            yield FileDone(path, value, tries.attempts[path], worker)
+            yield FileDone(path, value, tries.attempts[path], worker, seconds)
         else:
             failure = tries.failed(path, value)
             if failure is None:
@@ -191,6 +197,10 @@ def map_files(
                        os.path.basename(path))
 
     yield Progress(STAGE, skipped, total, "files")
+    if not todo:  # nothing left to do: no pool to start, no cluster to join
+        yield BatchSummary(0, skipped, [], time.perf_counter() - started, 0,
+                           ray_address or "local")
+        return
     if ray_address is None:
         n = workers or _usable_cores()
         yield from _run_local(job, tries, n, outcome, cancel)
@@ -202,7 +212,7 @@ def map_files(
                        n, where)
 
 
-_Outcome = Callable[[str, bool, Any, str], Iterator[Any]]
+_Outcome = Callable[[str, _Attempt], Iterator[Any]]
 
 
 def _usable_cores() -> int:
@@ -231,11 +241,11 @@ def _run_local(job: FileJob, tries: _Tries, n: int, outcome: _Outcome,
                 for future in finished:
                     path = running.pop(future)
                     try:
-                        ok, value, worker = future.result()
+                        result = future.result()
                     except futures.process.BrokenProcessPool:
                         broken = True
-                        ok, value, worker = False, "its worker process died", ""
-                    yield from outcome(path, ok, value, worker)
+                        result = (False, "its worker process died", "", 0.0)
+                    yield from outcome(path, result)
                 if broken and not running:
                     break
         finally:
@@ -265,7 +275,7 @@ def _run_ray(job: FileJob, tries: _Tries, address: str, workers: int | None,
     try:
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         actor_class = ray.remote(num_cpus=1, max_restarts=0)(_RayWorker)
-        idle = [actor_class.remote(job) for _ in range(min(n, len(tries.pending)) or 1)]
+        idle = [actor_class.remote(job) for _ in range(min(n, len(tries.pending)))]
         running: dict[Any, tuple[str, Any]] = {}
         while tries.pending or running:
             while tries.pending and idle:
@@ -277,13 +287,13 @@ def _run_ray(job: FileJob, tries: _Tries, address: str, workers: int | None,
             for ref in finished:
                 path, actor = running.pop(ref)
                 try:
-                    ok, value, worker = ray.get(ref)
+                    result = ray.get(ref)
                     idle.append(actor)
                 except ray.exceptions.RayActorError as exc:  # the worker died (or its setup failed)
-                    ok, value, worker = False, f"its Ray worker died ({_first_line(exc)})", ""
+                    result = (False, f"its Ray worker died ({_first_line(exc)})", "", 0.0)
                     ray.kill(actor)
                     idle.append(actor_class.remote(job))
-                yield from outcome(path, ok, value, worker)
+                yield from outcome(path, result)
         return n
     finally:
         if joined:

@@ -8,12 +8,7 @@ one Ray worker while it holds a clip still finishes the batch (the clip is tried
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -21,64 +16,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import ray  # noqa: F401  (in the dev extra: these tests run wherever `make test` does)
 from clusterjobs import PidReportingExtract
+from raycluster import local_ray_cluster
 from test_cluster import make_clips
 
 from highlight_studio.cluster import BatchSummary, FileDone, FileFailed, map_files
 from highlight_studio.features.corpus import ExtractSettings, extract_corpus
 
-ray = pytest.importorskip("ray", reason="Ray is in the dev extra; `make test` installs it")
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ExtractSettings(backbone="test_tiny", step=0.25, device="cpu")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """A one-node Ray cluster with 2 CPUs in its own process group, killed at the end. Its
-    workers import this checkout (and tests/, for the test jobs)."""
-    port = _free_port()
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-           "RAY_USAGE_STATS_ENABLED": "0"}
-    ray_cli = Path(sys.executable).with_name("ray")
-    head = subprocess.Popen(
-        [str(ray_cli), "start", "--head", "--node-ip-address", "127.0.0.1",
-         "--port", str(port), "--num-cpus", "2", "--temp-dir", temp,
-         "--include-dashboard=false", "--disable-usage-stats", "--block"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        _wait_for_raylet(Path(temp), head)
-        address = f"127.0.0.1:{port}"
+    """Two CPUs, so two worker processes; they import this checkout and tests/ (the jobs)."""
+    with local_ray_cluster(2, [ROOT, ROOT / "tests"]) as address:
         yield address
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(head.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                head.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                continue
-        shutil.rmtree(temp, ignore_errors=True)
-
-
-def _wait_for_raylet(temp: Path, head: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not list(temp.glob("session_*/sockets/raylet")):
-        if head.poll() is not None:
-            raise RuntimeError(f"ray start failed: {head.stderr.read().decode()[-2000:]}")
-        if time.monotonic() > deadline:
-            raise RuntimeError("the Ray head did not come up")
-        time.sleep(0.5)
-    time.sleep(2.0)  # the raylet's socket exists a moment before it takes drivers
 
 
 def _folder_bytes(folder: Path) -> dict[str, bytes]:

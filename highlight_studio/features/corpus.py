@@ -3,6 +3,7 @@
     FEATURES_DIR/visual/<id>.npy   float16 [n_steps, D]   the backbone's features, one per step
     FEATURES_DIR/audio/<id>.npy    float16 [n_steps, D]   log-mel per step (training's audio)
     FEATURES_DIR/audio/no_audio.txt                      ids of clips without an audio track
+    FEATURES_DIR/index/<id>.json   one clip's source, steps, fps and whether it has audio
     FEATURES_DIR/features.json     what made them: backbone id, step, sizes, each id's source
     FEATURES_DIR/anno.json         the benchmark index (videos, steps, fps), without labels
 
@@ -115,21 +116,33 @@ class CorpusReport:
     summary: BatchSummary
 
 
-class _Folder:
-    """The features folder, written by the driving process only."""
+class CorpusFolder:
+    """The features folder, written by the driving process only.
+
+    Per clip: its audio, a small ``index/<id>.json`` (source, steps, fps, audio or not), then
+    its visual file, each atomically; the visual file marks the clip done. The folder-wide
+    files (features.json, anno.json, audio/no_audio.txt) are remade from the index at the end
+    of every run, so a clip costs the same to write in a corpus of ten or of twenty thousand.
+    """
 
     def __init__(self, out: Path, settings: ExtractSettings) -> None:
         self.out = out
         self.settings = settings
-        (out / "visual").mkdir(parents=True, exist_ok=True)
-        (out / "audio").mkdir(exist_ok=True)
-        self.description = self._read_description()
+        for sub in ("visual", "audio", "index"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        self.backbone_id = self._check_description()
 
-    def _read_description(self) -> dict[str, Any]:
+    def _backbone_name(self) -> str:
+        from .visual import DEFAULT_BACKBONE
+
+        return self.settings.backbone or DEFAULT_BACKBONE
+
+    def _check_description(self) -> str | None:
+        """The backbone id of an earlier run into this folder (None for a new folder); a
+        folder of another backbone or step is refused before any work."""
         path = self.out / DESCRIPTION
         if not path.exists():
-            return {"format_version": FORMAT_VERSION, "step_seconds": self.settings.step,
-                    "backbone": self._backbone_name(), "videos": {}}
+            return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -141,50 +154,52 @@ class _Folder:
             raise DatasetError(f"{self.out} holds features at {data.get('step_seconds')} s per "
                                f"step, not {self.settings.step:g} s; extract into another "
                                "folder.")
-        return data
-
-    def _backbone_name(self) -> str:
-        from .visual import DEFAULT_BACKBONE
-
-        return self.settings.backbone or DEFAULT_BACKBONE
+        return data.get("backbone_id")
 
     def done(self, video_id: str) -> bool:
         return (self.out / "visual" / f"{video_id}.npy").exists()
 
     def write(self, video_id: str, source: str, clip: ClipArrays) -> None:
-        known = self.description.get("backbone_id")
-        if known not in (None, clip.backbone_id):
-            raise DatasetError(f"{self.out} holds {known} features; {source} gave "
+        if self.backbone_id not in (None, clip.backbone_id):
+            raise DatasetError(f"{self.out} holds {self.backbone_id} features; {source} gave "
                                f"{clip.backbone_id} ones. Extract into another folder.")
-        self.description.update(backbone_id=clip.backbone_id,
-                                visual_dim=int(clip.visual.shape[1]))
+        self.backbone_id = clip.backbone_id
         if clip.audio is not None:
-            self.description["audio_dim"] = int(clip.audio.shape[1])
             _save_npy(self.out / "audio" / f"{video_id}.npy", clip.audio)
-        self.description["videos"][video_id] = {
-            "source": source, "n_steps": len(clip.visual), "duration": clip.duration,
-            "fps": clip.fps, "frames": clip.frames, "audio": clip.audio is not None}
-        self._write_index()  # before the visual file: a finished clip is always indexed
+        entry = {"source": source, "n_steps": len(clip.visual), "duration": clip.duration,
+                 "fps": clip.fps, "frames": clip.frames, "audio": clip.audio is not None,
+                 "backbone_id": clip.backbone_id, "visual_dim": int(clip.visual.shape[1]),
+                 "audio_dim": None if clip.audio is None else int(clip.audio.shape[1])}
+        atomic_write_text(self.out / "index" / f"{video_id}.json", json.dumps(entry),
+                          error=DatasetError)
         _save_npy(self.out / "visual" / f"{video_id}.npy", clip.visual)
 
-    def _write_index(self) -> None:
-        videos = self.description["videos"]
-        silent = sorted(v for v, e in videos.items() if not e["audio"])
-        atomic_write_text(self.out / "audio" / NO_AUDIO_LIST,
-                          "".join(f"{v}\n" for v in silent), error=DatasetError)
-        atomic_write_text(self.out / DESCRIPTION, json.dumps(self.description, indent=1),
-                          error=DatasetError)
-
-    def write_anno(self) -> None:
-        """The benchmark index of the finished clips; no protocol, since there are no labels."""
-        videos = {vid: {"domain": "", "fps": e["fps"], "frames": e["frames"],
-                        "n_steps": e["n_steps"]}
-                  for vid, e in sorted(self.description["videos"].items()) if self.done(vid)}
+    def write_index(self) -> None:
+        """features.json, anno.json (no protocol, since there are no labels) and the list of
+        silent clips, for every finished clip."""
+        entries = {}
+        for path in sorted((self.out / "index").glob("*.json")):
+            if self.done(path.stem):
+                entries[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        silent = [vid for vid, e in entries.items() if not e["audio"]]
+        first = next(iter(entries.values()), {})
+        description = {
+            "format_version": FORMAT_VERSION, "backbone": self._backbone_name(),
+            "backbone_id": self.backbone_id, "step_seconds": self.settings.step,
+            "visual_dim": first.get("visual_dim"),
+            "audio_dim": next((e["audio_dim"] for e in entries.values() if e["audio"]), None),
+            "videos": {vid: {"source": e["source"], "duration": e["duration"]}
+                       for vid, e in entries.items()}}
         anno = {"name": self.out.name, "steps": f"{self.settings.step:g} s",
-                "visual": self.description.get("backbone_id", ""),
-                "audio": "log-mel per step, stretched to the visual width", "videos": videos}
-        atomic_write_text(self.out / "anno.json", json.dumps(anno, indent=1),
+                "visual": self.backbone_id or "",
+                "audio": "log-mel per step, stretched to the visual width",
+                "videos": {vid: {"domain": "", "fps": e["fps"], "frames": e["frames"],
+                                 "n_steps": e["n_steps"]} for vid, e in entries.items()}}
+        atomic_write_text(self.out / "audio" / NO_AUDIO_LIST, "".join(f"{v}\n" for v in silent),
                           error=DatasetError)
+        atomic_write_text(self.out / DESCRIPTION, json.dumps(description, indent=1),
+                          error=DatasetError)
+        atomic_write_text(self.out / "anno.json", json.dumps(anno, indent=1), error=DatasetError)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -201,7 +216,7 @@ def extract_corpus(paths: Iterable[str | Path], out: str | Path, settings: Extra
     :class:`CorpusReport`. A clip that fails twice is reported and left out."""
     out = Path(out)
     ids = clip_ids(paths)
-    folder = _Folder(out, settings)
+    folder = CorpusFolder(out, settings)
     summary = None
     for event in map_files(ExtractJob(settings), list(ids), skip=lambda p: folder.done(ids[p]),
                            ray_address=ray_address, workers=workers, cancel=cancel):
@@ -211,7 +226,7 @@ def extract_corpus(paths: Iterable[str | Path], out: str | Path, settings: Extra
             summary = event
         else:
             yield event
-    folder.write_anno()
+    folder.write_index()
     assert summary is not None  # map_files always ends with its summary
     yield CorpusReport(out, summary)
 
