@@ -46,8 +46,7 @@ from highlight_studio.media import probe  # noqa: E402
 
 SAMPLE = ROOT / "resources" / "samples" / "trailer_bbb.mp4"
 SETTINGS = ExtractSettings(step=0.2, device="cpu")
-CORPORA = {  # media hours and clip counts the estimate is made for
-    "this benchmark's corpus": None,
+CORPORA = {  # clip counts and mean clip seconds the estimate is made for
     "1,000 clips of 3 min (50 h)": (1000, 180.0),
     "ActivityNet-sized: 20,000 clips, 800 h": (20000, 144.0),
 }
@@ -128,7 +127,7 @@ def main() -> int:
     results["ray_fixed_start_s"] = round(fixed, 1)
     estimate = {}
     for name, corpus in CORPORA.items():
-        n_clips, clip_s = corpus or (len(clips), media_seconds / len(clips))
+        n_clips, clip_s = corpus
         work_s = n_clips * clip_s * worker_s_per_media_s
         row = {}
         for machines in (1, 2, 4, 8, 16, 64):
