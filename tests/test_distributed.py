@@ -23,7 +23,6 @@ from highlight_studio.evaluation.benchmark import NO_AUDIO_LIST
 from highlight_studio.model.checkpoint import load_checkpoint, training_state_path
 from highlight_studio.model.description import read_meta
 
-pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["--steps", "4", "--batch-size", "4", "--seed", "3", "--lr", "3e-3",
         "--checkpoint-every", "2", "--log-every", "1"]
@@ -67,6 +66,7 @@ def _assert_same_weights(a: Path, b: Path) -> None:
         torch.testing.assert_close(wa[name], wb[name], rtol=1e-4, atol=1e-5, msg=name)
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one(features: Path, tmp_path: Path) -> None:
     one = tmp_path / "one.safetensors"
     two = tmp_path / "two.safetensors"
@@ -96,6 +96,7 @@ def test_two_processes_train_like_one(features: Path, tmp_path: Path) -> None:
         assert a["total"] == pytest.approx(b["total"], rel=1e-4, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_across_world_sizes(features: Path, tmp_path: Path) -> None:
     reference = tmp_path / "ref.safetensors"
     _train(features, reference, 1)
@@ -113,6 +114,7 @@ def test_resume_across_world_sizes(features: Path, tmp_path: Path) -> None:
     assert read_meta(b).training_options["world_size"] == 2
 
 
+@pytest.mark.slow
 def test_batch_must_split_evenly(features: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
@@ -124,3 +126,32 @@ def test_batch_must_split_evenly(features: Path, tmp_path: Path) -> None:
     assert "make --batch-size a multiple of 2" in done.stderr
     # said in words: the only traceback is torchrun's own report that a child failed
     assert "highlight_studio/training" not in done.stderr
+
+
+def test_shards_are_rows_of_the_global_batch() -> None:
+    """The sampler's promise: every rank draws the whole batch and keeps its rows, so the
+    shards stacked are one process's batch and every generator ends where that one does."""
+    from highlight_studio.training.datasets import FeatureDataset
+    from highlight_studio.training.distributed import Ranks, shard_rows
+
+    rng = np.random.default_rng(0)
+    clips = {f"c{i}": (rng.random((5 + 7 * i, 4)), rng.random((5 + 7 * i, 3)) if i != 1
+                       else None) for i in range(4)}
+    data = FeatureDataset(clips)
+    whole_rng = np.random.default_rng(5)
+    whole = data.sample(whole_rng, 6, 8)
+    shards, states = [], []
+    for rank in range(3):
+        shard_rng = np.random.default_rng(5)
+        shards.append(data.sample(shard_rng, 6, 8, rows=shard_rows(6, Ranks(rank, 3))))
+        states.append(shard_rng.bit_generator.state)
+    assert all(state == whole_rng.bit_generator.state for state in states)
+    np.testing.assert_array_equal(torch.cat([s.visual for s in shards]), whole.visual)
+    np.testing.assert_array_equal(torch.cat([s.source for s in shards]), whole.source)
+    assert torch.cat([s.audio_rows for s in shards]).tolist() == whole.audio_rows.tolist()
+    # audio weights: each shard's share of the batch's audio windows, relative to its size
+    n_audio = int(whole.audio_rows.sum())
+    for shard in shards:
+        assert shard.audio_weight == pytest.approx(
+            (int(shard.audio_rows.sum()) / 2) / (n_audio / 6))
+    assert n_audio and np.mean([s.audio_weight for s in shards]) == pytest.approx(1.0)
