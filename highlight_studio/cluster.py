@@ -248,8 +248,22 @@ def _run_local(job: FileJob, tries: _Tries, n: int, outcome: _Outcome,
                     yield from outcome(path, result)
                 if broken and not running:
                     break
+        except BaseException:  # cancelled, interrupted, or the caller stopped reading
+            _stop_workers(pool)
+            raise
         finally:
             pool.shutdown(wait=not broken, cancel_futures=True)
+
+
+def _stop_workers(pool: futures.ProcessPoolExecutor) -> None:
+    """End the pool's worker processes now, not after the files they hold (minutes for a long
+    clip): Python 3.14 has ``terminate_workers``; before it, the pool's own process table."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def _import_ray() -> Any:

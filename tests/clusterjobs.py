@@ -14,7 +14,7 @@ from highlight_studio.features.corpus import ClipArrays, ExtractJob
 class FlakyJob:
     """Returns the file's size. A name containing "flaky" fails on its first try only (a
     marker file remembers the try), "broken" always fails, "crash" kills its worker process
-    on the first try."""
+    on the first try, "slow" takes 30 s."""
 
     def __init__(self, marks: Path) -> None:
         self.marks = marks
@@ -34,6 +34,9 @@ class FlakyJob:
             raise OSError("a network share went away")
         if "crash" in name and first:
             os._exit(9)
+        if "slow" in name:  # long enough that only stopping the worker ends it early
+            time.sleep(30)
+            (self.marks / f"{name}.finished").touch()
         return Path(path).stat().st_size, self.pid
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ from highlight_studio.cluster import (
     map_files,
 )
 from highlight_studio.evaluation.benchmark import read_benchmark_features
-from highlight_studio.events import Progress
+from highlight_studio.events import Cancelled, CancelToken, Progress
 from highlight_studio.features.corpus import clip_ids
 from highlight_studio.model.description import read_meta
 
@@ -76,6 +78,23 @@ def test_pool_survives_a_worker_that_dies(tmp_path: Path) -> None:
                                                      workers=1)))
     assert not failed and set(done) == {"crash.bin", "c.bin"}
     assert done["crash.bin"].attempts == 2  # its worker died under it; a new one took it
+
+
+def test_cancelling_stops_the_workers(tmp_path: Path) -> None:
+    files = _files(tmp_path, "slow.bin")
+    marks = tmp_path / "marks"
+    cancel = CancelToken()
+
+    def cancel_once_started() -> None:
+        while not (marks / "slow.bin.tried").exists():
+            time.sleep(0.05)
+        cancel.cancel()
+
+    threading.Thread(target=cancel_once_started, daemon=True).start()
+    with pytest.raises(Cancelled):
+        list(map_files(FlakyJob(marks), files, workers=1, cancel=cancel))
+    # the worker was stopped holding the file, not waited for until it finished it
+    assert not (marks / "slow.bin.finished").exists()
 
 
 def test_pool_skips_what_is_done(tmp_path: Path) -> None:
