@@ -154,6 +154,7 @@ def map_files(
     skip: Callable[[str], bool] | None = None,
     ray_address: str | None = None,
     workers: int | None = None,
+    worker_gpus: float = 0.0,
     retries: int = 1,
     cancel: CancelToken | None = None,
 ) -> Iterator[Progress | FileDone | FileFailed | BatchSummary]:
@@ -162,7 +163,9 @@ def map_files(
 
     Without ``ray_address`` the files run on a local process pool (``workers`` defaults to
     the usable cores); with one ("auto", or "host:port" of a head node) on a Ray cluster, one
-    actor per worker (default: as many as the cluster has CPUs). Raises :class:`ClusterError`
+    actor per worker (default: as many as the cluster has CPUs, or GPUs / ``worker_gpus``
+    when each actor needs that much of a GPU: Ray hides the GPUs from actors that did not ask
+    for one). Raises :class:`ClusterError`
     when Ray is not installed or the cluster cannot be joined, ``Cancelled`` once ``cancel`` is
     set (files in flight are abandoned; their outputs were never written).
     """
@@ -206,7 +209,7 @@ def map_files(
         yield from _run_local(job, tries, n, outcome, cancel)
         where = "local"
     else:
-        n = yield from _run_ray(job, tries, ray_address, workers, outcome, cancel)
+        n = yield from _run_ray(job, tries, ray_address, workers, worker_gpus, outcome, cancel)
         where = ray_address
     yield BatchSummary(counts["done"], skipped, counts["failed"], time.perf_counter() - started,
                        n, where)
@@ -275,7 +278,7 @@ def _import_ray() -> Any:
     return ray
 
 
-def _run_ray(job: FileJob, tries: _Tries, address: str, workers: int | None,
+def _run_ray(job: FileJob, tries: _Tries, address: str, workers: int | None, gpus: float,
              outcome: _Outcome, cancel: CancelToken | None) -> Iterator[Any]:
     """The files on Ray actors, one per worker; an actor that dies is replaced and its file
     tried again. Returns the number of actors."""
@@ -287,8 +290,12 @@ def _run_ray(job: FileJob, tries: _Tries, address: str, workers: int | None,
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ClusterError(f"Cannot join the Ray cluster at {address}: {exc}") from exc
     try:
-        n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        actor_class = ray.remote(num_cpus=1, max_restarts=0)(_RayWorker)
+        resources = ray.cluster_resources()
+        fit = resources.get("CPU", 1) if not gpus else resources.get("GPU", 0) / gpus
+        if gpus and fit < 1:
+            raise ClusterError(f"The Ray cluster at {address} has no GPU for the workers.")
+        n = workers or max(1, int(fit))
+        actor_class = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0)(_RayWorker)
         idle = [actor_class.remote(job) for _ in range(min(n, len(tries.pending)))]
         running: dict[Any, tuple[str, Any]] = {}
         while tries.pending or running:

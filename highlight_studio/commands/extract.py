@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--step", type=float, default=DEFAULT_STEP,
                    help=f"seconds per step (default {DEFAULT_STEP:g})")
     p.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None,
-                   help="where workers run the backbone (default: each worker's GPU if any)")
+                   help="where workers run the backbone (default: each local worker's GPU "
+                        "if any; on Ray, cuda gives each worker a GPU of its own)")
     p.set_defaults(func=run)
 
 

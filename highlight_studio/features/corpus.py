@@ -218,8 +218,10 @@ def extract_corpus(paths: Iterable[str | Path], out: str | Path, settings: Extra
     ids = clip_ids(paths)
     folder = CorpusFolder(out, settings)
     summary = None
+    gpus = 1.0 if settings.device == "cuda" else 0.0  # one GPU per Ray worker
     for event in map_files(ExtractJob(settings), list(ids), skip=lambda p: folder.done(ids[p]),
-                           ray_address=ray_address, workers=workers, cancel=cancel):
+                           ray_address=ray_address, workers=workers, worker_gpus=gpus,
+                           cancel=cancel):
         if isinstance(event, FileDone) and not event.skipped:
             folder.write(ids[event.path], event.path, event.result)
         if isinstance(event, BatchSummary):
