@@ -165,9 +165,9 @@ def map_files(
     the usable cores); with one ("auto", or "host:port" of a head node) on a Ray cluster, one
     actor per worker (default: as many as the cluster has CPUs, or GPUs / ``worker_gpus``
     when each actor needs that much of a GPU: Ray hides the GPUs from actors that did not ask
-    for one). Raises :class:`ClusterError`
-    when Ray is not installed or the cluster cannot be joined, ``Cancelled`` once ``cancel`` is
-    set (files in flight are abandoned; their outputs were never written).
+    for one). Raises :class:`ClusterError` when Ray is not installed or the cluster cannot be
+    joined, ``Cancelled`` once ``cancel`` is set (the workers are stopped; the files they held
+    were never returned, so nothing of theirs was written).
     """
     started = time.perf_counter()
     paths = [os.fspath(p) for p in paths]
@@ -182,24 +182,24 @@ def map_files(
         else:
             todo.append(path)
     tries = _Tries(todo, retries=retries)
-    counts = {"done": 0, "failed": []}
-    total = len(paths)
+    done: list[str] = []
+    failed: list[FileFailed] = []
 
     def outcome(path: str, result: _Attempt) -> Iterator[Progress | FileDone | FileFailed]:
         ok, value, worker, seconds = result
         if ok:
-            counts["done"] += 1
+            done.append(path)
             yield FileDone(path, value, tries.attempts[path], worker, seconds)
         else:
             failure = tries.failed(path, value)
             if failure is None:
                 return
-            counts["failed"].append(failure)
+            failed.append(failure)
             yield failure
-        yield Progress(STAGE, skipped + counts["done"] + len(counts["failed"]), total, "files",
+        yield Progress(STAGE, skipped + len(done) + len(failed), len(paths), "files",
                        os.path.basename(path))
 
-    yield Progress(STAGE, skipped, total, "files")
+    yield Progress(STAGE, skipped, len(paths), "files")
     if not todo:  # nothing left to do: no pool to start, no cluster to join
         yield BatchSummary(0, skipped, [], time.perf_counter() - started, 0,
                            ray_address or "local")
@@ -211,8 +211,7 @@ def map_files(
     else:
         n = yield from _run_ray(job, tries, ray_address, workers, worker_gpus, outcome, cancel)
         where = ray_address
-    yield BatchSummary(counts["done"], skipped, counts["failed"], time.perf_counter() - started,
-                       n, where)
+    yield BatchSummary(len(done), skipped, failed, time.perf_counter() - started, n, where)
 
 
 _Outcome = Callable[[str, _Attempt], Iterator[Any]]
