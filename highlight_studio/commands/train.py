@@ -7,6 +7,10 @@ Every logged step (each loss term, collapse diagnostics) goes to ``<out>.log.jso
 the checkpoint, and a model card to ``<out stem>.card.md``; the bar shows the loss terms as it runs.
 Videos go through :func:`~highlight_studio.training.finetune.fine_tune`, the code path of the
 GUI's training panel.
+
+The same command runs under ``torchrun --nproc-per-node N`` (data-parallel, see
+:mod:`highlight_studio.training.distributed`): ``--batch-size`` is then the global batch, every
+process trains on its share, and rank 0 alone writes the checkpoint, log, card and summary.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from tqdm import tqdm
 
 from ..errors import DatasetError, ModelError
 from ..events import Progress
+from ..features.corpus import read_description
 from ..model.config import AXIS_HEADS, AXIS_TEACHERS, BENCHMARK_WINDOW, CLIP_READOUT, VISUAL_INPUTS
 from ..training.finetune import (
     DEFAULT_STEP,
@@ -55,7 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=d.steps, help=f"default {d.steps}")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="windows per step, over all processes under torchrun (default "
+                        f"{d.batch_size})")
     p.add_argument("--warmup", type=int, default=d.warmup_steps, help="lr warm-up steps")
     p.add_argument("--device", default="cpu")
     p.add_argument("--window", type=int, default=None,
@@ -91,7 +98,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone-id", default=None,
                    help="with --features: the extractor that made them (recorded, checked later)")
     p.add_argument("--step-seconds", type=float, default=0.0,
-                   help="with --features: seconds per step (recorded, checked later)")
+                   help="with --features: seconds per step (recorded, checked later; a "
+                        "folder made by `extract` says it itself, and its backbone)")
     p.add_argument("--backbone", default=None,
                    help="for videos: feature backbone name (default: the --init model's)")
     p.add_argument("--backbone-weights", type=Path, default=None)
@@ -136,8 +144,13 @@ def _events(args: argparse.Namespace, request: FineTuneRequest) -> Iterator[obje
     teacher = args.axis_teacher or (read_meta(start).config.axis_teacher if start
                                     else "main_axis")
     dataset = FeatureDataset.from_benchmark(args.features, inputs, teacher)
-    backbone_id = args.backbone_id or f"features:{args.features.resolve().name}"
-    return train_on(request, dataset, backbone_id, args.step_seconds)
+    # A folder made by `extract` says which backbone and step made it: the model records
+    # them, so it can analyse clips afterwards.
+    made_by = read_description(args.features) or {}
+    backbone_id = (args.backbone_id or made_by.get("backbone_id")
+                   or f"features:{args.features.resolve().name}")
+    step_seconds = args.step_seconds or made_by.get("step_seconds") or 0.0
+    return train_on(request, dataset, backbone_id, step_seconds)
 
 
 def _postfix(event: TrainEvent) -> dict[str, str]:
@@ -146,13 +159,21 @@ def _postfix(event: TrainEvent) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.trainer import TrainEvent
+    from ..training import distributed
 
     if bool(args.features) == bool(args.inputs):
         raise DatasetError("Give either video files/folders or --features DIR (not both).")
     if (args.visual_inputs or args.axis_teacher) and not args.features:
         raise DatasetError("--visual-inputs and --axis-teacher read the streams of a "
                            "--features folder.")
+    with distributed.process_group(args.device) as ranks:
+        return _train(args, quiet=not ranks.is_main)
+
+
+def _train(args: argparse.Namespace, quiet: bool) -> int:
+    """The run; ``quiet`` ranks of a torchrun run train without a bar or a summary."""
+    from ..training.trainer import TrainEvent
+
     request = _request(args)
     if not (args.resume or args.overwrite) and request.checkpoint.exists():
         raise ModelError(f"{request.checkpoint} exists already; --resume continues it, "
@@ -160,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     result: FineTuneResult | None = None
     last: TrainEvent | None = None
     with tqdm(total=args.steps, desc="training", unit="step",
-              disable=not sys.stderr.isatty()) as bar:
+              disable=quiet or not sys.stderr.isatty()) as bar:
         for event in _events(args, request):
             if isinstance(event, ClipInfo) and not event.usable:
                 log.warning("skipped %s: %s", event.path, event.problem)
@@ -174,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
                 last = event
             elif isinstance(event, FineTuneResult):
                 result = event
+    if quiet:
+        return 0
     assert result is not None  # fine_tune and train_on always end with their result
     if last is None:
         print(f"{result.checkpoint} already holds {result.step} steps; nothing to do.")

@@ -18,6 +18,9 @@ from ..errors import DatasetError
 
 PROTOCOLS = ("yth", "tvsum")
 STREAMS = ("visual", "motion")  # the streams a visual input may read (audio never does)
+# In audio/: the ids of videos that have no audio track, one per line (a corpus extracted by
+# `highlight-studio extract` from clips some of which are silent). They train without audio.
+NO_AUDIO_LIST = "no_audio.txt"
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,8 @@ def read_benchmark_features(
     Video ids are the ``visual/*.npy`` file names, sorted. The visual input is the streams
     ``visual_inputs`` names, concatenated per step (:func:`read_model_inputs`). Audio is None
     for every video when the set has no ``audio/`` folder; when it has one, each video must
-    have an audio file with as many steps as its visual features.
+    have an audio file with as many steps as its visual features, unless
+    ``audio/no_audio.txt`` lists it as silent.
     """
     root = Path(folder)
     visual_dir, audio_dir = root / "visual", root / "audio"
@@ -159,11 +163,12 @@ def read_benchmark_features(
         raise DatasetError(f"{visual_dir} holds no .npy feature files.")
     dirs = [_stream_dir(root, s, visual_inputs) for s in input_streams(visual_inputs)]
     has_audio = audio_dir.is_dir()
+    silent = _silent_videos(audio_dir) if has_audio else set()
     features: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     for path in paths:
         visual = _concatenated(dirs, path.stem)
         audio = None
-        if has_audio:
+        if has_audio and path.stem not in silent:
             audio = _load_npy(audio_dir / path.name).astype(np.float32)
             if audio.shape[0] != visual.shape[0]:
                 raise DatasetError(
@@ -172,6 +177,16 @@ def read_benchmark_features(
                 )
         features[path.stem] = (visual, audio)
     return features
+
+
+def _silent_videos(audio_dir: Path) -> set[str]:
+    try:
+        text = (audio_dir / NO_AUDIO_LIST).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return set()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"Cannot read {audio_dir / NO_AUDIO_LIST}: {exc}") from exc
+    return {line.strip() for line in text.splitlines() if line.strip()}
 
 
 def _video_truth(root: Path, protocol: str, video_id: str, entry: dict) -> VideoAnnotation:

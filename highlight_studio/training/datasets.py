@@ -25,6 +25,11 @@ class WindowBatch:
     audio_rows: torch.Tensor  # [B] bool
     source: torch.Tensor  # [B, W] int64: clip * max_len + step, unique per original step
     axis_target: torch.Tensor | None = None  # [B, W] float32, only when asked for
+    # A shard of a global batch (distributed training): how much more or less than its share
+    # of the batch this shard holds of the batch's windows with audio, (A_r / B_r) / (A / B).
+    # Its audio terms are weighted by it, so that the ranks' mean loss is the global batch's
+    # where the audio windows fall unevenly over the shards. 1 for a whole batch.
+    audio_weight: float = 1.0
 
 
 def axis_targets(visual: np.ndarray, min_norm_spread: float = 1e-3,
@@ -146,25 +151,36 @@ class FeatureDataset:
         return self._axis[clip]
 
     def sample(self, rng: np.random.Generator, batch_size: int, window: int,
-               with_axis: bool = False) -> WindowBatch:
+               with_axis: bool = False, rows: slice | None = None) -> WindowBatch:
         """``batch_size`` windows of random clips at random offsets (see ``random_window``),
-        with each step's ``axis_targets`` when ``with_axis`` (no extra random draws)."""
+        with each step's ``axis_targets`` when ``with_axis`` (no extra random draws).
+
+        ``rows`` keeps only those windows of the batch (a distributed run's shard): the whole
+        batch is still drawn, so every rank's generator stays in step with one process's."""
         clips = rng.integers(0, len(self), size=batch_size)
-        visual, audio, rows, source, axis = [], [], [], [], []
-        for clip in clips:
-            idx = random_window(len(self.visual[clip]), window, rng)
+        picks = [(int(clip), random_window(len(self.visual[clip]), window, rng))
+                 for clip in clips]
+        with_audio = [self.audio[clip] is not None for clip, _ in picks]
+        audio_weight = 1.0
+        if rows is not None:
+            picks, kept = picks[rows], with_audio[rows]
+            if any(with_audio):
+                audio_weight = (sum(kept) / len(kept)) / (sum(with_audio) / batch_size)
+        visual, audio, source, axis = [], [], [], []
+        for clip, idx in picks:
             visual.append(self.visual[clip][idx])
             if with_axis:
-                axis.append(self.axis_target(int(clip))[idx])
+                axis.append(self.axis_target(clip)[idx])
             clip_audio = self.audio[clip]
-            rows.append(clip_audio is not None)
             if clip_audio is not None:
                 audio.append(clip_audio[idx])
-            source.append(int(clip) * self._max_len + idx)
+            source.append(clip * self._max_len + idx)
         return WindowBatch(
             visual=torch.from_numpy(np.stack(visual)),
             audio=torch.from_numpy(np.stack(audio)) if audio else None,
-            audio_rows=torch.tensor(rows, dtype=torch.bool),
+            audio_rows=torch.tensor([self.audio[c] is not None for c, _ in picks],
+                                    dtype=torch.bool),
             source=torch.from_numpy(np.stack(source)),
             axis_target=torch.from_numpy(np.stack(axis)) if with_axis else None,
+            audio_weight=audio_weight,
         )

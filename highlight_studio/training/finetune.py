@@ -275,7 +275,10 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
              step_seconds: float, cancel: CancelToken | None = None,
              pause: PauseToken | None = None) -> Iterator[TrainEvent | FineTuneResult]:
     """The training half of :func:`fine_tune`, for features already in memory (the CLI's
-    ``--features`` folders): model, loop, log, finished model and card."""
+    ``--features`` folders): model, loop, log, finished model and card. In a torchrun run
+    every rank trains, rank 0 alone writes the log, the model and the card and yields the
+    result (the other ranks end after their last TrainEvent)."""
+    from . import distributed
     from .trainer import train
 
     _make_folders(request)
@@ -294,13 +297,17 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
     options = dataclasses.replace(request.options, checkpoint_path=str(checkpoint),
                                   backbone_id=backbone_id, step_seconds=step_seconds)
     run_log = _RunLog(checkpoint, request.resume)
+    is_main = distributed.current().is_main
     started = time.perf_counter()
     with _explained_errors(request, options):
         for event in train(model, dataset, options, cancel=cancel,
                            resume_from=checkpoint if request.resume else None, pause=pause):
             paused = pause.paused_seconds if pause is not None else 0.0
-            run_log.add(event, time.perf_counter() - started - paused)
+            if is_main:
+                run_log.add(event, time.perf_counter() - started - paused)
             yield event
+        if not is_main:
+            return
         result = _finish(request, options, run_log)
     _write_run_state(request, finished=True)
     yield result
@@ -571,7 +578,8 @@ def model_card(name: str, meta: CheckpointMeta, request: FineTuneRequest,
         "visual losses only.", "",
         "## Options", "",
         f"- steps {meta.train_step} of {opts.get('steps')}, lr {opts.get('lr')}, batch "
-        f"{opts.get('batch_size')}, optimizer {opts.get('optimizer')}, seed {opts.get('seed')}",
+        f"{opts.get('batch_size')}{_spread(opts)}, optimizer {opts.get('optimizer')}, seed "
+        f"{opts.get('seed')}",
         f"- k {config.k}, mask ratio {config.mask_ratio}, window {config.window} steps, losses: "
         + ", ".join(n for n, flag in LOSS_FLAGS.items() if getattr(config, flag))
         + ("" if config.use_recon_loss else " (no reconstruction)"),
@@ -589,6 +597,15 @@ def model_card(name: str, meta: CheckpointMeta, request: FineTuneRequest,
         f"Inputs given: {', '.join(request.inputs) or '(features in memory)'}", "",
     ]
     return "\n".join(lines)
+
+
+def _spread(options: dict[str, Any]) -> str:
+    """How many processes shared each batch (torchrun), when more than one did."""
+    world = int(options.get("world_size", 1))
+    if world == 1:
+        return " in one process"
+    return (f" (the global batch) over {world} processes, {options['batch_size'] // world} "
+            "windows each")
 
 
 def _minutes(seconds: float) -> str:

@@ -2,14 +2,16 @@
 
 Each step draws a batch of random windows, runs both branches (plus the masked auxiliary pass),
 adds the switched-on losses and takes one optimizer step. Seeded runs on CPU are
-deterministic; checkpoints written on the way are resumable.
+deterministic; checkpoints written on the way are resumable. Under ``torchrun`` each process
+trains on its share of every global batch and gradients are averaged (see :mod:`.distributed`);
+only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,10 @@ from ..errors import ModelError
 from ..events import CancelToken, PauseToken, check_cancel, wait_if_paused
 from ..model.checkpoint import load_training_state, save_checkpoint
 from ..model.description import CheckpointMeta, read_meta
-from ..model.losses import TERM_NAMES, total_loss
-from ..model.rasl import RASL
-from . import diagnostics
-from .datasets import FeatureDataset
+from ..model.losses import TERM_NAMES, LossTerms, total_loss
+from ..model.rasl import RASL, RASLOutput
+from . import diagnostics, distributed
+from .datasets import FeatureDataset, WindowBatch
 from .options import TrainOptions
 
 
@@ -84,6 +86,23 @@ def _lr_factor(step: int, warmup: int) -> float:
     return min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
 
 
+def _losses(model: RASL, out: RASLOutput, batch: WindowBatch, device: torch.device
+            ) -> LossTerms:
+    """The batch's loss terms; a shard holding more or fewer audio windows than its share
+    weights the audio branch's part of each term by ``batch.audio_weight`` (see WindowBatch)."""
+    source = batch.source.to(device)
+    axis_target = batch.axis_target.to(device) if batch.axis_target is not None else None
+    losses = total_loss(model, out, source=source, axis_target=axis_target)
+    if batch.audio_weight == 1.0 or out.audio is None:
+        return losses
+    visual = total_loss(model, replace(out, audio=None), source=source, axis_target=axis_target)
+    terms = {name: visual.terms[name] + batch.audio_weight * (losses.terms[name]
+                                                               - visual.terms[name])
+             for name in TERM_NAMES}
+    return LossTerms(total=sum(terms.values(), torch.zeros_like(losses.total)), terms=terms,
+                     extras=losses.extras)
+
+
 def _check_fits(model: RASL, dataset: FeatureDataset) -> None:
     config = model.config
     if dataset.visual_dim != config.visual_dim:
@@ -112,10 +131,15 @@ def train(
     and step (``<stem>.train.pt``, one consistent snapshot). Cancelling raises ``Cancelled``
     between steps; the last checkpoint written stays valid. ``pause`` holds the loop between
     steps (time paused is left out of the reported speed).
+
+    In a torchrun process group, ``options.batch_size`` is the global batch: each rank trains
+    on its rows of it, the events' losses are the ranks' mean, and only rank 0 saves.
     """
     _check_fits(model, dataset)
     config = model.config
-    device = _available(options.device)
+    ranks = distributed.current()
+    rows = distributed.shard_rows(options.batch_size, ranks) if ranks.distributed else None
+    device = _available(distributed.device_for(options.device, ranks))
     model.to(device).train()
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
@@ -132,6 +156,9 @@ def train(
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         start = saved = int(state["step"])
+    params = [p for p in model.parameters() if p.requires_grad]
+    if ranks.distributed:
+        distributed.broadcast_weights(model)
     last_time, last_step = time.perf_counter(), start
     for step in range(start, options.steps):
         last_time += wait_if_paused(pause, cancel)
@@ -139,17 +166,19 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = options.lr * _lr_factor(step, options.warmup_steps)
         batch = dataset.sample(rng, options.batch_size, config.window,
-                               with_axis=config.axis_weight > 0)
+                               with_axis=config.axis_weight > 0, rows=rows)
         visual = batch.visual.to(device)
         audio = batch.audio.to(device) if batch.audio is not None and config.use_audio else None
         mask = None
-        if config.use_aux_task:
-            mask = torch.from_numpy(rng.random(visual.shape[:2]) < config.mask_ratio).to(device)
+        if config.use_aux_task:  # drawn for the whole batch, as the windows are
+            drawn = rng.random((options.batch_size, config.window)) < config.mask_ratio
+            mask = torch.from_numpy(drawn[rows] if rows is not None else drawn).to(device)
         out = model(visual, audio, mask=mask, audio_rows=batch.audio_rows.to(device))
-        source = batch.source.to(device)
-        axis_target = batch.axis_target.to(device) if batch.axis_target is not None else None
-        losses = total_loss(model, out, source=source, axis_target=axis_target)
-        if not torch.isfinite(losses.total):  # diverged: saving now would spoil the checkpoint
+        losses = _losses(model, out, batch, device)
+        finite = bool(torch.isfinite(losses.total))
+        if ranks.distributed:  # one rank's NaN stops them all (the others would wait forever)
+            finite = distributed.all_true(finite, device)
+        if not finite:  # diverged: saving now would spoil the checkpoint
             kept = (f"the checkpoint at step {saved} is kept" if saved and
                     options.checkpoint_path else "nothing was saved")
             raise ModelError(f"Training diverged at step {step + 1} (the loss is not a number); "
@@ -160,6 +189,8 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         if objective.requires_grad:  # every trained term switched off: nothing to learn yet
             objective.backward()
+        if ranks.distributed:
+            distributed.average_gradients(params)
         if options.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), options.grad_clip)
         optimizer.step()
@@ -172,26 +203,34 @@ def train(
         now = time.perf_counter()
         rate = (done - last_step) / max(now - last_time, 1e-9)
         last_time, last_step = now, done
+        logged = {name: float(losses.terms[name].detach()) for name in TERM_NAMES}
+        logged["total"] = float(losses.total.detach())
+        if ranks.distributed:  # every rank logs the same steps, so all join this
+            logged = distributed.mean_over_ranks(logged, device)
         event = TrainEvent(
-            step=done, total_steps=options.steps,
-            **{name: float(losses.terms[name].detach()) for name in TERM_NAMES},
-            total=float(losses.total.detach()),
-            diagnostics=diagnostics.collect(out, losses, visual, audio, source),
+            step=done, total_steps=options.steps, **logged,
+            diagnostics=diagnostics.collect(out, losses, visual, audio,
+                                            batch.source.to(device)),
             steps_per_sec=rate, eta_seconds=(options.steps - done) / max(rate, 1e-9),
         )
+        if saving and ranks.is_main:
+            event.checkpoint = _save(model, dataset, options, event, rng, optimizer, ranks)
         if saving:
-            event.checkpoint = _save(model, dataset, options, event, rng, optimizer)
             saved = done
         yield event
 
 
 def _save(model: RASL, dataset: FeatureDataset, options: TrainOptions, event: TrainEvent,
-          rng: np.random.Generator, optimizer: torch.optim.Optimizer) -> Path:
+          rng: np.random.Generator, optimizer: torch.optim.Optimizer,
+          ranks: distributed.Ranks) -> Path:
     assert options.checkpoint_path is not None
+    # How the run was spread: the global batch is options.batch_size whatever the world size.
+    how = {"world_size": ranks.world_size, "global_batch": options.batch_size}
     meta = CheckpointMeta(
         config=model.config, backbone_id=options.backbone_id,
         step_seconds=options.step_seconds, audio_dim=dataset.audio_dim,
-        training_data=dataset.summary(), training_options=asdict(options), seed=options.seed,
+        training_data=dataset.summary(), training_options={**asdict(options), **how},
+        seed=options.seed,
         train_step=event.step,
         final_losses={name: getattr(event, name) for name in (*TERM_NAMES, "total")},
         diagnostics=event.diagnostics,
@@ -199,6 +238,6 @@ def _save(model: RASL, dataset: FeatureDataset, options: TrainOptions, event: Tr
     state: dict[str, Any] = {
         "optimizer": optimizer.state_dict(), "optimizer_name": options.optimizer,
         "numpy_rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-        "step": event.step,
+        "step": event.step, **how,
     }
     return save_checkpoint(options.checkpoint_path, model, meta, training_state=state)
