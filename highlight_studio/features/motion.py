@@ -207,3 +207,14 @@ class MotionStream:
             cols = np.arange(w) * g // w
             self._cells = (h, w, (rows[:, None] * g + cols[None, :]).ravel())
         return self._cells[2]
+
+
+def with_motion(visual: np.ndarray, motion: np.ndarray | None, config: MotionConfig
+                ) -> np.ndarray:
+    """``[visual, motion]`` per step: what a model that reads motion takes. Zeros stand in for
+    the motion of a clip that has none, so it is still scored from its picture."""
+    rows = np.zeros((len(visual), config.dim), np.float32) if motion is None else motion
+    if rows.shape != (len(visual), config.dim):
+        raise FeatureError(f"The motion stream is {rows.shape}, expected "
+                           f"{(len(visual), config.dim)} for these settings.")
+    return np.concatenate([visual, rows], axis=1).astype(np.float32, copy=False)

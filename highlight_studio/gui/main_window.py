@@ -366,7 +366,8 @@ class MainWindow(QMainWindow):
                                  info.height, analysis.step)
         self.device_label.setText(f"Analysed on {analysis.device.upper()}"
                                   f" · model {analysis.model_name}")
-        self.stage_label.setText(f"{len(analysis.scores)} steps of {analysis.step:g} s")
+        self.stage_label.setText(" · ".join((f"{len(analysis.scores)} steps of "
+                                             f"{analysis.step:g} s", *analysis.notes)))
         self._state_changed()
         self.analysisFinished.emit(analysis)
 

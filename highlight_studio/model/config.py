@@ -28,6 +28,7 @@ RECON_SCALE = ("free", "gate")
 READOUT = ("signed", "nonneg")
 SA_OUTPUT = ("plain", "rezero_ln")
 CLIP_READOUT = ("activation", "main_axis")
+VISUAL_INPUTS = ("visual", "visual+motion")
 
 # Benchmark features (YouTube Highlights: one step per 100-frame window, 50-frame hop, about
 # 1.7 s) are 8x coarser than the paper's 0.2 s steps. The paper's 30 s window would be ~18
@@ -40,7 +41,8 @@ BENCHMARK_WINDOW = 32
 # Options added after checkpoints were shipped: a config saved before them meant these values.
 _ABSENT_MEANS: dict[str, Any] = {"kpoint_selection": "hard", "kpoint_contrast": True,
                                  "kpoint_space": "representation", "kpoint_weight": 1.0,
-                                 "clip_readout": "activation", "axis_weight": 0.0}
+                                 "clip_readout": "activation", "axis_weight": 0.0,
+                                 "visual_inputs": "visual"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class RASLConfig:
 
     # --- shape -------------------------------------------------------------------------------
     visual_dim: int = 1024  # d: width of the visual feature vector (Swin-B pooled in the paper)
+    # What the visual branch reads per step: the frames' features, or those followed by the
+    # motion stream's (visual_dim then counts both: [visual, motion] concatenated).
+    visual_inputs: str = "visual"
     audio_dim: int = 1024  # audio vectors of any width are linearly resampled to visual_dim
     window: int = 150  # steps per window (paper: 30 s at 0.2 s); see BENCHMARK_WINDOW
     enc_channels: tuple[int, int, int] = (16, 32, 32)  # the three stride-2 convs of E
@@ -155,6 +160,7 @@ class RASLConfig:
             "input_norm": INPUT_NORM, "r_norm": R_NORM,
             "readout": READOUT, "sa_output": SA_OUTPUT, "recon_target": RECON_TARGET,
             "recon_scale": RECON_SCALE, "clip_readout": CLIP_READOUT,
+            "visual_inputs": VISUAL_INPUTS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
