@@ -110,6 +110,22 @@ def _bin_index(angle: np.ndarray, bins: int) -> np.ndarray:
     return np.floor(turns).astype(np.int64) % bins
 
 
+@dataclass(frozen=True)
+class _PixelGrid:
+    """Per-pixel coordinates and grid cell of an h x w frame, made once per clip."""
+
+    shape: tuple[int, int]
+    xs: np.ndarray  # float32 [h, w]
+    ys: np.ndarray  # float32 [h, w]
+    cells: np.ndarray  # int64 [h * w]: the row-major cell of each pixel
+
+    @classmethod
+    def of(cls, h: int, w: int, grid: int) -> _PixelGrid:
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        rows, cols = np.arange(h) * grid // h, np.arange(w) * grid // w
+        return cls((h, w), xs, ys, (rows[:, None] * grid + cols[None, :]).ravel())
+
+
 class MotionStream:
     """Descriptors of one clip's steps, filled from :class:`SampledFrame` in any order.
 
@@ -124,7 +140,7 @@ class MotionStream:
         self._flow.setFinestScale(config.finest_scale)
         self._paired = 0
         self._last: tuple[FramePair, np.ndarray] | None = None
-        self._cells: tuple[int, int, np.ndarray] | None = None  # (h, w, cell of each pixel)
+        self._grid: _PixelGrid | None = None
 
     def add(self, frame: SampledFrame) -> None:
         """Describe ``frame``'s step; a step without a pair keeps zeros."""
@@ -145,7 +161,9 @@ class MotionStream:
         config = self.config
         flow = self._flow.calc(pair.first, pair.second, None)  # [h, w, 2], pixels per frame
         h, w = flow.shape[:2]
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        if self._grid is None or self._grid.shape != (h, w):
+            self._grid = _PixelGrid.of(h, w, config.grid)
+        xs, ys = self._grid.xs, self._grid.ys
         matrix = self._global_fit(flow, xs, ys)
         # The fitted motion of every pixel, and what is left: the subjects' own motion.
         fitted_x = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2] - xs
@@ -172,7 +190,7 @@ class MotionStream:
         out[6] = np.percentile(speed, 90) * per_second
         out[7] = np.count_nonzero(speed) / speed.size
 
-        cell_of = self._cell_index(h, w)
+        cell_of = self._grid.cells
         bins = _bin_index(np.arctan2(res_y, res_x), config.bins)
         sums = np.bincount(cell_of * config.bins + bins.ravel(), weights=speed.ravel(),
                            minlength=config.grid * config.grid * config.bins)
@@ -198,15 +216,6 @@ class MotionStream:
             shift = np.median(flow.reshape(-1, 2), axis=0)
             matrix = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float64)
         return matrix
-
-    def _cell_index(self, h: int, w: int) -> np.ndarray:
-        """The grid cell (row-major) of every pixel of an h x w frame, computed once."""
-        if self._cells is None or self._cells[:2] != (h, w):
-            g = self.config.grid
-            rows = np.arange(h) * g // h
-            cols = np.arange(w) * g // w
-            self._cells = (h, w, (rows[:, None] * g + cols[None, :]).ravel())
-        return self._cells[2]
 
 
 def with_motion(visual: np.ndarray, motion: np.ndarray | None, config: MotionConfig
