@@ -2,7 +2,8 @@
 
 Four measurements on the same clip, each in its own subprocess (its own peak memory, no warm
 caches from the previous one), alternating round by round so that noise from other work on a
-shared machine hits them alike; medians are reported:
+shared machine hits them alike; medians of wall time and of CPU time (all the process's threads,
+FFmpeg's included: steadier than wall time when other work shares the cores) are reported:
 
 * ``decode``: the frames at the backbone's size, one per 0.2 s step (what extraction decodes);
 * ``decode+motion``: the same, plus each step's grey pair and its motion descriptor (the work
@@ -37,7 +38,7 @@ from highlight_studio.features.visual import create_backbone
 backbone = create_backbone(device="cpu")
 info = media.probe(path)
 motion = DEFAULT_MOTION if mode.endswith("+motion") else None
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 if mode.startswith("decode"):
     stream = MotionStream(media.step_count(info.duration, 0.2)) if motion else None
     pair_size = frame_size(info, motion) if motion else None
@@ -51,9 +52,9 @@ else:
     *_, result = extract_features(path, backbone, 0.2, None, with_audio=False, motion=motion)
     assert isinstance(result, ClipFeatures) and (result.motion is not None) == bool(motion)
     n = len(result.visual)
-wall = time.perf_counter() - t0
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"wall": wall, "steps": n, "peak_mib": peak}))
+print(json.dumps({"wall": wall, "cpu": cpu, "steps": n, "peak_mib": peak}))
 """
 
 
@@ -77,12 +78,15 @@ def measure(clip: Path, rounds: int) -> dict:
     for mode, results in runs.items():
         wall = statistics.median(r["wall"] for r in results)
         row[mode] = {"wall_s": round(wall, 2), "x_realtime": round(info.duration / wall, 1),
+                     "cpu_s": round(statistics.median(r["cpu"] for r in results), 2),
                      "walls_s": [round(r["wall"], 2) for r in results],
+                     "cpus_s": [round(r["cpu"], 2) for r in results],
                      "peak_mib": round(max(r["peak_mib"] for r in results))}
-    extra = row["decode+motion"]["wall_s"] - row["decode"]["wall_s"]
-    row["motion_ms_per_step"] = round(1000 * extra / row["steps"], 2)
-    row["features_motion_over_plain"] = round(
-        row["features+motion"]["wall_s"] / row["features"]["wall_s"], 3)
+    for clock in ("wall_s", "cpu_s"):
+        extra = row["decode+motion"][clock] - row["decode"][clock]
+        row[f"motion_ms_per_step_{clock[:-2]}"] = round(1000 * extra / row["steps"], 2)
+        row[f"features_motion_over_plain_{clock[:-2]}"] = round(
+            row["features+motion"][clock] / row["features"][clock], 3)
     return row
 
 
