@@ -242,7 +242,7 @@ def extract_features(
             yield Progress(STAGE, n_steps, n_steps, "steps", "from cache")
             audio = None if hit.audio is None or not with_audio \
                 else stretch_to(hit.audio, backbone.dim)
-            yield _result(hit.visual, audio, hit.motion if motion else None, motion, step,
+            yield _result(hit.visual, audio, None if motion is None else hit.motion, motion, step,
                           backbone.id, info)
             return
 
