@@ -405,3 +405,16 @@ def test_fraction_fps_clips_pair_at_their_own_interval(tmp_path: Path) -> None:
     frames = list(iter_frames(path, STEP, (32, 32), pair_size=(64, 48)))
     assert all(f.pair is not None and f.pair.interval == pytest.approx(1001 / 30000, rel=1e-3)
                for f in frames)
+
+
+def test_pairs_of_a_rotated_clip_are_upright(tmp_path: Path) -> None:
+    path = write_clip(tmp_path / "phone.mp4", ClipSpec(n_frames=12, width=160, height=240,
+                                                      rotation=90, audio_hz=None))
+    info = probe(path)
+    size = frame_size(info, MotionConfig(width=80))
+    assert size == (80, 120)
+    frames = list(iter_frames(path, STEP, (32, 32), pair_size=size))
+    for frame in frames:
+        assert frame.pair is not None and frame.pair.first.shape == (120, 80)
+        upright = np.repeat(frame.pair.first[..., None], 3, axis=2)
+        assert read_frame_index(upright) == int(np.floor(frame.time * FPS + 1e-9))

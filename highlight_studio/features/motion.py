@@ -14,7 +14,7 @@ Descriptor layout (``MotionConfig.dim`` floats, 136 with the defaults):
 0, 1                  global shift of the picture's centre, x (right +) and y (down +)
 2                     global zoom: log of the scale change per second (content growing +)
 3                     global roll: radians per second (clockwise on screen +)
-4                     global speed: the length of the shift (values 0 and 1)
+4                     global speed: the length of the shift (columns 0 and 1)
 5                     subject speed: mean residual speed over the picture
 6                     subject speed, 90th percentile over the picture
 7                     subject share: the fraction of the picture whose residual moves
