@@ -232,7 +232,8 @@ def tiny() -> Backbone:
 
 
 def extract(path: Path, backbone: Backbone, **kwargs: object) -> tuple[bool, ClipFeatures]:
-    """(whether it came from the cache, the features)."""
+    """(whether it came from the cache, the features); with the default motion unless told."""
+    kwargs.setdefault("motion", DEFAULT_MOTION)
     events = list(extract_features(path, backbone, STEP, with_audio=False, **kwargs))
     result = events[-1]
     assert isinstance(result, ClipFeatures)
@@ -246,6 +247,8 @@ def test_extraction_returns_the_motion_stream(clips: dict[str, Path], tiny: Back
     np.testing.assert_array_equal(feats.motion, expected)
     _, without = extract(clips["square"], tiny, motion=None)
     assert without.motion is None and without.motion_note is None
+    *_, plain = extract_features(clips["square"], tiny, STEP, with_audio=False)
+    assert isinstance(plain, ClipFeatures) and plain.motion is None  # only when asked
     np.testing.assert_array_equal(without.visual, feats.visual)
 
 

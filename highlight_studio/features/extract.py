@@ -28,7 +28,7 @@ from ..events import Cancelled, CancelToken, Progress, check_cancel
 from ..media import MediaInfo, iter_frames, probe, read_audio, step_count
 from .audio import AudioFeatureConfig, audio_step_mels, stretch_to
 from .cache import CachedFeatures, CacheKey, FeatureCache, cache_key
-from .motion import DEFAULT_MOTION, NO_MOTION_NOTE, MotionConfig, MotionStream, frame_size
+from .motion import NO_MOTION_NOTE, MotionConfig, MotionStream, frame_size
 from .visual import Backbone
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def extract_features(
     cancel: CancelToken | None = None,
     batch_size: int = 32,
     audio_config: AudioFeatureConfig | None = None,
-    motion: MotionConfig | None = DEFAULT_MOTION,
+    motion: MotionConfig | None = None,
 ) -> Iterator[Progress | ClipFeatures]:
     """Yield ``Progress`` (stage "features", done/total in steps) per batch, then ClipFeatures.
 
@@ -212,8 +212,9 @@ def extract_features(
     vision-only entry (an analysis) serve a request with audio (training) and the other way
     round: only the audio is computed then. ``with_audio=False`` skips the
     audio track (inference uses vision only); ``audio_config`` defaults to AudioFeatureConfig().
-    ``motion`` (None: skip it) computes the motion stream beside the frames; a clip without
-    motion (a single frame) gets ``motion=None`` and a ``motion_note``.
+    ``motion`` (e.g. ``motion.DEFAULT_MOTION``) also computes the motion stream, in the decode
+    thread; a clip that has none (a single frame) gets ``motion=None`` and a ``motion_note``.
+    A cached entry without it (or with other settings) is recomputed and replaced then.
     On a CPU, torch's thread count is lowered while the generator runs (see model_threads).
 
     Raises :class:`~highlight_studio.errors.MediaError` for an unreadable clip and
