@@ -2,7 +2,8 @@
 
 The model decides what the analysis needs: its checkpoint names the backbone and step it was
 trained on, so features are always extracted to match (and a mismatch is refused, never
-silently scored). Torch, timm and the backbones load when an analysis starts, not on import:
+silently scored); a model that reads motion gets the motion stream beside the frames'
+features. Torch, timm and the backbones load when an analysis starts, not on import:
 the GUI imports this module at start-up and runs analyses in a worker.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +22,10 @@ from .features.backbone_names import FRAME_BACKBONES
 from .features.cache import FeatureCache
 from .media import MediaInfo
 from .model.description import CheckpointMeta, check_compatible, resolve_checkpoint
+
+if TYPE_CHECKING:  # OpenCV loads with the analysis, not with the window
+    from .features.extract import ClipFeatures
+    from .features.motion import MotionConfig
 
 DEFAULT_MODEL = "default"
 
@@ -35,6 +41,7 @@ class Analysis:
     step: float
     scores: np.ndarray  # float32 [N], min-max normalised over the clip
     device: str  # "cuda", "mps" or "cpu": what the analysis ran on
+    notes: tuple[str, ...] = ()  # what the user should know about this curve (no motion, ...)
 
     @property
     def times(self) -> np.ndarray:
@@ -48,6 +55,26 @@ def frame_backbone(meta: CheckpointMeta) -> str | None:
     the window can sort its model list at start-up."""
     name = meta.backbone_id.split(":", 1)[0]
     return name if name in FRAME_BACKBONES else None
+
+
+def motion_input(meta: CheckpointMeta) -> MotionConfig | None:
+    """The motion settings a model reads beside the frames' features; None when it reads the
+    frames' features alone."""
+    if meta.config.visual_inputs != "visual+motion":
+        return None
+    from .features.motion import DEFAULT_MOTION, MotionConfig
+
+    return DEFAULT_MOTION if meta.motion is None else MotionConfig.from_dict(meta.motion)
+
+
+def model_features(features: ClipFeatures, motion: MotionConfig | None) -> np.ndarray:
+    """What the model reads per step: the visual features, then the motion descriptor when it
+    reads motion (zeros for a clip that has none)."""
+    if motion is None:
+        return features.visual
+    from .features.motion import with_motion
+
+    return with_motion(features.visual, features.motion, motion)
 
 
 def analyze(
@@ -80,13 +107,15 @@ def analyze(
                          f"({meta.backbone_id}), not on frames of a backbone this app runs, so "
                          "it cannot analyse a clip. Pick a model trained on video.")
     backbone = create_backbone(backbone_name, weights=backbone_weights, device=device)
-    check_compatible(meta, backbone.id, backbone.dim, meta.step_seconds)
+    motion = motion_input(meta)
+    check_compatible(meta, backbone.id, backbone.dim + (motion.dim if motion else 0),
+                     meta.step_seconds)
     yield Progress("model", 1, 1)
     check_cancel(cancel)
     cache = FeatureCache() if use_cache else None
     features: ClipFeatures | None = None
     for event in extract_features(path, backbone, meta.step_seconds, cache, with_audio=False,
-                                  cancel=cancel):
+                                  cancel=cancel, motion=motion):
         if isinstance(event, ClipFeatures):
             features = event
         else:
@@ -94,8 +123,9 @@ def analyze(
     assert features is not None  # extract_features always ends with its result
     check_cancel(cancel)
     yield Progress("scoring", 0, 1)
-    scores = score_sequence(model, features.visual, device=device)
+    scores = score_sequence(model, model_features(features, motion), device=device)
     yield Progress("scoring", 1, 1)
+    notes = (features.motion_note,) if motion is not None and features.motion_note else ()
     yield Analysis(path=features.info.path, info=features.info, model_name=model_path.stem,
                    backbone_id=backbone.id, step=meta.step_seconds, scores=scores,
-                   device=device)
+                   device=device, notes=notes)

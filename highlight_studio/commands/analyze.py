@@ -53,6 +53,7 @@ def to_json(result: Analysis, segments: list[Segment]) -> dict:
         "backbone": result.backbone_id,
         "device": result.device,
         "step": result.step,
+        "notes": list(result.notes),
         "times": [round(float(t), 6) for t in result.times],
         "scores": [round(float(s), 6) for s in result.scores],
         "segments": [{"start": round(s.start, 6), "end": round(s.end, 6),
@@ -92,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result.path.name}: {len(result.scores)} steps of {result.step:g} s, model "
           f"{result.model_name} on {result.device}; {len(segments)} segments, {total:.1f} s",
           file=report)
+    for note in result.notes:
+        print(f"  note: {note}", file=report)
     for i, s in enumerate(segments, 1):
         print(f"  {i:3d}  {s.start:9.2f} - {s.end:9.2f}  ({s.duration:6.2f} s)  "
               f"score {s.score:.3f}", file=report)

@@ -5,6 +5,12 @@ the file's identity (absolute path, size, mtime, and a hash of its first and las
 edited or replaced clip never gets stale features), the backbone id (model + weights), the step
 and the audio settings. The entry carries a JSON header that describes it; an entry that cannot
 be read or does not match its key is a miss and gets replaced.
+
+Since version 2 an entry also holds the motion stream (:mod:`.motion`) and its header the
+settings it was computed with (``"motion"``, None when it was not computed). An entry whose
+header names motion settings but holds no motion array is a clip that has none (a single
+frame). Version 1 entries (before motion) are still read, as entries without motion: a request
+for motion recomputes them and replaces them under the same name.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from ..fileio import atomic_path
 log = logging.getLogger(__name__)
 
 FORMAT = "highlight-studio-features"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: no motion stream
+KEY_VERSION = 1  # of the key digest's scheme: changing it orphans every entry on disk
 CACHE_ENV = "HIGHLIGHT_STUDIO_CACHE"  # overrides the cache root (tests, portable installs)
 _SAMPLE_BYTES = 1 << 20  # hash this much from each end of the file
 
@@ -78,7 +86,7 @@ class CacheKey:
     def digest(self) -> str:
         blob = json.dumps(
             {
-                "version": FORMAT_VERSION,
+                "version": KEY_VERSION,
                 "source": self.source.__dict__,
                 "backbone_id": self.backbone_id,
                 "step": self.step,
@@ -102,6 +110,13 @@ class CachedFeatures:
     visual: np.ndarray  # float32 [N, D]
     audio: np.ndarray | None  # float32 [N, A] (any width), or None: no audio track or none asked
     header: dict[str, Any]
+    motion: np.ndarray | None = None  # float32 [N, M]; see motion_settings for why it is None
+
+    @property
+    def motion_settings(self) -> dict[str, Any] | None:
+        """The motion settings the entry's motion was computed with; None when it was not
+        computed (then ``motion`` is None too). Set with ``motion`` None: the clip has none."""
+        return self.header.get("motion")
 
 
 class FeatureCache:
@@ -123,22 +138,32 @@ class FeatureCache:
                 header = json.loads(str(data["header"]))
                 visual = np.asarray(data["visual"])
                 audio = np.asarray(data["audio"]) if "audio" in data.files else None
+                motion = np.asarray(data["motion"]) if "motion" in data.files else None
             _validate(header, key, visual, audio)
+            _validate_motion(header, motion)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             # json.JSONDecodeError is a ValueError. The entry is rewritten after recomputing.
             log.warning("ignoring unusable feature cache entry %s: %s", path, exc)
             return None
-        return CachedFeatures(visual, audio, header)
+        return CachedFeatures(visual, audio, header, motion)
 
-    def put(self, key: CacheKey, visual: np.ndarray, audio: np.ndarray | None) -> Path:
+    def put(self, key: CacheKey, visual: np.ndarray, audio: np.ndarray | None,
+            motion: np.ndarray | None = None, motion_settings: dict[str, Any] | None = None
+            ) -> Path:
         """Store features for ``key`` atomically and return the entry's path.
 
         ``visual`` is ``[N, D]``; ``audio`` is ``[N, A]`` with any width A (extraction stores
-        the compact per-step spectra), or None.
+        the compact per-step spectra), or None. ``motion_settings`` (MotionConfig.as_dict) says
+        the motion stream was computed: ``motion`` is then ``[N, M]``, or None for a clip that
+        has no motion.
         """
+        if motion is not None and motion_settings is None:
+            raise ValueError("motion features need the settings they were computed with")
         arrays = {"visual": np.ascontiguousarray(visual, dtype=np.float32)}
         if audio is not None:
             arrays["audio"] = np.ascontiguousarray(audio, dtype=np.float32)
+        if motion is not None:
+            arrays["motion"] = np.ascontiguousarray(motion, dtype=np.float32)
         n_steps = arrays["visual"].shape[0]
         if any(a.ndim != 2 or a.shape[0] != n_steps for a in arrays.values()):
             raise ValueError(f"features must be [N, D] with one row per step, got "
@@ -153,6 +178,8 @@ class FeatureCache:
             "n_steps": int(n_steps),
             "audio": key.audio if audio is not None else None,
             "audio_dim": int(arrays["audio"].shape[1]) if audio is not None else None,
+            "motion": motion_settings,
+            "motion_dim": int(arrays["motion"].shape[1]) if motion is not None else None,
             "source": key.source.__dict__,
         }
         arrays["header"] = np.array(json.dumps(header, sort_keys=True))
@@ -170,8 +197,11 @@ class FeatureCache:
 def _validate(header: dict[str, Any], key: CacheKey, visual: np.ndarray,
               audio: np.ndarray | None) -> None:
     """Raise ValueError unless the entry is exactly what ``key`` asks for."""
-    expected = {"format": FORMAT, "version": FORMAT_VERSION, "key": key.digest,
-                "backbone_id": key.backbone_id, "step": key.step}
+    expected = {"format": FORMAT, "key": key.digest, "backbone_id": key.backbone_id,
+                "step": key.step}
+    if header.get("version") not in READABLE_VERSIONS:
+        raise ValueError(f"format version {header.get('version')} is not one of "
+                         f"{READABLE_VERSIONS}")
     wrong = {name: header.get(name) for name, value in expected.items()
              if header.get(name) != value}
     if wrong:
@@ -189,3 +219,21 @@ def _validate(header: dict[str, Any], key: CacheKey, visual: np.ndarray,
         raise ValueError("visual features are not finite")
     if audio is not None and not np.isfinite(audio).all():
         raise ValueError("audio features are not finite")
+
+
+def _validate_motion(header: dict[str, Any], motion: np.ndarray | None) -> None:
+    """Raise ValueError unless the motion array is what the header says (none in version 1)."""
+    settings = header.get("motion")
+    if settings is not None and not isinstance(settings, dict):
+        raise ValueError(f"the motion settings are not a mapping: {settings!r}")
+    if motion is None:
+        if header.get("motion_dim") is not None:
+            raise ValueError("the header names a motion width but the entry holds no motion")
+        return
+    if settings is None:
+        raise ValueError("the entry holds motion but its header names no motion settings")
+    shape = (header["n_steps"], header.get("motion_dim"))
+    if motion.dtype != np.float32 or motion.shape != shape:
+        raise ValueError(f"motion is {motion.dtype} {motion.shape}, header says {shape}")
+    if not np.isfinite(motion).all():
+        raise ValueError("motion features are not finite")

@@ -4,6 +4,9 @@ Decoding runs in a background thread that feeds batches of frames through a smal
 queue while the caller's thread runs the backbone, so a clip takes about as long as the slower
 of the two rather than their sum. The worker is always stopped and joined, its exceptions are
 re-raised in the caller, and cancelling stops both sides within one frame or batch.
+
+The motion stream (:mod:`.motion`) is computed in the decode thread, step by step, from a small
+grey pair the decoder hands over with each frame, so it overlaps the backbone as decoding does.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..events import Cancelled, CancelToken, Progress, check_cancel
 from ..media import MediaInfo, iter_frames, probe, read_audio, step_count
 from .audio import AudioFeatureConfig, audio_step_mels, stretch_to
 from .cache import CachedFeatures, CacheKey, FeatureCache, cache_key
+from .motion import NO_MOTION_NOTE, MotionConfig, MotionStream, frame_size
 from .visual import Backbone
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,8 @@ class ClipFeatures:
     step: float
     backbone_id: str
     info: MediaInfo
+    motion: np.ndarray | None = None  # float32 [N, M] (see .motion); None: not asked, or none
+    motion_note: str | None = None  # why a clip asked for motion has none (for the user)
 
     @property
     def times(self) -> np.ndarray:
@@ -61,6 +67,11 @@ class _Batch:
 @dataclass(frozen=True)
 class _Audio:
     mels: np.ndarray | None  # [N, n_mels], None when the clip has no audio
+
+
+@dataclass(frozen=True)
+class _Motion:
+    rows: np.ndarray | None  # [N, M], None when the clip has no motion (a single frame)
 
 
 @dataclass(frozen=True)
@@ -162,12 +173,17 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _cached(cache: FeatureCache, key: CacheKey, n_steps: int, dim: int
-            ) -> CachedFeatures | None:
+def _cached(cache: FeatureCache, key: CacheKey, n_steps: int, dim: int,
+            motion: MotionConfig | None) -> CachedFeatures | None:
     """The entry for ``key`` if it fits this clip's step grid (a grid of another length means
-    the decoder's step rule changed since: recompute)."""
+    the decoder's step rule changed since: recompute) and holds the motion asked for (an entry
+    from before motion, or with other motion settings, is recomputed)."""
     hit = cache.get(key)
-    return hit if hit is not None and hit.visual.shape == (n_steps, dim) else None
+    if hit is None or hit.visual.shape != (n_steps, dim):
+        return None
+    if motion is not None and hit.motion_settings != motion.as_dict():
+        return None
+    return hit
 
 
 def _clip_mels(path: Path, n_steps: int, step: float, config: AudioFeatureConfig,
@@ -187,6 +203,7 @@ def extract_features(
     cancel: CancelToken | None = None,
     batch_size: int = 32,
     audio_config: AudioFeatureConfig | None = None,
+    motion: MotionConfig | None = None,
 ) -> Iterator[Progress | ClipFeatures]:
     """Yield ``Progress`` (stage "features", done/total in steps) per batch, then ClipFeatures.
 
@@ -195,6 +212,9 @@ def extract_features(
     vision-only entry (an analysis) serve a request with audio (training) and the other way
     round: only the audio is computed then. ``with_audio=False`` skips the
     audio track (inference uses vision only); ``audio_config`` defaults to AudioFeatureConfig().
+    ``motion`` (e.g. ``motion.DEFAULT_MOTION``) also computes the motion stream, in the decode
+    thread; a clip that has none (a single frame) gets ``motion=None`` and a ``motion_note``.
+    A cached entry without it (or with other settings) is recomputed and replaced then.
     On a CPU, torch's thread count is lowered while the generator runs (see model_threads).
 
     Raises :class:`~highlight_studio.errors.MediaError` for an unreadable clip and
@@ -209,30 +229,36 @@ def extract_features(
     if cache is not None:
         audio_settings = audio_config.as_dict()
         key = cache_key(info.path, backbone.id, step, audio_settings if with_audio else None)
-        hit = _cached(cache, key, n_steps, backbone.dim)
+        hit = _cached(cache, key, n_steps, backbone.dim, motion)
         if hit is None:  # the other kind of entry holds the same (costly) visual features
             other = cache_key(info.path, backbone.id, step, None if with_audio
                               else audio_settings)
-            hit = _cached(cache, other, n_steps, backbone.dim)
+            hit = _cached(cache, other, n_steps, backbone.dim, motion)
             if hit is not None and with_audio:  # add the (cheap) audio, keep both for next time
                 check_cancel(cancel)
                 mels = _clip_mels(info.path, n_steps, step, audio_config, cancel)
-                cache.put(key, hit.visual, mels)
-                hit = CachedFeatures(hit.visual, mels, hit.header)
+                cache.put(key, hit.visual, mels, hit.motion, hit.motion_settings)
+                hit = CachedFeatures(hit.visual, mels, hit.header, hit.motion)
         if hit is not None:
             yield Progress(STAGE, n_steps, n_steps, "steps", "from cache")
             audio = None if hit.audio is None or not with_audio \
                 else stretch_to(hit.audio, backbone.dim)
-            yield ClipFeatures(hit.visual, audio, step, backbone.id, info)
+            yield _result(hit.visual, audio, None if motion is None else hit.motion, motion, step,
+                          backbone.id, info)
             return
 
     def produce(put: Callable[[object], None], stop: CancelToken) -> None:
         width, height = backbone.input_size
         buffer = np.empty((batch_size, height, width, 3), np.uint8)
         filled, start = 0, 0
-        for frame in iter_frames(info.path, step, backbone.input_size, stop):
+        flow = None if motion is None else MotionStream(n_steps, motion)
+        pair_size = None if motion is None else frame_size(info, motion)
+        for frame in iter_frames(info.path, step, backbone.input_size, stop,
+                                 pair_size=pair_size):
             if filled == 0:
                 start = frame.index
+            if flow is not None:
+                flow.add(frame)
             buffer[filled] = frame.image
             filled += 1
             if filled == batch_size:
@@ -241,6 +267,8 @@ def extract_features(
                 filled = 0
         if filled:
             put(_Batch(start, buffer[:filled]))
+        if flow is not None:
+            put(_Motion(flow.result()))
         if with_audio:
             put(_Audio(_clip_mels(info.path, n_steps, step, audio_config, stop)))
 
@@ -248,6 +276,7 @@ def extract_features(
     yield Progress(STAGE, 0, n_steps, "steps")
     visual = np.empty((n_steps, backbone.dim), np.float32)
     mels: np.ndarray | None = None
+    rows: np.ndarray | None = None
     done = 0
     with _torch_threads(model_threads(backbone.device)), _Prefetcher(produce, cancel) as items:
         for item in items:
@@ -264,13 +293,23 @@ def extract_features(
                 yield Progress(STAGE, done, n_steps, "steps")
             elif isinstance(item, _Audio):
                 mels = item.mels
+            elif isinstance(item, _Motion):
+                rows = item.rows
     if done != n_steps:  # iter_frames promises one frame per step; anything else is a bug
         raise RuntimeError(f"decoded {done} frames for {n_steps} steps of {info.path}")
     if cache is not None and key is not None:
         try:  # the compact spectra: stretched again on every load
-            cache.put(key, visual, mels)
+            cache.put(key, visual, mels, rows, None if motion is None else motion.as_dict())
         except FeatureError as exc:  # a read-only or full cache folder: only a speed-up lost
             log.warning("The features were not cached, so the next analysis of %s extracts "
                         "them again: %s", info.path.name, exc)
     audio = None if mels is None else stretch_to(mels, backbone.dim)
-    yield ClipFeatures(visual, audio, step, backbone.id, info)
+    yield _result(visual, audio, rows, motion, step, backbone.id, info)
+
+
+def _result(visual: np.ndarray, audio: np.ndarray | None, rows: np.ndarray | None,
+            motion: MotionConfig | None, step: float, backbone_id: str, info: MediaInfo
+            ) -> ClipFeatures:
+    """ClipFeatures, with the note a clip gets when motion was asked for and it has none."""
+    note = NO_MOTION_NOTE if motion is not None and rows is None else None
+    return ClipFeatures(visual, audio, step, backbone_id, info, rows, note)

@@ -46,7 +46,8 @@ def load_curve(clip: str | Path, checkpoint: str | None) -> Analysis | None:
             meta = json.loads(str(data["meta"]))
             scores = data["scores"].astype(np.float32)
         return Analysis(Path(clip), probe(clip), meta["model_name"], meta["backbone_id"],
-                        float(meta["step"]), scores, meta["device"])
+                        float(meta["step"]), scores, meta["device"],
+                        tuple(meta.get("notes", ())))
     except (HighlightStudioError, OSError, ValueError, KeyError) as exc:
         log.info("no saved curve for %s: %s", clip, exc)
         return None
@@ -55,7 +56,7 @@ def load_curve(clip: str | Path, checkpoint: str | None) -> Analysis | None:
 def save_curve(analysis: Analysis, checkpoint: str | None) -> None:
     """Keep ``analysis``'s scores; failing to is only logged (it is a speed-up, not data)."""
     meta = {"model_name": analysis.model_name, "backbone_id": analysis.backbone_id,
-            "step": analysis.step, "device": analysis.device}
+            "step": analysis.step, "device": analysis.device, "notes": list(analysis.notes)}
     try:
         path = curve_path(analysis.path, checkpoint)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -396,7 +396,7 @@ class MainWindow(SegmentEditing, QMainWindow):
                                  info.height, analysis.step)
         self.device_label.setText(f"Analysed on {analysis.device.upper()}"
                                   f" · model {analysis.model_name}")
-        notes = [n for n in (truncation_note(info), *repaired) if n]
+        notes = [n for n in (truncation_note(info), *repaired, *analysis.notes) if n]
         self.stage_label.setText(" · ".join([f"{len(analysis.scores)} steps of "
                                              f"{analysis.step:g} s", *notes]))
         self.stage_label.setToolTip("\n".join(notes))

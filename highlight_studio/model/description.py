@@ -41,6 +41,9 @@ class CheckpointMeta:
     train_step: int = 0  # optimizer steps taken when this was written
     final_losses: dict[str, float] = field(default_factory=dict)
     diagnostics: dict[str, float] = field(default_factory=dict)
+    # The motion settings (features.motion.MotionConfig.as_dict) of a model that reads motion
+    # from clips; None: the defaults, or a model that reads none (or benchmark motion features)
+    motion: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
 
     @property
@@ -55,6 +58,7 @@ class CheckpointMeta:
             "training_data": self.training_data, "training_options": self.training_options,
             "seed": self.seed, "train_step": self.train_step,
             "final_losses": self.final_losses, "diagnostics": self.diagnostics,
+            "motion": self.motion,
         }
 
     @classmethod
@@ -71,7 +75,7 @@ class CheckpointMeta:
                 training_options=data.get("training_options", {}), seed=data.get("seed"),
                 train_step=int(data.get("train_step", 0)),
                 final_losses=data.get("final_losses", {}),
-                diagnostics=data.get("diagnostics", {}),
+                diagnostics=data.get("diagnostics", {}), motion=data.get("motion"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"The checkpoint's description is incomplete ({exc}).") from exc
