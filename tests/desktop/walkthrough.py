@@ -67,15 +67,20 @@ def threshold_point(window: Any, value: float) -> Any:
 
 def pick_threshold(window: Any) -> float:
     """The highest threshold whose segments (under the window's own options) number two or
-    more, so one can be unticked and another edited."""
+    more, so one can be unticked and another edited; also a little above and below it, since
+    a drag lands within a pixel of the value, and the editor's merge gap can join the two."""
     import dataclasses
 
     from highlight_studio.gui import document as doc
 
     options = window.history.state.options
-    for value in [round(0.9 - 0.05 * i, 2) for i in range(17)]:
+
+    def count(value: float) -> int:
         state = doc.auto_state(window.analysis, dataclasses.replace(options, threshold=value))
-        if len(state.segments) >= 2:
+        return len(state.segments)
+
+    for value in [round(0.9 - 0.01 * i, 2) for i in range(81)]:
+        if all(count(value + d) >= 2 for d in (-0.03, 0.0, 0.03)):
             return value
     raise AssertionError("no threshold gives two segments on this clip's curve")
 
@@ -98,6 +103,11 @@ def edit_phase(window: Any, clip: Path, out: Path, report: dict[str, Any]) -> It
     yield "the probe listing the user model", lambda: window.model_box.findText("tiny-start") >= 0
     report["device_label"] = window.device_label.text()
 
+    # A 10 s clip: the editor turns the rolls, merge gap and minimum length off, as for short
+    # footage, so the threshold can make two separate segments.
+    for box in (window.options.min_length, window.options.merge_gap, window.options.pre_roll,
+                window.options.post_roll):
+        box.setValue(0.0)
     target = pick_threshold(window)
     start = threshold_point(window, window.curve.threshold_line.value())
     drag(window.curve, start, threshold_point(window, target))
