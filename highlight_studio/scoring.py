@@ -34,6 +34,7 @@ class Analysis:
     step: float
     scores: np.ndarray  # float32 [N], min-max normalised over the clip
     device: str  # "cuda", "mps" or "cpu": what the analysis ran on
+    visual: np.ndarray | None = None  # float32 [N, D] features scored (None: curve from a cache)
 
     @property
     def times(self) -> np.ndarray:
@@ -98,4 +99,4 @@ def analyze(
     yield Progress("scoring", 1, 1)
     yield Analysis(path=features.info.path, info=features.info, model_name=model_path.stem,
                    backbone_id=backbone.id, step=meta.step_seconds, scores=scores,
-                   device=device)
+                   device=device, visual=features.visual)

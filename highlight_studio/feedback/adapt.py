@@ -1,0 +1,70 @@
+"""A clip's curve with the editor's decisions applied: what the CLI's ``--profile`` and the
+window show. The prior stays untouched; the adapted curve is a new one on the same [0, 1]
+scale, so segment thresholds keep their meaning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .learner import DEFAULT, LearnerConfig, adapt, step_features
+from .profiles import Profile
+from .store import ClipFeedback
+
+
+def clip_key(path: str | Path, backbone_id: str, step: float) -> str:
+    """The clip's feature-cache digest (visual features, as an analysis extracts them): the
+    key its decisions are stored under."""
+    from ..features.cache import cache_key
+
+    return cache_key(path, backbone_id, step, None).digest
+
+
+def to_unit(scores: np.ndarray) -> np.ndarray:
+    """Min-max onto [0, 1] like the model's curve (a flat curve becomes zeros)."""
+    s = np.asarray(scores, dtype=np.float64)
+    span = s.max() - s.min() if s.size else 0.0
+    return ((s - s.min()) / span if span > 0 else np.zeros_like(s)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ClipContext:
+    """Everything the learner needs about one analysed clip."""
+
+    key: str
+    clip: str
+    backbone_id: str
+    step: float
+    prior: np.ndarray  # the model's curve [N]
+    features: np.ndarray  # learner.step_features [N, D]
+
+    @classmethod
+    def of(cls, key: str, clip: str, backbone_id: str, step: float, prior: np.ndarray,
+           visual: np.ndarray) -> ClipContext:
+        if len(prior) != len(visual):
+            raise ValueError(f"{len(prior)} scores but {len(visual)} feature rows")
+        return cls(key, clip, backbone_id, float(step), np.asarray(prior, dtype=np.float32),
+                   step_features(visual))
+
+    def feedback(self, labels: np.ndarray) -> ClipFeedback:
+        return ClipFeedback.from_labels(self.key, self.clip, self.backbone_id, self.step,
+                                        labels, self.features)
+
+    def curve(self, labels: np.ndarray, profile: Profile | None = None,
+              config: LearnerConfig = DEFAULT) -> np.ndarray:
+        """The adapted curve in [0, 1]: the prior bent by this clip's ``labels`` [N] and by the
+        profile's other clips. A profile for other features is refused (FeedbackError)."""
+        head = None
+        if profile is not None:
+            profile.check_features(self.backbone_id, self.step, self.features.shape[1])
+            head = profile.head(exclude=self.key, config=config)
+        return to_unit(adapt(self.prior, self.features, labels, head, config, step=self.step))
+
+    def saved_labels(self, profile: Profile | None) -> np.ndarray:
+        """The clip's decisions as the profile holds them (zeros when it has none)."""
+        stored = profile.clips.get(self.key) if profile is not None else None
+        if stored is None or stored.n_steps != len(self.prior):
+            return np.zeros(len(self.prior), dtype=np.int8)
+        return stored.dense_labels()
