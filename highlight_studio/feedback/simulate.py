@@ -16,7 +16,18 @@ import numpy as np
 
 from ..evaluation.benchmark import VideoAnnotation
 from ..evaluation.protocols import TVSUM_TOP, average_precision, rank_steps
-from .learner import NEGATIVE, POSITIVE, UNREVIEWED, ProfileHead
+from .learner import (
+    DEFAULT,
+    NEGATIVE,
+    POSITIVE,
+    UNREVIEWED,
+    LearnerConfig,
+    ProfileHead,
+    adapt,
+    fit_profile_head,
+    nearest_neighbour,
+    step_features,
+)
 
 # (prior [N], step features [N, D], labels [N], profile head or None) -> adapted scores [N]
 Method = Callable[[np.ndarray, np.ndarray, np.ndarray, ProfileHead | None], np.ndarray]
@@ -164,3 +175,48 @@ def across_clips(truths: dict[str, VideoAnnotation], priors: dict[str, np.ndarra
         rows.append(SimulationRow("across", name, n, _domain_mean(prior_ap, truths),
                                   _domain_mean(adapted_ap, truths), len(prior_ap)))
     return rows
+
+
+# Seconds per benchmark step (FORMAT.md): yth steps hop 50 frames, nearly all at 30 fps;
+# tvsum steps are 2 s clips. The learner's time kernel is in seconds.
+BENCHMARK_STEP = {"yth": 50 / 30, "tvsum": 2.0}
+CHECKPOINTS = (0, 1, 3, 5, 10)
+
+
+def methods(step: float, config: LearnerConfig = DEFAULT) -> dict[str, Method]:
+    """The learner and the naive nearest-neighbour baseline, by name."""
+    return {
+        "learner": lambda p, f, lab, h: adapt(p, f, lab, h, config, step=step),
+        "nearest": lambda p, f, lab, h: nearest_neighbour(p, f, lab, config),
+    }
+
+
+def simulate_editor(truths: dict[str, VideoAnnotation], priors: dict[str, np.ndarray],
+                    visual: dict[str, np.ndarray], protocol: str, n: int,
+                    seeds: Sequence[int] = (0,), config: LearnerConfig = DEFAULT,
+                    ) -> list[SimulationRow]:
+    """Both figures for both methods at N = 0 and the standard checkpoints up to ``n``; the
+    across-clips rows average ``seeds`` (orderings of each domain's videos)."""
+    checkpoints = tuple(sorted({c for c in CHECKPOINTS if c <= n} | {0, n}))
+    features = {vid: step_features(v) for vid, v in visual.items()}
+    rows: list[SimulationRow] = []
+    for name, method in methods(BENCHMARK_STEP[protocol], config).items():
+        rows += within_clip(truths, priors, features, method, name, checkpoints)
+        if name != "learner":  # the baseline has no profile to carry across clips
+            continue
+        runs = [across_clips(truths, priors, features, method, name, checkpoints,
+                             lambda x, y: fit_profile_head(x, y, config), seed)
+                for seed in seeds]
+        rows += [SimulationRow("across", name, r[0].n, float(np.mean([x.prior for x in r])),
+                               float(np.mean([x.adapted for x in r])), r[0].videos)
+                 for r in zip(*runs, strict=True)]
+    return rows
+
+
+def format_rows(rows: Sequence[SimulationRow], metric: str) -> str:
+    """The simulation table: each row's prior and adapted figure on the same steps."""
+    lines = [f"{'setting':8} {'method':8} {'N':>3} {'prior':>7} {'adapted':>7} {'gain':>7} "
+             f"videos   ({metric} on unreviewed steps)"]
+    lines += [f"{r.setting:8} {r.method:8} {r.n:3d} {r.prior:7.3f} {r.adapted:7.3f} "
+              f"{r.gain:+7.3f} {r.videos:6d}" for r in rows]
+    return "\n".join(lines)
