@@ -33,6 +33,7 @@ class LearnerConfig:
     profile_ridge: float = 10.0  # ridge of the profile head (many decisions, few clips)
     time_weight: float = 1.0  # weight of nearness in time against feature similarity
     time_width: float = 4.0  # seconds: how far along the clip a decision carries
+    max_support: int = 96  # most decided steps the kernel uses (evenly spread beyond that)
 
 
 DEFAULT = LearnerConfig()
@@ -109,8 +110,10 @@ def adapt(prior: np.ndarray, features: np.ndarray, labels: np.ndarray,
     reviewed = np.flatnonzero(labels != UNREVIEWED)
     if reviewed.size == 0:
         return base
-    x = np.asarray(features, dtype=np.float64)
-    k = _kernel(x, np.arange(len(x)) * step, reviewed, config)  # [N, reviewed]
+    if reviewed.size > config.max_support:  # an unticked hour-long segment: keep it cheap
+        reviewed = reviewed[np.linspace(0, reviewed.size - 1, config.max_support).astype(int)]
+    x = np.asarray(features, dtype=np.float32)
+    k = _kernel(x, np.arange(len(x)) * step, reviewed, config).astype(np.float64)
     target = np.where(labels[reviewed] > 0, config.push, -config.push)
     alpha = np.linalg.solve(k[reviewed] + config.ridge * np.eye(reviewed.size), target)
     return base + k @ alpha

@@ -40,6 +40,7 @@ from .curve_cache import load_curve, save_curve
 from .curve_view import CurveView
 from .environment import LocalSetup, probe_setup
 from .export_dialog import ExportDialog, ExportDone, ExportRequest, export_job
+from .feedback_panel import FeedbackPanel
 from .options_panel import OptionsPanel
 from .preview import Preview
 from .segment_table import SegmentTable
@@ -104,6 +105,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_status_bar()
         self._connect()
+        self.learning = FeedbackPanel(self)  # decisions, the adapted curve, profiles
         self._session_timer = QTimer(self)
         self._session_timer.setSingleShot(True)
         self._session_timer.setInterval(800)
@@ -350,13 +352,15 @@ class MainWindow(QMainWindow):
         if not self._from_current_job():
             return
         self.analysis = analysis
+        self.learning.on_analysis(analysis)  # self.analysis becomes the adapted curve
         same = (self.history is not None and self.clip == analysis.path
                 and self._history_checkpoint == self.checkpoint())
         if not same:  # another clip or model: its saved session, else fresh segments
             session = load_session(analysis.path, self.checkpoint())
             state = (session.state if session is not None
                      else self._auto_state(self.options.options()))
-            self.history = doc.History(state)  # edits and undo of the same clip and model stay
+            # edits and undo of the same clip and model stay; saved decisions come back
+            self.history = doc.History(self.learning.restore(state))
             self._history_checkpoint = self.checkpoint()
         info = analysis.info
         self.curve.set_curve(analysis.times, analysis.scores, info.duration)
@@ -517,7 +521,7 @@ class MainWindow(QMainWindow):
     def _push(self, state: doc.EditState, merge: str | None = None) -> None:
         if self.history is None:
             return
-        self.history.push(state, merge)
+        self.history.push(self.learning.with_decisions(self.history.state, state, merge), merge)
         self._state_changed()
 
     @Slot(object, bool)
@@ -638,6 +642,7 @@ class MainWindow(QMainWindow):
         self.settings = dataclasses.replace(self.settings, options=state.options)
         self._refresh_actions()
         self._session_timer.start()
+        self.learning.on_state()
 
     def _refresh_actions(self) -> None:
         a = self.actions_by_name
@@ -812,6 +817,7 @@ class MainWindow(QMainWindow):
 
     def _save_state(self) -> None:
         self.save_session()
+        self.learning.save()
         self.settings = dataclasses.replace(
             self.settings, checkpoint=self.checkpoint(), geometry=_b64(self.saveGeometry()),
             window_state=_b64(self.saveState()), splitter=_b64(self.splitter.saveState()))
