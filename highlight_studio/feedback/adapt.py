@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .learner import DEFAULT, LearnerConfig, adapt, step_features
+from .learner import DEFAULT, LearnerConfig, ProfileHead, adapt, step_features
 from .profiles import Profile
 from .store import ClipFeedback
 
@@ -52,14 +52,23 @@ class ClipContext:
         return ClipFeedback.from_labels(self.key, self.clip, self.backbone_id, self.step,
                                         labels, self.features)
 
+    def profile_head(self, profile: Profile | None, config: LearnerConfig = DEFAULT
+                     ) -> ProfileHead | None:
+        """The profile's direction from its other clips; a profile for other features is
+        refused (FeedbackError). It does not change while this clip is edited: keep it."""
+        if profile is None:
+            return None
+        profile.check_features(self.backbone_id, self.step, self.features.shape[1])
+        return profile.head(exclude=self.key, config=config)
+
     def curve(self, labels: np.ndarray, profile: Profile | None = None,
               config: LearnerConfig = DEFAULT) -> np.ndarray:
         """The adapted curve in [0, 1]: the prior bent by this clip's ``labels`` [N] and by the
-        profile's other clips. A profile for other features is refused (FeedbackError)."""
-        head = None
-        if profile is not None:
-            profile.check_features(self.backbone_id, self.step, self.features.shape[1])
-            head = profile.head(exclude=self.key, config=config)
+        profile's other clips."""
+        return self.curve_with(labels, self.profile_head(profile, config), config)
+
+    def curve_with(self, labels: np.ndarray, head: ProfileHead | None,
+                   config: LearnerConfig = DEFAULT) -> np.ndarray:
         return to_unit(adapt(self.prior, self.features, labels, head, config, step=self.step))
 
     def saved_labels(self, profile: Profile | None) -> np.ndarray:

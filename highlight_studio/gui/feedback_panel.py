@@ -35,7 +35,7 @@ from .. import fileio
 from ..errors import HighlightStudioError
 from ..feedback import profiles
 from ..feedback.adapt import ClipContext, clip_key
-from ..feedback.learner import NEGATIVE, POSITIVE
+from ..feedback.learner import NEGATIVE, POSITIVE, ProfileHead
 from ..feedback.profiles import Profile
 from ..feedback.store import feedback_dir, load_feedback, save_feedback
 from ..scoring import Analysis
@@ -82,6 +82,8 @@ class FeedbackPanel(QObject):
         self.prior: Analysis | None = None  # the model's own analysis of the open clip
         self.profile: Profile | None = None
         self._shown: tuple[tuple[int, int], ...] | None = None  # decisions the curve shows
+        self._head: tuple[object, ProfileHead | None] | None = None  # (profile, its head)
+        self._last: tuple[bytes, Analysis] | None = None  # the last refit, by its labels
         self.profile_box = QComboBox()
         self.profile_box.setToolTip("A profile of your decisions across clips of one kind of "
                                     "footage: it bends the curve of every clip opened with it")
@@ -202,9 +204,14 @@ class FeedbackPanel(QObject):
 
     @Slot()
     def reset_profile(self) -> None:
-        if self.profile is not None:
-            self._guard(lambda: (profiles.reset_profile(self.profile.name),
-                                 self.select_profile(self.profile.name)))
+        """Forget the profile's decisions (the open clip's own stay with the clip, and join the
+        emptied profile again as soon as they change)."""
+        if self.profile is None:
+            return
+        name = self.profile.name
+        self.save()
+        self.profile = None  # so the save in select_profile cannot write the old one back
+        self._guard(lambda: (profiles.reset_profile(name), self.select_profile(name)))
 
     @Slot()
     def ask_export(self) -> None:
@@ -233,7 +240,7 @@ class FeedbackPanel(QObject):
             except HighlightStudioError as exc:
                 self.window.show_error("Profile not used", str(exc))
                 self._fill_profiles(None)
-        self._shown = None
+        self._shown = self._head = self._last = None
         self.on_state()
 
     # --- hooks the window calls -------------------------------------------------------------
@@ -242,6 +249,7 @@ class FeedbackPanel(QObject):
         cache); without them this clip records no decisions."""
         self.save()
         self.prior, self.context, self._shown = analysis, None, None
+        self._head = self._last = None
         visual = analysis.visual
         try:
             key = clip_key(analysis.path, analysis.backbone_id, analysis.step)
@@ -352,11 +360,20 @@ class FeedbackPanel(QObject):
         return self.context.saved_labels(self.profile)
 
     def _adapted(self, labels: np.ndarray) -> Analysis:
+        """The prior bent by ``labels`` and the profile; the profile's head is fitted once per
+        clip and profile (this clip's decisions never enter it), the last refit is reused."""
         assert self.context is not None and self.prior is not None
         if not labels.any() and self.profile is None:
             return self.prior
-        scores = self.context.curve(labels, self.profile)
-        return dataclasses.replace(self.prior, scores=scores)
+        profile_name = self.profile.name if self.profile is not None else None
+        if self._head is None or self._head[0] != (profile_name, self.context.key):
+            self._head = ((profile_name, self.context.key),
+                          self.context.profile_head(self.profile))
+        key = labels.tobytes()
+        if self._last is None or self._last[0] != key:
+            scores = self.context.curve_with(labels, self._head[1])
+            self._last = (key, dataclasses.replace(self.prior, scores=scores))
+        return self._last[1]
 
     def _label(self, labels: np.ndarray) -> str:
         kept, rejected = int((labels > 0).sum()), int((labels < 0).sum())
