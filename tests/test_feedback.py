@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -273,3 +274,34 @@ def test_cli_refuses_a_missing_profile(tmp_path: Path, capsys: pytest.CaptureFix
                                        ) -> None:
     assert main(["analyze", str(tmp_path / "clip.mp4"), "--profile", "Nope"]) == 1
     assert "No profile named 'Nope'" in capsys.readouterr().err
+
+
+def test_apply_profile_bends_an_analysis_with_the_clips_saved_decisions(tmp_path: Path
+                                                                        ) -> None:
+    from highlight_studio import media
+    from highlight_studio.commands.common import apply_profile, read_profile_arg
+    from highlight_studio.feedback.adapt import clip_key
+    from highlight_studio.scoring import Analysis
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"stand-in bytes: the key reads the file, the analysis is made here")
+    visual, prior, keep = made_clip(4)
+    info = media.MediaInfo.__new__(media.MediaInfo)  # not read: only path/step/scores are
+    analysis = Analysis(clip, info, "m", "bb", 1.0, prior, "cpu", visual)
+    profile = profiles.new_profile("Made", "bb", 1.0, 16)
+    profiles.save_profile(profile)
+    same = apply_profile(analysis, read_profile_arg("Made"))
+    assert same.model_name == "m + profile Made"
+    assert yth_ap(keep, same.scores) == yth_ap(keep, prior)  # nothing decided: same ranking
+    labels = np.zeros(60, dtype=np.int8)
+    labels[np.flatnonzero(keep)[:3]] = 1
+    labels[np.flatnonzero(~keep)[:3]] = -1
+    key = clip_key(clip, "bb", 1.0)
+    save_feedback(ClipContext.of(key, "clip.mp4", "bb", 1.0, prior, visual).feedback(labels))
+    bent = apply_profile(analysis, read_profile_arg("Made"))
+    assert yth_ap(keep, bent.scores) > yth_ap(keep, prior)
+    assert apply_profile(analysis, None) is analysis
+    assert read_profile_arg(None) is None
+    with pytest.raises(FeedbackError, match="another"):
+        apply_profile(dataclasses.replace(analysis, backbone_id="another"),
+                      read_profile_arg("Made"))
