@@ -305,3 +305,19 @@ def test_apply_profile_bends_an_analysis_with_the_clips_saved_decisions(tmp_path
     with pytest.raises(FeedbackError, match="another"):
         apply_profile(dataclasses.replace(analysis, backbone_id="another"),
                       read_profile_arg("Made"))
+
+
+def test_simulated_editor_on_the_tvsum_protocol() -> None:
+    rng = np.random.default_rng(3)
+    truths, priors, features = {}, {}, {}
+    for i in range(12):
+        visual, prior, keep = made_clip(300 + i)
+        # 4 annotators who mostly agree with the editor's choice
+        scores = np.clip(np.where(keep, 4, 2)[:, None] + rng.integers(-1, 2, (60, 4)), 1, 5)
+        truths[f"t{i}"] = VideoAnnotation("made", None, scores.astype(np.float32))
+        priors[f"t{i}"], features[f"t{i}"] = prior, step_features(visual)
+    truth = truths["t0"]
+    assert editor_choice(truth).sum() > 0
+    rows = within_clip(truths, priors, features, methods(2.0)["learner"], "learner", (0, 5))
+    assert rows[0].gain == 0.0 and 0.0 <= rows[1].adapted <= 1.0
+    assert rows[1].gain > 0
