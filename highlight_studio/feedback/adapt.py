@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .learner import DEFAULT, LearnerConfig, ProfileHead, adapt, step_features
+from .learner import DEFAULT, LearnerConfig, adapt, kernel_features, step_features
 from .profiles import Profile
 from .store import ClipFeedback
 
@@ -38,38 +38,42 @@ class ClipContext:
     backbone_id: str
     step: float
     prior: np.ndarray  # the model's curve [N]
-    features: np.ndarray  # learner.step_features [N, D]
+    features: np.ndarray  # learner.step_features [N, D]: what decisions and profiles keep
+    kernel: np.ndarray  # learner.kernel_features [N, r]: what the within-clip kernel compares
 
     @classmethod
     def of(cls, key: str, clip: str, backbone_id: str, step: float, prior: np.ndarray,
            visual: np.ndarray) -> ClipContext:
         if len(prior) != len(visual):
             raise ValueError(f"{len(prior)} scores but {len(visual)} feature rows")
+        features = step_features(visual)
         return cls(key, clip, backbone_id, float(step), np.asarray(prior, dtype=np.float32),
-                   step_features(visual))
+                   features, kernel_features(features))
 
     def feedback(self, labels: np.ndarray) -> ClipFeedback:
         return ClipFeedback.from_labels(self.key, self.clip, self.backbone_id, self.step,
                                         labels, self.features)
 
-    def profile_head(self, profile: Profile | None, config: LearnerConfig = DEFAULT
-                     ) -> ProfileHead | None:
-        """The profile's direction from its other clips; a profile for other features is
-        refused (FeedbackError). It does not change while this clip is edited: keep it."""
+    def profile_lean(self, profile: Profile | None, config: LearnerConfig = DEFAULT
+                     ) -> np.ndarray | None:
+        """The profile head's scores on this clip, from the profile's other clips; a profile
+        for other features is refused (FeedbackError). They do not change while this clip is
+        edited, so the window computes them once."""
         if profile is None:
             return None
         profile.check_features(self.backbone_id, self.step, self.features.shape[1])
-        return profile.head(exclude=self.key, config=config)
+        head = profile.head(exclude=self.key, config=config)
+        return head.score(self.features) if head is not None else None
 
     def curve(self, labels: np.ndarray, profile: Profile | None = None,
               config: LearnerConfig = DEFAULT) -> np.ndarray:
         """The adapted curve in [0, 1]: the prior bent by this clip's ``labels`` [N] and by the
         profile's other clips."""
-        return self.curve_with(labels, self.profile_head(profile, config), config)
+        return self.curve_with(labels, self.profile_lean(profile, config), config)
 
-    def curve_with(self, labels: np.ndarray, head: ProfileHead | None,
+    def curve_with(self, labels: np.ndarray, lean: np.ndarray | None,
                    config: LearnerConfig = DEFAULT) -> np.ndarray:
-        return to_unit(adapt(self.prior, self.features, labels, head, config, step=self.step))
+        return to_unit(adapt(self.prior, self.kernel, labels, lean, config, step=self.step))
 
     def saved_labels(self, profile: Profile | None) -> np.ndarray:
         """The clip's decisions as the profile holds them (zeros when it has none)."""

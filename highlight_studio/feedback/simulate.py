@@ -25,6 +25,7 @@ from .learner import (
     ProfileHead,
     adapt,
     fit_profile_head,
+    kernel_features,
     nearest_neighbour,
     step_features,
 )
@@ -184,9 +185,22 @@ CHECKPOINTS = (0, 1, 3, 5, 10)
 
 
 def methods(step: float, config: LearnerConfig = DEFAULT) -> dict[str, Method]:
-    """The learner and the naive nearest-neighbour baseline, by name."""
+    """The learner and the naive nearest-neighbour baseline, by name. Both take a clip's
+    :func:`step_features`; the learner's kernel features are computed once per clip."""
+    reduced: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def kernel_of(features: np.ndarray) -> np.ndarray:
+        if id(features) not in reduced:  # the array is kept, so its id is not reused
+            reduced[id(features)] = (features, kernel_features(features, config))
+        return reduced[id(features)][1]
+
+    def learner(prior: np.ndarray, features: np.ndarray, labels: np.ndarray,
+                head: ProfileHead | None) -> np.ndarray:
+        lean = head.score(features) if head is not None else None
+        return adapt(prior, kernel_of(features), labels, lean, config, step=step)
+
     return {
-        "learner": lambda p, f, lab, h: adapt(p, f, lab, h, config, step=step),
+        "learner": learner,
         "nearest": lambda p, f, lab, h: nearest_neighbour(p, f, lab, config),
     }
 

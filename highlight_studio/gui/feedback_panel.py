@@ -35,7 +35,7 @@ from .. import fileio
 from ..errors import HighlightStudioError
 from ..feedback import profiles
 from ..feedback.adapt import ClipContext, clip_key
-from ..feedback.learner import NEGATIVE, POSITIVE, ProfileHead
+from ..feedback.learner import NEGATIVE, POSITIVE
 from ..feedback.profiles import Profile
 from ..feedback.store import feedback_dir, load_feedback, save_feedback
 from ..scoring import Analysis
@@ -82,7 +82,7 @@ class FeedbackPanel(QObject):
         self.prior: Analysis | None = None  # the model's own analysis of the open clip
         self.profile: Profile | None = None
         self._shown: tuple[tuple[int, int], ...] | None = None  # decisions the curve shows
-        self._head: tuple[object, ProfileHead | None] | None = None  # (profile, its head)
+        self._lean: tuple[object, np.ndarray | None] | None = None  # the profile's, per clip
         self._last: tuple[bytes, Analysis] | None = None  # the last refit, by its labels
         self.profile_box = QComboBox()
         self.profile_box.setToolTip("A profile of your decisions across clips of one kind of "
@@ -240,7 +240,7 @@ class FeedbackPanel(QObject):
             except HighlightStudioError as exc:
                 self.window.show_error("Profile not used", str(exc))
                 self._fill_profiles(None)
-        self._shown = self._head = self._last = None
+        self._shown = self._lean = self._last = None
         self.on_state()
 
     # --- hooks the window calls -------------------------------------------------------------
@@ -249,7 +249,7 @@ class FeedbackPanel(QObject):
         cache); without them this clip records no decisions."""
         self.save()
         self.prior, self.context, self._shown = analysis, None, None
-        self._head = self._last = None
+        self._lean = self._last = None
         visual = analysis.visual
         try:
             key = clip_key(analysis.path, analysis.backbone_id, analysis.step)
@@ -360,18 +360,18 @@ class FeedbackPanel(QObject):
         return self.context.saved_labels(self.profile)
 
     def _adapted(self, labels: np.ndarray) -> Analysis:
-        """The prior bent by ``labels`` and the profile; the profile's head is fitted once per
+        """The prior bent by ``labels`` and the profile; the profile's lean is fitted once per
         clip and profile (this clip's decisions never enter it), the last refit is reused."""
         assert self.context is not None and self.prior is not None
         if not labels.any() and self.profile is None:
             return self.prior
         profile_name = self.profile.name if self.profile is not None else None
-        if self._head is None or self._head[0] != (profile_name, self.context.key):
-            self._head = ((profile_name, self.context.key),
-                          self.context.profile_head(self.profile))
+        if self._lean is None or self._lean[0] != (profile_name, self.context.key):
+            self._lean = ((profile_name, self.context.key),
+                          self.context.profile_lean(self.profile))
         key = labels.tobytes()
         if self._last is None or self._last[0] != key:
-            scores = self.context.curve_with(labels, self._head[1])
+            scores = self.context.curve_with(labels, self._lean[1])
             self._last = (key, dataclasses.replace(self.prior, scores=scores))
         return self._last[1]
 
