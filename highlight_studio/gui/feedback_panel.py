@@ -118,6 +118,10 @@ class FeedbackPanel(QObject):
             view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
             view.addAction(self.more)
             view.addAction(self.less)
+        # The model's curve is drawn dashed under the adapted one after every decision: thinned
+        # to the pixels like the main curve, so a 2-hour curve strokes in milliseconds.
+        window.curve.overlay.setDownsampling(auto=True, method="peak")
+        window.curve.overlay.setClipToView(True)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(800)  # a burst of decisions is written once
@@ -309,11 +313,14 @@ class FeedbackPanel(QObject):
         self.window.analysis = adapted
         curve = self.window.curve
         curve.curve.setData(adapted.times, adapted.scores)  # no zoom reset, unlike set_curve
-        if decisions or self.profile is not None:
+        if not (decisions or self.profile is not None):
+            curve.clear_overlay()
+        elif curve.legend.isVisible() and len(curve.overlay.yData if curve.overlay.yData
+                                                 is not None else ()) == len(labels):
+            curve.legend.items[0][1].setText(self._label(labels))  # the prior is drawn already
+        else:
             curve.set_overlay(self.prior.times, self.prior.scores,
                               f"model: {self.prior.model_name}", self._label(labels))
-        else:
-            curve.clear_overlay()
         self._save_timer.start()
 
     # --- decisions ----------------------------------------------------------------------------
