@@ -81,6 +81,8 @@ def main() -> int:
         for i in range(args.repeats):
             results["threshold change (baseline)"].append(
                 timed(app, lambda v=0.5 + 0.01 * (i % 10): line.setValue(v)))
+        line.setValue(0.3)  # a few hundred segments on this curve, as in gui_redraw.py
+        app.processEvents()
         window.history.end_merge()
         for i in range(args.repeats):
             segments = window.history.state.segments
@@ -88,7 +90,8 @@ def main() -> int:
             results["more like this, segment"].append(timed(app, learning.more_like_this))
             window.table.clearSelection()
             window.preview.seek((97.0 * i) % 7000.0)
-            app.processEvents()  # the seek settles before the decision is timed
+            settle = time.perf_counter() + 0.5  # the seek's frame is decoded and shown first
+            wait_for(app, lambda t=settle: time.perf_counter() > t, 5)
             results["less like this, step"].append(timed(app, learning.less_like_this))
         model = window.table.segment_model
         for i in range(args.repeats):
@@ -99,10 +102,11 @@ def main() -> int:
         for _ in range(args.repeats):
             results["undo"].append(timed(app, window.undo))
         decided = len(window.history.state.decisions)
+        segments = len(window.history.state.segments)
         n = len(learning.context.prior)
         window.close()
     print(f"a decision on a {n}-step curve (2 h at 0.2 s), {args.dim} features per step, "
-          f"{decided} decided steps at the end:")
+          f"{segments} segments and {decided} decided steps at the end:")
     print(f"  {'':30s} {'wall median':>12s} {'wall max':>9s} {'CPU median':>11s} {'CPU max':>8s}")
     for name, pairs in results.items():
         wall, cpu = sorted(p[0] for p in pairs), sorted(p[1] for p in pairs)

@@ -1,6 +1,6 @@
 """A clip's curve with the editor's decisions applied: what the CLI's ``--profile`` and the
-window show. The prior stays untouched; the adapted curve is a new one on the same [0, 1]
-scale, so segment thresholds keep their meaning."""
+window show. The prior stays untouched; the adapted curve is a new ranking of the steps drawn
+with the prior's values, so segment thresholds keep their meaning."""
 
 from __future__ import annotations
 
@@ -22,11 +22,14 @@ def clip_key(path: str | Path, backbone_id: str, step: float) -> str:
     return cache_key(path, backbone_id, step, None).digest
 
 
-def to_unit(scores: np.ndarray) -> np.ndarray:
-    """Min-max onto [0, 1] like the model's curve (a flat curve becomes zeros)."""
-    s = np.asarray(scores, dtype=np.float64)
-    span = s.max() - s.min() if s.size else 0.0
-    return ((s - s.min()) / span if span > 0 else np.zeros_like(s)).astype(np.float32)
+def like_prior(scores: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """``scores``' ranking with the prior's values: the k-th highest step gets the prior's k-th
+    highest score. The curve keeps the prior's spread, so a threshold passes the same share of
+    the clip before and after a decision (a min-max rescale let one strongly kept segment push
+    every other one under the threshold)."""
+    out = np.empty(len(scores), dtype=np.float32)
+    out[np.argsort(np.asarray(scores), kind="stable")] = np.sort(np.asarray(prior))
+    return out
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class ClipContext:
 
     def curve_with(self, labels: np.ndarray, lean: np.ndarray | None,
                    config: LearnerConfig = DEFAULT) -> np.ndarray:
-        return to_unit(adapt(self.prior, self.kernel, labels, lean, config, step=self.step))
+        adapted = adapt(self.prior, self.kernel, labels, lean, config, step=self.step)
+        return like_prior(adapted, self.prior)
 
     def saved_labels(self, profile: Profile | None) -> np.ndarray:
         """The clip's decisions as the profile holds them (zeros when it has none)."""

@@ -62,13 +62,14 @@ def _decisions(labels: np.ndarray) -> tuple[tuple[int, int], ...]:
 
 
 def _covered(segments: tuple[doc.EditSegment, ...], n: int, step: float) -> np.ndarray:
-    """Which steps start inside an included segment."""
-    starts = np.arange(n) * step
-    mask = np.zeros(n, dtype=bool)
-    for s in segments:
-        if s.included:
-            mask |= (starts >= s.start - 1e-9) & (starts < s.end - 1e-9)
-    return mask
+    """Which steps start inside an included segment (start k*step in [start, end))."""
+    edges = np.array([(s.start, s.end) for s in segments if s.included],
+                     dtype=np.float64).reshape(-1, 2)
+    first = np.clip(np.ceil(edges / step - 1e-9).astype(np.int64), 0, n)  # [start, end) steps
+    change = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(change, first[:, 0], 1)
+    np.add.at(change, first[:, 1], -1)
+    return np.cumsum(change[:n]) > 0
 
 
 class FeedbackPanel(QObject):
