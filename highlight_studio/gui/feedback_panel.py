@@ -83,6 +83,7 @@ class FeedbackPanel(QObject):
         self.prior: Analysis | None = None  # the model's own analysis of the open clip
         self.profile: Profile | None = None
         self._shown: tuple[tuple[int, int], ...] | None = None  # decisions the curve shows
+        self._overlaid = False  # the prior is drawn dashed under the adapted curve
         self._lean: tuple[object, np.ndarray | None] | None = None  # the profile's, per clip
         self._last: tuple[bytes, Analysis] | None = None  # the last refit, by its labels
         self.profile_box = QComboBox()
@@ -254,6 +255,7 @@ class FeedbackPanel(QObject):
         cache); without them this clip records no decisions."""
         self.save()
         self.prior, self.context, self._shown = analysis, None, None
+        self._overlaid = False  # the window draws or clears the overlay of a new analysis
         self._lean = self._last = None
         visual = analysis.visual
         try:
@@ -315,13 +317,15 @@ class FeedbackPanel(QObject):
         curve = self.window.curve
         curve.curve.setData(adapted.times, adapted.scores)  # no zoom reset, unlike set_curve
         if not (decisions or self.profile is not None):
-            curve.clear_overlay()
-        elif curve.legend.isVisible() and len(curve.overlay.yData if curve.overlay.yData
-                                                 is not None else ()) == len(labels):
+            if self._overlaid:  # only our own: the training panel's comparison stays
+                curve.clear_overlay()
+                self._overlaid = False
+        elif self._overlaid:
             curve.legend.items[0][1].setText(self._label(labels))  # the prior is drawn already
         else:
             curve.set_overlay(self.prior.times, self.prior.scores,
                               f"model: {self.prior.model_name}", self._label(labels))
+            self._overlaid = True
         self._save_timer.start()
 
     # --- decisions ----------------------------------------------------------------------------
