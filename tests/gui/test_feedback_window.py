@@ -128,3 +128,23 @@ def test_without_features_no_decision_is_recorded(qtbot, make_window, clip) -> N
     w.learning.decide(1)
     assert w.history.state.decisions == ()
     assert "features" in w.statusBar().currentMessage()
+
+
+def test_profile_reset_export_and_import_from_the_window(qtbot, window, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    window.learning.create_profile("Dogs")
+    uncheck(window, 0)
+    window.learning.save()
+    assert profiles.load_profile("Dogs").decisions > 0
+    out = tmp_path / "dogs.hsprofile"
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName",
+                        lambda *a, **k: (str(out), ""))
+    window.learning.ask_export()
+    assert profiles.read_profile(out).decisions > 0
+    window.learning.reset_profile()
+    assert profiles.load_profile("Dogs").decisions == 0  # the open clip joins again later
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName",
+                        lambda *a, **k: (str(out), ""))
+    window.learning.ask_import()  # same name: refused with a message, nothing replaced
+    assert window.error_box is not None and "exists already" in window.error_box.text()
+    assert profiles.load_profile("Dogs").decisions == 0
