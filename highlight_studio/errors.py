@@ -31,6 +31,11 @@ class ExportError(HighlightStudioError):
     """An export cannot be written or did not verify after writing."""
 
 
+class FeedbackError(HighlightStudioError):
+    """An editor's decisions or a profile cannot be read, written, or used with these
+    features (another backbone or step)."""
+
+
 class NothingSelected(ExportError):
     """The model found no part of the clip above the threshold: nothing to export. Its own
     exit code lets a batch script tell a quiet clip from a failure."""

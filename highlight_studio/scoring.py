@@ -42,6 +42,7 @@ class Analysis:
     scores: np.ndarray  # float32 [N], min-max normalised over the clip
     device: str  # "cuda", "mps" or "cpu": what the analysis ran on
     notes: tuple[str, ...] = ()  # what the user should know about this curve (no motion, ...)
+    visual: np.ndarray | None = None  # float32 [N, D] features scored (None: curve from a cache)
 
     @property
     def times(self) -> np.ndarray:
@@ -128,4 +129,5 @@ def analyze(
     notes = (features.motion_note,) if motion is not None and features.motion_note else ()
     yield Analysis(path=features.info.path, info=features.info, model_name=model_path.stem,
                    backbone_id=backbone.id, step=meta.step_seconds, scores=scores,
-                   device=device, notes=notes)
+                   device=device, notes=notes,
+                   visual=features.visual)

@@ -17,8 +17,10 @@ from ..segments import Segment, select_segments
 from .common import (
     add_model_arguments,
     add_segment_arguments,
+    apply_profile,
     check_outputs,
     drain,
+    read_profile_arg,
     report_stream,
     segment_options_from_args,
     write_outputs,
@@ -82,9 +84,11 @@ def run(args: argparse.Namespace) -> int:
     options = segment_options_from_args(args)
     # Catch path mistakes before the model runs, not after minutes of analysis.
     check_outputs({"--json": args.json, "--csv": args.csv}, sources=(args.clip,))
+    profile = read_profile_arg(args.profile)
     result = drain(analyze(args.clip, checkpoint=args.checkpoint, device=args.device,
                            use_cache=not args.no_cache, backbone_weights=args.backbone_weights),
                    Analysis)
+    result = apply_profile(result, profile)
     segments = select_segments(result.scores, result.step, result.info.duration, options)
     write_outputs([(args.json, lambda: json.dumps(to_json(result, segments), indent=1)),
                    (args.csv, lambda: to_csv(result, segments))], protect=(args.clip,))

@@ -4,12 +4,13 @@ core generator with a bar."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from tqdm import tqdm
 
@@ -17,6 +18,10 @@ from ..errors import HighlightStudioError
 from ..events import Progress
 from ..fileio import atomic_write_text, same_file
 from ..segments import SegmentOptions
+
+if TYPE_CHECKING:
+    from ..feedback.profiles import Profile
+    from ..scoring import Analysis
 
 T = TypeVar("T")
 STDOUT = Path("-")  # an output given as "-": the data goes to stdout, the summary to stderr
@@ -32,6 +37,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--backbone-weights", type=Path, default=None,
                    help="weights file for a backbone that ships without them (e.g. Swin-B)")
     g.add_argument("--no-cache", action="store_true", help="recompute features")
+    g.add_argument("--profile", default=None, metavar="NAME",
+                   help="bend the curve by a profile of the editor's decisions (made in the "
+                        "window) and the clip's own saved decisions")
 
 
 def add_segment_arguments(parser: argparse.ArgumentParser) -> None:
@@ -147,3 +155,30 @@ def write_outputs(outputs: Iterable[tuple[Path | None, Callable[[], str]]],
 def report_stream(*outputs: Path | None) -> TextIO:
     """Where the human summary goes: stderr when an output's data is on stdout."""
     return sys.stderr if STDOUT in outputs else sys.stdout
+
+
+def read_profile_arg(name: str | None) -> Profile | None:
+    """The ``--profile`` named, read before any work so a missing one is said at once."""
+    from ..feedback.profiles import load_profile
+
+    return load_profile(name) if name else None
+
+
+def apply_profile(result: Analysis, profile: Profile | None) -> Analysis:
+    """The analysis with its curve bent by the profile and by the clip's own saved decisions
+    (the window's); unchanged without a profile. Other features are refused."""
+    if profile is None:
+        return result
+    from ..feedback.adapt import ClipContext, clip_key
+    from ..feedback.store import load_feedback
+
+    if result.visual is None:
+        raise HighlightStudioError("This analysis kept no features to apply a profile to.")
+    key = clip_key(result.path, result.backbone_id, result.step)
+    context = ClipContext.of(key, result.path.name, result.backbone_id, result.step,
+                             result.scores, result.visual)
+    saved = load_feedback(key)
+    labels = (saved.dense_labels() if saved is not None and saved.n_steps == len(result.scores)
+              else context.saved_labels(profile))
+    return dataclasses.replace(result, scores=context.curve(labels, profile),
+                               model_name=f"{result.model_name} + profile {profile.name}")

@@ -7,6 +7,7 @@ Prints the per-domain table and the headline figure of the folder's protocol (yt
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -57,6 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("all", "train", "val"), default="all",
                    help="score only the videos of this split (tvsum sets give one per video; "
                         "default all, as FORMAT.md's protocols read; UMT reports TVSum's val)")
+    p.add_argument("--simulate-editor", type=int, default=0, metavar="N",
+                   help="also simulate an editor who reviews the N highest-scored steps of "
+                        "each video, the curve refitted after each decision (see "
+                        "benchmarks/simulated_editor.py); prints mAP on the unreviewed steps")
     p.add_argument("--json", type=Path, metavar="F",
                    help="write the full result as JSON ('-': to stdout)")
     p.add_argument("--dump-scores", type=Path, metavar="F",
@@ -94,6 +99,8 @@ def score_videos(visual: dict[str, np.ndarray], scorer: Scorer
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.simulate_editor < 0:
+        raise ModelError("--simulate-editor takes a number of decisions, 0 or more.")
     if args.baseline and args.readout:
         raise ModelError("--readout reads a model's curve; a baseline scores steps directly.")
     every = read_benchmark_annotations(args.dataset)  # checks the folder before any work
@@ -124,8 +131,18 @@ def run(args: argparse.Namespace) -> int:
     source = ({"baseline": args.baseline, "seed": args.seed} if args.baseline
               else {"checkpoint": str(args.checkpoint), "readout": readout})
     data = {"dataset": str(args.dataset), "split": args.split, **source, **result.to_dict()}
+    if args.simulate_editor:  # the scorer's curves are the prior the editor's decisions bend
+        from ..feedback.simulate import simulate_editor
+
+        rows = simulate_editor(annotations.videos, scores, visual, annotations.protocol,
+                               args.simulate_editor)
+        data["simulated_editor"] = [dataclasses.asdict(row) for row in rows]
     write_outputs([  # the scores as float32 values, exactly
         (args.json, lambda: json.dumps(data, indent=1)),
         (args.dump_scores, lambda: json.dumps({vid: s.tolist() for vid, s in scores.items()}))])
     print(result.format_table(label), file=report_stream(args.json, args.dump_scores))
+    if args.simulate_editor:
+        from ..feedback.simulate import format_rows
+
+        print(format_rows(rows, result.metric), file=report_stream(args.json, args.dump_scores))
     return 0

@@ -38,8 +38,10 @@ from ..segments import Segment
 from .common import (
     add_model_arguments,
     add_segment_arguments,
+    apply_profile,
     check_outputs,
     drain,
+    read_profile_arg,
     segment_options_from_args,
 )
 
@@ -105,9 +107,11 @@ def _selection(args: argparse.Namespace) -> tuple[MediaInfo, list[Segment]]:
     from ..segments import select_segments
 
     options = segment_options_from_args(args)
+    profile = read_profile_arg(args.profile)
     result = drain(analyze(args.clip, checkpoint=args.checkpoint, device=args.device,
                            use_cache=not args.no_cache, backbone_weights=args.backbone_weights),
                    Analysis)
+    result = apply_profile(result, profile)
     segments = select_segments(result.scores, result.step, result.info.duration, options)
     if not segments:
         raise NothingSelected(f"No part of {args.clip.name} scores {options.threshold} or "

@@ -39,6 +39,9 @@ class EditState:
     options: SegmentOptions
     segments: tuple[EditSegment, ...]
     edited: bool = False  # True once the list differs from what the options alone give
+    # The editor's decisions, (step, +1 kept / -1 rejected) by step: part of the state so that
+    # undo and redo cover them (gui/feedback_panel.py records and applies them).
+    decisions: tuple[tuple[int, int], ...] = ()
 
     @property
     def included(self) -> tuple[EditSegment, ...]:

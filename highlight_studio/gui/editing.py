@@ -55,7 +55,7 @@ class SegmentEditing:
               select: Sequence[int] | None = None) -> None:
         if self.history is None:
             return
-        self.history.push(state, merge)
+        self.history.push(self.learning.with_decisions(self.history.state, state, merge), merge)
         self._state_changed(select)
 
     # --- options ------------------------------------------------------------------------------
@@ -222,3 +222,4 @@ class SegmentEditing:
         self.settings = dataclasses.replace(self.settings, options=state.options)
         self._refresh_actions()
         self._session_timer.start()
+        self.learning.on_state()

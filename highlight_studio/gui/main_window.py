@@ -43,6 +43,7 @@ from .curve_view import CurveView
 from .editing import SegmentEditing
 from .environment import LocalSetup, probe_setup
 from .export_dialog import ExportDialog, ExportDone, ExportRequest, export_job
+from .feedback_panel import FeedbackPanel
 from .options_panel import OptionsPanel
 from .preview import Preview
 from .segment_table import SegmentPanel
@@ -112,6 +113,7 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._build_actions()
         self._build_status_bar()
         self._connect()
+        self.learning = FeedbackPanel(self)  # decisions, the adapted curve, profiles
         self._session_timer = QTimer(self)
         self._session_timer.setSingleShot(True)
         self._session_timer.setInterval(800)
@@ -375,6 +377,7 @@ class MainWindow(SegmentEditing, QMainWindow):
         if not self._from_current_job():
             return
         self.analysis = analysis
+        self.learning.on_analysis(analysis)  # self.analysis becomes the adapted curve
         same = (self.history is not None and self.clip == analysis.path
                 and self._history_checkpoint == self.checkpoint())
         repaired: tuple[str, ...] = ()  # what loading the saved session had to fix
@@ -383,7 +386,8 @@ class MainWindow(SegmentEditing, QMainWindow):
             repaired = session.notes if session is not None else ()
             state = (session.state if session is not None
                      else doc.auto_state(analysis, self.options.options()))
-            self.history = doc.History(state)  # edits and undo of the same clip and model stay
+            # edits and undo of the same clip and model stay; saved decisions come back
+            self.history = doc.History(self.learning.restore(state))
             self._history_checkpoint = self.checkpoint()
         info = analysis.info
         self.clock = Clock.of(info)
@@ -724,6 +728,7 @@ class MainWindow(SegmentEditing, QMainWindow):
 
     def _save_state(self) -> None:
         self.save_session()
+        self.learning.save()
         self.settings = dataclasses.replace(
             self.settings, checkpoint=self.checkpoint(), geometry=_b64(self.saveGeometry()),
             window_state=_b64(self.saveState()), splitter=_b64(self.splitter.saveState()))

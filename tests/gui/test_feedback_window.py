@@ -1,0 +1,150 @@
+"""Learning from the editor in the window: decisions from edits and +/-, the adapted curve
+drawn over the model's, undo/redo of decisions, profiles that survive a restart and are
+refused for other features."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from highlight_studio.feedback import profiles
+from highlight_studio.feedback.store import load_feedback
+from highlight_studio.gui.main_window import MainWindow
+from highlight_studio.scoring import Analysis
+
+from .conftest import CurveAnalyzer
+from .test_window import open_and_wait
+
+
+class FeatureAnalyzer(CurveAnalyzer):
+    """The test curve, with features: the steps of the third (lowest) peak share a "goal"
+    direction, as do a few steps between the peaks; the rest is noise."""
+
+    def __init__(self, backbone: str = "test-backbone") -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def __call__(self, path, **kwargs):
+        for event in super().__call__(path, **kwargs):
+            if isinstance(event, Analysis):
+                n = len(event.scores)
+                rng = np.random.default_rng(0)
+                visual = rng.normal(0.0, 0.3, (n, 8)).astype(np.float32)
+                x = np.linspace(0.0, 1.0, n)
+                goal = (np.abs(x - 0.8) < 0.06) | (np.abs(x - 0.35) < 0.04)
+                visual[goal, 0] += 3.0
+                event = dataclasses.replace(event, visual=visual, backbone_id=self.backbone)
+            yield event
+
+
+@pytest.fixture
+def window(qtbot, make_window, clip) -> MainWindow:
+    w = make_window(FeatureAnalyzer())
+    open_and_wait(qtbot, w, clip)
+    w.options.threshold.setValue(0.25)  # three segments on the test curve
+    assert len(w.history.state.segments) == 3
+    return w
+
+
+def uncheck(window: MainWindow, row: int) -> None:
+    model = window.table.segment_model
+    model.setData(model.index(row, 0), Qt.CheckState.Unchecked.value,
+                  Qt.ItemDataRole.CheckStateRole)
+
+
+def test_untick_rejects_its_steps_and_undo_takes_the_decision_back(qtbot, window) -> None:
+    prior = window.learning.prior.scores.copy()
+    uncheck(window, 0)
+    decisions = window.history.state.decisions
+    seg = window.history.state.segments[0]
+    assert decisions and all(label == -1 for _, label in decisions)
+    assert all(seg.start - 1e-9 <= i * window.analysis.step < seg.end for i, _ in decisions)
+    assert window.analysis.scores[[i for i, _ in decisions]].mean() < prior[
+        [i for i, _ in decisions]].mean()
+    assert window.curve.legend.isVisible()  # the model's curve dashed under the adapted one
+    np.testing.assert_array_equal(window.curve.overlay.yData, prior)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.history.state.decisions == ()
+    np.testing.assert_array_equal(window.analysis.scores, prior)
+    qtbot.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert window.history.state.decisions == decisions
+
+
+def test_more_like_this_lifts_similar_steps_and_the_segments_follow(qtbot, window) -> None:
+    third = window.history.state.segments[2]
+    window.table.select_row(2)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_Plus)
+    kept = [i for i, label in window.history.state.decisions if label == 1]
+    assert kept and all(third.start - 1e-9 <= i * 0.1 < third.end for i in kept)
+    scores, prior = window.analysis.scores, window.learning.prior.scores
+    n = len(scores)
+    between = int(0.35 * (n - 1))  # a step like the goal, far from it in time
+    assert scores[between] - np.median(scores) > prior[between] - np.median(prior)
+    # the unedited segment list is the adapted curve's
+    assert window.history.state.segments[-1].score > third.score
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.history.state.decisions == ()
+    assert window.history.state.segments[2] == third
+
+
+def test_decisions_and_profile_survive_a_restart(qtbot, make_window, clip, window) -> None:
+    window.learning.create_profile("Surf trip")
+    assert window.learning.profile_box.currentText() == "Surf trip"
+    uncheck(window, 1)
+    decisions = window.history.state.decisions
+    window.close()  # saves the session, the clip's decisions and the profile
+    profile = profiles.load_profile("Surf trip")
+    assert profile.decisions == len(decisions)
+    saved = load_feedback(window.learning.context.key)
+    assert saved is not None and saved.decisions == len(decisions)
+
+    again = make_window(FeatureAnalyzer())
+    assert again.learning.profile_box.currentText() == "Surf trip"
+    assert again.learning.profile is not None and again.learning.profile.decisions > 0
+    open_and_wait(qtbot, again, clip)
+    assert again.history.state.decisions == decisions
+
+
+def test_a_profile_for_other_features_is_refused(qtbot, make_window, clip, window,
+                                                 tmp_path: Path) -> None:
+    window.learning.create_profile("Wedding")
+    window.close()
+    other = make_window(FeatureAnalyzer(backbone="another-backbone"))
+    open_and_wait(qtbot, other, clip)
+    assert other.learning.profile is None
+    assert "Wedding" in other.statusBar().currentMessage()
+    assert "another-backbone" in other.statusBar().currentMessage()
+
+
+def test_without_features_no_decision_is_recorded(qtbot, make_window, clip) -> None:
+    w = make_window()  # the plain test analysis keeps no features, and none are cached
+    open_and_wait(qtbot, w, clip)
+    w.learning.decide(1)
+    assert w.history.state.decisions == ()
+    assert "features" in w.statusBar().currentMessage()
+
+
+def test_profile_reset_export_and_import_from_the_window(qtbot, window, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    window.learning.create_profile("Dogs")
+    uncheck(window, 0)
+    window.learning.save()
+    assert profiles.load_profile("Dogs").decisions > 0
+    out = tmp_path / "dogs.hsprofile"
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName",
+                        lambda *a, **k: (str(out), ""))
+    window.learning.ask_export()
+    assert profiles.read_profile(out).decisions > 0
+    window.learning.reset_profile()
+    assert profiles.load_profile("Dogs").decisions == 0  # the open clip joins again later
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName",
+                        lambda *a, **k: (str(out), ""))
+    window.learning.ask_import()  # same name: refused with a message, nothing replaced
+    assert window.error_box is not None and "exists already" in window.error_box.text()
+    assert profiles.load_profile("Dogs").decisions == 0
