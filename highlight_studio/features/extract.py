@@ -4,6 +4,13 @@ Decoding runs in a background thread that feeds batches of frames through a smal
 queue while the caller's thread runs the backbone, so a clip takes about as long as the slower
 of the two rather than their sum. The worker is always stopped and joined, its exceptions are
 re-raised in the caller, and cancelling stops both sides within one frame or batch.
+
+Frames are scaled to the backbone's input size once, by the decoder (libswscale during the RGB
+conversion), and cross the thread boundary in batches. Per-frame work on decoded frames (a motion
+stream, say) belongs in the decode thread's loop in :func:`extract_features` (marked there), so it
+overlaps the backbone as decoding does. Importing this module loads no torch: the backbone may be
+an ONNX Runtime one (:class:`~.onnx_runtime.OnnxFrameBackbone`), and torch's thread count is only
+touched where torch is loaded.
 """
 
 from __future__ import annotations
@@ -12,20 +19,23 @@ import contextlib
 import logging
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
 from ..errors import FeatureError
 from ..events import Cancelled, CancelToken, Progress, check_cancel
 from ..media import MediaInfo, iter_frames, probe, read_audio, step_count
 from .audio import AudioFeatureConfig, audio_step_mels, stretch_to
 from .cache import CachedFeatures, CacheKey, FeatureCache, cache_key
-from .visual import Backbone
+
+if TYPE_CHECKING:
+    from .visual import Backbone
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,18 @@ _QUEUE_BATCHES = 2  # decoded batches waiting for the model: enough to hide jitt
 _POLL_S = 0.1  # how often a blocked side looks at the stop and cancel flags
 
 CPU_SLICE = 8  # frames embedded between cancel checks on a CPU
+
+
+class FrameEmbedder(Protocol):
+    """What extraction needs of a backbone: a torch :class:`~.visual.Backbone` or a torch-free
+    :class:`~.onnx_runtime.OnnxFrameBackbone`."""
+
+    id: str
+    dim: int
+    input_size: tuple[int, int]
+    device: str
+
+    def embed(self, frames: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -154,6 +176,8 @@ def _torch_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -180,7 +204,7 @@ def _clip_mels(path: Path, n_steps: int, step: float, config: AudioFeatureConfig
 
 def extract_features(
     path: str | Path,
-    backbone: Backbone,
+    backbone: Backbone | FrameEmbedder,
     step: float = 0.2,
     cache: FeatureCache | None = None,
     with_audio: bool = True,
@@ -195,7 +219,8 @@ def extract_features(
     vision-only entry (an analysis) serve a request with audio (training) and the other way
     round: only the audio is computed then. ``with_audio=False`` skips the
     audio track (inference uses vision only); ``audio_config`` defaults to AudioFeatureConfig().
-    On a CPU, torch's thread count is lowered while the generator runs (see model_threads).
+    On a CPU, a torch backbone's thread count is lowered while the generator runs (see
+    model_threads).
 
     Raises :class:`~highlight_studio.errors.MediaError` for an unreadable clip and
     :class:`~highlight_studio.events.Cancelled` once ``cancel`` is set.
@@ -233,6 +258,7 @@ def extract_features(
         for frame in iter_frames(info.path, step, backbone.input_size, stop):
             if filled == 0:
                 start = frame.index
+            # Per-frame work on the decoded, scaled frame (a motion stream) plugs in here.
             buffer[filled] = frame.image
             filled += 1
             if filled == batch_size:
@@ -249,7 +275,10 @@ def extract_features(
     visual = np.empty((n_steps, backbone.dim), np.float32)
     mels: np.ndarray | None = None
     done = 0
-    with _torch_threads(model_threads(backbone.device)), _Prefetcher(produce, cancel) as items:
+    # Only where torch is loaded (a torch backbone, or its preprocessing): an ONNX Runtime
+    # session sizes its own pool (onnx_runtime._intra_op_threads).
+    threads = model_threads(backbone.device) if "torch" in sys.modules else None
+    with _torch_threads(threads), _Prefetcher(produce, cancel) as items:
         for item in items:
             if isinstance(item, _Batch):
                 # On a CPU a batch takes a second or more; embedding it in slices with a check
