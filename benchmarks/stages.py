@@ -86,7 +86,7 @@ def main() -> None:
               "clip": args.clip.name, "duration_s": duration, "rounds": args.rounds,
               "seconds": {k: round(v, 3) for k, v in table.items()}}
     print(json.dumps(report, indent=1))
-    print(f"\n| stage | median s | x real time |\n|---|---|---|")
+    print("\n| stage | median s | x real time |\n|---|---|---|")
     for stage, seconds in table.items():
         if stage != "frames":
             print(f"| {stage} | {seconds:.2f} | {duration / seconds:.0f}x |")
