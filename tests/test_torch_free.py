@@ -160,3 +160,18 @@ def test_the_env_var_forces_the_torch_backbone(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv(RUNTIME_ENV, "torch")
     analyzer = load_analyzer(device="cpu")
     assert analyzer.runtime == "torch" and analyzer.backbone.runtime == "torch"
+
+
+def test_the_window_s_device_probe_needs_no_torch_on_a_cpu_machine(tmp_path: Path) -> None:
+    code = ("import sys\n"
+            "from highlight_studio import scoring\n"
+            "scoring.gpu_possible = lambda: False  # as on a machine without a GPU driver\n"
+            "from highlight_studio.events import CancelToken\n"
+            "from highlight_studio.gui.environment import probe_setup\n"
+            "[setup] = probe_setup(CancelToken())\n"
+            "print(setup.device, sorted(m for m in ('timm', 'torch', 'torchvision')\n"
+            "                           if m in sys.modules))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "cpu []"

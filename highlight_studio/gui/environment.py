@@ -1,7 +1,8 @@
 """What this machine offers: the device analysis will run on and the models to pick from.
 
-Finding out imports torch (seconds on a cold start), so the window runs :func:`probe_setup` in
-a worker at start-up and fills the status bar and model picker when it answers.
+Finding out may import torch (seconds on a cold start, and only where a GPU may be: see
+``scoring.default_device``), so the window runs :func:`probe_setup` in a worker at start-up and
+fills the status bar and model picker when it answers.
 """
 
 from __future__ import annotations
@@ -21,17 +22,18 @@ class LocalSetup:
 
 def probe_setup(cancel: CancelToken) -> Iterator[object]:
     """A worker job yielding one :class:`LocalSetup`."""
-    import torch
-
     from ..errors import ModelError
-    from ..features.visual import best_device
     from ..model.description import SUFFIX, model_dirs, read_meta
-    from ..scoring import DEFAULT_MODEL, frame_backbone
+    from ..scoring import DEFAULT_MODEL, default_device, frame_backbone
 
     cancel.raise_if_cancelled()
-    device = best_device()  # the same choice analyze() makes
-    label = {"cuda": f"GPU: {torch.cuda.get_device_name(0)}" if device == "cuda" else "",
-             "mps": "GPU: Apple MPS", "cpu": "CPU (no GPU found)"}[device]
+    device = default_device()  # the same choice analyze() makes
+    if device == "cuda":
+        import torch
+
+        label = f"GPU: {torch.cuda.get_device_name(0)}"
+    else:
+        label = {"mps": "GPU: Apple MPS", "cpu": "CPU (no GPU found)"}[device]
     models: dict[str, str] = {}  # the first folder holding a name wins, as in name lookups
     for folder in model_dirs():
         if folder.is_dir():
