@@ -28,7 +28,7 @@ import numpy as np
 from .errors import FeatureError, ModelError
 from .events import CancelToken, Progress, check_cancel
 from .features.cache import FeatureCache
-from .features.onnx_runtime import FRAME_SPECS, OnnxFrameBackbone, torch_free_backbone
+from .features.onnx_runtime import OnnxFrameBackbone, torch_free_backbone
 from .media import MediaInfo
 from .model.description import (
     CheckpointMeta,
@@ -65,15 +65,20 @@ class Analysis:
         return np.arange(len(self.scores), dtype=np.float64) * self.step
 
 
+# The backbones features/visual.py registers, named here so that telling which models can
+# analyse a clip needs no timm (tests/test_torch_free.py checks that the two lists agree).
+FRAME_BACKBONES = frozenset({"tf_efficientnet_lite0", "swin_base_patch4_window7_224",
+                             "test_tiny"})
+
+
 def frame_backbone(meta: CheckpointMeta) -> str | None:
     """The registered backbone a checkpoint's features came from, or None when they were
     precomputed elsewhere (a benchmark's): such a model cannot analyse a clip."""
     name = meta.backbone_id.split(":", 1)[0]
-    if name in FRAME_SPECS:  # known without importing the torch registry
+    if name in FRAME_BACKBONES:
         return name
-    from .features.visual import available_backbones
-
-    return name if name in available_backbones() else None
+    visual = sys.modules.get("highlight_studio.features.visual")  # one registered since
+    return name if visual is not None and name in visual.available_backbones() else None
 
 
 def gpu_possible() -> bool:

@@ -29,7 +29,7 @@ from highlight_studio.model.description import CheckpointMeta, read_meta, resolv
 from highlight_studio.model.inference import raw_scores, score_sequence
 from highlight_studio.model.onnx_scorer import TOLERANCE, OnnxScorer, graph_path
 from highlight_studio.model.rasl import RASL
-from highlight_studio.scoring import Analysis, analyze, load_analyzer
+from highlight_studio.scoring import FRAME_BACKBONES, Analysis, analyze, load_analyzer
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVE_TOLERANCE = 1e-3  # max abs difference of the [0, 1] curves, features' rounding included
@@ -51,6 +51,12 @@ def _features(clip: Path, backbone: object) -> np.ndarray:
     *_, result = extract_features(clip, backbone, 0.2, None, with_audio=False)  # type: ignore[arg-type]
     assert isinstance(result, ClipFeatures)
     return result.visual
+
+
+def test_the_torch_free_lists_match_the_registry() -> None:
+    from highlight_studio.features.visual import available_backbones
+
+    assert sorted(FRAME_BACKBONES) == available_backbones()
 
 
 def test_frame_specs_match_the_torch_backbones() -> None:
