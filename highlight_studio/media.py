@@ -14,6 +14,7 @@ only the frames a step needs are converted at all.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import stat
@@ -31,6 +32,8 @@ from av.video.reformatter import VideoReformatter
 
 from .errors import MediaError
 from .events import CancelToken, check_cancel
+
+log = logging.getLogger(__name__)
 
 # Tolerance in units of one step: a frame whose pts equals k * step up to float error counts as
 # on screen at step k, and a duration of exactly n steps is n steps, not n + 1.
@@ -136,8 +139,14 @@ def iter_frames(
     step: float = 0.2,
     size: tuple[int, int] | None = None,
     cancel: CancelToken | None = None,
+    hwaccel: str | None = None,
 ) -> Iterator[SampledFrame]:
     """Yield one upright RGB frame per step, ``step_count(duration, step)`` of them in order.
+
+    ``hwaccel`` (a PyAV device type, e.g. "cuda") decodes on that device where PyAV, FFmpeg and
+    the driver offer it (NVDEC); each decoded picture then comes back to memory and the sampled
+    ones are scaled on the CPU as usual. Where it is not offered (no driver, a codec the device
+    cannot decode) the CPU decodes and a warning says so.
 
     ``size`` is the (width, height) of the images, the display size when None. The file is
     probed now, so a bad file raises :class:`MediaError` here rather than on first iteration.
@@ -148,7 +157,7 @@ def iter_frames(
     if step <= 0:
         raise ValueError(f"step must be positive, got {step}")
     info = probe(path)
-    return _sample_frames(info, step, _output_size(info, size), cancel)
+    return _sample_frames(info, step, _output_size(info, size), cancel, hwaccel)
 
 
 def frames_at(
@@ -557,10 +566,30 @@ def _h264_unreferenced(data: memoryview, length_size: int) -> bool:
     return False  # no slice found: decode it and let the decoder decide
 
 
+def _open_hw(path: Path, device_type: str) -> av.container.InputContainer:
+    """``path`` opened to decode on ``device_type``, or on the CPU (with a warning) where the
+    device cannot be had."""
+    try:
+        from av.codec.hwaccel import HWAccel
+
+        container = av.open(str(path), metadata_errors="replace",
+                            hwaccel=HWAccel(device_type, allow_software_fallback=True))
+    except (ImportError, ValueError, OSError, av.error.FFmpegError) as exc:
+        log.warning("Hardware decoding on %s is not available (%s); %s is decoded on the CPU.",
+                    device_type, exc, path.name)
+        return _open(path)
+    stream = video_stream(container)
+    if stream is not None and not stream.codec_context.is_hwaccel:
+        log.warning("The %s decoder of %s does not run on %s; it is decoded on the CPU.",
+                    stream.codec_context.name, path.name, device_type)
+    return container
+
+
 def _sample_frames(info: MediaInfo, step: float, size: tuple[int, int],
-                   cancel: CancelToken | None) -> Iterator[SampledFrame]:
+                   cancel: CancelToken | None, hwaccel: str | None = None
+                   ) -> Iterator[SampledFrame]:
     n_steps = step_count(info.duration, step)
-    with _open(info.path) as container:
+    with _open_hw(info.path, hwaccel) if hwaccel else _open(info.path) as container:
         stream = video_stream(container)
         assert stream is not None and stream.time_base is not None  # probe checked both
         stream.thread_type = "AUTO"

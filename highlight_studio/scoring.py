@@ -180,8 +180,10 @@ def analyze_clip(analyzer: Analyzer, path: str | Path, *, use_cache: bool = True
 
     cache = FeatureCache() if use_cache else None
     features: ClipFeatures | None = None
+    # NVDEC beside a CUDA backbone; frames reach the GPU once per batch (Backbone.embed).
+    hwaccel = "cuda" if analyzer.device == "cuda" else None
     for event in extract_features(path, analyzer.backbone, analyzer.meta.step_seconds, cache,
-                                  with_audio=False, cancel=cancel):
+                                  with_audio=False, cancel=cancel, hwaccel=hwaccel):
         if isinstance(event, ClipFeatures):
             features = event
         else:

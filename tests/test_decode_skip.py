@@ -3,6 +3,7 @@ every step as decoding everything."""
 
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -60,3 +61,15 @@ def test_no_skipping_without_b_frames_or_for_other_codecs(tmp_path: Path,
     info = media.probe(png)
     with media._open(png) as container:
         assert media._unseen_filter(info, media.video_stream(container)) is None
+
+
+def test_hardware_decoding_gives_the_same_frames_or_says_why_not(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clip = write_clip(tmp_path / "c.mp4", ClipSpec(n_frames=48, width=160, height=96,
+                                                   b_frames=2))
+    with caplog.at_level(logging.WARNING, logger="highlight_studio.media"):
+        hw = [f.image for f in media.iter_frames(clip, 0.25, hwaccel="cuda")]
+    sw = [f.image for f in media.iter_frames(clip, 0.25)]
+    np.testing.assert_array_equal(np.stack(hw), np.stack(sw))  # H.264 decodes bit-exactly
+    fell_back = [r.getMessage() for r in caplog.records if "decoded on the CPU" in r.getMessage()]
+    assert not fell_back or "c.mp4" in fell_back[0]

@@ -211,6 +211,7 @@ def extract_features(
     cancel: CancelToken | None = None,
     batch_size: int = 32,
     audio_config: AudioFeatureConfig | None = None,
+    hwaccel: str | None = None,
 ) -> Iterator[Progress | ClipFeatures]:
     """Yield ``Progress`` (stage "features", done/total in steps) per batch, then ClipFeatures.
 
@@ -219,6 +220,7 @@ def extract_features(
     vision-only entry (an analysis) serve a request with audio (training) and the other way
     round: only the audio is computed then. ``with_audio=False`` skips the
     audio track (inference uses vision only); ``audio_config`` defaults to AudioFeatureConfig().
+    ``hwaccel`` ("cuda") decodes on the GPU where it can (see ``media.iter_frames``).
     On a CPU, a torch backbone's thread count is lowered while the generator runs (see
     model_threads).
 
@@ -255,7 +257,7 @@ def extract_features(
         width, height = backbone.input_size
         buffer = np.empty((batch_size, height, width, 3), np.uint8)
         filled, start = 0, 0
-        for frame in iter_frames(info.path, step, backbone.input_size, stop):
+        for frame in iter_frames(info.path, step, backbone.input_size, stop, hwaccel):
             if filled == 0:
                 start = frame.index
             # Per-frame work on the decoded, scaled frame (a motion stream) plugs in here.
