@@ -1,6 +1,7 @@
-"""Start-up: seconds from launching Python to the main window on screen.
+"""Start-up: seconds from launching Python to the main window on screen, and from opening the
+sample clip to its curve.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/startup.py [--runs 5]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/startup.py [--runs 5] [--opens 3]
 
 Each run is a fresh interpreter (as a user's launch is), timed by this process from the
 launch to the child's report that ``show()`` has returned and the first events are processed.
@@ -9,6 +10,14 @@ Two ways are timed alternately in the same session, so machine load hits both al
 - ``as shipped``: the window imports no torch; the device probe loads it in a worker;
 - ``torch first``: ``torch`` and ``timm`` imported before the window, which is what start-up
   cost before the window stopped importing them (the baseline).
+
+Open-to-curve: a fresh interpreter shows the window, opens the sample clip with nothing cached
+(a new cache folder per run) and reports when the default model's curve arrives, timed from the
+window shown. Two ways, alternating:
+
+- ``as shipped``: on a CPU the analysis runs on ONNX Runtime and never imports torch;
+- ``PyTorch path (before)``: the torch-free parts refused, so the analysis imports torch and
+  timm and scores with PyTorch (ONNX Runtime backbone), as every analysis did before.
 
 Caches and settings go to a temporary folder, so the user's are neither read nor changed.
 """
@@ -38,6 +47,59 @@ window.close()
 """
 
 
+OPEN_CHILD = """
+import sys
+if {before}:
+    from highlight_studio import scoring
+    from highlight_studio.errors import FeatureError, ModelError
+    def no_graph(*args, **kwargs):
+        raise ModelError("the PyTorch path, as before")
+    def no_backbone(*args, **kwargs):
+        raise FeatureError("the PyTorch path, as before")
+    scoring.OnnxScorer = no_graph
+    scoring.torch_free_backbone = no_backbone
+from PySide6.QtWidgets import QApplication
+from highlight_studio.gui.main_window import MainWindow
+app = QApplication(sys.argv[:1])
+window = MainWindow()
+window.show()
+app.processEvents()
+print("shown", flush=True)
+def done(analysis):
+    print("curve", len(analysis.scores), flush=True)
+    app.quit()
+window.analysisFinished.connect(done)
+window.open_clip(sys.argv[1])
+app.exec()
+window.close()
+"""
+SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
+                      "samples", "trailer_bbb.mp4")
+
+
+def time_open(before: bool, env: dict[str, str]) -> float:
+    """Seconds from the window shown to the sample clip's curve, nothing cached."""
+    with tempfile.TemporaryDirectory() as home:
+        env = {**env, "HIGHLIGHT_STUDIO_CACHE": os.path.join(home, "cache"),
+               **{var: os.path.join(home, var) for var in
+                  ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}}
+        child = subprocess.Popen([sys.executable, "-c", OPEN_CHILD.format(before=before),
+                                  SAMPLE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 text=True, env=env)
+        assert child.stdout is not None
+        shown = None
+        for line in child.stdout:
+            if line.strip() == "shown":
+                shown = time.perf_counter()
+            elif line.startswith("curve") and shown is not None:
+                seconds = time.perf_counter() - shown
+                break
+        else:
+            raise RuntimeError("the curve did not arrive")
+        child.wait()
+    return seconds
+
+
 def time_launch(torch_first: bool, env: dict[str, str]) -> float:
     """Seconds from spawning the interpreter to its "shown" line."""
     started = time.perf_counter()
@@ -58,6 +120,7 @@ def time_launch(torch_first: bool, env: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--opens", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
@@ -68,11 +131,21 @@ def main() -> None:
         for _ in range(args.runs):
             for torch_first in (False, True):
                 times[torch_first].append(time_launch(torch_first, env))
+        opens: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(args.opens):
+            for before in (False, True):
+                opens[before].append(time_open(before, env))
     print(f"{args.runs} launches each, alternating, {os.cpu_count()} logical cores\n")
     print("| launch to window shown | median | min | max |\n|---|---|---|---|")
     for torch_first, label in ((False, "as shipped (torch loads in a worker)"),
                                (True, "torch and timm imported first (before)")):
         t = times[torch_first]
+        print(f"| {label} | {statistics.median(t):.2f} s | {min(t):.2f} s | {max(t):.2f} s |")
+    print(f"\n{args.opens} opens each, alternating\n")
+    print("| open sample clip to curve, nothing cached | median | min | max |\n|---|---|---|---|")
+    for before, label in ((False, "as shipped (ONNX Runtime, no torch)"),
+                          (True, "PyTorch path (before)")):
+        t = opens[before]
         print(f"| {label} | {statistics.median(t):.2f} s | {min(t):.2f} s | {max(t):.2f} s |")
 
 
