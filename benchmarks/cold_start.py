@@ -13,6 +13,10 @@ What a new user compares: seconds from typing the command to its answer.
 - decode-only: a fresh process that times decoding the frames the analysis decodes (one per
   0.2 s step, scaled to the backbone's 224x224) and nothing else.
 
+Each is also measured in CPU seconds (user + sys of the whole process, every thread): on a
+machine other jobs keep busy, wall time follows the CPU share a process wins, so the CPU
+seconds are the steadier comparison.
+
 Rounds alternate the four, so the load other users put on a shared machine hits each alike;
 medians are reported. Without ``--clip`` the 720p clip is made once from the sample trailer
 (640x360, 55 s), scaled to 1280x720 with libx264 (crf 18, the trailer's 24 fps and its audio),
@@ -25,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -98,16 +103,24 @@ def ensure_scenedetect() -> Path:
     return exe
 
 
-def _timed(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + sys, all threads) of a whole process."""
+    cpu, started = _children_cpu(), time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu
 
 
-def _in_process(mode: str, clip: Path, env: dict[str, str]) -> dict:
+def _in_process(mode: str, clip: Path, env: dict[str, str]) -> tuple[dict, float]:
+    """The child's own timing, and its whole process's CPU seconds."""
+    cpu = _children_cpu()
     out = subprocess.run([sys.executable, "-c", IN_PROCESS, mode, str(clip)], check=True,
                          env=env, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1]), _children_cpu() - cpu
 
 
 def measure(clip: Path, rounds: int) -> dict:
@@ -118,21 +131,25 @@ def measure(clip: Path, rounds: int) -> dict:
     runs: dict[str, list[float]] = {k: [] for k in (
         "highlight-studio analyze (cold, whole process)", "scenedetect detect-content",
         "in-process analysis", "decode-only (in process)")}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(rounds):
             cache = Path(tmp) / f"cache{i}"  # an empty feature cache every time
             env = {**os.environ, "PYTHONPATH": str(ROOT), "HIGHLIGHT_STUDIO_CACHE": str(cache),
                    "XDG_CACHE_HOME": str(cache)}
             keys = list(runs)
-            runs[keys[0]].append(_timed([sys.executable, "-m", "highlight_studio.cli",
-                                         "analyze", str(clip), "--no-cache", "--json",
-                                         str(Path(tmp) / "out.json")], env))
-            runs[keys[1]].append(_timed([str(scenedetect), "-i", str(clip), "detect-content"],
-                                        env))
-            analysis = _in_process("analyze", clip, env)
-            assert not analysis["torch"], "the CPU analysis imported torch"
-            runs[keys[2]].append(analysis["wall"])
-            runs[keys[3]].append(_in_process("decode", clip, env)["wall"])
+            for key, cmd in ((keys[0], [sys.executable, "-m", "highlight_studio.cli",
+                                        "analyze", str(clip), "--no-cache", "--json",
+                                        str(Path(tmp) / "out.json")]),
+                             (keys[1], [str(scenedetect), "-i", str(clip), "detect-content"])):
+                wall, seconds = _timed(cmd, env)
+                runs[key].append(wall)
+                cpu[key].append(seconds)
+            for key, mode in ((keys[2], "analyze"), (keys[3], "decode")):
+                result, seconds = _in_process(mode, clip, env)
+                assert not result["torch"], "the CPU analysis imported torch"
+                runs[key].append(result["wall"])
+                cpu[key].append(seconds)
     medians = {k: statistics.median(v) for k, v in runs.items()}
     keys = list(runs)
     return {
@@ -142,6 +159,8 @@ def measure(clip: Path, rounds: int) -> dict:
         "seconds": {k: [round(x, 2) for x in v] for k, v in runs.items()},
         "median_s": {k: round(v, 2) for k, v in medians.items()},
         "x_real_time": {k: round(info.duration / v, 1) for k, v in medians.items()},
+        "median_cpu_s (whole process, all threads)": {
+            k: round(statistics.median(v), 2) for k, v in cpu.items()},
         "analyze_over_scenedetect": round(medians[keys[0]] / medians[keys[1]], 2),
         "in_process_over_decode": round(medians[keys[2]] / medians[keys[3]], 2),
     }

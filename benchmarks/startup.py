@@ -7,7 +7,8 @@ Each run is a fresh interpreter (as a user's launch is), timed by this process f
 launch to the child's report that ``show()`` has returned and the first events are processed.
 Two ways are timed alternately in the same session, so machine load hits both alike:
 
-- ``as shipped``: the window imports no torch; the device probe loads it in a worker;
+- ``as shipped``: the window imports no torch (the device probe loads it in a worker only where
+  a GPU driver is present);
 - ``torch first``: ``torch`` and ``timm`` imported before the window, which is what start-up
   cost before the window stopped importing them (the baseline).
 
@@ -137,7 +138,7 @@ def main() -> None:
                 opens[before].append(time_open(before, env))
     print(f"{args.runs} launches each, alternating, {os.cpu_count()} logical cores\n")
     print("| launch to window shown | median | min | max |\n|---|---|---|---|")
-    for torch_first, label in ((False, "as shipped (torch loads in a worker)"),
+    for torch_first, label in ((False, "as shipped (no torch on a CPU machine)"),
                                (True, "torch and timm imported first (before)")):
         t = times[torch_first]
         print(f"| {label} | {statistics.median(t):.2f} s | {min(t):.2f} s | {max(t):.2f} s |")

@@ -257,16 +257,19 @@ def extract_features(
         width, height = backbone.input_size
         buffer = np.empty((batch_size, height, width, 3), np.uint8)
         filled, start = 0, 0
+        # A short first batch: the backbone starts while the decoder fills the next one
+        # (the decoder's head start is idle time for the model, once per clip).
+        limit = min(batch_size, CPU_SLICE)
         for frame in iter_frames(info.path, step, backbone.input_size, stop, hwaccel):
             if filled == 0:
                 start = frame.index
             # Per-frame work on the decoded, scaled frame (a motion stream) plugs in here.
             buffer[filled] = frame.image
             filled += 1
-            if filled == batch_size:
-                put(_Batch(start, buffer))
+            if filled == limit:
+                put(_Batch(start, buffer[:filled]))
                 buffer = np.empty_like(buffer)  # the model may still be reading the old one
-                filled = 0
+                filled, limit = 0, batch_size
         if filled:
             put(_Batch(start, buffer[:filled]))
         if with_audio:
