@@ -36,7 +36,7 @@ from .model.description import (
     read_meta,
     resolve_checkpoint,
 )
-from .model.onnx_scorer import OnnxScorer
+from .model.onnx_scorer import OnnxScorer, graph_path
 
 if TYPE_CHECKING:
     from .features.extract import FrameEmbedder
@@ -149,8 +149,8 @@ def load_analyzer(checkpoint: str | Path | None = None, *, device: str | None = 
             scorer = OnnxScorer(model_path, meta)
         except ModelError as exc:
             notes.append(f"model on PyTorch: {exc}")
-            if "stale" in str(exc):
-                log.warning("%s", exc)
+            if graph_path(model_path).is_file():  # there but unusable (stale): say so
+                log.warning("%s The model runs on PyTorch instead.", exc)
     for note in notes:
         log.info("%s", note)
     if backbone is None:

@@ -176,6 +176,7 @@ def batch_outputs(clips: list[Path], json_dir: Path | None, csv_dir: Path | None
     clips may share a name, and no output may be a clip."""
     outputs: dict[Path, tuple[Path | None, Path | None]] = {}
     seen: dict[str, Path] = {}
+    resolved = {c.resolve() for c in clips}
     for clip in clips:
         if clip.stem in seen and seen[clip.stem] != clip:
             raise HighlightStudioError(
@@ -185,7 +186,11 @@ def batch_outputs(clips: list[Path], json_dir: Path | None, csv_dir: Path | None
         outputs[clip] = (None if json_dir is None else json_dir / f"{clip.stem}.json",
                          None if csv_dir is None else csv_dir / f"{clip.stem}.csv")
         json_path, csv_path = outputs[clip]
-        check_outputs({"--json-dir": json_path, "--csv-dir": csv_path}, sources=clips)
+        check_outputs({"--json-dir": json_path, "--csv-dir": csv_path}, sources=(clip,))
+        for path in (json_path, csv_path):
+            if path is not None and path.resolve() in resolved:  # a clip named like an output
+                raise HighlightStudioError(f"Refusing to write {path} over a clip of the "
+                                           "batch.")
     return outputs
 
 
