@@ -4,6 +4,7 @@ reported while the others finish."""
 from __future__ import annotations
 
 import json
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -119,3 +120,33 @@ def test_one_clip_can_write_into_a_folder(clips: Path, tiny: Path, tmp_path: Pat
     assert main(["analyze", str(clips / "a.mp4"), "--checkpoint", str(tiny), "--device", "cpu",
                  "--json-dir", str(tmp_path)]) == 0
     assert _steps(tmp_path / "a.json") == 12
+
+
+def test_on_onnxruntime_two_files_in_flight_keep_the_order(clips: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """The shipped model on the CPU: files overlap, summaries and outputs stay per clip."""
+    from highlight_studio.commands import analyze as command
+
+    assert command.BATCH_IN_FLIGHT == 2
+    seen = []
+    real = command.analyse_file
+    both_started = threading.Barrier(2, timeout=60)  # broken unless two files overlap
+
+    def recording(analyzer, clip, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(analyzer.runtime)
+        both_started.wait()
+        return real(analyzer, clip, *args, **kwargs)
+
+    monkeypatch.setattr(command, "analyse_file", recording)
+    out = tmp_path / "json"
+    out.mkdir()
+    code = main(["analyze", str(clips / "b.mkv"), str(clips / "broken.mp4"),
+                 str(clips / "a.mp4"), "--device", "cpu", "--no-cache", "--json-dir", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 1 and seen == ["onnxruntime", "onnxruntime"]
+    lines = [line for line in stdout.splitlines() if ": " in line]
+    assert [line.split(":")[0] for line in lines[:3]] == ["b.mkv", "broken.mp4", "a.mp4"]
+    assert json.loads((out / "a.json").read_text())["model"] == "default"
+    assert _steps(out / "a.json") == 15  # 3 s at the default model's 0.2 s steps

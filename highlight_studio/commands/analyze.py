@@ -15,7 +15,9 @@ import csv
 import io
 import json
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +43,7 @@ if TYPE_CHECKING:  # the model loads only when a command runs, so `--help` stays
 
     from ..scoring import Analysis, Analyzer
 
+BATCH_IN_FLIGHT = 2  # files analysed at once on ONNX Runtime (see run_batch)
 # What a folder contributes to a batch (the training panel's list, lower case).
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mts",
                             ".m2ts", ".ts", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".dv"})
@@ -245,8 +248,36 @@ def run_one(args: argparse.Namespace, clip: Path) -> int:
     return 0
 
 
+class _BatchBar:
+    """One bar over the batch's seconds of video, fed from every file in flight."""
+
+    def __init__(self, total: float) -> None:
+        self._bar = tqdm(total=round(total, 1), unit="s", desc="analyze",
+                         disable=not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
+        self._lock = threading.Lock()
+        self._done: dict[Path, float] = {}
+
+    def update(self, clip: Path, seconds: float) -> None:
+        with self._lock:
+            self._done[clip] = seconds
+            self._bar.n = round(sum(self._done.values()), 1)
+            self._bar.refresh()
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            self._bar.write(line, file=sys.stdout)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
 def run_batch(args: argparse.Namespace, clips: list[Path]) -> int:
-    """Every clip with one loaded model; failures are reported and the batch goes on."""
+    """Every clip with one loaded model; failures are reported and the batch goes on.
+
+    On ONNX Runtime two files are in flight (the session is shared; each file has its decode
+    thread), so the cores stay busy where one file's decoding ends and the next one's starts.
+    Summaries and outputs follow the clips' order.
+    """
     from ..media import probe
     from ..scoring import load_analyzer
 
@@ -262,36 +293,40 @@ def run_batch(args: argparse.Namespace, clips: list[Path]) -> int:
             durations[clip] = probe(clip).duration
         except HighlightStudioError as exc:
             failed[clip] = str(exc)
-    bar = tqdm(total=round(sum(durations.values()), 1), unit="s", desc="analyze",
-               disable=not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
-    seconds_done = 0.0
+    bar = _BatchBar(sum(durations.values()))
+    cancel = CancelToken()
+
+    def one(clip: Path) -> FileResult:
+        def progress(event: Progress) -> None:
+            if event.stage == "features" and event.total:
+                bar.update(clip, durations[clip] * event.done / event.total)
+
+        return analyse_file(analyzer, clip, options, use_cache=not args.no_cache,
+                            cancel=cancel, on_progress=progress)
+
+    # torch's thread setting is process-wide (extract._torch_threads): one file at a time there
+    in_flight = BATCH_IN_FLIGHT if analyzer.runtime == "onnxruntime" else 1
     done = 0
+    pool = ThreadPoolExecutor(in_flight, thread_name_prefix="highlight-batch")
     try:
+        futures = {clip: pool.submit(one, clip) for clip in clips if clip not in failed}
         for clip in clips:
             if clip in failed:
-                bar.write(f"{clip.name}: FAILED: {failed[clip]}", file=sys.stdout)
+                bar.write(f"{clip.name}: FAILED: {failed[clip]}")
                 continue
-
-            def progress(event: Progress, before: float = seconds_done,
-                         length: float = durations[clip]) -> None:
-                if event.stage == "features" and event.total:
-                    bar.n = round(before + length * event.done / event.total, 1)
-                    bar.refresh()
-
             try:
-                result = analyse_file(analyzer, clip, options, use_cache=not args.no_cache,
-                                      on_progress=progress)
+                result = futures[clip].result()
                 write_file_outputs(result, *outputs[clip], clip)
             except HighlightStudioError as exc:
                 failed[clip] = str(exc)
-                bar.write(f"{clip.name}: FAILED: {exc}", file=sys.stdout)
+                bar.write(f"{clip.name}: FAILED: {exc}")
             else:
                 done += 1
-                bar.write(summary_line(result), file=sys.stdout)
-            seconds_done += durations[clip]
-            bar.n = round(seconds_done, 1)
-            bar.refresh()
+                bar.write(summary_line(result))
+            bar.update(clip, durations[clip])
     finally:
+        cancel.cancel()  # on an interrupt: the files in flight stop at their next check
+        pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
     wall = time.perf_counter() - started
     analysed = sum(d for c, d in durations.items() if c not in failed)
