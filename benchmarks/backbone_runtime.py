@@ -49,7 +49,8 @@ import numpy as np
 import torch
 
 from highlight_studio.features.extract import ClipFeatures, extract_features, model_threads
-from highlight_studio.features.onnx_runtime import OnnxBackbone, OnnxSpec, export_onnx, onnx_path
+from highlight_studio.features.onnx_export import export_onnx
+from highlight_studio.features.onnx_runtime import OnnxBackbone, OnnxSpec, onnx_path
 from highlight_studio.features.visual import Backbone, create_backbone
 from highlight_studio.media import iter_frames, probe
 

@@ -3,7 +3,7 @@
     python scripts/export_backbone_onnx.py [NAME]
 
 Builds the backbone from its packaged weights exactly as analysis does (PyTorch, BatchNorm
-folded), exports it with :func:`highlight_studio.features.onnx_runtime.export_onnx` (the source
+folded), exports it with :func:`highlight_studio.features.onnx_export.export_onnx` (the source
 weights' SHA-256, input size, backbone id and torch/timm versions go into the metadata, which
 loading checks), then builds the backbone again on ONNX Runtime the way analysis will and compares
 its features with PyTorch's on synthetic frames, refusing to keep a file that disagrees. Needs
@@ -20,7 +20,8 @@ import sys
 import numpy as np
 
 from highlight_studio.errors import HighlightStudioError
-from highlight_studio.features.onnx_runtime import export_onnx, onnx_path
+from highlight_studio.features.onnx_export import export_onnx
+from highlight_studio.features.onnx_runtime import onnx_path
 from highlight_studio.features.visual import DEFAULT_BACKBONE, create_backbone
 
 TOLERANCE = 1e-4  # max abs feature difference a shipped graph may have from PyTorch

@@ -143,6 +143,7 @@ def test_cli_output_mistakes_are_caught_before_the_analysis(
         raise AssertionError("the clip was analysed before its outputs were checked")
 
     monkeypatch.setattr(scoring, "analyze", no_analysis)
+    monkeypatch.setattr(scoring, "load_analyzer", no_analysis)
     before = clip.read_bytes()
     (tmp_path / "link.json").symlink_to(tmp_path / "gone" / "x.json")
     args = [a.format(tmp=tmp_path, clip=clip) for a in outputs]

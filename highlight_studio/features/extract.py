@@ -7,6 +7,10 @@ re-raised in the caller, and cancelling stops both sides within one frame or bat
 
 The motion stream (:mod:`.motion`) is computed in the decode thread, step by step, from a small
 grey pair the decoder hands over with each frame, so it overlaps the backbone as decoding does.
+Frames are scaled to the backbone's input size once, by the decoder (libswscale during the RGB
+conversion), and cross the thread boundary in batches. Importing this module loads no torch:
+the backbone may be an ONNX Runtime one (:class:`~.onnx_runtime.OnnxFrameBackbone`), and
+torch's thread count is only touched where torch is loaded.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import contextlib
 import logging
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
 from ..errors import FeatureError
 from ..events import Cancelled, CancelToken, Progress, check_cancel
@@ -29,7 +34,9 @@ from ..media import MediaInfo, iter_frames, probe, read_audio, step_count
 from .audio import AudioFeatureConfig, audio_step_mels, stretch_to
 from .cache import CachedFeatures, CacheKey, FeatureCache, cache_key
 from .motion import NO_MOTION_NOTE, MotionConfig, MotionStream, frame_size
-from .visual import Backbone
+
+if TYPE_CHECKING:
+    from .visual import Backbone
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,18 @@ _QUEUE_BATCHES = 2  # decoded batches waiting for the model: enough to hide jitt
 _POLL_S = 0.1  # how often a blocked side looks at the stop and cancel flags
 
 CPU_SLICE = 8  # frames embedded between cancel checks on a CPU
+
+
+class FrameEmbedder(Protocol):
+    """What extraction needs of a backbone: a torch :class:`~.visual.Backbone` or a torch-free
+    :class:`~.onnx_runtime.OnnxFrameBackbone`."""
+
+    id: str
+    dim: int
+    input_size: tuple[int, int]
+    device: str
+
+    def embed(self, frames: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -165,6 +184,8 @@ def _torch_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -196,7 +217,7 @@ def _clip_mels(path: Path, n_steps: int, step: float, config: AudioFeatureConfig
 
 def extract_features(
     path: str | Path,
-    backbone: Backbone,
+    backbone: Backbone | FrameEmbedder,
     step: float = 0.2,
     cache: FeatureCache | None = None,
     with_audio: bool = True,
@@ -204,6 +225,7 @@ def extract_features(
     batch_size: int = 32,
     audio_config: AudioFeatureConfig | None = None,
     motion: MotionConfig | None = None,
+    hwaccel: str | None = None,
 ) -> Iterator[Progress | ClipFeatures]:
     """Yield ``Progress`` (stage "features", done/total in steps) per batch, then ClipFeatures.
 
@@ -215,7 +237,9 @@ def extract_features(
     ``motion`` (e.g. ``motion.DEFAULT_MOTION``) also computes the motion stream, in the decode
     thread; a clip that has none (a single frame) gets ``motion=None`` and a ``motion_note``.
     A cached entry without it (or with other settings) is recomputed and replaced then.
-    On a CPU, torch's thread count is lowered while the generator runs (see model_threads).
+    ``hwaccel`` ("cuda") decodes on the GPU where it can (see ``media.iter_frames``).
+    On a CPU, a torch backbone's thread count is lowered while the generator runs (see
+    model_threads).
 
     Raises :class:`~highlight_studio.errors.MediaError` for an unreadable clip and
     :class:`~highlight_studio.events.Cancelled` once ``cancel`` is set.
@@ -253,18 +277,21 @@ def extract_features(
         filled, start = 0, 0
         flow = None if motion is None else MotionStream(n_steps, motion)
         pair_size = None if motion is None else frame_size(info, motion)
+        # A short first batch: the backbone starts while the decoder fills the next one
+        # (the decoder's head start is idle time for the model, once per clip).
+        limit = min(batch_size, CPU_SLICE)
         for frame in iter_frames(info.path, step, backbone.input_size, stop,
-                                 pair_size=pair_size):
+                                 pair_size=pair_size, hwaccel=hwaccel):
             if filled == 0:
                 start = frame.index
             if flow is not None:
                 flow.add(frame)
             buffer[filled] = frame.image
             filled += 1
-            if filled == batch_size:
-                put(_Batch(start, buffer))
+            if filled == limit:
+                put(_Batch(start, buffer[:filled]))
                 buffer = np.empty_like(buffer)  # the model may still be reading the old one
-                filled = 0
+                filled, limit = 0, batch_size
         if filled:
             put(_Batch(start, buffer[:filled]))
         if flow is not None:
@@ -278,7 +305,10 @@ def extract_features(
     mels: np.ndarray | None = None
     rows: np.ndarray | None = None
     done = 0
-    with _torch_threads(model_threads(backbone.device)), _Prefetcher(produce, cancel) as items:
+    # Only where torch is loaded (a torch backbone, or its preprocessing): an ONNX Runtime
+    # session sizes its own pool (onnx_runtime._intra_op_threads).
+    threads = model_threads(backbone.device) if "torch" in sys.modules else None
+    with _torch_threads(threads), _Prefetcher(produce, cancel) as items:
         for item in items:
             if isinstance(item, _Batch):
                 # On a CPU a batch takes a second or more; embedding it in slices with a check

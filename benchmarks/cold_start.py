@@ -1,0 +1,198 @@
+"""Cold analysis against PySceneDetect and decode-only, on one 720p H.264 clip, in one run.
+
+    python benchmarks/cold_start.py [--clip F] [--rounds 5] [--json F]
+
+What a new user compares: seconds from typing the command to its answer.
+
+- ``highlight-studio analyze`` cold: a fresh process, the feature cache in an empty folder and
+  ``--no-cache``; the CLI exactly as installed (``python -m highlight_studio.cli``);
+- ``scenedetect detect-content``: PySceneDetect from PyPI in its own environment
+  (``/tmp/scenedetect-venv``, made by this script with ``opencv-python-headless``), defaults;
+- in-process analysis: a fresh process that times loading the models and analysing the clip
+  after its imports (what ``analyze`` does once it has started);
+- decode-only: a fresh process that times decoding the frames the analysis decodes (one per
+  0.2 s step, scaled to the backbone's 224x224) and nothing else.
+
+Each is also measured in CPU seconds (user + sys of the whole process, every thread): on a
+machine other jobs keep busy, wall time follows the CPU share a process wins, so the CPU
+seconds are the steadier comparison.
+
+Rounds alternate the four, so the load other users put on a shared machine hits each alike;
+medians are reported. Without ``--clip`` the 720p clip is made once from the sample trailer
+(640x360, 55 s), scaled to 1280x720 with libx264 (crf 18, the trailer's 24 fps and its audio),
+into ``data/bench/trailer_bbb_720p.mp4``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "resources" / "samples" / "trailer_bbb.mp4"
+CLIP_720P = ROOT / "data" / "bench" / "trailer_bbb_720p.mp4"
+SCENEDETECT_VENV = Path("/tmp/scenedetect-venv")
+
+IN_PROCESS = r"""
+import json, sys, time
+mode, path = sys.argv[1], sys.argv[2]
+from highlight_studio import media
+from highlight_studio.features.onnx_runtime import FRAME_SPECS
+from highlight_studio.scoring import Analysis, analyze_clip, load_analyzer
+t = time.perf_counter()
+if mode == "decode":
+    size = FRAME_SPECS["tf_efficientnet_lite0"].input_size
+    n = sum(1 for _ in media.iter_frames(path, step=0.2, size=size))
+else:
+    analyzer = load_analyzer(device="cpu")
+    [result] = [e for e in analyze_clip(analyzer, path, use_cache=False)
+                if isinstance(e, Analysis)]
+    n = len(result.scores)
+    assert analyzer.runtime == "onnxruntime", analyzer.notes
+print(json.dumps({"wall": time.perf_counter() - t, "steps": n,
+                  "torch": "torch" in sys.modules}))
+"""
+
+
+def make_720p(source: Path, out: Path) -> Path:
+    """``source`` scaled to 1280x720 H.264 (crf 18), same frame rate, its audio copied."""
+    import av
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".part")
+    with av.open(str(source)) as src, av.open(str(partial), "w", format="mp4") as dst:
+        vin = src.streams.video[0]
+        ain = src.streams.audio[0] if src.streams.audio else None
+        rate = vin.average_rate or Fraction(24)
+        vout = dst.add_stream("libx264", rate=rate)
+        vout.width, vout.height, vout.pix_fmt = 1280, 720, "yuv420p"
+        vout.options = {"crf": "18", "preset": "veryfast"}
+        aout = dst.add_stream_from_template(ain) if ain is not None else None
+        streams = [vin] if ain is None else [vin, ain]
+        for packet in src.demux(*streams):
+            if packet.stream is ain:
+                if packet.dts is not None:
+                    packet.stream = aout
+                    dst.mux(packet)
+                continue
+            for frame in packet.decode():
+                scaled = frame.reformat(1280, 720, "yuv420p")
+                scaled.pts, scaled.time_base = frame.pts, frame.time_base
+                dst.mux(vout.encode(scaled))
+        dst.mux(vout.encode())
+    partial.replace(out)
+    return out
+
+
+def ensure_scenedetect() -> Path:
+    exe = SCENEDETECT_VENV / "bin" / "scenedetect"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(SCENEDETECT_VENV)], check=True)
+        subprocess.run([str(SCENEDETECT_VENV / "bin" / "pip"), "install", "-q", "scenedetect",
+                        "opencv-python-headless"], check=True)
+    return exe
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + sys, all threads) of a whole process."""
+    cpu, started = _children_cpu(), time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - started, _children_cpu() - cpu
+
+
+def _in_process(mode: str, clip: Path, env: dict[str, str]) -> tuple[dict, float]:
+    """The child's own timing, and its whole process's CPU seconds."""
+    cpu = _children_cpu()
+    out = subprocess.run([sys.executable, "-c", IN_PROCESS, mode, str(clip)], check=True,
+                         env=env, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1]), _children_cpu() - cpu
+
+
+def measure(clip: Path, rounds: int) -> dict:
+    from highlight_studio.media import probe
+
+    scenedetect = ensure_scenedetect()
+    info = probe(clip)
+    runs: dict[str, list[float]] = {k: [] for k in (
+        "highlight-studio analyze (cold, whole process)", "scenedetect detect-content",
+        "in-process analysis", "decode-only (in process)")}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(rounds):
+            cache = Path(tmp) / f"cache{i}"  # an empty feature cache every time
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "HIGHLIGHT_STUDIO_CACHE": str(cache),
+                   "XDG_CACHE_HOME": str(cache)}
+            keys = list(runs)
+            for key, cmd in ((keys[0], [sys.executable, "-m", "highlight_studio.cli",
+                                        "analyze", str(clip), "--no-cache", "--json",
+                                        str(Path(tmp) / "out.json")]),
+                             (keys[1], [str(scenedetect), "-i", str(clip), "detect-content"])):
+                wall, seconds = _timed(cmd, env)
+                runs[key].append(wall)
+                cpu[key].append(seconds)
+            for key, mode in ((keys[2], "analyze"), (keys[3], "decode")):
+                result, seconds = _in_process(mode, clip, env)
+                assert not result["torch"], "the CPU analysis imported torch"
+                runs[key].append(result["wall"])
+                cpu[key].append(seconds)
+    medians = {k: statistics.median(v) for k, v in runs.items()}
+    keys = list(runs)
+    return {
+        "clip": f"{clip.name} ({info.width}x{info.height} {info.video_codec}, "
+                f"{float(info.avg_fps):g} fps, {info.duration:.1f} s)",
+        "rounds": rounds,
+        "seconds": {k: [round(x, 2) for x in v] for k, v in runs.items()},
+        "median_s": {k: round(v, 2) for k, v in medians.items()},
+        "x_real_time": {k: round(info.duration / v, 1) for k, v in medians.items()},
+        "median_cpu_s (whole process, all threads)": {
+            k: round(statistics.median(v), 2) for k, v in cpu.items()},
+        "analyze_over_scenedetect": round(medians[keys[0]] / medians[keys[1]], 2),
+        "in_process_over_decode": round(medians[keys[2]] / medians[keys[3]], 2),
+    }
+
+
+def machine() -> str:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {cores} cores usable, python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", type=Path)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    clip = args.clip or (CLIP_720P if CLIP_720P.exists() else make_720p(SAMPLE, CLIP_720P))
+    report = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"),
+              **measure(clip, args.rounds)}
+    print(json.dumps(report, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
