@@ -2,7 +2,7 @@
 inside the app's process): open a clip, analyse, drag the threshold, untick a segment, change
 another and undo that, export an EDL and an MP4 cut, reveal the training panel and train two
 steps; then relaunch on the clip and find the edits, the curve and the new model again, with
-torch never imported, and analyse again (torch loading after OpenGL, which used to crash)."""
+torch never imported, and analyse again (on a CPU still without torch: ONNX Runtime)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from clipgen import ClipSpec, write_clip
 from tinytrain import tiny_start_model
 
+from highlight_studio.scoring import gpu_possible
 from highlight_studio.training.finetune import user_data_dir
 
 from .conftest import start, tail, wait_for_exit
@@ -68,5 +69,8 @@ def test_open_threshold_edit_undo_export_train_then_relaunch(display, tmp_path) 
     assert not again["torch_at_curve"] and not again["torch_after_probe"]
     assert not again["triton_loaded"]
     assert again["mesa_llvm_before_torch"], "no software OpenGL: the crash is not covered"
-    assert again["reanalysed_steps"] == edit["steps"] and again["torch_after_analysis"]
+    assert again["reanalysed_steps"] == edit["steps"]
+    # On a CPU the shipped model analyses on ONNX Runtime, so torch stays out (it loaded after
+    # Mesa's LLVM in the first phase's training, which covers the crash); with a GPU it loads.
+    assert again["torch_after_analysis"] == gpu_possible()
     assert again["after_analysis"] == edit["final"]  # same clip and model: the edits stay
