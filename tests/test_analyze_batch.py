@@ -150,3 +150,39 @@ def test_on_onnxruntime_two_files_in_flight_keep_the_order(clips: Path, tmp_path
     assert [line.split(":")[0] for line in lines[:3]] == ["b.mkv", "broken.mp4", "a.mp4"]
     assert json.loads((out / "a.json").read_text())["model"] == "default"
     assert _steps(out / "a.json") == 15  # 3 s at the default model's 0.2 s steps
+
+
+def test_skip_done_leaves_out_clips_whose_outputs_exist(clips: Path, tiny: Path,
+                                                        tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    from highlight_studio.commands import analyze as command
+
+    out = tmp_path / "json"
+    out.mkdir()
+    (out / "a.json").write_text('{"done": "earlier"}\n')  # a.mp4 finished in an earlier run
+    analysed: list[str] = []
+    real = command.analyse_file
+    monkeypatch.setattr(command, "analyse_file", lambda analyzer, clip, *a, **k:
+                        analysed.append(clip.name) or real(analyzer, clip, *a, **k))
+    args = ["analyze", str(clips / "a.mp4"), str(clips / "b.mkv"), "--checkpoint", str(tiny),
+            "--device", "cpu", "--json-dir", str(out), "--skip-done"]
+    assert main(args) == 0
+    assert analysed == ["b.mkv"]
+    assert json.loads((out / "a.json").read_text()) == {"done": "earlier"}
+    assert _steps(out / "b.json") > 0
+    assert "1 of 2 clips skipped" in capsys.readouterr().out
+    assert main(args) == 0 and analysed == ["b.mkv"]  # a rerun finds both done
+    # without an output folder there is nothing to look for
+    assert main(["analyze", str(clips / "a.mp4"), "--skip-done"]) == 1
+    assert "--skip-done looks for the outputs" in capsys.readouterr().err
+
+
+def test_ray_without_ray_installed_or_outputs_is_a_clear_message(
+        clips: Path, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["analyze", str(clips / "a.mp4"), "--checkpoint", str(tiny), "--ray", "auto"])
+    assert code == 1 and "name --json-dir and/or --csv-dir" in capsys.readouterr().err
+    code = main(["analyze", str(clips / "a.mp4"), "--json", str(tmp_path / "a.json"),
+                 "--ray", "auto"])
+    assert code == 1 and "With --ray" in capsys.readouterr().err

@@ -104,3 +104,45 @@ def test_killing_a_ray_worker_still_finishes(cluster: str, clips: list[Path],
     for stem, event in done.items():  # and its result is still the local run's
         expected = np.load(local_features / "visual" / f"{stem}.npy")
         assert event.result.visual.tobytes() == expected.tobytes()
+
+
+def test_ray_analysis_equals_local_and_a_rerun_skips_it(cluster: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """`analyze --ray` on the cluster writes the documents a local batch writes, byte for
+    byte, from worker processes; a rerun with --skip-done analyses nothing."""
+    import torch
+
+    from highlight_studio.cli import main
+    from highlight_studio.model.checkpoint import save_checkpoint
+    from highlight_studio.model.config import RASLConfig
+    from highlight_studio.model.description import CheckpointMeta
+    from highlight_studio.model.rasl import RASL
+
+    torch.manual_seed(0)
+    config = RASLConfig(visual_dim=256, audio_dim=64, window=8, k=2)
+    model = save_checkpoint(tmp_path / "tiny", RASL(config),
+                            CheckpointMeta(config=config, backbone_id="test_tiny:seed0",
+                                           step_seconds=0.25))
+    clips = make_clips(tmp_path / "clips")
+    (tmp_path / "clips" / "broken.mp4").write_bytes(b"not a video" * 100)
+    options = ["--checkpoint", str(model), "--device", "cpu", "--no-cache", "--threshold", "0.5"]
+    common = [*map(str, clips), *options]
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    local.mkdir()
+    remote.mkdir()
+    assert main(["analyze", *common, "--json-dir", str(local), "--csv-dir", str(local)]) == 0
+    code = main(["analyze", *map(str, clips), str(tmp_path / "clips" / "broken.mp4"), *options,
+                 "--json-dir", str(remote), "--csv-dir", str(remote), "--ray", cluster])
+    out, err = capsys.readouterr()
+    assert code == 1 and "broken.mp4" in err  # tried twice, then named; the others finished
+    assert "FAILED after 2 tries" in out
+    workers = {line.rsplit("[", 1)[1].split(",")[0] for line in out.splitlines()
+               if line.startswith("c") and "[" in line}
+    assert len(workers) >= 1 and not any(w.endswith(f":{os.getpid()}") for w in workers)
+    names = sorted(p.name for p in local.iterdir())
+    assert names == sorted(p.name for p in remote.iterdir()) and len(names) == 8
+    for name in names:
+        assert (remote / name).read_bytes() == (local / name).read_bytes(), name
+    again = main(["analyze", *common, "--json-dir", str(remote), "--csv-dir", str(remote),
+                  "--ray", cluster, "--skip-done"])
+    assert again == 0 and "0 of 4 clips analysed, 4 skipped" in capsys.readouterr().out

@@ -76,6 +76,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="write CLIP_NAME.json per clip into DIR (a batch or one clip)")
     p.add_argument("--csv-dir", type=Path, metavar="DIR",
                    help="write CLIP_NAME.csv per clip into DIR (a batch or one clip)")
+    p.add_argument("--skip-done", action="store_true",
+                   help="leave out clips whose --json-dir/--csv-dir outputs exist already "
+                        "(a rerun continues an interrupted batch)")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="fan the clips out over the Ray cluster at ADDRESS (host:port of its "
+                        "head, or auto), one task per clip; needs pip install "
+                        "'highlight-studio[cluster]' and the model on every machine")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="clips in flight at once (default: 2 here; with --ray, one per CPU "
+                        "of the cluster)")
     add_model_arguments(p)
     add_segment_arguments(p)
     p.set_defaults(func=run)
@@ -209,6 +219,13 @@ def batch_outputs(clips: list[Path], json_dir: Path | None, csv_dir: Path | None
     return outputs
 
 
+def outputs_done(paths: tuple[Path | None, Path | None]) -> bool:
+    """Whether every output a clip was asked for exists (what ``--skip-done`` leaves out;
+    outputs are written atomically, so one that exists is whole)."""
+    wanted = [path for path in paths if path is not None]
+    return bool(wanted) and all(path.is_file() for path in wanted)
+
+
 def write_file_outputs(result: FileResult, json_path: Path | None, csv_path: Path | None,
                        clip: Path) -> None:
     write_outputs([(json_path, lambda: json.dumps(result.document(), indent=1)),
@@ -225,16 +242,37 @@ def summary_line(result: FileResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 1:
+        raise HighlightStudioError("--workers must be 1 or more.")
     clips = expand_clips(args.clips, args.list)
     if not clips:
         raise HighlightStudioError("No clips to analyse: name clips, folders or @LIST files "
                                    "(a folder held no video files, or a list was empty).")
     batch = len(clips) > 1 or len(args.clips) != 1 or bool(args.list) \
         or Path(args.clips[0]).is_dir()
-    if batch:
+    if batch and (args.json is not None or args.csv is not None):
+        raise HighlightStudioError("--json and --csv name one file; for a batch use "
+                                   "--json-dir / --csv-dir.")
+    if args.skip_done and args.json_dir is None and args.csv_dir is None:
+        raise HighlightStudioError("--skip-done looks for the outputs of --json-dir / "
+                                   "--csv-dir; name at least one.")
+    if args.ray is not None:
         if args.json is not None or args.csv is not None:
-            raise HighlightStudioError("--json and --csv name one file; for a batch use "
-                                       "--json-dir / --csv-dir.")
+            raise HighlightStudioError("With --ray, write the outputs with --json-dir / "
+                                       "--csv-dir.")
+        from .analyze_cluster import run_cluster
+
+        return run_cluster(args, clips)
+    if args.skip_done:
+        outputs = batch_outputs(clips, args.json_dir, args.csv_dir)
+        todo = [clip for clip in clips if not outputs_done(outputs[clip])]
+        if len(todo) < len(clips):
+            print(f"{len(clips) - len(todo)} of {len(clips)} clips skipped: their outputs "
+                  "exist (--skip-done)")
+        if not todo:
+            return 0
+        clips = todo
+    if batch:
         return run_batch(args, clips)
     return run_one(args, clips[0])
 
@@ -322,7 +360,7 @@ def run_batch(args: argparse.Namespace, clips: list[Path]) -> int:
                             cancel=cancel, on_progress=progress, profile=profile)
 
     # torch's thread setting is process-wide (extract._torch_threads): one file at a time there
-    in_flight = BATCH_IN_FLIGHT if analyzer.runtime == "onnxruntime" else 1
+    in_flight = (args.workers or BATCH_IN_FLIGHT) if analyzer.runtime == "onnxruntime" else 1
     done = 0
     pool = ThreadPoolExecutor(in_flight, thread_name_prefix="highlight-batch")
     try:
