@@ -34,7 +34,7 @@ def test_explicit_segments_write_every_format(clip: Path, tmp_path: Path,
     code = cli.main(["export", str(clip), "--segments", "0.4-1.0,2.0-2.8",
                      "--edl", str(tmp_path / "a.edl"), "--fcpxml", str(tmp_path / "a.fcpxml"),
                      "--otio", str(tmp_path / "a.otio"), "--mp4-dir", str(out), "--mode", "fast",
-                     "--reel-preset", "avid"])
+                     "--edl-preset", "avid"])
     assert code == 0, capsys.readouterr().err
     events = edl_events(tmp_path / "a.edl")
     # 0.4 s = frame 10, 1.0 s = 25, 2.0 s = 50, 2.8 s = 70 at 25 fps
@@ -161,7 +161,7 @@ def test_drop_frame_clip_with_embedded_timecode(tmp_path: Path) -> None:
         n_frames=45, fps=Fraction(30000, 1001), width=160, height=120, timecode="01:00:00;00"))
     edl = tmp_path / "cam.edl"
     assert cli.main(["export", str(src), "--segments", "0.5-1.0", "--edl", str(edl),
-                     "--reel-preset", "resolve"]) == 0
+                     "--reel-preset", "resolve"]) == 0  # the old spelling of --edl-preset
     lines = edl.read_text().splitlines()
     assert lines[1] == "FCM: DROP FRAME"
     # 0.5 s * 29.97 = 14.985 -> frame 15; 1.0 s -> 29.97 -> frame 30 (exclusive)
@@ -177,7 +177,7 @@ def test_reel_name_from_the_camera_file(tmp_path: Path, preset: str, reel: str) 
         reel="A001C003", container="mov"))
     edl = tmp_path / f"{preset}.edl"
     assert cli.main(["export", str(src), "--segments", "0.2-0.6", "--edl", str(edl),
-                     "--reel-preset", preset]) == 0
+                     "--edl-preset", preset]) == 0
     (event,) = edl_events(edl)
     assert event[1] == reel and event[4:6] == ["14:30:00:05", "14:30:00:15"]
 

@@ -88,12 +88,12 @@ def test_several_formats_are_written_by_one_job(tmp_path, small_clip) -> None:
 
 def test_a_failing_format_takes_the_others_of_its_job_with_it(tmp_path, small_clip,
                                                               monkeypatch) -> None:
-    from highlight_studio.gui import export_dialog
+    from highlight_studio.export import formats
 
     def broken(*args: object, **kwargs: object) -> Path:
         raise ExportError("the OTIO writer broke")
 
-    monkeypatch.setattr(export_dialog, "write_otio", broken)
+    monkeypatch.setattr(formats, "write_otio", broken)
     out = tmp_path / "out"
     out.mkdir()
     request = ExportRequest("EDL (CMX 3600)", out / "c.edl", together=(
