@@ -252,3 +252,43 @@ def test_deinterlace_reaches_the_cuts(tmp_path: Path, capsys: pytest.CaptureFixt
         (cut,) = out_dir.iterdir()
         with av.open(str(cut)) as container:
             assert container.streams.video[0].codec_context.field_order == want
+
+
+def test_segment_lists_are_formats_of_the_command(clip: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """The command writes the window's JSON and CSV lists; typed segments have no score."""
+    import csv
+    import json
+
+    listed, table = tmp_path / "s.json", tmp_path / "s.csv"
+    assert cli.main(["export", str(clip), "--segments", "0.4-1.0,2.0-2.8", "--json",
+                     str(listed), "--csv", str(table)]) == 0
+    document = json.loads(listed.read_text())
+    assert document["clip"] == str(clip) and document["model"] == ""
+    assert document["segments"] == [
+        {"start": 0.4, "end": 1.0, "duration": pytest.approx(0.6), "score": None},
+        {"start": 2.0, "end": 2.8, "duration": pytest.approx(0.8), "score": None}]
+    rows = list(csv.DictReader(table.open()))
+    assert [(r["start"], r["end"], r["score"]) for r in rows] == [("0.400", "1.000", ""),
+                                                                 ("2.000", "2.800", "")]
+    assert "JSON" in capsys.readouterr().out
+
+
+def test_the_joined_file_keeps_its_old_flag(clip: Path, tmp_path: Path) -> None:
+    """--joined writes every segment into one more MP4; --reel, its first spelling, still
+    does (hidden from --help, where "reel" now means only the EDL's reel field)."""
+    for flag in ("--joined", "--reel"):
+        out = tmp_path / flag.strip("-")
+        assert cli.main(["export", str(clip), "--segments", "0.4-1.0,2.0-2.8", "--mp4-dir",
+                         str(out), "--mode", "fast", flag]) == 0
+        assert sorted(p.name for p in out.iterdir()) == [
+            "game day_01_00-00-00-10.mp4", "game day_02_00-00-02-00.mp4",
+            "game day_highlights.mp4"]
+
+
+def test_help_names_each_reel_once(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["export", "--help"])
+    text = capsys.readouterr().out
+    assert "--edl-preset" in text and "--joined" in text
+    assert "--reel-preset" not in text and "--reel " not in text

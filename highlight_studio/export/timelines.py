@@ -67,7 +67,7 @@ def edl_reel(tape: str | None, preset: EdlPreset) -> str:
     if preset.uppercase_reel:
         cleaned = cleaned.upper()
     if altered:
-        log.warning("The clip's tape name %r is written as reel %r (a CMX 3600 EDL holds 8 "
+        log.warning("The clip's tape name %r is written as %r (a CMX 3600 reel field holds 8 "
                     "letters and digits). A conform by reel name may not find it: match by "
                     "timecode and clip name (in Resolve, untick \"Assist using reel names\"), "
                     "or export FCPXML, which keeps the media path.", tape,
