@@ -158,15 +158,15 @@ def _title(target: Target) -> str:
 
 
 def _print_selection(clip: Path, selection: Selection, targets: list[Target]) -> None:
-    count = len(selection.segments)
+    """What is about to be written: on the frame grid when a format is written from it."""
     if any(t.exporter.on_frames for t in targets):
         timeline = selection.timeline
-        seconds = float(timeline.seconds(timeline.frames))
         count = len(timeline.cuts)
-        print(f"{clip.name}: {count} segment{'s' if count != 1 else ''}, {timeline.frames} "
-              f"frames ({seconds:.2f} s) at {float(timeline.rate):.3f} fps")
+        grid = (f", {timeline.frames} frames ({float(timeline.seconds(timeline.frames)):.2f} s)"
+                f" at {float(timeline.rate):.3f} fps")
     else:
-        print(f"{clip.name}: {count} segment{'s' if count != 1 else ''}")
+        count, grid = len(selection.segments), ""
+    print(f"{clip.name}: {count} segment{'s' if count != 1 else ''}{grid}")
     note = truncation_note(selection.info)
     if note is not None:
         log.warning("%s", note)
