@@ -749,3 +749,41 @@ def _place(out: np.ndarray, samples: np.ndarray, pos: int) -> int:
     if hi > lo:
         out[lo:hi] = samples[lo - pos:hi - pos]
     return pos + len(samples)
+
+
+# --- containers for export: the cuts re-read the clip, write MP4s and check them --------------
+
+
+def open_clip(path: str | Path) -> av.container.InputContainer:
+    """Open a clip (already probed) or a written cut to read its packets again. PyAV's own
+    errors pass through: the exporter words them for the file it was writing."""
+    return av.open(str(path), metadata_errors="replace")
+
+
+def create_mp4(path: str | Path) -> av.container.OutputContainer:
+    """A new MP4 container to mux a cut into (``path`` is the exporter's temporary file)."""
+    return av.open(str(path), "w", format="mp4")
+
+
+def comment_tag(path: str | Path) -> str | None:
+    """A media file's ``comment`` tag (the mark the exporter leaves on its cuts), or None when
+    it has none or is not a media file at all."""
+    try:
+        with open_clip(path) as container:
+            return container.metadata.get("comment") or None
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+
+
+def tape_name(path: str | Path) -> str | None:
+    """The tape (reel) name a camera stored with the clip (a MOV timecode track), if any.
+
+    :class:`MediaInfo` does not carry it; only an EDL needs it, to conform by tape name."""
+    try:
+        with open_clip(path) as container:
+            for stream in (*container.streams.data, *container.streams.video):
+                if stream.metadata.get("reel_name"):
+                    return stream.metadata["reel_name"].strip() or None
+            return container.metadata.get("reel_name") or None
+    except (av.error.FFmpegError, OSError):
+        return None  # probe() has already said what is wrong with an unreadable clip

@@ -74,7 +74,7 @@ def test_exact_mode_cuts_the_intended_frames(clips: dict[str, Path], tmp_path: P
     info = probe(clips[name])
     rate = info.real_fps
     timeline = build_timeline(info, SEGMENTS)
-    results = run(timeline, info, tmp_path, mode="exact", reel=True)
+    results = run(timeline, info, tmp_path, mode="exact", joined=True)
     assert [r.index for r in results] == [1, 2, 0]
     wanted = [list(range(grid_frame(s.start, rate), grid_frame(s.end, rate))) for s in SEGMENTS]
     for result, frames in zip(results[:2], wanted, strict=True):
@@ -95,7 +95,7 @@ def test_fast_mode_reports_its_keyframe_bounds(clips: dict[str, Path], tmp_path:
     info = probe(clips[name])
     rate = info.real_fps
     timeline = build_timeline(info, SEGMENTS)
-    *results, reel = run(timeline, info, tmp_path, mode="fast", reel=True)
+    *results, reel = run(timeline, info, tmp_path, mode="fast", joined=True)
     assert frame_indices(reel.path) == [i for r in results for i in frame_indices(r.path)]
     assert reel.audio_duration == pytest.approx(reel.duration, abs=float(1 / rate) + 0.05)
     for result, seg in zip(results, SEGMENTS, strict=True):
@@ -251,8 +251,9 @@ def test_cuts_keep_rotation_and_carry_source_timecode(tmp_path: Path) -> None:
     out.mkdir()
     timeline = build_timeline(info, [Segment(0.5, 1.0)])
     for mode in ("exact", "fast"):
-        results = run(timeline, info, out, mode=mode, reel=True,
-                      template=f"{{clip}}_{mode}_{{index}}", reel_template=f"reel_{mode}")
+        results = run(timeline, info, out, mode=mode, joined=True,
+                      template=f"{{clip}}_{mode}_{{index}}",
+                      joined_template=f"reel_{mode}")
         cut, reel = results
         written = probe(cut.path)
         assert written.rotation == 90

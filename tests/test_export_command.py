@@ -34,7 +34,7 @@ def test_explicit_segments_write_every_format(clip: Path, tmp_path: Path,
     code = cli.main(["export", str(clip), "--segments", "0.4-1.0,2.0-2.8",
                      "--edl", str(tmp_path / "a.edl"), "--fcpxml", str(tmp_path / "a.fcpxml"),
                      "--otio", str(tmp_path / "a.otio"), "--mp4-dir", str(out), "--mode", "fast",
-                     "--reel-preset", "avid"])
+                     "--edl-preset", "avid"])
     assert code == 0, capsys.readouterr().err
     events = edl_events(tmp_path / "a.edl")
     # 0.4 s = frame 10, 1.0 s = 25, 2.0 s = 50, 2.8 s = 70 at 25 fps
@@ -161,7 +161,7 @@ def test_drop_frame_clip_with_embedded_timecode(tmp_path: Path) -> None:
         n_frames=45, fps=Fraction(30000, 1001), width=160, height=120, timecode="01:00:00;00"))
     edl = tmp_path / "cam.edl"
     assert cli.main(["export", str(src), "--segments", "0.5-1.0", "--edl", str(edl),
-                     "--reel-preset", "resolve"]) == 0
+                     "--reel-preset", "resolve"]) == 0  # the old spelling of --edl-preset
     lines = edl.read_text().splitlines()
     assert lines[1] == "FCM: DROP FRAME"
     # 0.5 s * 29.97 = 14.985 -> frame 15; 1.0 s -> 29.97 -> frame 30 (exclusive)
@@ -177,7 +177,7 @@ def test_reel_name_from_the_camera_file(tmp_path: Path, preset: str, reel: str) 
         reel="A001C003", container="mov"))
     edl = tmp_path / f"{preset}.edl"
     assert cli.main(["export", str(src), "--segments", "0.2-0.6", "--edl", str(edl),
-                     "--reel-preset", preset]) == 0
+                     "--edl-preset", preset]) == 0
     (event,) = edl_events(edl)
     assert event[1] == reel and event[4:6] == ["14:30:00:05", "14:30:00:15"]
 
@@ -252,3 +252,43 @@ def test_deinterlace_reaches_the_cuts(tmp_path: Path, capsys: pytest.CaptureFixt
         (cut,) = out_dir.iterdir()
         with av.open(str(cut)) as container:
             assert container.streams.video[0].codec_context.field_order == want
+
+
+def test_segment_lists_are_formats_of_the_command(clip: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """The command writes the window's JSON and CSV lists; typed segments have no score."""
+    import csv
+    import json
+
+    listed, table = tmp_path / "s.json", tmp_path / "s.csv"
+    assert cli.main(["export", str(clip), "--segments", "0.4-1.0,2.0-2.8", "--json",
+                     str(listed), "--csv", str(table)]) == 0
+    document = json.loads(listed.read_text())
+    assert document["clip"] == str(clip) and document["model"] == ""
+    assert document["segments"] == [
+        {"start": 0.4, "end": 1.0, "duration": pytest.approx(0.6), "score": None},
+        {"start": 2.0, "end": 2.8, "duration": pytest.approx(0.8), "score": None}]
+    rows = list(csv.DictReader(table.open()))
+    assert [(r["start"], r["end"], r["score"]) for r in rows] == [("0.400", "1.000", ""),
+                                                                 ("2.000", "2.800", "")]
+    assert "JSON" in capsys.readouterr().out
+
+
+def test_the_joined_file_keeps_its_old_flag(clip: Path, tmp_path: Path) -> None:
+    """--joined writes every segment into one more MP4; --reel, its first spelling, still
+    does (hidden from --help, where "reel" now means only the EDL's reel field)."""
+    for flag in ("--joined", "--reel"):
+        out = tmp_path / flag.strip("-")
+        assert cli.main(["export", str(clip), "--segments", "0.4-1.0,2.0-2.8", "--mp4-dir",
+                         str(out), "--mode", "fast", flag]) == 0
+        assert sorted(p.name for p in out.iterdir()) == [
+            "game day_01_00-00-00-10.mp4", "game day_02_00-00-02-00.mp4",
+            "game day_highlights.mp4"]
+
+
+def test_help_names_each_reel_once(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["export", "--help"])
+    text = capsys.readouterr().out
+    assert "--edl-preset" in text and "--joined" in text
+    assert "--reel-preset" not in text and "--reel " not in text

@@ -127,7 +127,7 @@ def test_every_audio_track_is_kept(tmp_path: Path, mode: str) -> None:
     clip = make_clip(tmp_path / "two.mp4", tones=(440.0, 880.0))
     out = tmp_path / "out"
     out.mkdir()
-    results = cut(clip, out, [Segment(0.4, 1.6), Segment(2.0, 2.8)], mode=mode, reel=True)
+    results = cut(clip, out, [Segment(0.4, 1.6), Segment(2.0, 2.8)], mode=mode, joined=True)
     assert len(results) == 3
     for result in results:
         found = tones_of(result.path)
@@ -196,7 +196,7 @@ def test_a_cut_ending_in_a_long_gap_between_frames_passes_its_check(tmp_path: Pa
     clip = make_clip(tmp_path / "gap.mp4", n_frames=60, pts_seconds=seconds)
     out = tmp_path / "out"
     out.mkdir()
-    results = cut(clip, out, [Segment(0.5, 1.5), Segment(2.0, 3.6)], mode=mode, reel=True)
+    results = cut(clip, out, [Segment(0.5, 1.5), Segment(2.0, 3.6)], mode=mode, joined=True)
     first, second, reel = (indices(r.path) for r in results)
     assert first[-1] == 29 and second == list(range(30, 40))
     assert reel == first + second
@@ -216,7 +216,7 @@ def test_exact_cuts_keep_the_field_order_or_deinterlace_on_request(tmp_path: Pat
         out = tmp_path / f"out{deinterlace}"
         out.mkdir()
         results = cut(clip, out, [Segment(0.4, 1.2), Segment(1.6, 2.4)], mode="exact",
-                      deinterlace=deinterlace, reel=True)
+                      deinterlace=deinterlace, joined=True)
         for result in results:
             with av.open(str(result.path)) as container:
                 stream = container.streams.video[0]

@@ -23,8 +23,8 @@ from highlight_studio.export.timeline import (
 )
 from highlight_studio.export.timelines import (
     EDL_PRESETS,
+    edl_reel,
     edl_text,
-    reel_name,
     verify_edl,
     verify_fcpxml,
     write_edl,
@@ -170,7 +170,7 @@ def test_edl_timecode_and_round_trip(tmp_path: Path, rate: Fraction, fcm: str, s
 
 def test_edl_source_timecode_offset_and_reels(tmp_path: Path) -> None:
     tl = build_timeline(make_info(Fraction(25), timecode="10:00:00:00", channels=1), SEGMENTS)
-    tl = dataclasses.replace(tl, reel="tape-42 extra")
+    tl = dataclasses.replace(tl, tape="tape-42 extra")
     avid = write_edl(tl, tmp_path / "avid.edl", "avid").read_text()
     first = edl_events(avid)[0]
     assert first[1] == "TAPE42EX" and first[2] == "B"  # mono: picture + A1
@@ -179,22 +179,22 @@ def test_edl_source_timecode_offset_and_reels(tmp_path: Path) -> None:
     assert edl_events(resolve)[0][1] == "tape42ex"
     premiere = edl_text(tl, EDL_PRESETS["premiere"])
     assert edl_events(premiere)[0][1] == "AX"
-    assert reel_name(None, EDL_PRESETS["avid"]) == "AX"
-    assert reel_name("--", EDL_PRESETS["avid"]) == "AX"
+    assert edl_reel(None, EDL_PRESETS["avid"]) == "AX"
+    assert edl_reel("--", EDL_PRESETS["avid"]) == "AX"
 
 
 def test_a_reel_the_edl_cannot_hold_whole_is_said(caplog: pytest.LogCaptureFixture) -> None:
     """A camera reel longer than CMX 3600's 8 characters is cut, and a conform by reel name
     may then miss it: the user is told, and how to match instead."""
-    assert reel_name("A001_C003_0101AB", EDL_PRESETS["resolve"]) == "A001_C00"
+    assert edl_reel("A001_C003_0101AB", EDL_PRESETS["resolve"]) == "A001_C00"
     assert "'A001_C003_0101AB' is written as 'A001_C00'" in caplog.text
     assert "Assist using reel names" in caplog.text
     caplog.clear()
-    assert reel_name("撮影一", EDL_PRESETS["resolve"]) == "AX"  # nothing left of it: said too
+    assert edl_reel("撮影一", EDL_PRESETS["resolve"]) == "AX"  # nothing left of it: said too
     assert "'撮影一' is written as 'AX'" in caplog.text
     caplog.clear()
-    assert reel_name("a001", EDL_PRESETS["avid"]) == "A001"  # capitals alone: still matches
-    assert reel_name("A001", EDL_PRESETS["resolve"]) == "A001"
+    assert edl_reel("a001", EDL_PRESETS["avid"]) == "A001"  # capitals alone: still matches
+    assert edl_reel("A001", EDL_PRESETS["resolve"]) == "A001"
     assert caplog.text == ""
 
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ..errors import HighlightStudioError
 from ..events import CancelToken, Progress
+from ..export.segment_list import segment_rows
 from ..media import truncation_note
 from ..segments import Segment, SegmentOptions, select_segments
 from .common import (
@@ -104,14 +105,13 @@ def to_json(result: Analysis, segments: list[Segment]) -> dict:
         "notes": list(result.notes),
         "times": [round(float(t), 6) for t in result.times],
         "scores": [round(float(s), 6) for s in result.scores],
-        "segments": [{"start": round(s.start, 6), "end": round(s.end, 6),
-                      "duration": round(s.duration, 6), "score": round(s.score, 6)}
-                     for s in segments],
+        "segments": segment_rows(segments, digits=6),  # the rows of the export's list
     }
 
 
 def to_csv(result: Analysis, segments: list[Segment]) -> str:
-    """One row per step; ``segment`` is the 1-based segment holding the step's start, or empty."""
+    """One row per step; ``segment`` is the 1-based segment holding the step's start, or empty.
+    A curve, not a segment list, so it is not the export's CSV (``export --csv`` writes that)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["time", "score", "segment"])

@@ -1,4 +1,4 @@
-"""MP4 cuts of the selected segments, one file per cut and optionally one highlight reel.
+"""MP4 cuts of the selected segments, one file per cut and optionally all of them joined into one.
 
 Two modes, both driven by the frame model of :mod:`.timeline`:
 
@@ -39,7 +39,14 @@ from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
 from ..errors import ExportError
 from ..events import CancelToken, Progress, check_cancel
 from ..fileio import atomic_path, same_file
-from ..media import MediaInfo, decoded_frames, video_stream
+from ..media import (
+    MediaInfo,
+    comment_tag,
+    create_mp4,
+    decoded_frames,
+    open_clip,
+    video_stream,
+)
 from .timecode import frames_to_timecode, is_timecode_rate, nominal_rate
 from .timeline import Cut, Timeline
 
@@ -70,8 +77,8 @@ class CutOptions:
     # file names; fields: clip (source name without extension), index (1-based), tc (source
     # timecode of the segment's in point, "-" for ":"), start and end (seconds)
     template: str = "{clip}_{index:02d}_{tc}.mp4"
-    reel: bool = False  # also write all cuts joined into one file
-    reel_template: str = "{clip}_highlights.mp4"
+    joined: bool = False  # also write all cuts joined into one file (the highlight reel)
+    joined_template: str = "{clip}_highlights.mp4"
     crf: int = 18  # libx264 quality: 18 looks like the source
     x264_preset: str = "veryfast"
     audio_bitrate: int = 192_000
@@ -96,7 +103,7 @@ class CutResult:
 
     path: Path
     mode: str
-    index: int  # 1-based cut number; 0 for the highlight reel
+    index: int  # 1-based cut number; 0 for the joined file
     requested_start: float  # where the selection asked the (first) cut to start
     requested_end: float  # where it asked the (last) cut to end, exclusive
     start: float  # time of the first frame actually in the file
@@ -184,12 +191,8 @@ def cut_comment(source: Path) -> str:
 
 def _cut_mark(path: Path) -> str | None:
     """The mark of an MP4 this module wrote (None for any other file)."""
-    try:
-        with av.open(str(path), metadata_errors="replace") as container:
-            comment = container.metadata.get("comment", "")
-    except (av.error.FFmpegError, OSError, ValueError):
-        return None
-    return comment if comment.startswith(CUT_MARK) else None
+    comment = comment_tag(path)
+    return comment if comment is not None and comment.startswith(CUT_MARK) else None
 
 
 def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: CutOptions
@@ -207,11 +210,11 @@ def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: C
                            start=float(timeline.seconds(cut.src_in)),
                            end=float(timeline.seconds(cut.src_out)))
         jobs.append(_Job(folder / name, i, (cut,)))
-    if options.reel:
+    if options.joined:
         first, last = timeline.cuts[0], timeline.cuts[-1]
         tc = frames_to_timecode(timeline.source_start + first.src_in, timeline.rate,
                                 timeline.drop_frame)
-        name = output_name(options.reel_template, clip=clip, index=0,
+        name = output_name(options.joined_template, clip=clip, index=0,
                            tc=re.sub(r"[:;]", "-", tc),
                            start=float(timeline.seconds(first.src_in)),
                            end=float(timeline.seconds(last.src_out)))
@@ -247,7 +250,7 @@ def plan_outputs(timeline: Timeline, out_dir: str | os.PathLike[str], options: C
 def cut_clips(timeline: Timeline, info: MediaInfo, out_dir: str | os.PathLike[str],
               options: CutOptions = CutOptions(), cancel: CancelToken | None = None
               ) -> Iterator[Progress | CutResult]:
-    """Write one MP4 per cut (and the reel if asked), yielding Progress and a CutResult each.
+    """Write one MP4 per cut (and the joined file if asked), yielding Progress and a CutResult each.
 
     ``timeline`` says which frames (see :func:`.timeline.build_timeline`), ``info`` is the
     source's probe. Raises :class:`ExportError` for a bad folder, a name clash with the source,
@@ -336,8 +339,8 @@ def _label(out: av.container.OutputContainer, stream: av.VideoStream, timeline: 
            stream_rate: Fraction | None) -> None:
     """Give the file a start timecode before its header is written: a single cut carries the
     source timecode of its first frame (so editors can relink it to the camera original), a
-    reel the programme's 01:00:00:00 like the timelines. The file is also marked as a cut, so
-    a later export may replace it (and nothing else)."""
+    joined file the programme's 01:00:00:00 like the timelines. The file is also marked as a
+    cut, so a later export may replace it (and nothing else)."""
     out.metadata["comment"] = cut_comment(timeline.source)
     # MP4 keeps a timecode in a track counted at the stream's average rate, rounded: one
     # that rounds elsewhere (a copied variable-rate stream's) would make the muxer refuse
@@ -366,7 +369,7 @@ def _write_exact(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                  options: CutOptions, cancel: CancelToken | None) -> _Writer:
     spans: list[_Span] = []
     thumbs: list[np.ndarray] = []
-    with av.open(str(info.path)) as src, av.open(str(tmp), "w", format="mp4") as out:
+    with open_clip(info.path) as src, create_mp4(tmp) as out:
         vin = video_stream(src)
         assert vin is not None  # probe found it
         vin.thread_type = "AUTO"
@@ -627,7 +630,7 @@ def _encode_audio(out: av.container.OutputContainer, stream: av.AudioStream,
 def _write_fast(timeline: Timeline, info: MediaInfo, job: _Job, tmp: Path,
                 options: CutOptions, cancel: CancelToken | None) -> _Writer:
     spans: list[_Span] = []
-    with av.open(str(info.path)) as src, av.open(str(tmp), "w", format="mp4") as out:
+    with open_clip(info.path) as src, create_mp4(tmp) as out:
         vin = video_stream(src)
         assert vin is not None  # probe found it
         tb = vin.time_base
@@ -811,9 +814,9 @@ class _Written:
 
 def _read_back(path: Path, pictures: bool, cancel: CancelToken | None = None) -> _Written:
     """Re-open a written file in one pass: count its frames, measure every stream and, when
-    ``pictures``, decode the picture to grab its first and last frames. A long reel takes a
+    ``pictures``, decode the picture to grab its first and last frames. A long joined file takes a
     while to decode, so ``cancel`` is checked on every packet."""
-    with av.open(str(path)) as container:
+    with open_clip(path) as container:
         video = container.streams.video[0]
         audio = list(container.streams.audio)
         tb = video.time_base
@@ -869,7 +872,7 @@ def _verify(tmp: Path, job: _Job, timeline: Timeline, info: MediaInfo, spans: li
             thumbs: list[np.ndarray], mode: str, cancel: CancelToken | None = None
             ) -> CutResult:
     """Check a written file against what was meant; raise ExportError on any mismatch."""
-    with av.open(str(info.path)) as src:
+    with open_clip(info.path) as src:
         vin = video_stream(src)
         assert vin is not None  # probe found it
         tb = vin.time_base

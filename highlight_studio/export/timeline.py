@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
-import av.error
 import opentimelineio as otio
 
 from ..errors import ExportError
@@ -77,7 +75,7 @@ class Timeline:
     # 29.97 labels its frames 108 an hour apart from drop-frame, and an EDL must match the
     # camera's labels or the conform finds the wrong frames.
     drop_frame: bool
-    reel: str | None = None  # the source's tape/reel name when it carries one
+    tape: str | None = None  # the tape (reel) name the camera stored with the clip, if any
 
     @property
     def frames(self) -> int:
@@ -98,21 +96,6 @@ def exact_seconds(seconds: float) -> Fraction:
 def seconds_to_frame(seconds: float, rate: Fraction) -> int:
     """The frame boundary nearest ``seconds`` at ``rate`` (halves round up)."""
     return math.floor(exact_seconds(seconds) * rate + Fraction(1, 2))
-
-
-def read_reel_name(path: str | Path) -> str | None:
-    """The tape/reel name a camera stored with the clip (MOV timecode track), if any.
-
-    MediaInfo does not carry it; EDLs need it so Resolve and Avid can conform by reel.
-    """
-    try:
-        with av.open(str(path)) as container:
-            for stream in (*container.streams.data, *container.streams.video):
-                if stream.metadata.get("reel_name"):
-                    return stream.metadata["reel_name"].strip() or None
-            return container.metadata.get("reel_name") or None
-    except (av.error.FFmpegError, OSError):
-        return None  # probe() has already said what is wrong with an unreadable clip
 
 
 def editing_rate(info: MediaInfo) -> Fraction:
@@ -178,7 +161,7 @@ def frame_ranges(segments: Sequence[Segment], rate: Fraction, n_frames: int
 
 
 def build_timeline(info: MediaInfo, segments: Sequence[Segment], *, name: str | None = None,
-                   record_start: str = DEFAULT_RECORD_START, reel: str | None = None
+                   record_start: str = DEFAULT_RECORD_START, tape: str | None = None
                    ) -> Timeline:
     """Put ``segments`` of the clip described by ``info`` on the frame grid, end to end."""
     rate = editing_rate(info)
@@ -210,7 +193,7 @@ def build_timeline(info: MediaInfo, segments: Sequence[Segment], *, name: str | 
         width=info.width,
         height=info.height,
         pixel_aspect=info.pixel_aspect,
-        reel=reel,
+        tape=tape,
         drop_frame=drop,
     )
 

@@ -43,7 +43,7 @@ class EdlPreset:
 
     name: str
     style: str  # the CMX adapter's comment style ("premiere": clip name only; "avid": + path)
-    use_reel: bool  # write the source's reel name when it has one (else always AX)
+    use_reel: bool  # fill the reel field with the clip's tape name when it has one (else AX)
     uppercase_reel: bool  # Avid matches tape names in capitals
 
 
@@ -57,19 +57,21 @@ EDL_PRESETS = {
 }
 
 
-def reel_name(reel: str | None, preset: EdlPreset) -> str:
-    """A reel name the target accepts: at most 8 letters/digits/underscores, AX if unknown."""
-    if not reel or not preset.use_reel:
+def edl_reel(tape: str | None, preset: EdlPreset) -> str:
+    """The CMX 3600 reel field for a clip's tape name, as the target accepts it: at most 8
+    letters/digits/underscores, AX when the clip has no tape name or the target ignores it."""
+    if not tape or not preset.use_reel:
         return UNKNOWN_REEL
-    cleaned = re.sub(r"[^A-Za-z0-9_]", "", reel)[:REEL_LENGTH]
-    altered = cleaned != reel.strip()  # capitals alone change no match
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "", tape)[:REEL_LENGTH]
+    altered = cleaned != tape.strip()  # capitals alone change no match
     if preset.uppercase_reel:
         cleaned = cleaned.upper()
     if altered:
-        log.warning("The clip's reel %r is written as %r (a CMX 3600 EDL holds 8 letters and "
-                    "digits). A conform by reel name may not find it: match by timecode and "
-                    "clip name (in Resolve, untick \"Assist using reel names\"), or export "
-                    "FCPXML, which keeps the media path.", reel, cleaned or UNKNOWN_REEL)
+        log.warning("The clip's tape name %r is written as %r (a CMX 3600 reel field holds 8 "
+                    "letters and digits). A conform by reel name may not find it: match by "
+                    "timecode and clip name (in Resolve, untick \"Assist using reel names\"), "
+                    "or export FCPXML, which keeps the media path.", tape,
+                    cleaned or UNKNOWN_REEL)
     return cleaned or UNKNOWN_REEL
 
 
@@ -188,7 +190,7 @@ def edl_text(timeline: Timeline, preset: EdlPreset) -> str:
     rate = float(timeline.rate)
     edl = to_otio(timeline)
     edl.name = _edl_title(timeline.name)
-    reel = reel_name(timeline.reel, preset)
+    reel = edl_reel(timeline.tape, preset)
     for track in edl.tracks:
         # The adapter counts record timecode from zero and ignores global_start_time; a
         # leading gap puts the first event at 01:00:00:00 without changing any other time.

@@ -13,7 +13,8 @@ from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from highlight_studio.gui.export_dialog import FORMATS, ExportRequest
+from highlight_studio.export.formats import find_format
+from highlight_studio.gui.export_dialog import ExportRequest
 from highlight_studio.gui.main_window import MainWindow
 from highlight_studio.gui.settings import load_settings
 
@@ -355,7 +356,7 @@ def export(qtbot, window: MainWindow, request: ExportRequest) -> None:
 @pytest.mark.parametrize("name", ["JSON segment list", "CSV segment list"])
 def test_export_writes_the_included_segments(qtbot, window, tmp_path, name) -> None:
     uncheck(window, 2)
-    target = tmp_path / f"out{FORMATS[name]}"
+    target = tmp_path / f"out{find_format(name).suffix}"
     export(qtbot, window, ExportRequest(name, target))
     included = window.history.state.included
     if name.startswith("JSON"):

@@ -88,12 +88,12 @@ def test_several_formats_are_written_by_one_job(tmp_path, small_clip) -> None:
 
 def test_a_failing_format_takes_the_others_of_its_job_with_it(tmp_path, small_clip,
                                                               monkeypatch) -> None:
-    from highlight_studio.gui import export_dialog
+    from highlight_studio.export import formats
 
     def broken(*args: object, **kwargs: object) -> Path:
         raise ExportError("the OTIO writer broke")
 
-    monkeypatch.setattr(export_dialog, "write_otio", broken)
+    monkeypatch.setattr(formats, "write_otio", broken)
     out = tmp_path / "out"
     out.mkdir()
     request = ExportRequest("EDL (CMX 3600)", out / "c.edl", together=(
@@ -180,3 +180,24 @@ def test_a_checkpoint_with_a_wrong_shaped_tensor_is_a_clear_message(qtbot, make_
     open_and_wait(qtbot, window, clip)
     assert window.error_box is not None
     assert name in window.error_box.text() and "Unexpected" not in window.error_box.text()
+
+
+def test_the_window_path_is_checked_before_any_cut_like_the_command(tmp_path) -> None:
+    """An EDL of a rate editors do not take is refused before the (long) cuts start, as the
+    command refuses it before its analysis; so are two formats written to one file."""
+    clip = write_clip(tmp_path / "webcam.mp4", ClipSpec(n_frames=15, fps=Fraction(15),
+                                                        width=64, height=48, audio_hz=None))
+    out = tmp_path / "out"
+    request = ExportRequest("MP4 cuts", out / "cuts", cut_mode="fast", together=(
+        ExportRequest("EDL (CMX 3600)", out / "c.edl"),))
+    events = []
+    with pytest.raises(ExportError, match=r"15\.000 fps"):
+        for event in export_job(request, probe(clip), "default",
+                                [EditSegment(0.2, 0.6, 0.9)])(CancelToken()):
+            events.append(event)
+    assert events == [] and not out.exists()  # no cut was started, no folder made
+    twice = ExportRequest("JSON segment list", out / "s.txt", together=(
+        ExportRequest("CSV segment list", out / "s.txt"),))
+    with pytest.raises(ExportError, match="both be written"):
+        list(export_job(twice, probe(clip), "default", [EditSegment(0.2, 0.6, 0.9)])(
+            CancelToken()))

@@ -170,7 +170,7 @@ def test_export_dialog_follows_the_formats(qtbot, tmp_path) -> None:
     dialog.formats["MP4 cuts"].setChecked(True)
     request = dialog.request()
     assert request.path == tmp_path and request.format == "MP4 cuts" and not request.together
-    assert dialog.mode.isEnabled() and dialog.reel.isEnabled() and not dialog.preset.isEnabled()
+    assert dialog.mode.isEnabled() and dialog.joined.isEnabled() and not dialog.preset.isEnabled()
     assert dialog.eight_bit.isEnabled() and not request.eight_bit  # 10-bit kept by default
     dialog.eight_bit.setChecked(True)
     assert dialog.request().eight_bit
