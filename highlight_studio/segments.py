@@ -1,7 +1,8 @@
 """Turn a score curve into highlight segments: pure numpy, shared by the GUI and the exporters.
 
 Times are seconds on the clip's own clock (0 = first frame). A segment's ``end`` is exclusive.
-Step ``k`` of a curve covers ``[k * step, (k + 1) * step)`` clipped to the clip's duration.
+Step ``k`` of a curve covers ``[k * step, (k + 1) * step)`` clipped to the clip's duration
+(the grid of :mod:`.timegrid`).
 
 A step's score is the model's highlight score, min-max scaled over the clip: 1 is the clip's
 most highlight-like step, 0 its least; a segment's score is the mean over its steps. Scores
@@ -19,8 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import HighlightStudioError
+from .timegrid import first_step_from, step_count, step_end, step_start
 
-EPS = 1e-9  # seconds; times this close count as equal, so k * step round-off cannot flip a rule
+# Seconds; lengths and gaps this close count as equal, so k * step round-off cannot flip a rule.
+# Which step a time falls in is the time grid's rule (timegrid.STEP_TOLERANCE), not this one.
+EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,8 @@ def _spans(picked: np.ndarray, step: float, duration: float, options: SegmentOpt
     first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     if first.size == 0:
         return np.zeros(0), np.zeros(0)
-    start = np.maximum(first * step - options.pre_roll, 0.0)
-    end = np.minimum(np.minimum(stop * step, duration) + options.post_roll, duration)
+    start = np.maximum(step_start(first, step) - options.pre_roll, 0.0)
+    end = np.minimum(step_end(stop - 1, step, duration) + options.post_roll, duration)
     gap = start[1:] - end[:-1]  # negative where the rolls overlap
     start, end = _join(start, end, (gap <= EPS) | (gap < options.merge_gap - EPS))
     keep = end - start >= options.min_length - EPS
@@ -142,7 +146,7 @@ def select_segments(
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 1:
         raise ValueError(f"scores must be one value per step, got shape {s.shape}")
-    n = min(s.size, max(0, math.ceil(duration / step - EPS)))
+    n = min(s.size, step_count(duration, step))
     s = s[:n]
     if n == 0:
         return []
@@ -154,8 +158,8 @@ def select_segments(
         start, end = _best_spans(s, step, duration, options)
 
     cumulative = np.concatenate(([0.0], np.cumsum(s)))
-    lo = np.clip(np.ceil(start / step - EPS).astype(np.int64), 0, n)
-    hi = np.clip(np.ceil(end / step - EPS).astype(np.int64), 0, n)
+    lo = np.clip(first_step_from(start, step), 0, n)
+    hi = np.clip(first_step_from(end, step), 0, n)
     mean = (cumulative[hi] - cumulative[lo]) / np.maximum(hi - lo, 1)
     return [Segment(float(a), float(b), float(m))
             for a, b, m in zip(start, end, mean, strict=True)]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..scoring import Analysis
 from ..segments import EPS, SegmentOptions, select_segments
+from ..timegrid import first_step_from
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,8 @@ class EditState:
 
 def mean_score(analysis: Analysis, start: float, end: float) -> float:
     """Mean of the steps whose start lies in ``[start, end)``; NaN when none does."""
-    lo = max(0, int(np.ceil(start / analysis.step - 1e-9)))
-    hi = min(len(analysis.scores), int(np.ceil(end / analysis.step - 1e-9)))
+    lo = max(0, first_step_from(start, analysis.step))
+    hi = min(len(analysis.scores), first_step_from(end, analysis.step))
     if hi <= lo:
         return float("nan")
     return float(np.mean(analysis.scores[lo:hi]))

@@ -44,6 +44,7 @@ from .editing import SegmentEditing
 from .environment import LocalSetup, probe_setup
 from .export_dialog import ExportDialog, ExportDone, ExportRequest, export_job
 from .feedback_panel import FeedbackPanel
+from .file_filters import VIDEO_FILTER
 from .options_panel import OptionsPanel
 from .preview import Preview
 from .segment_table import SegmentPanel
@@ -57,7 +58,6 @@ from .workers import EtaClock, Job, RetiredJobs
 
 log = logging.getLogger(__name__)
 AnalyzeFunction = Callable[..., Iterator[object]]
-VIDEO_FILTER = "Video (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mts *.mxf);;All files (*)"
 DEFAULT_MODEL_LABEL = "Default model"
 SIDE_WIDTH = 420  # the side docks: room for three timecode columns
 TRAINING_SHARE = 0.35  # the training dock's first height, as a share of the window's

@@ -40,7 +40,6 @@ from ..errors import HighlightStudioError
 from ..events import PauseToken, Progress
 from ..training.finetune import (
     LOSS_FLAGS,
-    VIDEO_SUFFIXES,
     ClipInfo,
     FineTuneRequest,
     FineTuneResult,
@@ -55,6 +54,7 @@ from ..training.finetune import (
     user_data_dir,
 )
 from ..training.options import TrainOptions
+from .file_filters import VIDEO_FILTER
 from .workers import EtaClock, Job, format_clock
 
 if TYPE_CHECKING:  # the trainer imports torch; the GUI loads it only when a run starts
@@ -69,8 +69,6 @@ CURVES = (("recon", "L_e reconstruction", (60, 140, 255)),
           ("total", "total", (240, 240, 240)))
 LOSS_LABELS = {"kpoint": "k-point (L_r)", "scl": "audio-visual SCL (L_s)",
                "aux": "masked auxiliary (L_au)"}
-VIDEO_FILTER = (f"Video ({' '.join(f'*{s}' for s in sorted(VIDEO_SUFFIXES))});;"
-                "All files (*)")
 MAX_EVENTS = 200  # log every steps/200 steps: enough points for a curve, a small log file
 RISE_WINDOW = 5  # logged totals whose median is compared, so one noisy batch never warns
 RISE_MARGIN = 0.10  # warn when that median is this much (10 %) above its best so far
