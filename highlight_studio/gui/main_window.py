@@ -54,7 +54,7 @@ from .shortcuts import APPLICATION_WIDE, SHORTCUTS, ShortcutHelp, UndoKeysEveryw
 from .thumbnails import FramesAt, ThumbnailStrip
 from .timecodes import Clock
 from .training_panel import TrainingPanel
-from .workers import EtaClock, Job, RetiredJobs
+from .workers import EtaClock, Job, JobSlot, RetiredJobs
 
 log = logging.getLogger(__name__)
 AnalyzeFunction = Callable[..., Iterator[object]]
@@ -89,10 +89,14 @@ class MainWindow(SegmentEditing, QMainWindow):
         self.analysis: Analysis | None = None
         self.history: doc.History | None = None
         self._history_checkpoint: str | None = None  # the model the edits in history were made on
-        self.job: Job | None = None  # the running analysis
+        self.analyses = JobSlot(self._on_progress, self._on_analysis, self._on_error,
+                                self._on_cancelled, self)  # the open clip's analysis
+        self.analyses.ended.connect(self._on_job_finished)
         self.retired = RetiredJobs()  # analyses cancelled for another clip, still winding down
         self.setup_job: Job | None = None
-        self.export_job: Job | None = None
+        self.exports = JobSlot(self._on_export_progress, self._on_export_done,
+                               self._on_export_error, self._on_export_cancelled, self)
+        self.exports.ended.connect(self._on_export_finished)
         self.error_box: QMessageBox | None = None
         self._eta = EtaClock()
         self._marks: tuple[float | None, float | None] = (None, None)  # pending I and O
@@ -309,20 +313,13 @@ class MainWindow(SegmentEditing, QMainWindow):
 
     def _start_analysis(self, reuse_curve: bool = True) -> None:
         assert self.clip is not None
-        job_fn = partial(self._run_analysis, self.clip, self.checkpoint(),
-                         reuse_curve and self._keep_curves)
-        self.job = Job(job_fn)
-        self.job.worker.progress.connect(self._on_progress)
-        self.job.worker.result.connect(self._on_analysis)
-        self.job.worker.error.connect(self._on_error)
-        self.job.worker.cancelled.connect(self._on_cancelled)
-        self.job.thread.finished.connect(self._on_job_finished)
+        self.analyses.start(partial(self._run_analysis, self.clip, self.checkpoint(),
+                                    reuse_curve and self._keep_curves))
         self._eta = EtaClock()
         self.stage_label.setText(f"Analysing {self.clip.name}…")
         self.stage_label.setToolTip("")  # an earlier export's notes
         self._show_busy(True)
         self._refresh_actions()
-        self.job.start()
 
     def _run_analysis(self, path: Path, checkpoint: str | None, reuse_curve: bool,
                       cancel: CancelToken) -> Iterator[object]:
@@ -342,26 +339,29 @@ class MainWindow(SegmentEditing, QMainWindow):
     def cancel_analysis(self) -> None:
         """The status bar's Cancel: stops the analysis, or the export when only it runs (an
         export of the last clip goes on while the next one is analysed)."""
-        job = self.job or self.export_job
-        if job is not None:
-            job.cancel()
+        if self.analyses.cancel() or self.exports.cancel():
             self.stage_label.setText("Cancelling…")
 
+    @property
+    def job(self) -> Job | None:
+        """The open clip's analysis, while it runs."""
+        return self.analyses.job
+
+    @property
+    def export_job(self) -> Job | None:
+        """The export, while it runs."""
+        return self.exports.job
+
     def _stop_analysis(self) -> None:
-        """Cancel the analysis without waiting for it: the GUI moves on at once."""
-        if self.job is not None:
-            self.retired.retire(self.job)
-            self.job = None
-        self._show_busy(self.export_job is not None)
+        """Cancel the analysis without waiting for it: the GUI moves on at once (what it still
+        sends belongs to another clip, and the slot drops it)."""
+        job = self.analyses.release()
+        if job is not None:
+            self.retired.retire(job)
+        self._show_busy(self.exports.busy)
 
-    def _from_current_job(self) -> bool:
-        """Drop events a stopped job queued before it ended (they belong to another clip)."""
-        return self.job is not None and self.sender() is self.job.worker
-
-    @Slot(object)
     def _on_progress(self, event: Progress) -> None:
-        if self._from_current_job():
-            self._show_progress(event)
+        self._show_progress(event)
 
     def _show_progress(self, event: Progress) -> None:
         self.stage_label.setText(self._eta.describe(event))
@@ -372,10 +372,7 @@ class MainWindow(SegmentEditing, QMainWindow):
             self.progress.setRange(0, 1000)
             self.progress.setValue(round(fraction * 1000))
 
-    @Slot(object)
     def _on_analysis(self, analysis: Analysis) -> None:
-        if not self._from_current_job():
-            return
         self.analysis = analysis
         self.learning.on_analysis(analysis)  # self.analysis becomes the adapted curve
         same = (self.history is not None and self.clip == analysis.path
@@ -407,31 +404,19 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._state_changed()
         self.analysisFinished.emit(analysis)
 
-    @Slot(str, str)
     def _on_error(self, message: str, details: str) -> None:
-        if not self._from_current_job():
-            return
         self.stage_label.setText("Analysis failed")
         self._compare_from = None
         self.show_error("Could not analyse the clip", message, details)
 
-    @Slot()
     def _on_cancelled(self) -> None:
-        if not self._from_current_job():
-            return
         self.stage_label.setText("Analysis cancelled")
 
     @Slot()
     def _on_job_finished(self) -> None:
-        job = self.job
-        # Only the current job's own thread: a retired job ending must not close the books on
-        # a new job whose queued result has not been delivered yet.
-        if job is not None and self.sender() is job.thread:
-            job.thread.wait()  # finished is sent just before the thread really ends
-            self.job = None
-            self._show_busy(self.export_job is not None)
-            self._refresh_actions()
-            self.jobEnded.emit()
+        self._show_busy(self.exports.busy)
+        self._refresh_actions()
+        self.jobEnded.emit()
 
     @Slot(object)
     def _on_setup(self, setup: LocalSetup) -> None:
@@ -559,8 +544,8 @@ class MainWindow(SegmentEditing, QMainWindow):
         a = self.actions_by_name
         a["undo"].setEnabled(self.history is not None and self.history.can_undo())
         a["redo"].setEnabled(self.history is not None and self.history.can_redo())
-        a["export_dialog"].setEnabled(self.history is not None and self.export_job is None)
-        self.analyze_button.setEnabled(self.clip is not None and self.job is None)
+        a["export_dialog"].setEnabled(self.history is not None and not self.exports.busy)
+        self.analyze_button.setEnabled(self.clip is not None and not self.analyses.busy)
 
     # --- playback -------------------------------------------------------------------------------
     @Slot()
@@ -590,7 +575,7 @@ class MainWindow(SegmentEditing, QMainWindow):
     # --- export, help ---------------------------------------------------------------------------
     @Slot()
     def export_dialog(self) -> None:
-        if self.history is None or self.analysis is None or self.export_job is not None:
+        if self.history is None or self.analysis is None or self.exports.busy:
             return
         folder = Path(self.settings.last_folder or self.analysis.path.parent)
         dialog = ExportDialog(self.analysis.path, folder, self)
@@ -602,32 +587,18 @@ class MainWindow(SegmentEditing, QMainWindow):
         assert self.history is not None and self.analysis is not None
         state = self.history.state
         segments = state.included if request.included_only else state.segments
-        job = Job(export_job(request, self.analysis.info, self.analysis.model_name, segments))
-        job.worker.progress.connect(self._on_export_progress)
-        job.worker.result.connect(self._on_export_done)
-        job.worker.error.connect(self._on_export_error)
-        job.worker.cancelled.connect(self._on_export_cancelled)
-        job.thread.finished.connect(self._on_export_finished)
-        self.export_job = job
+        self.exports.start(
+            export_job(request, self.analysis.info, self.analysis.model_name, segments))
         self._eta = EtaClock()
         self.stage_label.setText(f"Exporting {', '.join(r.format for r in request.all)}…")
         self.stage_label.setToolTip("")  # an earlier export's notes
         self._show_busy(True)
         self._refresh_actions()
-        job.start()
 
-    def _from_export_job(self) -> bool:
-        return self.export_job is not None and self.sender() is self.export_job.worker
-
-    @Slot(object)
     def _on_export_progress(self, event: Progress) -> None:
-        if self._from_export_job():
-            self._show_progress(event)
+        self._show_progress(event)
 
-    @Slot(object)
     def _on_export_done(self, done: ExportDone) -> None:
-        if not self._from_export_job():
-            return
         where = done.paths[0] if len(done.paths) == 1 else f"{len(done.paths)} files"
         text = f"Exported {done.segments} segments to {where}"
         if done.notes:
@@ -635,28 +606,18 @@ class MainWindow(SegmentEditing, QMainWindow):
         self.stage_label.setText(text)
         self.stage_label.setToolTip("\n\n".join(done.notes))
 
-    @Slot(str, str)
     def _on_export_error(self, message: str, details: str) -> None:
-        if not self._from_export_job():
-            return
         self.stage_label.setText("Export failed")
         self.show_error("Export failed", message, details)
 
-    @Slot()
     def _on_export_cancelled(self) -> None:
-        if not self._from_export_job():
-            return
         self.stage_label.setText("Export cancelled")
 
     @Slot()
     def _on_export_finished(self) -> None:
-        job = self.export_job
-        if job is not None and self.sender() is job.thread:
-            job.thread.wait()
-            self.export_job = None
-            self._show_busy(self.job is not None)
-            self._refresh_actions()
-            self.exportEnded.emit()
+        self._show_busy(self.analyses.busy)
+        self._refresh_actions()
+        self.exportEnded.emit()
 
     @Slot()
     def show_shortcuts(self) -> None:
@@ -715,9 +676,7 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._save_state()
         self._stop_analysis()
         self.retired.wait_all()
-        if self.export_job is not None:
-            self.export_job.stop()  # a cancelled export leaves no partial file behind
-            self.export_job = None
+        self.exports.stop()  # a cancelled export leaves no partial file behind
         self.thumbnails.shutdown()
         if self.training is not None:
             self.training.shutdown()  # a cancelled run keeps its last checkpoint

@@ -171,7 +171,7 @@ def test_cancel_stops_the_analysis_and_leaves_an_export_of_the_last_clip(qtbot, 
 
     window = make_window(CurveAnalyzer(threading.Event()))  # an analysis that waits
     export = Export()
-    window.export_job = export
+    window.exports.job = export
     try:
         window.open_clip(clip)
         job = window.job
@@ -179,5 +179,5 @@ def test_cancel_stops_the_analysis_and_leaves_an_export_of_the_last_clip(qtbot, 
             window.cancel_analysis()
         assert not export.cancelled
     finally:
-        window.export_job = None
+        window.exports.job = None
     window.cancel_analysis()  # nothing left to cancel: no error
