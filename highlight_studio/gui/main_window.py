@@ -85,10 +85,7 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._analyze = analyze
         self._keep_curves = keep_curves  # reopen analysed clips from curve_cache
         self.settings: Settings = load_settings()
-        self.clip: Path | None = None
-        self.analysis: Analysis | None = None
-        self.history: doc.History | None = None
-        self._history_checkpoint: str | None = None  # the model the edits in history were made on
+        self.session = doc.ClipSession(self.settings.options)  # the open clip and its edits
         self.analyses = JobSlot(self._on_progress, self._on_analysis, self._on_error,
                                 self._on_cancelled, self)  # the open clip's analysis
         self.analyses.ended.connect(self._on_job_finished)
@@ -99,7 +96,6 @@ class MainWindow(SegmentEditing, QMainWindow):
         self.exports.ended.connect(self._on_export_finished)
         self.error_box: QMessageBox | None = None
         self._eta = EtaClock()
-        self._marks: tuple[float | None, float | None] = (None, None)  # pending I and O
         self.clock = Clock()  # the open clip's timecode rate
         self.training: TrainingPanel | None = None  # created when first revealed
         self.training_dock: QDockWidget | None = None
@@ -118,12 +114,13 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._build_status_bar()
         self._connect()
         self.learning = FeedbackPanel(self)  # decisions, the adapted curve, profiles
+        self.session.observe(self._state_changed)  # the one refresh of every view
         self._session_timer = QTimer(self)
         self._session_timer.setSingleShot(True)
         self._session_timer.setInterval(800)
         self._session_timer.timeout.connect(self.save_session)
 
-        self.options.show_options(self.settings.options)
+        self.options.show_options(self.session.options)
         self._set_model_choices(())
         if self.settings.training_revealed:
             self._reveal_training()  # before the layout, which says whether it is shown
@@ -277,7 +274,7 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._stop_analysis()
         self.thumbnails.clear()
         self.preview.unload()
-        self.clip, self.analysis, self.history = path, None, None
+        self.session.open(path)
         self.clear_marks()  # marks belong to the clip they were set on
         self.curve.clear_curve()
         self.table.set_segments((), ())
@@ -295,7 +292,7 @@ class MainWindow(SegmentEditing, QMainWindow):
     def reanalyze(self) -> None:
         """The Analyse button: run the model again (after picking another, say), even if a
         curve for this clip and model was kept."""
-        if self.clip is not None:
+        if self.session.clip is not None:
             self.save_session()
             self._stop_analysis()
             self._start_analysis(reuse_curve=False)
@@ -303,7 +300,7 @@ class MainWindow(SegmentEditing, QMainWindow):
     @Slot(int)
     def _on_model_picked(self, _index: int) -> None:
         """Picking a model shows its curve of the open clip (kept, or analysed now)."""
-        if self.clip is not None:
+        if self.session.clip is not None:
             self.save_session()
             self._stop_analysis()
             self._start_analysis()
@@ -312,11 +309,12 @@ class MainWindow(SegmentEditing, QMainWindow):
         return self.model_box.currentData()
 
     def _start_analysis(self, reuse_curve: bool = True) -> None:
-        assert self.clip is not None
-        self.analyses.start(partial(self._run_analysis, self.clip, self.checkpoint(),
+        clip = self.session.clip
+        assert clip is not None
+        self.analyses.start(partial(self._run_analysis, clip, self.checkpoint(),
                                     reuse_curve and self._keep_curves))
         self._eta = EtaClock()
-        self.stage_label.setText(f"Analysing {self.clip.name}…")
+        self.stage_label.setText(f"Analysing {clip.name}…")
         self.stage_label.setToolTip("")  # an earlier export's notes
         self._show_busy(True)
         self._refresh_actions()
@@ -341,6 +339,18 @@ class MainWindow(SegmentEditing, QMainWindow):
         export of the last clip goes on while the next one is analysed)."""
         if self.analyses.cancel() or self.exports.cancel():
             self.stage_label.setText("Cancelling…")
+
+    @property
+    def clip(self) -> Path | None:
+        return self.session.clip
+
+    @property
+    def analysis(self) -> Analysis | None:
+        return self.session.analysis
+
+    @property
+    def history(self) -> doc.History | None:
+        return self.session.history
 
     @property
     def job(self) -> Job | None:
@@ -373,19 +383,17 @@ class MainWindow(SegmentEditing, QMainWindow):
             self.progress.setValue(round(fraction * 1000))
 
     def _on_analysis(self, analysis: Analysis) -> None:
-        self.analysis = analysis
-        self.learning.on_analysis(analysis)  # self.analysis becomes the adapted curve
-        same = (self.history is not None and self.clip == analysis.path
-                and self._history_checkpoint == self.checkpoint())
+        self.session.analysis = analysis
+        self.learning.on_analysis(analysis)  # the session's analysis becomes the adapted curve
         repaired: tuple[str, ...] = ()  # what loading the saved session had to fix
-        if not same:  # another clip or model: its saved session, else fresh segments
-            session = load_session(analysis.path, self.checkpoint(), analysis.info.duration)
-            repaired = session.notes if session is not None else ()
-            state = (session.state if session is not None
-                     else doc.auto_state(analysis, self.options.options()))
-            # edits and undo of the same clip and model stay; saved decisions come back
-            self.history = doc.History(self.learning.restore(state))
-            self._history_checkpoint = self.checkpoint()
+        # edits and undo of the same clip and model stay; another clip or model starts from
+        # its saved session, else fresh segments, and its saved decisions come back
+        if not self.session.holds_edits_of(analysis.path, self.checkpoint()):
+            saved = load_session(analysis.path, self.checkpoint(), analysis.info.duration)
+            repaired = saved.notes if saved is not None else ()
+            state = (saved.state if saved is not None
+                     else doc.auto_state(analysis, self.session.options))
+            self.session.begin(self.learning.restore(state), self.checkpoint())
         info = analysis.info
         self.clock = Clock.of(info)
         self.table.segment_model.set_clock(self.clock)
@@ -401,7 +409,7 @@ class MainWindow(SegmentEditing, QMainWindow):
         self.stage_label.setText(" · ".join([f"{len(analysis.scores)} steps of "
                                              f"{analysis.step:g} s", *notes]))
         self.stage_label.setToolTip("\n".join(notes))
-        self._state_changed()
+        self.session.notify()
         self.analysisFinished.emit(analysis)
 
     def _on_error(self, message: str, details: str) -> None:
@@ -420,7 +428,7 @@ class MainWindow(SegmentEditing, QMainWindow):
 
     @Slot(object)
     def _on_setup(self, setup: LocalSetup) -> None:
-        if self.analysis is None:
+        if self.session.analysis is None:
             self.device_label.setText(f"Device: {setup.device_label}")
         self._best_device = setup.device
         if self.training is not None:
@@ -520,7 +528,7 @@ class MainWindow(SegmentEditing, QMainWindow):
     def compare_with_model(self, checkpoint: str) -> None:
         """One click from the panel: analyse the open clip with ``checkpoint`` and draw the
         curve shown now under the new one."""
-        self._compare_from = self.analysis
+        self._compare_from = self.session.analysis
         self._select_model(checkpoint)
         self.reanalyze()
 
@@ -542,10 +550,11 @@ class MainWindow(SegmentEditing, QMainWindow):
 
     def _refresh_actions(self) -> None:
         a = self.actions_by_name
-        a["undo"].setEnabled(self.history is not None and self.history.can_undo())
-        a["redo"].setEnabled(self.history is not None and self.history.can_redo())
-        a["export_dialog"].setEnabled(self.history is not None and not self.exports.busy)
-        self.analyze_button.setEnabled(self.clip is not None and not self.analyses.busy)
+        history = self.session.history
+        a["undo"].setEnabled(history is not None and history.can_undo())
+        a["redo"].setEnabled(history is not None and history.can_redo())
+        a["export_dialog"].setEnabled(history is not None and not self.exports.busy)
+        self.analyze_button.setEnabled(self.session.clip is not None and not self.analyses.busy)
 
     # --- playback -------------------------------------------------------------------------------
     @Slot()
@@ -575,20 +584,21 @@ class MainWindow(SegmentEditing, QMainWindow):
     # --- export, help ---------------------------------------------------------------------------
     @Slot()
     def export_dialog(self) -> None:
-        if self.history is None or self.analysis is None or self.exports.busy:
+        analysis = self.session.analysis
+        if self.session.history is None or analysis is None or self.exports.busy:
             return
-        folder = Path(self.settings.last_folder or self.analysis.path.parent)
-        dialog = ExportDialog(self.analysis.path, folder, self)
+        folder = Path(self.settings.last_folder or analysis.path.parent)
+        dialog = ExportDialog(analysis.path, folder, self)
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             self.start_export(dialog.request())
 
     def start_export(self, request: ExportRequest) -> None:
         """Write ``request`` on a worker thread; progress and Cancel share the status bar."""
-        assert self.history is not None and self.analysis is not None
-        state = self.history.state
+        state, analysis = self.session.state, self.session.analysis
+        assert state is not None and analysis is not None
         segments = state.included if request.included_only else state.segments
         self.exports.start(
-            export_job(request, self.analysis.info, self.analysis.model_name, segments))
+            export_job(request, analysis.info, analysis.model_name, segments))
         self._eta = EtaClock()
         self.stage_label.setText(f"Exporting {', '.join(r.format for r in request.all)}…")
         self.stage_label.setToolTip("")  # an earlier export's notes
@@ -645,10 +655,11 @@ class MainWindow(SegmentEditing, QMainWindow):
     @Slot()
     def save_session(self) -> None:
         self._session_timer.stop()
-        if self.clip is None or self.history is None:
+        clip, state = self.session.clip, self.session.state
+        if clip is None or state is None:
             return
         try:  # under the model the edits were made on, not one picked since
-            save_session(Session(self.clip, self._history_checkpoint, self.history.state))
+            save_session(Session(clip, self.session.checkpoint, state))
         except (HighlightStudioError, OSError, ValueError) as exc:  # read-only config folder
             log.warning("session not saved: %s", exc)
 
@@ -689,8 +700,9 @@ class MainWindow(SegmentEditing, QMainWindow):
         self.save_session()
         self.learning.save()
         self.settings = dataclasses.replace(
-            self.settings, checkpoint=self.checkpoint(), geometry=_b64(self.saveGeometry()),
-            window_state=_b64(self.saveState()), splitter=_b64(self.splitter.saveState()))
+            self.settings, options=self.session.options, checkpoint=self.checkpoint(),
+            geometry=_b64(self.saveGeometry()), window_state=_b64(self.saveState()),
+            splitter=_b64(self.splitter.saveState()))
         try:
             save_settings(self.settings)
         except (HighlightStudioError, OSError) as exc:

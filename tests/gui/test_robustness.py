@@ -156,7 +156,7 @@ def test_edge_edits_never_leave_an_empty_or_negative_segment(qtbot, make_window,
     window.table.selectRow(0)  # a stale selection, playhead past the segment's end
     window.preview.position = lambda: seg.end + 0.5
     window.mark_in()
-    assert window.history.state.segments[0] == seg and window._marks == (seg.end + 0.5, None)
+    assert window.history.state.segments[0] == seg and window.session.marks == (seg.end + 0.5, None)
 
 
 def test_cancel_stops_the_analysis_and_leaves_an_export_of_the_last_clip(qtbot, make_window,
