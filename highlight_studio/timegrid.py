@@ -45,12 +45,6 @@ def step_end(k: int | np.ndarray, step_seconds: float, duration: float) -> float
         else min((k + 1) * step_seconds, duration)
 
 
-def step_at(t: float, step_seconds: float) -> int:
-    """The step that time ``t`` lies in (``t`` exactly on a step's start is in that step)."""
-    _check(step_seconds)
-    return math.floor(t / step_seconds + STEP_TOLERANCE)
-
-
 def first_step_from(t: float | np.ndarray, step_seconds: float) -> int | np.ndarray:
     """The first step starting at or after ``t``: the steps whose start lies in ``[a, b)`` are
     ``first_step_from(a) .. first_step_from(b) - 1``. Takes one time or an array of them."""

@@ -73,10 +73,9 @@ def test_a_hair_past_a_step_start_is_that_step() -> None:
     segment selector used a tolerance a thousand times smaller than decoding's)."""
     edge = 0.6 * (1 + 1e-7)
     assert timegrid.first_step_from(edge, STEP) == 3
-    assert timegrid.first_step_from(np.array([edge, 0.6 + 1e-4]), STEP).tolist() == [3, 4]
-    assert timegrid.step_at(edge, STEP) == 3
-    assert timegrid.step_at(0.6 * (1 - 1e-7), STEP) == 3
-    assert timegrid.step_at(0.6 - 1e-4, STEP) == 2
+    assert timegrid.first_step_from(0.6 * (1 - 1e-7), STEP) == 3
+    assert timegrid.first_step_from(np.array([edge, 0.6 + 1e-4, 0.6 - 1e-4]), STEP).tolist() \
+        == [3, 4, 3]
 
 
 def test_step_times_cover_the_clip_once() -> None:
@@ -88,11 +87,11 @@ def test_step_times_cover_the_clip_once() -> None:
     assert starts[0] == 0.0 and ends[-1] == duration  # the last step is partial
     assert np.allclose(starts[1:], ends[:-1])
     assert timegrid.step_end(n - 1, STEP, duration) == duration
-    assert [timegrid.step_at(float(t), STEP) for t in starts] == list(range(n))
+    assert [timegrid.first_step_from(float(t), STEP) for t in starts] == list(range(n))
 
 
 def test_step_grid_rejects_a_step_of_zero() -> None:
-    for rule in (lambda: timegrid.step_count(1.0, 0.0), lambda: timegrid.step_at(1.0, 0.0),
+    for rule in (lambda: timegrid.step_count(1.0, 0.0),
                  lambda: timegrid.first_step_from(1.0, -0.2)):
         with pytest.raises(ValueError, match="step"):
             rule()
