@@ -2,7 +2,7 @@
 
 Everything here speaks one clock: seconds from the first video frame's presentation time
 (``MediaInfo.start_time`` on the container clock). Analysis samples that clock on a grid of
-``step`` seconds; :func:`step_count` is the single rule for how many steps a clip has, and step
+``step`` seconds; :mod:`.timegrid` holds the single rule for how many steps a clip has, and step
 ``k`` shows the frame on screen at ``k * step`` (the last frame whose pts is <= ``k * step``), so
 variable-frame-rate footage lands on the right moments.
 
@@ -34,12 +34,19 @@ from av.video.reformatter import VideoReformatter
 
 from .errors import MediaError
 from .events import CancelToken, check_cancel
+from .timegrid import STEP_TOLERANCE as _STEP_EPS
+from .timegrid import step_count
 
 log = logging.getLogger(__name__)
 
-# Tolerance in units of one step: a frame whose pts equals k * step up to float error counts as
-# on screen at step k, and a duration of exactly n steps is n steps, not n + 1.
-_STEP_EPS = 1e-6
+# The one list of video file suffixes (lower case): what the Open dialog shows, a folder gives
+# to a batch analysis, training and feature extraction. Anything else PyAV opens can still be
+# named directly (the dialog's "All files").
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mts",
+                            ".m2ts", ".ts", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".dv"})
+
+# The time grid's tolerance (timegrid.STEP_TOLERANCE, in units of one step): a frame whose pts
+# equals k * step up to float error counts as on screen at step k.
 # The same tolerance for a time given in seconds (frames_at): a microsecond.
 _TIME_EPS = Fraction(1, 1_000_000)
 # Frame timestamps looked at to tell constant from variable frame rate (about ten seconds): the
@@ -108,17 +115,6 @@ class SampledFrame:
     # for the clip's last frame); None for a clip of a single frame. Steps that show the same
     # frame share one pair object.
     pair: FramePair | None = None
-
-
-def step_count(duration: float, step: float) -> int:
-    """How many analysis steps a clip of ``duration`` seconds has: ``ceil(duration / step)``.
-
-    Step ``k`` starts at ``k * step``; a final partial step still counts, so every second of the
-    clip belongs to a step. Features, scores and segments all size their arrays with this.
-    """
-    if step <= 0:
-        raise ValueError(f"step must be positive, got {step}")
-    return max(0, math.ceil(duration / step - _STEP_EPS))
 
 
 def truncation_note(info: MediaInfo) -> str | None:

@@ -1,7 +1,8 @@
 """Turn a score curve into highlight segments: pure numpy, shared by the GUI and the exporters.
 
 Times are seconds on the clip's own clock (0 = first frame). A segment's ``end`` is exclusive.
-Step ``k`` of a curve covers ``[k * step, (k + 1) * step)`` clipped to the clip's duration.
+Step ``k`` of a curve covers ``[k * step_seconds, (k + 1) * step_seconds)`` clipped to the
+clip's duration (the grid of :mod:`.timegrid`).
 
 A step's score is the model's highlight score, min-max scaled over the clip: 1 is the clip's
 most highlight-like step, 0 its least; a segment's score is the mean over its steps. Scores
@@ -19,8 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import HighlightStudioError
+from .timegrid import first_step_from, step_count, step_end, step_start
 
-EPS = 1e-9  # seconds; times this close count as equal, so k * step round-off cannot flip a rule
+# Seconds; lengths and gaps this close count as equal, so k * step round-off cannot flip a rule.
+# Which step a time falls in is the time grid's rule (timegrid.STEP_TOLERANCE), not this one.
+EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -77,23 +81,23 @@ def _join(start: np.ndarray, end: np.ndarray, joins: np.ndarray
     return start[first], end[last]
 
 
-def _spans(picked: np.ndarray, step: float, duration: float, options: SegmentOptions
+def _spans(picked: np.ndarray, step_seconds: float, duration: float, options: SegmentOptions
            ) -> tuple[np.ndarray, np.ndarray]:
     """Runs of picked steps -> rolled, merged, long-enough ``[start, end)`` arrays."""
     edges = np.diff(np.concatenate(([0], picked.astype(np.int8), [0])))
     first, stop = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     if first.size == 0:
         return np.zeros(0), np.zeros(0)
-    start = np.maximum(first * step - options.pre_roll, 0.0)
-    end = np.minimum(np.minimum(stop * step, duration) + options.post_roll, duration)
+    start = np.maximum(step_start(first, step_seconds) - options.pre_roll, 0.0)
+    end = np.minimum(step_end(stop - 1, step_seconds, duration) + options.post_roll, duration)
     gap = start[1:] - end[:-1]  # negative where the rolls overlap
     start, end = _join(start, end, (gap <= EPS) | (gap < options.merge_gap - EPS))
     keep = end - start >= options.min_length - EPS
     return start[keep], end[keep]
 
 
-def _best_spans(scores: np.ndarray, step: float, duration: float, options: SegmentOptions
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _best_spans(scores: np.ndarray, step_seconds: float, duration: float,
+                options: SegmentOptions) -> tuple[np.ndarray, np.ndarray]:
     """Best-N mode: the highest-scoring steps (ties: earlier first), as many as keep the final
     segments (rolls, merging and the minimum length applied) within N seconds in total.
 
@@ -109,7 +113,7 @@ def _best_spans(scores: np.ndarray, step: float, duration: float, options: Segme
     def spans(count: int) -> tuple[np.ndarray, np.ndarray]:
         picked[:] = False
         picked[order[:count]] = True
-        return _spans(picked, step, duration, options)
+        return _spans(picked, step_seconds, duration, options)
 
     lo, hi = 0, scores.size  # spans(lo) fits; find the largest count that does
     while lo < hi:
@@ -123,7 +127,7 @@ def _best_spans(scores: np.ndarray, step: float, duration: float, options: Segme
 
 
 def select_segments(
-    scores: np.ndarray, step: float, duration: float, options: SegmentOptions
+    scores: np.ndarray, step_seconds: float, duration: float, options: SegmentOptions
 ) -> list[Segment]:
     """Pick highlight segments from one score per step.
 
@@ -137,25 +141,25 @@ def select_segments(
     included). Steps that start at or after ``duration`` are ignored; a curve shorter than the
     clip (an analysis still running) simply ends early.
     """
-    if not step > 0:
-        raise ValueError(f"step must be positive, got {step}")
+    if not step_seconds > 0:
+        raise ValueError(f"step must be positive, got {step_seconds}")
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 1:
         raise ValueError(f"scores must be one value per step, got shape {s.shape}")
-    n = min(s.size, max(0, math.ceil(duration / step - EPS)))
+    n = min(s.size, step_count(duration, step_seconds))
     s = s[:n]
     if n == 0:
         return []
     if not np.isfinite(s).all():
         raise ValueError("scores must be finite")
     if options.best_total_seconds is None:
-        start, end = _spans(s >= options.threshold, step, duration, options)
+        start, end = _spans(s >= options.threshold, step_seconds, duration, options)
     else:
-        start, end = _best_spans(s, step, duration, options)
+        start, end = _best_spans(s, step_seconds, duration, options)
 
     cumulative = np.concatenate(([0.0], np.cumsum(s)))
-    lo = np.clip(np.ceil(start / step - EPS).astype(np.int64), 0, n)
-    hi = np.clip(np.ceil(end / step - EPS).astype(np.int64), 0, n)
+    lo = np.clip(first_step_from(start, step_seconds), 0, n)
+    hi = np.clip(first_step_from(end, step_seconds), 0, n)
     mean = (cumulative[hi] - cumulative[lo]) / np.maximum(hi - lo, 1)
     return [Segment(float(a), float(b), float(m))
             for a, b, m in zip(start, end, mean, strict=True)]

@@ -1,4 +1,5 @@
-"""The core must run headless: importing every non-GUI module loads no Qt."""
+"""The core must run headless: importing every non-GUI module loads no Qt, nor does the
+window's document (the open clip's state, which the views observe)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import sys
 
 import highlight_studio
 
-CORE_MODULES = sorted(
-    m.name
-    for m in pkgutil.walk_packages(highlight_studio.__path__, "highlight_studio.")
-    if ".gui" not in m.name and m.name != "highlight_studio.__main__"
-)
+CORE_MODULES = [
+    *sorted(m.name
+            for m in pkgutil.walk_packages(highlight_studio.__path__, "highlight_studio.")
+            if ".gui" not in m.name and m.name != "highlight_studio.__main__"),
+    "highlight_studio.gui.document",  # the open clip's state: the views observe it
+]
 
 
 def test_core_modules_are_found() -> None:

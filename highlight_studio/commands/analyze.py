@@ -29,7 +29,7 @@ from tqdm import tqdm
 from ..errors import HighlightStudioError
 from ..events import CancelToken, Progress
 from ..export.segment_list import segment_rows
-from ..media import truncation_note
+from ..media import VIDEO_SUFFIXES, truncation_note
 from ..segments import Segment, SegmentOptions, select_segments
 from .common import (
     add_model_arguments,
@@ -50,9 +50,6 @@ if TYPE_CHECKING:  # the model loads only when a command runs, so `--help` stays
     from ..scoring import Analysis, Analyzer
 
 BATCH_IN_FLIGHT = 2  # files analysed at once on ONNX Runtime (see run_batch)
-# What a folder contributes to a batch (the training panel's list, lower case).
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mts",
-                            ".m2ts", ".ts", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".dv"})
 
 log = logging.getLogger(__name__)
 

@@ -1,22 +1,26 @@
-"""The editable state of one clip (segment options and the segment list) and its undo history.
+"""The editable state of one clip (segment options and the segment list), its undo history,
+and :class:`ClipSession`, the open clip that the window's views observe.
 
-Plain Python on immutable values: every edit builds a new :class:`EditState`, so undo/redo is a
-list of snapshots and the tests need no Qt. Segments come from the engine's
-:func:`~highlight_studio.segments.select_segments`; a segment edited by hand (ticked in or out,
-an edge dragged, added with I/O) is marked ``manual`` and survives later option changes, which
-recompute only the engine's segments around it. Deleting is undoable like every edit.
+Qt-free (an import-linter contract keeps it so), on immutable values: every edit builds a new
+:class:`EditState`, so undo/redo is a list of snapshots and the tests need no Qt. Segments come
+from the engine's :func:`~highlight_studio.segments.select_segments`; a segment edited by hand
+(ticked in or out, an edge dragged, added with I/O) is marked ``manual`` and survives later
+option changes, which recompute only the engine's segments around it. Deleting is undoable
+like every edit.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..scoring import Analysis
 from ..segments import EPS, SegmentOptions, select_segments
+from ..timegrid import first_step_from
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,8 @@ class EditState:
 
 def mean_score(analysis: Analysis, start: float, end: float) -> float:
     """Mean of the steps whose start lies in ``[start, end)``; NaN when none does."""
-    lo = max(0, int(np.ceil(start / analysis.step - 1e-9)))
-    hi = min(len(analysis.scores), int(np.ceil(end / analysis.step - 1e-9)))
+    lo = max(0, first_step_from(start, analysis.step))
+    hi = min(len(analysis.scores), first_step_from(end, analysis.step))
     if hi <= lo:
         return float("nan")
     return float(np.mean(analysis.scores[lo:hi]))
@@ -183,3 +187,85 @@ class History:
             return False
         self._index += 1
         return True
+
+
+Observer = Callable[[Sequence[int] | None], None]
+
+
+class ClipSession:
+    """The open clip as the editor works on it: the clip, its analysis, the segment options,
+    the edit state with its undo history (decisions included) and the pending I/O marks.
+
+    Plain Python, so it is tested without Qt. The window, its editing gestures and the
+    feedback panel read and change the clip only here, and every change that shows calls the
+    observers (the window's one view refresh), so no widget holds the clip's state. Saving it
+    to disk is :mod:`.session`'s job.
+    """
+
+    def __init__(self, options: SegmentOptions) -> None:
+        self.clip: Path | None = None
+        self.analysis: Analysis | None = None  # the curve shown (the adapted one, with feedback)
+        self.history: History | None = None  # None until the clip's first analysis arrives
+        self.checkpoint: str | None = None  # the model the history's edits were made on
+        self.options = options  # the current state's; before any clip, the next one's defaults
+        self.marks: tuple[float | None, float | None] = (None, None)  # pending in and out
+        self._observers: list[Observer] = []
+
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer(focus)`` after every change: ``focus`` is the segments the change
+        is about (to select), or None to keep what is selected."""
+        self._observers.append(observer)
+
+    @property
+    def state(self) -> EditState | None:
+        return None if self.history is None else self.history.state
+
+    def open(self, clip: Path) -> None:
+        """Another clip: no curve and no edits until its analysis arrives."""
+        self.clip, self.analysis, self.history = clip, None, None
+
+    def holds_edits_of(self, clip: Path, checkpoint: str | None) -> bool:
+        """Whether the history holds edits of ``clip`` made on ``checkpoint`` (a new curve of
+        the same clip and model keeps them, and their undo)."""
+        return self.history is not None and self.clip == clip and self.checkpoint == checkpoint
+
+    def begin(self, state: EditState, checkpoint: str | None) -> None:
+        """Start a fresh history from ``state`` (saved or computed), edited on
+        ``checkpoint``; the caller shows it with :meth:`notify` once its views are ready."""
+        self.history = History(state)
+        self.checkpoint = checkpoint
+        self.options = state.options
+
+    def set_options(self, options: SegmentOptions) -> None:
+        """The options the next clip starts from, while no clip is being edited."""
+        if self.history is None:
+            self.options = options
+
+    def push(self, state: EditState, merge: str | None = None,
+             focus: Sequence[int] | None = None) -> None:
+        """An edit (undoable; see :meth:`History.push` for ``merge``). The views refresh even
+        when nothing changed, which snaps a clamped drag back."""
+        if self.history is None:
+            return
+        self.history.push(state, merge)
+        self.notify(focus)
+
+    def undo(self) -> None:
+        if self.history is not None and self.history.undo():
+            self.notify()
+
+    def redo(self) -> None:
+        if self.history is not None and self.history.redo():
+            self.notify()
+
+    def end_merge(self) -> None:
+        if self.history is not None:
+            self.history.end_merge()
+
+    def notify(self, focus: Sequence[int] | None = None) -> None:
+        """Tell the observers the state changed (nothing to tell before a history exists)."""
+        if self.history is None:
+            return
+        self.options = self.history.state.options
+        for observer in self._observers:
+            observer(focus)

@@ -1,9 +1,10 @@
 """The window's segment editing: options and threshold, include/exclude, edge drags, I/O marks,
 delete, going from segment to segment, undo/redo, and the one method that refreshes every view.
 
-A mixin of :class:`~.main_window.MainWindow` (it uses the window's views and history), kept
-apart so the window itself stays about opening, analysing, exporting and layout. Every edit
-is a pure function of :mod:`.document` pushed on the undo history.
+A mixin of :class:`~.main_window.MainWindow` (it uses the window's views and its
+:class:`~.document.ClipSession`), kept apart so the window itself stays about opening,
+analysing, exporting and layout. Every edit is a pure function of :mod:`.document` pushed on
+the session's undo history; the session then calls :meth:`SegmentEditing._state_changed`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QStatusBar
 
-    from ..scoring import Analysis
     from .curve_view import CurveView
     from .options_panel import OptionsPanel
     from .preview import Preview
@@ -33,15 +33,13 @@ STATUS_MS = 5000  # how long an editing hint stays in the status bar
 class SegmentEditing:
     """Editing gestures and keys; the window supplies the attributes annotated here."""
 
-    analysis: Analysis | None
-    history: doc.History | None
+    session: doc.ClipSession
     settings: Settings
     preview: Preview
     curve: CurveView
     options: OptionsPanel
     table: SegmentTable
     clock: Clock
-    _marks: tuple[float | None, float | None]  # pending in and out points
     _session_timer: QTimer
 
     if TYPE_CHECKING:
@@ -53,70 +51,75 @@ class SegmentEditing:
 
     def _push(self, state: doc.EditState, merge: str | None = None,
               select: Sequence[int] | None = None) -> None:
-        if self.history is None:
-            return
-        self.history.push(self.learning.with_decisions(self.history.state, state, merge), merge)
-        self._state_changed(select)
+        """Push an edit with the decisions it makes; ``select``: the rows to select after."""
+        old = self.session.state
+        if old is not None:
+            self.session.push(self.learning.with_decisions(old, state, merge), merge, select)
 
     # --- options ------------------------------------------------------------------------------
     def _options_state(self, options: SegmentOptions) -> doc.EditState:
         """The engine's segments for ``options``, keeping the hand-made ones."""
-        assert self.analysis is not None and self.history is not None
-        return doc.auto_state(self.analysis, options, keep=self.history.state.segments)
+        analysis, state = self.session.analysis, self.session.state
+        assert analysis is not None and state is not None
+        return doc.auto_state(analysis, options, keep=state.segments)
 
     def _on_options(self, options: SegmentOptions, dragging: bool) -> None:
-        if self.history is None:
-            self.options.show_options(options)  # no clip yet: just the defaults for the next
-            self.settings = dataclasses.replace(self.settings, options=options)
+        if self.session.state is None:
+            self.session.set_options(options)  # no clip yet: just the defaults for the next
+            self.options.show_options(options)
             return
         self._push(self._options_state(options), merge="options")
         if not dragging:
             self._end_merge()
 
     def _on_threshold_dragged(self, value: float) -> None:
-        if self.history is None:
+        state = self.session.state
+        if state is None:
             return
-        options = dataclasses.replace(self.history.state.options,
-                                      threshold=min(1.0, max(0.0, value)))
+        options = dataclasses.replace(state.options, threshold=min(1.0, max(0.0, value)))
         self._push(self._options_state(options), merge="options")
 
     def _end_merge(self) -> None:
-        if self.history is not None:
-            self.history.end_merge()
+        self.session.end_merge()
 
     # --- segments -----------------------------------------------------------------------------
     def _on_segment_dragged(self, index: int, start: float, end: float) -> None:
-        if self.history is None or self.analysis is None:
+        state, analysis = self.session.state, self.session.analysis
+        if state is None or analysis is None:
             return
-        # _push refreshes the views even when nothing changed, which snaps a clamped region back
-        self._push(doc.move_segment(self.history.state, self.analysis, index, start, end))
+        # the views refresh even when nothing changed, which snaps a clamped region back
+        self._push(doc.move_segment(state, analysis, index, start, end))
 
     def _on_include_toggled(self, index: int, included: bool) -> None:
-        if self.history is not None:
-            self._push(doc.set_included(self.history.state, index, included))
+        state = self.session.state
+        if state is not None:
+            self._push(doc.set_included(state, index, included))
 
     def delete_segments(self) -> None:
         """Delete: remove the segments selected in the list (undoable)."""
-        if self.history is None:
+        state = self.session.state
+        if state is None:
             return
         rows = self.table.selected_rows()
         if not rows:
             self._tell("Select segments in the list to delete them")
             return
-        self._push(doc.remove_segments(self.history.state, rows), select=())
+        self._push(doc.remove_segments(state, rows), select=())
         self._tell(f"Deleted {len(rows)} segment{'s' if len(rows) > 1 else ''} "
                    "(Ctrl+Z brings them back)")
 
     def _on_segment_chosen(self, index: int) -> None:
         """A row clicked: the playhead goes to the segment's start (the table's selection
         outlines it on the curve)."""
-        if self.history is not None and index < len(self.history.state.segments):
-            self.preview.seek(self.history.state.segments[index].start)
+        state = self.session.state
+        if state is not None and index < len(state.segments):
+            self.preview.seek(state.segments[index].start)
 
     def play_segment(self, index: int) -> None:
         """Enter on a row: play that segment once."""
-        if self.history is not None and index < len(self.history.state.segments):
-            seg = self.history.state.segments[index]
+        state = self.session.state
+        if state is not None and index < len(state.segments):
+            seg = state.segments[index]
             self.preview.play_span(seg.start, seg.end)
 
     def next_segment(self) -> None:
@@ -128,10 +131,11 @@ class SegmentEditing:
     def _go_to_segment(self, forward: bool) -> None:
         """Select the first segment starting after the playhead (or the last one starting
         before it) and move the playhead to its start."""
-        if self.history is None:
+        state = self.session.state
+        if state is None:
             return
         t, half_frame = self.preview.position(), 0.5 / self.clock.fps
-        starts = [s.start for s in self.history.state.segments]
+        starts = [s.start for s in state.segments]
         if forward:
             after = [i for i, a in enumerate(starts) if a > t + half_frame]
             index = after[0] if after else None
@@ -154,18 +158,19 @@ class SegmentEditing:
         self._mark(1)
 
     def clear_marks(self) -> None:
-        self._marks = (None, None)
+        self.session.marks = (None, None)
         self.curve.set_marks(None, None)
 
     def _mark(self, side: int) -> None:
-        if self.history is None or self.analysis is None:
+        state, analysis = self.session.state, self.session.analysis
+        if state is None or analysis is None:
             return
         t = self.preview.position()
-        other = self._marks[1 - side]
+        other = self.session.marks[1 - side]
         if other is not None and (t <= other) != (side == 0):
             other = None  # an in point after the out point (or the reverse) starts afresh
         marks = (t, other) if side == 0 else (other, t)
-        self._marks = marks
+        self.session.marks = marks
         self.curve.set_marks(*marks)
         name, key = ("In", "O") if side == 0 else ("Out", "I")
         if other is None:
@@ -173,11 +178,11 @@ class SegmentEditing:
             return
         start, end = marks
         assert start is not None and end is not None
-        if end - start < self.analysis.step:
-            self._tell(f"A segment needs at least {self.analysis.step:g} s: move the "
+        if end - start < analysis.step:
+            self._tell(f"A segment needs at least {analysis.step:g} s: move the "
                        f"playhead on, then press {'O' if side == 1 else 'I'} again")
             return
-        state = doc.add_segment(self.history.state, self.analysis, start, end)
+        state = doc.add_segment(state, analysis, start, end)
         self.clear_marks()
         self._push(state, select=[self._index_at(state, start)])
         self._tell(f"Added {self.clock.label(start)} to {self.clock.label(end)} "
@@ -189,12 +194,10 @@ class SegmentEditing:
 
     # --- undo, zoom ----------------------------------------------------------------------------
     def undo(self) -> None:
-        if self.history is not None and self.history.undo():
-            self._state_changed()
+        self.session.undo()
 
     def redo(self) -> None:
-        if self.history is not None and self.history.redo():
-            self._state_changed()
+        self.session.redo()
 
     def zoom_in(self) -> None:
         self.curve.zoom(2.0)
@@ -207,11 +210,12 @@ class SegmentEditing:
 
     # --- views --------------------------------------------------------------------------------
     def _state_changed(self, select: Sequence[int] | None = None) -> None:
-        """Push the current state to every view (the single place views are refreshed);
-        ``select``: the rows to select afterwards (default: the ones selected now)."""
-        if self.history is None:
+        """Show the session's state in every view (the single place views are refreshed; the
+        session calls it after each change); ``select``: the rows to select afterwards
+        (default: the ones selected now)."""
+        state = self.session.state
+        if state is None:
             return
-        state = self.history.state
         rows = self.table.selected_rows() if select is None else list(select)
         self.options.show_options(state.options)
         self.curve.set_threshold(state.options.threshold)
@@ -219,7 +223,6 @@ class SegmentEditing:
         self.curve.set_segments(state.segments)
         self.table.set_segments(state.segments, rows)
         self.preview.set_highlights([(s.start, s.end) for s in state.included])
-        self.settings = dataclasses.replace(self.settings, options=state.options)
         self._refresh_actions()
         self._session_timer.start()
         self.learning.on_state()

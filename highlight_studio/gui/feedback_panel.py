@@ -280,7 +280,7 @@ class FeedbackPanel(QObject):
             except HighlightStudioError as exc:
                 self.window.statusBar().showMessage(str(exc), 8000)
                 self._fill_profiles(None)
-        self.window.analysis = self._adapted(self._saved_labels())
+        self.window.session.analysis = self._adapted(self._saved_labels())
 
     def restore(self, state: doc.EditState) -> doc.EditState:
         """A clip's starting state with its saved decisions."""
@@ -304,16 +304,16 @@ class FeedbackPanel(QObject):
 
     def on_state(self) -> None:
         """After the window shows a state: refit and redraw when its decisions changed."""
-        history = self.window.history
-        if self.context is None or history is None or self.prior is None:
+        state = self.window.session.state
+        if self.context is None or state is None or self.prior is None:
             return
-        decisions = history.state.decisions
+        decisions = state.decisions
         if decisions == self._shown:
             return
         self._shown = decisions
         labels = _labels(decisions, len(self.context.prior))
         adapted = self._adapted(labels)
-        self.window.analysis = adapted
+        self.window.session.analysis = adapted
         curve = self.window.curve
         curve.curve.setData(adapted.times, adapted.scores)  # no zoom reset, unlike set_curve
         if not (decisions or self.profile is not None):
@@ -341,11 +341,11 @@ class FeedbackPanel(QObject):
         """Keep (+1) or reject (-1) the selected segment, else the step under the playhead;
         an unedited segment list then follows the adapted curve."""
         window, ctx = self.window, self.context
-        if ctx is None or window.history is None or self.prior is None:
+        state = window.session.state
+        if ctx is None or state is None or self.prior is None:
             window.statusBar().showMessage("Decisions need an analysed clip whose features are "
                                            "at hand (analyse it again).", 4000)
             return
-        state = window.history.state
         n = len(ctx.prior)
         selected = window.table.selected_row()
         if selected is not None and selected < len(state.segments):
@@ -360,8 +360,7 @@ class FeedbackPanel(QObject):
         if not state.edited:
             segments = doc.auto_state(self._adapted(labels), state.options).segments
             new = dataclasses.replace(new, segments=segments)
-        window.history.push(new)
-        window._state_changed()
+        window.session.push(new)
 
     # --- the curve ----------------------------------------------------------------------------
     def _saved_labels(self) -> np.ndarray:
@@ -396,8 +395,7 @@ class FeedbackPanel(QObject):
     def save(self) -> None:
         """Write the open clip's decisions (and the profile holding them)."""
         self._save_timer.stop()
-        history = self.window.history
-        if self.context is None or history is None or self._shown is None:
+        if self.context is None or self.window.session.state is None or self._shown is None:
             return
         feedback = self.context.feedback(_labels(self._shown, len(self.context.prior)))
         try:

@@ -44,6 +44,7 @@ from .editing import SegmentEditing
 from .environment import LocalSetup, probe_setup
 from .export_dialog import ExportDialog, ExportDone, ExportRequest, export_job
 from .feedback_panel import FeedbackPanel
+from .file_filters import VIDEO_FILTER
 from .options_panel import OptionsPanel
 from .preview import Preview
 from .segment_table import SegmentPanel
@@ -53,11 +54,10 @@ from .shortcuts import APPLICATION_WIDE, SHORTCUTS, ShortcutHelp, UndoKeysEveryw
 from .thumbnails import FramesAt, ThumbnailStrip
 from .timecodes import Clock
 from .training_panel import TrainingPanel
-from .workers import EtaClock, Job, RetiredJobs
+from .workers import EtaClock, Job, JobSlot, RetiredJobs
 
 log = logging.getLogger(__name__)
 AnalyzeFunction = Callable[..., Iterator[object]]
-VIDEO_FILTER = "Video (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mts *.mxf);;All files (*)"
 DEFAULT_MODEL_LABEL = "Default model"
 SIDE_WIDTH = 420  # the side docks: room for three timecode columns
 TRAINING_SHARE = 0.35  # the training dock's first height, as a share of the window's
@@ -85,17 +85,17 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._analyze = analyze
         self._keep_curves = keep_curves  # reopen analysed clips from curve_cache
         self.settings: Settings = load_settings()
-        self.clip: Path | None = None
-        self.analysis: Analysis | None = None
-        self.history: doc.History | None = None
-        self._history_checkpoint: str | None = None  # the model the edits in history were made on
-        self.job: Job | None = None  # the running analysis
+        self.session = doc.ClipSession(self.settings.options)  # the open clip and its edits
+        self.analyses = JobSlot(self._on_progress, self._on_analysis, self._on_error,
+                                self._on_cancelled, self)  # the open clip's analysis
+        self.analyses.ended.connect(self._on_job_finished)
         self.retired = RetiredJobs()  # analyses cancelled for another clip, still winding down
         self.setup_job: Job | None = None
-        self.export_job: Job | None = None
+        self.exports = JobSlot(self._on_export_progress, self._on_export_done,
+                               self._on_export_error, self._on_export_cancelled, self)
+        self.exports.ended.connect(self._on_export_finished)
         self.error_box: QMessageBox | None = None
         self._eta = EtaClock()
-        self._marks: tuple[float | None, float | None] = (None, None)  # pending I and O
         self.clock = Clock()  # the open clip's timecode rate
         self.training: TrainingPanel | None = None  # created when first revealed
         self.training_dock: QDockWidget | None = None
@@ -114,12 +114,13 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._build_status_bar()
         self._connect()
         self.learning = FeedbackPanel(self)  # decisions, the adapted curve, profiles
+        self.session.observe(self._state_changed)  # the one refresh of every view
         self._session_timer = QTimer(self)
         self._session_timer.setSingleShot(True)
         self._session_timer.setInterval(800)
         self._session_timer.timeout.connect(self.save_session)
 
-        self.options.show_options(self.settings.options)
+        self.options.show_options(self.session.options)
         self._set_model_choices(())
         if self.settings.training_revealed:
             self._reveal_training()  # before the layout, which says whether it is shown
@@ -273,7 +274,7 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._stop_analysis()
         self.thumbnails.clear()
         self.preview.unload()
-        self.clip, self.analysis, self.history = path, None, None
+        self.session.open(path)
         self.clear_marks()  # marks belong to the clip they were set on
         self.curve.clear_curve()
         self.table.set_segments((), ())
@@ -291,7 +292,7 @@ class MainWindow(SegmentEditing, QMainWindow):
     def reanalyze(self) -> None:
         """The Analyse button: run the model again (after picking another, say), even if a
         curve for this clip and model was kept."""
-        if self.clip is not None:
+        if self.session.clip is not None:
             self.save_session()
             self._stop_analysis()
             self._start_analysis(reuse_curve=False)
@@ -299,7 +300,7 @@ class MainWindow(SegmentEditing, QMainWindow):
     @Slot(int)
     def _on_model_picked(self, _index: int) -> None:
         """Picking a model shows its curve of the open clip (kept, or analysed now)."""
-        if self.clip is not None:
+        if self.session.clip is not None:
             self.save_session()
             self._stop_analysis()
             self._start_analysis()
@@ -308,21 +309,15 @@ class MainWindow(SegmentEditing, QMainWindow):
         return self.model_box.currentData()
 
     def _start_analysis(self, reuse_curve: bool = True) -> None:
-        assert self.clip is not None
-        job_fn = partial(self._run_analysis, self.clip, self.checkpoint(),
-                         reuse_curve and self._keep_curves)
-        self.job = Job(job_fn)
-        self.job.worker.progress.connect(self._on_progress)
-        self.job.worker.result.connect(self._on_analysis)
-        self.job.worker.error.connect(self._on_error)
-        self.job.worker.cancelled.connect(self._on_cancelled)
-        self.job.thread.finished.connect(self._on_job_finished)
+        clip = self.session.clip
+        assert clip is not None
+        self.analyses.start(partial(self._run_analysis, clip, self.checkpoint(),
+                                    reuse_curve and self._keep_curves))
         self._eta = EtaClock()
-        self.stage_label.setText(f"Analysing {self.clip.name}…")
+        self.stage_label.setText(f"Analysing {clip.name}…")
         self.stage_label.setToolTip("")  # an earlier export's notes
         self._show_busy(True)
         self._refresh_actions()
-        self.job.start()
 
     def _run_analysis(self, path: Path, checkpoint: str | None, reuse_curve: bool,
                       cancel: CancelToken) -> Iterator[object]:
@@ -342,26 +337,41 @@ class MainWindow(SegmentEditing, QMainWindow):
     def cancel_analysis(self) -> None:
         """The status bar's Cancel: stops the analysis, or the export when only it runs (an
         export of the last clip goes on while the next one is analysed)."""
-        job = self.job or self.export_job
-        if job is not None:
-            job.cancel()
+        if self.analyses.cancel() or self.exports.cancel():
             self.stage_label.setText("Cancelling…")
 
+    @property
+    def clip(self) -> Path | None:
+        return self.session.clip
+
+    @property
+    def analysis(self) -> Analysis | None:
+        return self.session.analysis
+
+    @property
+    def history(self) -> doc.History | None:
+        return self.session.history
+
+    @property
+    def job(self) -> Job | None:
+        """The open clip's analysis, while it runs."""
+        return self.analyses.job
+
+    @property
+    def export_job(self) -> Job | None:
+        """The export, while it runs."""
+        return self.exports.job
+
     def _stop_analysis(self) -> None:
-        """Cancel the analysis without waiting for it: the GUI moves on at once."""
-        if self.job is not None:
-            self.retired.retire(self.job)
-            self.job = None
-        self._show_busy(self.export_job is not None)
+        """Cancel the analysis without waiting for it: the GUI moves on at once (what it still
+        sends belongs to another clip, and the slot drops it)."""
+        job = self.analyses.release()
+        if job is not None:
+            self.retired.retire(job)
+        self._show_busy(self.exports.busy)
 
-    def _from_current_job(self) -> bool:
-        """Drop events a stopped job queued before it ended (they belong to another clip)."""
-        return self.job is not None and self.sender() is self.job.worker
-
-    @Slot(object)
     def _on_progress(self, event: Progress) -> None:
-        if self._from_current_job():
-            self._show_progress(event)
+        self._show_progress(event)
 
     def _show_progress(self, event: Progress) -> None:
         self.stage_label.setText(self._eta.describe(event))
@@ -372,23 +382,18 @@ class MainWindow(SegmentEditing, QMainWindow):
             self.progress.setRange(0, 1000)
             self.progress.setValue(round(fraction * 1000))
 
-    @Slot(object)
     def _on_analysis(self, analysis: Analysis) -> None:
-        if not self._from_current_job():
-            return
-        self.analysis = analysis
-        self.learning.on_analysis(analysis)  # self.analysis becomes the adapted curve
-        same = (self.history is not None and self.clip == analysis.path
-                and self._history_checkpoint == self.checkpoint())
+        self.session.analysis = analysis
+        self.learning.on_analysis(analysis)  # the session's analysis becomes the adapted curve
         repaired: tuple[str, ...] = ()  # what loading the saved session had to fix
-        if not same:  # another clip or model: its saved session, else fresh segments
-            session = load_session(analysis.path, self.checkpoint(), analysis.info.duration)
-            repaired = session.notes if session is not None else ()
-            state = (session.state if session is not None
-                     else doc.auto_state(analysis, self.options.options()))
-            # edits and undo of the same clip and model stay; saved decisions come back
-            self.history = doc.History(self.learning.restore(state))
-            self._history_checkpoint = self.checkpoint()
+        # edits and undo of the same clip and model stay; another clip or model starts from
+        # its saved session, else fresh segments, and its saved decisions come back
+        if not self.session.holds_edits_of(analysis.path, self.checkpoint()):
+            saved = load_session(analysis.path, self.checkpoint(), analysis.info.duration)
+            repaired = saved.notes if saved is not None else ()
+            state = (saved.state if saved is not None
+                     else doc.auto_state(analysis, self.session.options))
+            self.session.begin(self.learning.restore(state), self.checkpoint())
         info = analysis.info
         self.clock = Clock.of(info)
         self.table.segment_model.set_clock(self.clock)
@@ -404,38 +409,26 @@ class MainWindow(SegmentEditing, QMainWindow):
         self.stage_label.setText(" · ".join([f"{len(analysis.scores)} steps of "
                                              f"{analysis.step:g} s", *notes]))
         self.stage_label.setToolTip("\n".join(notes))
-        self._state_changed()
+        self.session.notify()
         self.analysisFinished.emit(analysis)
 
-    @Slot(str, str)
     def _on_error(self, message: str, details: str) -> None:
-        if not self._from_current_job():
-            return
         self.stage_label.setText("Analysis failed")
         self._compare_from = None
         self.show_error("Could not analyse the clip", message, details)
 
-    @Slot()
     def _on_cancelled(self) -> None:
-        if not self._from_current_job():
-            return
         self.stage_label.setText("Analysis cancelled")
 
     @Slot()
     def _on_job_finished(self) -> None:
-        job = self.job
-        # Only the current job's own thread: a retired job ending must not close the books on
-        # a new job whose queued result has not been delivered yet.
-        if job is not None and self.sender() is job.thread:
-            job.thread.wait()  # finished is sent just before the thread really ends
-            self.job = None
-            self._show_busy(self.export_job is not None)
-            self._refresh_actions()
-            self.jobEnded.emit()
+        self._show_busy(self.exports.busy)
+        self._refresh_actions()
+        self.jobEnded.emit()
 
     @Slot(object)
     def _on_setup(self, setup: LocalSetup) -> None:
-        if self.analysis is None:
+        if self.session.analysis is None:
             self.device_label.setText(f"Device: {setup.device_label}")
         self._best_device = setup.device
         if self.training is not None:
@@ -535,7 +528,7 @@ class MainWindow(SegmentEditing, QMainWindow):
     def compare_with_model(self, checkpoint: str) -> None:
         """One click from the panel: analyse the open clip with ``checkpoint`` and draw the
         curve shown now under the new one."""
-        self._compare_from = self.analysis
+        self._compare_from = self.session.analysis
         self._select_model(checkpoint)
         self.reanalyze()
 
@@ -557,10 +550,11 @@ class MainWindow(SegmentEditing, QMainWindow):
 
     def _refresh_actions(self) -> None:
         a = self.actions_by_name
-        a["undo"].setEnabled(self.history is not None and self.history.can_undo())
-        a["redo"].setEnabled(self.history is not None and self.history.can_redo())
-        a["export_dialog"].setEnabled(self.history is not None and self.export_job is None)
-        self.analyze_button.setEnabled(self.clip is not None and self.job is None)
+        history = self.session.history
+        a["undo"].setEnabled(history is not None and history.can_undo())
+        a["redo"].setEnabled(history is not None and history.can_redo())
+        a["export_dialog"].setEnabled(history is not None and not self.exports.busy)
+        self.analyze_button.setEnabled(self.session.clip is not None and not self.analyses.busy)
 
     # --- playback -------------------------------------------------------------------------------
     @Slot()
@@ -590,44 +584,31 @@ class MainWindow(SegmentEditing, QMainWindow):
     # --- export, help ---------------------------------------------------------------------------
     @Slot()
     def export_dialog(self) -> None:
-        if self.history is None or self.analysis is None or self.export_job is not None:
+        analysis = self.session.analysis
+        if self.session.history is None or analysis is None or self.exports.busy:
             return
-        folder = Path(self.settings.last_folder or self.analysis.path.parent)
-        dialog = ExportDialog(self.analysis.path, folder, self)
+        folder = Path(self.settings.last_folder or analysis.path.parent)
+        dialog = ExportDialog(analysis.path, folder, self)
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             self.start_export(dialog.request())
 
     def start_export(self, request: ExportRequest) -> None:
         """Write ``request`` on a worker thread; progress and Cancel share the status bar."""
-        assert self.history is not None and self.analysis is not None
-        state = self.history.state
+        state, analysis = self.session.state, self.session.analysis
+        assert state is not None and analysis is not None
         segments = state.included if request.included_only else state.segments
-        job = Job(export_job(request, self.analysis.info, self.analysis.model_name, segments))
-        job.worker.progress.connect(self._on_export_progress)
-        job.worker.result.connect(self._on_export_done)
-        job.worker.error.connect(self._on_export_error)
-        job.worker.cancelled.connect(self._on_export_cancelled)
-        job.thread.finished.connect(self._on_export_finished)
-        self.export_job = job
+        self.exports.start(
+            export_job(request, analysis.info, analysis.model_name, segments))
         self._eta = EtaClock()
         self.stage_label.setText(f"Exporting {', '.join(r.format for r in request.all)}…")
         self.stage_label.setToolTip("")  # an earlier export's notes
         self._show_busy(True)
         self._refresh_actions()
-        job.start()
 
-    def _from_export_job(self) -> bool:
-        return self.export_job is not None and self.sender() is self.export_job.worker
-
-    @Slot(object)
     def _on_export_progress(self, event: Progress) -> None:
-        if self._from_export_job():
-            self._show_progress(event)
+        self._show_progress(event)
 
-    @Slot(object)
     def _on_export_done(self, done: ExportDone) -> None:
-        if not self._from_export_job():
-            return
         where = done.paths[0] if len(done.paths) == 1 else f"{len(done.paths)} files"
         text = f"Exported {done.segments} segments to {where}"
         if done.notes:
@@ -635,28 +616,18 @@ class MainWindow(SegmentEditing, QMainWindow):
         self.stage_label.setText(text)
         self.stage_label.setToolTip("\n\n".join(done.notes))
 
-    @Slot(str, str)
     def _on_export_error(self, message: str, details: str) -> None:
-        if not self._from_export_job():
-            return
         self.stage_label.setText("Export failed")
         self.show_error("Export failed", message, details)
 
-    @Slot()
     def _on_export_cancelled(self) -> None:
-        if not self._from_export_job():
-            return
         self.stage_label.setText("Export cancelled")
 
     @Slot()
     def _on_export_finished(self) -> None:
-        job = self.export_job
-        if job is not None and self.sender() is job.thread:
-            job.thread.wait()
-            self.export_job = None
-            self._show_busy(self.job is not None)
-            self._refresh_actions()
-            self.exportEnded.emit()
+        self._show_busy(self.analyses.busy)
+        self._refresh_actions()
+        self.exportEnded.emit()
 
     @Slot()
     def show_shortcuts(self) -> None:
@@ -684,10 +655,11 @@ class MainWindow(SegmentEditing, QMainWindow):
     @Slot()
     def save_session(self) -> None:
         self._session_timer.stop()
-        if self.clip is None or self.history is None:
+        clip, state = self.session.clip, self.session.state
+        if clip is None or state is None:
             return
         try:  # under the model the edits were made on, not one picked since
-            save_session(Session(self.clip, self._history_checkpoint, self.history.state))
+            save_session(Session(clip, self.session.checkpoint, state))
         except (HighlightStudioError, OSError, ValueError) as exc:  # read-only config folder
             log.warning("session not saved: %s", exc)
 
@@ -715,9 +687,7 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._save_state()
         self._stop_analysis()
         self.retired.wait_all()
-        if self.export_job is not None:
-            self.export_job.stop()  # a cancelled export leaves no partial file behind
-            self.export_job = None
+        self.exports.stop()  # a cancelled export leaves no partial file behind
         self.thumbnails.shutdown()
         if self.training is not None:
             self.training.shutdown()  # a cancelled run keeps its last checkpoint
@@ -730,8 +700,9 @@ class MainWindow(SegmentEditing, QMainWindow):
         self.save_session()
         self.learning.save()
         self.settings = dataclasses.replace(
-            self.settings, checkpoint=self.checkpoint(), geometry=_b64(self.saveGeometry()),
-            window_state=_b64(self.saveState()), splitter=_b64(self.splitter.saveState()))
+            self.settings, options=self.session.options, checkpoint=self.checkpoint(),
+            geometry=_b64(self.saveGeometry()), window_state=_b64(self.saveState()),
+            splitter=_b64(self.splitter.saveState()))
         try:
             save_settings(self.settings)
         except (HighlightStudioError, OSError) as exc:

@@ -40,7 +40,6 @@ from ..errors import HighlightStudioError
 from ..events import PauseToken, Progress
 from ..training.finetune import (
     LOSS_FLAGS,
-    VIDEO_SUFFIXES,
     ClipInfo,
     FineTuneRequest,
     FineTuneResult,
@@ -55,7 +54,8 @@ from ..training.finetune import (
     user_data_dir,
 )
 from ..training.options import TrainOptions
-from .workers import EtaClock, Job, format_clock
+from .file_filters import VIDEO_FILTER
+from .workers import EtaClock, Job, JobSlot, format_clock
 
 if TYPE_CHECKING:  # the trainer imports torch; the GUI loads it only when a run starts
     from ..training.trainer import TrainEvent
@@ -69,8 +69,6 @@ CURVES = (("recon", "L_e reconstruction", (60, 140, 255)),
           ("total", "total", (240, 240, 240)))
 LOSS_LABELS = {"kpoint": "k-point (L_r)", "scl": "audio-visual SCL (L_s)",
                "aux": "masked auxiliary (L_au)"}
-VIDEO_FILTER = (f"Video ({' '.join(f'*{s}' for s in sorted(VIDEO_SUFFIXES))});;"
-                "All files (*)")
 MAX_EVENTS = 200  # log every steps/200 steps: enough points for a curve, a small log file
 RISE_WINDOW = 5  # logged totals whose median is compared, so one noisy batch never warns
 RISE_MARGIN = 0.10  # warn when that median is this much (10 %) above its best so far
@@ -149,7 +147,9 @@ class TrainingPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.clips: dict[Path, ClipInfo] = {}
-        self.job: Job | None = None
+        self.runs = JobSlot(self._on_progress, self._on_result, self._on_error,
+                            self._on_cancelled, self)  # the training run
+        self.runs.ended.connect(self._on_finished)
         self.survey_jobs: list[Job] = []
         self.pause_token = PauseToken()
         self.pending: PendingRun | None = None
@@ -443,14 +443,8 @@ class TrainingPanel(QWidget):
         self.plot.clear_points()
         self._eta = EtaClock()
         self.status.setText(f"{text}…")
-        self.job = Job(_run_job(request, self.pause_token))
-        self.job.worker.progress.connect(self._on_progress)
-        self.job.worker.result.connect(self._on_result)
-        self.job.worker.error.connect(self._on_error)
-        self.job.worker.cancelled.connect(self._on_cancelled)
-        self.job.thread.finished.connect(self._on_finished)
+        self.runs.start(_run_job(request, self.pause_token))
         self._refresh_buttons()
-        self.job.start()
 
     @Slot()
     def toggle_pause(self) -> None:
@@ -471,22 +465,19 @@ class TrainingPanel(QWidget):
             self.job.cancel()
             self.status.setText("Cancelling…")
 
+    @property
+    def job(self) -> Job | None:
+        """The training run's job, while one runs."""
+        return self.runs.job
+
     def is_running(self) -> bool:
         return self.job is not None
 
-    def _from_job(self) -> bool:
-        return self.job is not None and self.sender() is self.job.worker
-
-    @Slot(object)
     def _on_progress(self, event: Progress) -> None:
-        if self._from_job():
-            self.status.setText(self._eta.describe(event))
-            self.progress.setValue(round((event.fraction or 0.0) * 1000))
+        self.status.setText(self._eta.describe(event))
+        self.progress.setValue(round((event.fraction or 0.0) * 1000))
 
-    @Slot(object)
     def _on_result(self, item: object) -> None:
-        if not self._from_job():
-            return
         if isinstance(item, ClipInfo):
             if not item.usable:
                 self.status.setText(f"Skipped {item.path.name}: {item.problem}")
@@ -528,26 +519,18 @@ class TrainingPanel(QWidget):
         self.name_edit.setText(self._free_name())
         self.modelSaved.emit(name, str(result.checkpoint))
 
-    @Slot(str, str)
     def _on_error(self, message: str, details: str) -> None:
-        if self._from_job():
-            self.status.setText("Training failed.")
-            self.errorRaised.emit("Training failed", message, details)
+        self.status.setText("Training failed.")
+        self.errorRaised.emit("Training failed", message, details)
 
-    @Slot()
     def _on_cancelled(self) -> None:
-        if self._from_job():
-            self.status.setText("Cancelled. Resume continues from the last checkpoint.")
+        self.status.setText("Cancelled. Resume continues from the last checkpoint.")
 
     @Slot()
     def _on_finished(self) -> None:
-        job = self.job
-        if job is not None and self.sender() is job.thread:
-            job.thread.wait()
-            self.job = None
-            self.refresh_pending()
-            self._refresh_buttons()
-            self.runEnded.emit()
+        self.refresh_pending()
+        self._refresh_buttons()
+        self.runEnded.emit()
 
     def refresh_pending(self) -> None:
         """Offer Resume for the newest run that stopped early (also after a restart)."""
@@ -584,7 +567,7 @@ class TrainingPanel(QWidget):
 
     def shutdown(self) -> None:
         """Cancel and wait for every thread (a cancelled run keeps its last checkpoint)."""
-        for job in [*self.survey_jobs, *([self.job] if self.job else [])]:
+        self.runs.stop()
+        for job in self.survey_jobs:
             job.stop()
         self.survey_jobs.clear()
-        self.job = None

@@ -3,7 +3,8 @@
 The core's long jobs are generators yielding :class:`~highlight_studio.events.Progress` and
 checking a :class:`~highlight_studio.events.CancelToken`. :class:`GeneratorWorker` drains one
 and turns what it yields into signals; it never touches widgets. :class:`Job` owns the worker
-and its thread so the window can cancel, quit and wait for both on close.
+and its thread so the window can cancel, quit and wait for both on close; :class:`JobSlot`
+holds a view's one job of a kind and passes on only that job's signals.
 """
 
 from __future__ import annotations
@@ -99,6 +100,95 @@ class Job:
         self.worker.cancel()
         if self.thread.isRunning():
             self.thread.wait()
+
+
+class JobSlot(QObject):
+    """The one job of a kind a view runs (the analysis, an export, a training run).
+
+    It starts the job with the view's four handlers connected, passes on only the signals of
+    the job it holds now (a job let go for another clip may still deliver what it queued),
+    and when that job's thread ends, joins it, lets it go and emits ``ended``. Written once
+    here so no view repeats the sender check or the join.
+    """
+
+    ended = Signal()  # the held job's thread has ended and been joined; the slot is free
+
+    def __init__(self, on_progress: Callable[[Progress], None],
+                 on_result: Callable[[object], None], on_error: Callable[[str, str], None],
+                 on_cancelled: Callable[[], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._handlers = (on_progress, on_result, on_error, on_cancelled)
+        self.job: Job | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    def start(self, job_function: JobFunction) -> Job:
+        """Run ``job_function`` in a new job; the slot must be free (let the old one go first)."""
+        if self.job is not None:
+            raise RuntimeError("the job slot is taken")
+        job = Job(job_function)
+        job.worker.progress.connect(self._progress)
+        job.worker.result.connect(self._result)
+        job.worker.error.connect(self._error)
+        job.worker.cancelled.connect(self._cancelled)
+        job.thread.finished.connect(self._finished)
+        self.job = job
+        job.start()
+        return job
+
+    def cancel(self) -> bool:
+        """Ask the held job to stop (it ends on its own, then ``ended``); False if none."""
+        if self.job is None:
+            return False
+        self.job.cancel()
+        return True
+
+    def release(self) -> Job | None:
+        """Let the held job go without waiting (hand it to :class:`RetiredJobs`); what it
+        still sends is dropped and no ``ended`` comes for it."""
+        job, self.job = self.job, None
+        return job
+
+    def stop(self) -> None:
+        """Cancel the held job and wait for its thread (on close); no ``ended`` comes."""
+        job, self.job = self.job, None
+        if job is not None:
+            job.stop()
+
+    def _current(self) -> bool:
+        return self.job is not None and self.sender() is self.job.worker
+
+    @Slot(object)
+    def _progress(self, event: Progress) -> None:
+        if self._current():
+            self._handlers[0](event)
+
+    @Slot(object)
+    def _result(self, item: object) -> None:
+        if self._current():
+            self._handlers[1](item)
+
+    @Slot(str, str)
+    def _error(self, message: str, details: str) -> None:
+        if self._current():
+            self._handlers[2](message, details)
+
+    @Slot()
+    def _cancelled(self) -> None:
+        if self._current():
+            self._handlers[3]()
+
+    @Slot()
+    def _finished(self) -> None:
+        job = self.job
+        # Only the held job's own thread: a job let go must not free the slot of a new one
+        # whose queued result has not been delivered yet.
+        if job is not None and self.sender() is job.thread:
+            job.thread.wait()  # finished is sent just before the thread really ends
+            self.job = None
+            self.ended.emit()
 
 
 class RetiredJobs(QObject):

@@ -34,7 +34,7 @@ from ..errors import DatasetError, HighlightStudioError, MediaError, ModelError
 from ..events import CancelToken, PauseToken, Progress, check_cancel
 from ..fileio import atomic_write_text, describe_os_error
 from ..locations import data_roots
-from ..media import probe
+from ..media import VIDEO_SUFFIXES, probe
 from ..model.description import check_compatible, read_meta
 from .options import TrainOptions
 
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
     from .trainer import TrainEvent
 
 log = logging.getLogger(__name__)
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mts", ".m2ts", ".ts",
-                  ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
 LOSS_FLAGS = {"kpoint": "use_kpoint_loss", "scl": "use_scl", "aux": "use_aux_task"}
 VIDEO_WINDOW = 150  # steps per window for a new model on video (the paper's 30 s at 0.2 s)
 DEFAULT_STEP = 0.2  # seconds per step for a new model (the paper's)

@@ -156,7 +156,7 @@ def test_edge_edits_never_leave_an_empty_or_negative_segment(qtbot, make_window,
     window.table.selectRow(0)  # a stale selection, playhead past the segment's end
     window.preview.position = lambda: seg.end + 0.5
     window.mark_in()
-    assert window.history.state.segments[0] == seg and window._marks == (seg.end + 0.5, None)
+    assert window.history.state.segments[0] == seg and window.session.marks == (seg.end + 0.5, None)
 
 
 def test_cancel_stops_the_analysis_and_leaves_an_export_of_the_last_clip(qtbot, make_window,
@@ -171,7 +171,7 @@ def test_cancel_stops_the_analysis_and_leaves_an_export_of_the_last_clip(qtbot, 
 
     window = make_window(CurveAnalyzer(threading.Event()))  # an analysis that waits
     export = Export()
-    window.export_job = export
+    window.exports.job = export
     try:
         window.open_clip(clip)
         job = window.job
@@ -179,5 +179,5 @@ def test_cancel_stops_the_analysis_and_leaves_an_export_of_the_last_clip(qtbot, 
             window.cancel_analysis()
         assert not export.cancelled
     finally:
-        window.export_job = None
+        window.exports.job = None
     window.cancel_analysis()  # nothing left to cancel: no error
