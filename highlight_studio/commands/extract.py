@@ -22,7 +22,8 @@ from ..cluster import FileDone, FileFailed
 from ..errors import DatasetError
 from ..events import Progress
 from ..features.corpus import CorpusReport, ExtractSettings, extract_corpus
-from ..training.finetune import DEFAULT_STEP, VIDEO_SUFFIXES, find_videos
+from ..training.inputs import VIDEO_SUFFIXES, find_videos
+from ..training.runs import DEFAULT_STEP
 
 log = logging.getLogger(__name__)
 
