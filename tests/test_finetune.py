@@ -314,3 +314,11 @@ def test_a_model_that_reads_motion_fine_tunes_on_the_clips_motion_stream(clips, 
     [analysis] = [e for e in analyze(clips[0], checkpoint=result.checkpoint, device="cpu")
                   if isinstance(e, Analysis)]
     assert analysis.scores.shape == (8,)  # scored on frames and motion, 280 wide
+
+
+def test_a_start_model_keeps_the_streams_it_reads(clips, start, tmp_path) -> None:
+    request = FineTuneRequest(inputs=tuple(map(str, clips)), out=str(tmp_path / "m"),
+                              init=str(start), config={"visual_inputs": "visual+motion"})
+    with pytest.raises(ModelError, match="reads 'visual' inputs; it cannot continue on "
+                                         "'visual\\+motion'"):
+        _drain(fine_tune(request))

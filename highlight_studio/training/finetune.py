@@ -143,9 +143,16 @@ def _backbone_choice(request: FineTuneRequest) -> tuple[str | None, float]:
 
 def _motion(request: FineTuneRequest) -> MotionConfig | None:
     """The motion stream the model reads beside the frames' features (as analysis gives it):
-    the start model's settings, the defaults for a new visual+motion model, else None."""
+    the start model's settings, the defaults for a new visual+motion model, else None. A
+    start model keeps the streams it reads: its weights are as wide as they are."""
     if request.start is not None:
-        return motion_input(read_meta(request.start))
+        meta = read_meta(request.start)
+        reads = meta.config.visual_inputs
+        asked = request.config.get("visual_inputs", reads)
+        if asked != reads:
+            raise ModelError(f"{request.start} reads {reads!r} inputs; it cannot continue on "
+                             f"{asked!r} (train a new model instead).")
+        return motion_input(meta)
     reads_motion = request.config.get("visual_inputs") == "visual+motion"
     return DEFAULT_MOTION if reads_motion else None
 
