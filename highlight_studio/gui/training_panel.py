@@ -10,7 +10,7 @@ shows the saved model in its picker.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -85,7 +85,8 @@ def loss_rise(steps: Sequence[float], totals: Sequence[float]
     return float(steps[low + RISE_WINDOW - 1]), float(medians[low]), float(steps[-1]), now
 
 
-def _run_job(request: FineTuneRequest, pause: PauseToken):
+def _run_job(request: FineTuneRequest, pause: PauseToken
+             ) -> Callable[[CancelToken], Iterator[object]]:
     """The worker's job: fine_tune with the panel's pause switch."""
     def job(cancel: CancelToken) -> Iterator[object]:
         from ..training.finetune import fine_tune  # imports torch: only when a run starts
