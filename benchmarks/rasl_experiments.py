@@ -38,6 +38,7 @@ from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.model.clip_readout import main_axis
 from highlight_studio.model.config import BENCHMARK_WINDOW, RASLConfig
 from highlight_studio.model.inference import score_sequence
+from highlight_studio.model.loss_terms import TERM_NAMES
 from highlight_studio.model.rasl import RASL
 from highlight_studio.training.datasets import FeatureDataset
 from highlight_studio.training.trainer import TrainOptions, train
@@ -176,9 +177,9 @@ def run_config(label: str, config: RASLConfig, opt_fields: dict[str, Any], seed:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     history = []
     for event in train(model, dataset, options):
-        history.append({"step": event.step, "total": event.total, "recon": event.recon,
-                        "kpoint": event.kpoint, "scl": event.scl, "aux": event.aux,
-                        "spread": event.spread, "axis": event.axis, **event.diagnostics})
+        history.append({"step": event.step, "total": event.total,
+                        **{name: getattr(event, name) for name in TERM_NAMES},
+                        **event.diagnostics})
     train_cpu, train_wall = time.process_time() - cpu0, time.perf_counter() - wall0
     scores = {vid: score_sequence(model, dataset.visual[i], readout="activation")
               for i, vid in enumerate(dataset.names)}

@@ -2,7 +2,8 @@
 
     python scripts/plot_training_log.py RUN.log.jsonl --png OUT.png
 
-Left: each loss term (L_e, L_r, L_s with ln N for chance, L_au) against the step. Right: the
+Left: each loss term the run trained (the rows of ``LOSS_TERMS`` that are not 0 throughout;
+L_s with ln N for chance) against the step. Right: the
 METHOD.md collapse diagnostics of the visual branch (spread of s, cosine between steps' r,
 SA output / input norm, top/bottom cosine, Spearman of s with the feature norm), so a model
 card shows at a glance whether training learned or collapsed.
@@ -17,8 +18,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from highlight_studio.fileio import atomic_path
+from highlight_studio.model.loss_terms import LOSS_TERMS
 
-LOSSES = ("recon", "kpoint", "scl", "aux")
 DIAGNOSTICS = ("visual_s_std", "visual_r_cos", "visual_sa_ratio", "visual_top_bottom_cos",
                "visual_norm_spearman")
 
@@ -33,8 +34,10 @@ def plot(rows: list[dict], png: Path, title: str) -> None:
     steps = [r["step"] for r in rows]
     fig = Figure(figsize=(11, 4), dpi=110)
     left, right = fig.subplots(1, 2)
-    for name in LOSSES:
-        left.plot(steps, [r[name] for r in rows], label=name)
+    for term in LOSS_TERMS:
+        values = [r.get(term.name, 0.0) for r in rows]  # a log older than the term lacks it
+        if any(values):
+            left.plot(steps, values, label=term.label)
     chance = rows[-1].get("diagnostics", {}).get("scl_ln_n")
     if chance:
         left.axhline(chance, color="grey", ls=":", label="SCL chance (ln N)")

@@ -12,27 +12,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tinytrain import STEP, tiny_clips, tiny_start_model
+from tinytrain import CONFIG, STEP, tiny_clips, tiny_start_model
 
 from highlight_studio.cli import main
 from highlight_studio.errors import DatasetError, ModelError
 from highlight_studio.events import Cancelled, CancelToken, PauseToken, Progress
 from highlight_studio.features.cache import FeatureCache
-from highlight_studio.model.checkpoint import load_checkpoint
-from highlight_studio.model.description import read_meta
-from highlight_studio.training import finetune
+from highlight_studio.features.motion import MotionConfig
+from highlight_studio.model.checkpoint import load_checkpoint, save_checkpoint
+from highlight_studio.model.description import CheckpointMeta, read_meta
+from highlight_studio.model.rasl import RASL
+from highlight_studio.scoring import Analysis, analyze
 from highlight_studio.training.datasets import FeatureDataset
-from highlight_studio.training.finetune import (
-    ClipInfo,
+from highlight_studio.training.finetune import fine_tune, train_on
+from highlight_studio.training.inputs import ClipInfo, survey, total_minutes
+from highlight_studio.training.options import TrainOptions
+from highlight_studio.training.runs import (
     FineTuneRequest,
     FineTuneResult,
-    fine_tune,
     named_request,
     pending_runs,
-    survey,
-    train_on,
 )
-from highlight_studio.training.options import TrainOptions
 from highlight_studio.training.trainer import TrainEvent
 
 torch.set_num_threads(1)  # tiny tensors: extra threads only add contention on shared cores
@@ -58,8 +58,8 @@ def test_fine_tune_writes_the_model_and_its_card(clips, start, tmp_path) -> None
     broken.write_bytes(b"not a video")
     request = FineTuneRequest(
         inputs=(*map(str, clips), str(broken)), out=str(tmp_path / "out" / "mine"),
-        work=str(tmp_path / "run" / "run"), init=str(start), options=OPTIONS, k=1,
-        mask_ratio=0.25, losses=("kpoint", "aux"))
+        work=str(tmp_path / "run" / "run"), init=str(start), options=OPTIONS,
+        config={"k": 1, "mask_ratio": 0.25, "use_scl": False})
     events = _drain(fine_tune(request))
 
     fractions = [e.done / e.total for e in events if isinstance(e, Progress)]
@@ -95,7 +95,7 @@ def test_survey_lists_duration_audio_and_problems(clips, tmp_path) -> None:
     infos = [e for e in survey([*clips, broken]) if isinstance(e, ClipInfo)]
     assert [round(i.duration, 2) for i in infos[:2]] == [2.0, 2.0]
     assert [i.has_audio for i in infos] == [True, False, False]
-    assert infos[2].problem and finetune.total_minutes(infos) == pytest.approx(4 / 60)
+    assert infos[2].problem and total_minutes(infos) == pytest.approx(4 / 60)
 
 
 def test_no_usable_clips_is_explained(tmp_path) -> None:
@@ -145,7 +145,7 @@ def _features(n_clips: int = 2) -> FeatureDataset:
 
 
 def _in_memory(tmp_path: Path, **options) -> FineTuneRequest:
-    return FineTuneRequest(inputs=(), out=str(tmp_path / "m"), window=8, k=2,
+    return FineTuneRequest(inputs=(), out=str(tmp_path / "m"), window=8, config={"k": 2},
                            options=dataclasses.replace(OPTIONS, **options))
 
 
@@ -203,7 +203,7 @@ def test_a_resumed_log_drops_the_steps_the_cancel_lost(tmp_path) -> None:
 
 def test_a_start_model_for_other_features_is_refused(start, tmp_path) -> None:
     """The tiny start model works on 256-wide test_tiny features at 0.25 s steps."""
-    request = dataclasses.replace(_in_memory(tmp_path), init=str(start), window=None, k=None)
+    request = dataclasses.replace(_in_memory(tmp_path), init=str(start), window=None, config={})
     with pytest.raises(ModelError, match="cannot be fine-tuned on these features"):
         _drain(train_on(request, _features(), "tiny", 1.0))
 
@@ -246,17 +246,38 @@ def test_names_that_cannot_be_files_are_refused(tmp_path) -> None:
 
 
 def test_a_request_survives_its_run_json_with_every_field() -> None:
-    """run.json keeps a named run's request: every field, the clip readout included, comes
-    back; a run.json written before a field existed still loads."""
+    """run.json keeps a named run's request: every field, the model settings included, comes
+    back; a run.json written before the settings were one dict (each its own field, the
+    switchable losses as a list of names) still loads."""
     import json
 
     request = FineTuneRequest(inputs=("a.mp4", "folder"), out="m.safetensors", init="default",
-                              options=OPTIONS, k=4, losses=("kpoint", "scl"),
-                              clip_readout="main_axis", fp16=True)
+                              options=OPTIONS, fp16=True,
+                              config={"k": 4, "use_aux_task": False, "clip_readout": "main_axis"})
     data = json.loads(json.dumps(dataclasses.asdict(request)))
     assert FineTuneRequest.from_dict(data) == request
-    del data["clip_readout"]
-    assert FineTuneRequest.from_dict(data).clip_readout is None
+    del data["config"]
+    earlier = {**data, "k": 4, "mask_ratio": None, "losses": ["kpoint", "scl"],
+               "clip_readout": "main_axis"}
+    assert FineTuneRequest.from_dict(earlier).config == {
+        "k": 4, "clip_readout": "main_axis", "use_kpoint_loss": True, "use_scl": True,
+        "use_aux_task": False}
+
+
+def test_a_setting_that_is_not_a_model_setting_is_refused_at_once() -> None:
+    with pytest.raises(ModelError, match=r"'mask_ration' is not a model setting \(did you mean "
+                                         r"'mask_ratio'\?\)"):
+        FineTuneRequest(inputs=(), out="m", config={"mask_ration": 0.3})
+    with pytest.raises(ModelError, match="'zzz' is not a model setting; "):
+        FineTuneRequest(inputs=(), out="m", config={"zzz": 1})
+
+
+def test_a_setting_that_reshapes_the_start_model_is_explained(start, tmp_path) -> None:
+    request = FineTuneRequest(inputs=(), out=str(tmp_path / "m"), init=str(start),
+                              options=OPTIONS, config={"proj_dim": 8})
+    dataset = FeatureDataset({f"c{i}": (np.ones((12, 256), np.float32), None) for i in range(2)})
+    with pytest.raises(ModelError, match=r"weights do not fit the changed settings \(proj_dim\)"):
+        _drain(train_on(request, dataset, "test_tiny:seed0", STEP))
 
 
 def test_a_run_resumes_only_on_the_clips_it_started_with(tmp_path) -> None:
@@ -271,3 +292,33 @@ def test_a_run_resumes_only_on_the_clips_it_started_with(tmp_path) -> None:
     events = _drain(train_on(dataclasses.replace(request, resume=True), _features(), "tiny",
                              1.0))
     assert events[-1].step == 8  # the same clips: it goes on
+
+
+def test_a_model_that_reads_motion_fine_tunes_on_the_clips_motion_stream(clips, tmp_path) -> None:
+    """A visual+motion start model gets each clip's motion stream beside its frames' features,
+    made with the model's own motion settings (not the defaults), and keeps those settings, so
+    analysis with the fine-tuned model makes the same stream."""
+    motion = MotionConfig(grid=2, bins=4)  # 24 floats a step; the defaults make 136
+    config = dataclasses.replace(CONFIG, visual_dim=256 + motion.dim,
+                                 visual_inputs="visual+motion")
+    torch.manual_seed(0)
+    start = save_checkpoint(tmp_path / "moving", RASL(config),
+                            CheckpointMeta(config=config, backbone_id="test_tiny:seed0",
+                                           step_seconds=STEP, motion=motion.as_dict()))
+    request = FineTuneRequest(inputs=tuple(map(str, clips)), out=str(tmp_path / "tuned"),
+                              init=str(start), options=OPTIONS)
+    result = _drain(fine_tune(request))[-1]
+    assert isinstance(result, FineTuneResult)
+    meta = read_meta(result.checkpoint)
+    assert meta.config.visual_inputs == "visual+motion" and meta.motion == motion.as_dict()
+    [analysis] = [e for e in analyze(clips[0], checkpoint=result.checkpoint, device="cpu")
+                  if isinstance(e, Analysis)]
+    assert analysis.scores.shape == (8,)  # scored on frames and motion, 280 wide
+
+
+def test_a_start_model_keeps_the_streams_it_reads(clips, start, tmp_path) -> None:
+    request = FineTuneRequest(inputs=tuple(map(str, clips)), out=str(tmp_path / "m"),
+                              init=str(start), config={"visual_inputs": "visual+motion"})
+    with pytest.raises(ModelError, match="reads 'visual' inputs; it cannot continue on "
+                                         "'visual\\+motion'"):
+        _drain(fine_tune(request))

@@ -9,7 +9,7 @@ import torch
 from highlight_studio.model.config import RASLConfig
 from highlight_studio.model.inference import minmax, raw_scores, score_sequence
 from highlight_studio.model.rasl import RASL
-from highlight_studio.training.windows import (
+from highlight_studio.model.windows import (
     fill_indices,
     inference_windows,
     random_window,

@@ -56,7 +56,7 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Highlight Studio")
     from highlight_studio.gui.main_window import MainWindow
-    from highlight_studio.training.finetune import user_data_dir
+    from highlight_studio.training.runs import user_data_dir
 
     checkpoint = start_model(user_data_dir() / "models")
     footage = [SAMPLE, silent_copy(SAMPLE, tmp / "trailer_silent.mp4")]

@@ -23,7 +23,8 @@ from ..errors import DatasetError
 from ..events import Progress
 from ..features.corpus import CorpusReport, ExtractSettings, extract_corpus
 from ..media import VIDEO_SUFFIXES
-from ..training.finetune import DEFAULT_STEP, find_videos
+from ..training.inputs import find_videos
+from ..training.runs import DEFAULT_STEP
 
 log = logging.getLogger(__name__)
 

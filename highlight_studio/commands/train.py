@@ -29,20 +29,17 @@ from ..errors import DatasetError, ModelError
 from ..events import Progress
 from ..features.corpus import read_description
 from ..model.config import AXIS_HEADS, AXIS_TEACHERS, BENCHMARK_WINDOW, CLIP_READOUT, VISUAL_INPUTS
-from ..training.finetune import (
-    DEFAULT_STEP,
-    ClipInfo,
-    FineTuneRequest,
-    FineTuneResult,
-    fine_tune,
-    train_on,
-)
+from ..model.loss_terms import TERM_NAMES
+from ..training.inputs import ClipInfo
 from ..training.options import TrainOptions
+from ..training.runs import DEFAULT_STEP, FineTuneRequest, FineTuneResult
 
 if TYPE_CHECKING:  # torch loads only when training runs, so `--help` stays instant
     from ..training.trainer import TrainEvent
 
 log = logging.getLogger(__name__)
+# The options named after the RASLConfig field they set (unset: the start model's value).
+CONFIG_OPTIONS = ("clip_readout", "axis_weight", "visual_inputs", "axis_teacher", "axis_head")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -122,21 +119,22 @@ def _request(args: argparse.Namespace) -> FineTuneRequest:
         resume=args.resume, options=options, backbone=args.backbone,
         backbone_weights=str(args.backbone_weights) if args.backbone_weights else None,
         step=args.step, window=window, literal=args.literal, fp16=args.fp16,
-        clip_readout=args.clip_readout, axis_weight=args.axis_weight,
-        visual_inputs=args.visual_inputs, axis_teacher=args.axis_teacher,
-        axis_head=args.axis_head,
+        config={name: getattr(args, name) for name in CONFIG_OPTIONS
+                if getattr(args, name) is not None},
     )
 
 
 def _events(args: argparse.Namespace, request: FineTuneRequest) -> Iterator[object]:
     """Videos go through fine_tune (as the GUI's panel does); a feature folder skips to its
     training half."""
+    from ..training.finetune import fine_tune, train_on  # imports torch
+
     if not args.features:
         return fine_tune(request)
     from ..model.description import read_meta
     from ..training.datasets import FeatureDataset
 
-    start = request.checkpoint if request.resume else request.init
+    start = request.start
     inputs = args.visual_inputs or (read_meta(start).config.visual_inputs if start else "visual")
     if start and inputs != read_meta(start).config.visual_inputs:
         raise ModelError(f"{start} reads {read_meta(start).config.visual_inputs!r} inputs; it "
@@ -154,8 +152,8 @@ def _events(args: argparse.Namespace, request: FineTuneRequest) -> Iterator[obje
 
 
 def _postfix(event: TrainEvent) -> dict[str, str]:
-    return {name: f"{getattr(event, name):.3f}" for name in
-            ("recon", "kpoint", "scl", "aux", "total")}
+    """Every loss term and the total, for the bar and the summary."""
+    return {name: f"{getattr(event, name):.3f}" for name in (*TERM_NAMES, "total")}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ shows the saved model in its picker.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -37,38 +37,29 @@ from PySide6.QtWidgets import (
 )
 
 from ..errors import HighlightStudioError
-from ..events import PauseToken, Progress
-from ..training.finetune import (
-    LOSS_FLAGS,
-    ClipInfo,
+from ..events import CancelToken, PauseToken, Progress
+from ..model.config import RASLConfig
+from ..model.description import read_meta
+from ..model.loss_terms import LOSS_TERMS, SWITCHABLE
+from ..training.inputs import ClipInfo, find_videos, survey, total_minutes
+from ..training.options import TrainOptions
+from ..training.runs import (
     FineTuneRequest,
     FineTuneResult,
     PendingRun,
-    find_videos,
-    fine_tune,
     named_request,
     pending_runs,
-    start_settings,
-    survey,
-    total_minutes,
     user_data_dir,
 )
-from ..training.options import TrainOptions
 from .file_filters import VIDEO_FILTER
 from .workers import EtaClock, Job, JobSlot, format_clock
 
 if TYPE_CHECKING:  # the trainer imports torch; the GUI loads it only when a run starts
     from ..training.trainer import TrainEvent
 
-# (TrainEvent field, legend label, colour); the total is drawn thicker.
-CURVES = (("recon", "L_e reconstruction", (60, 140, 255)),
-          ("kpoint", "L_r k-point", (255, 170, 40)),
-          ("scl", "L_s audio-visual", (80, 200, 120)),
-          ("aux", "L_au masked", (200, 90, 220)),
-          ("axis", "main-axis self-training", (240, 90, 90)),
+# (TrainEvent field, legend label, colour): every loss term, then the total, drawn thicker.
+CURVES = (*((term.name, term.label, term.colour) for term in LOSS_TERMS),
           ("total", "total", (240, 240, 240)))
-LOSS_LABELS = {"kpoint": "k-point (L_r)", "scl": "audio-visual SCL (L_s)",
-               "aux": "masked auxiliary (L_au)"}
 MAX_EVENTS = 200  # log every steps/200 steps: enough points for a curve, a small log file
 RISE_WINDOW = 5  # logged totals whose median is compared, so one noisy batch never warns
 RISE_MARGIN = 0.10  # warn when that median is this much (10 %) above its best so far
@@ -93,9 +84,15 @@ def loss_rise(steps: Sequence[float], totals: Sequence[float]
     return float(steps[low + RISE_WINDOW - 1]), float(medians[low]), float(steps[-1]), now
 
 
-def _run_job(request: FineTuneRequest, pause: PauseToken):
+def _run_job(request: FineTuneRequest, pause: PauseToken
+             ) -> Callable[[CancelToken], Iterator[object]]:
     """The worker's job: fine_tune with the panel's pause switch."""
-    return lambda cancel: fine_tune(request, cancel, pause)
+    def job(cancel: CancelToken) -> Iterator[object]:
+        from ..training.finetune import fine_tune  # imports torch: only when a run starts
+
+        return fine_tune(request, cancel, pause)
+
+    return job
 
 
 class LossPlot(pg.PlotWidget):
@@ -190,13 +187,14 @@ class TrainingPanel(QWidget):
         self.lr_box.setSingleStep(1e-4)
         self.lr_box.setValue(defaults.lr)
         self.batch_box = self._spin(1, 1024, defaults.batch_size)
-        self.k_box = self._spin(0, 1000, 10)  # the paper's k and masking
+        model_defaults = RASLConfig()  # until a start model's own settings fill them
+        self.k_box = self._spin(0, 1000, model_defaults.k)
         self.mask_box = QDoubleSpinBox()
         self.mask_box.setDecimals(3)  # a start model's 0.375 is kept, not rounded to 0.38
         self.mask_box.setRange(0.0, 0.95)
         self.mask_box.setSingleStep(0.05)
-        self.mask_box.setValue(0.5)
-        self.loss_boxes = {name: QCheckBox(LOSS_LABELS[name]) for name in LOSS_FLAGS}
+        self.mask_box.setValue(model_defaults.mask_ratio)
+        self.loss_boxes = {term.name: QCheckBox(term.choice) for term in SWITCHABLE}
         for box in self.loss_boxes.values():
             box.setChecked(True)
         self.axis_box = QCheckBox("Main-axis self-training")
@@ -306,17 +304,17 @@ class TrainingPanel(QWidget):
         """Fill k, mask ratio, losses and self-training with the start model's settings, so a
         run keeps them unless the user changes one (the file's header only: instant)."""
         try:
-            settings = start_settings(self.start_box.currentData())
+            config = read_meta(self.start_box.currentData()).config
         except HighlightStudioError as exc:
             self.status.setText(f"Cannot read the start model's settings: {exc}")
             self.start_axis_weight = 0.0  # not the previous model's
             return
-        self.k_box.setValue(settings.k)
-        self.mask_box.setValue(settings.mask_ratio)
-        for name, box in self.loss_boxes.items():
-            box.setChecked(name in settings.losses)
-        self.start_axis_weight = settings.axis_weight
-        self.axis_box.setChecked(settings.axis_weight > 0)
+        self.k_box.setValue(config.k)
+        self.mask_box.setValue(config.mask_ratio)
+        for term in SWITCHABLE:
+            self.loss_boxes[term.name].setChecked(term.is_on(config))
+        self.start_axis_weight = config.axis_weight
+        self.axis_box.setChecked(config.axis_weight > 0)
 
     def set_devices(self, best: str) -> None:
         """CPU always; the GPU too (and chosen) when the window's probe found CUDA."""
@@ -405,12 +403,14 @@ class TrainingPanel(QWidget):
             steps=steps, lr=self.lr_box.value(), batch_size=self.batch_box.value(),
             device=self.device_box.currentData(), log_every=log_every,
             checkpoint_every=checkpoint_every)
-        losses = tuple(name for name, box in self.loss_boxes.items() if box.isChecked())
+        config = {
+            "k": self.k_box.value(), "mask_ratio": self.mask_box.value(),
+            **{term.switch: self.loss_boxes[term.name].isChecked() for term in SWITCHABLE},
+            "axis_weight": (self.start_axis_weight or 1.0) if self.axis_box.isChecked() else 0.0,
+        }
         return named_request(
             self.name_edit.text().strip(), [c.path for c in self.usable_clips()], options,
-            init=self.start_box.currentData(), k=self.k_box.value(),
-            mask_ratio=self.mask_box.value(), losses=losses,
-            axis_weight=(self.start_axis_weight or 1.0) if self.axis_box.isChecked() else 0.0)
+            init=self.start_box.currentData(), config=config)
 
     @Slot()
     def start(self) -> None:

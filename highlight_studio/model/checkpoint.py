@@ -19,13 +19,15 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import ModelError
 from ..fileio import atomic_path
-from .description import META_KEY, SUFFIX, CheckpointMeta, read_meta, resolve_checkpoint
+from .description import (
+    META_KEY,
+    SUFFIX,
+    CheckpointMeta,
+    read_meta,
+    resolve_checkpoint,
+    training_state_path,
+)
 from .rasl import RASL
-
-
-def training_state_path(path: str | Path) -> Path:
-    path = Path(path)
-    return path.with_name(path.name.removesuffix(SUFFIX) + ".train.pt")
 
 
 def save_checkpoint(path: str | Path, model: RASL, meta: CheckpointMeta, *, fp16: bool = False,

@@ -88,6 +88,12 @@ def model_dirs() -> list[Path]:
             Path(platformdirs.user_data_dir("highlight-studio")) / "models"]
 
 
+def training_state_path(path: str | Path) -> Path:
+    """Where a checkpoint's resumable training state (optimizer, RNG, step) is kept."""
+    path = Path(path)
+    return path.with_name(path.name.removesuffix(SUFFIX) + ".train.pt")
+
+
 def resolve_checkpoint(path_or_name: str | Path) -> Path:
     """A path as given, or a bare name looked up as ``models/<name>.safetensors``."""
     path = Path(path_or_name)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ..errors import ModelError
-from ..training.windows import inference_windows
 from .clip_readout import main_axis
 from .config import CLIP_READOUT, RASLConfig
+from .windows import inference_windows
 
 if TYPE_CHECKING:
     import torch

@@ -1,7 +1,8 @@
 """The four RASL losses (Eq. 5, 6-8, 9, 10) and the optional spread term, on plain tensors.
 
 Each returns a scalar; :func:`total_loss` adds the switched-on terms for both branches and
-reports every term (0 when off) plus what the collapse diagnostics need.
+reports every term of :data:`~.loss_terms.LOSS_TERMS` (0 when off) plus what the collapse
+diagnostics need.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import RASLConfig
+from .loss_terms import TERM_NAMES
 from .rasl import RASL, BranchOutput, RASLOutput
 
 
@@ -197,8 +199,6 @@ class LossTerms:
         return sum((v for n, v in self.terms.items() if n != name),
                    torch.zeros_like(self.total))
 
-
-TERM_NAMES = ("recon", "kpoint", "scl", "aux", "spread", "axis")
 
 
 def _branch_terms(model: RASL, out: BranchOutput, config: RASLConfig, branch: str,

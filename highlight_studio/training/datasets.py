@@ -13,7 +13,7 @@ import torch
 
 from ..errors import DatasetError
 from ..model.clip_readout import joint_norm, orientation, principal_projection, scaled_streams
-from .windows import random_window
+from ..model.windows import random_window
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import ModelError
 
@@ -30,6 +31,9 @@ class TrainOptions:
     checkpoint_path: str | None = None  # where checkpoints go (None: none written)
     backbone_id: str = "unknown"  # recorded in the checkpoint; checked at inference
     step_seconds: float = 0.0  # feature step in seconds, recorded in the checkpoint
+    # The motion stream's settings (MotionConfig.as_dict) when the features carry one made
+    # from clips, recorded in the checkpoint so analysis makes it the same way.
+    motion: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:

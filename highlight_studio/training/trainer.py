@@ -22,7 +22,8 @@ from ..errors import ModelError
 from ..events import CancelToken, PauseToken, check_cancel, wait_if_paused
 from ..model.checkpoint import load_training_state, save_checkpoint
 from ..model.description import CheckpointMeta, read_meta
-from ..model.losses import TERM_NAMES, LossTerms, total_loss
+from ..model.loss_terms import TERM_NAMES
+from ..model.losses import LossTerms, total_loss
 from ..model.rasl import RASL, RASLOutput
 from . import diagnostics, distributed
 from .datasets import FeatureDataset, WindowBatch
@@ -31,7 +32,8 @@ from .options import TrainOptions
 
 @dataclass
 class TrainEvent:
-    """One logged step: every loss term, the total, collapse diagnostics and speed."""
+    """One logged step: every loss term (a field per row of ``LOSS_TERMS``), the total,
+    collapse diagnostics and speed."""
 
     step: int
     total_steps: int
@@ -233,7 +235,7 @@ def _save(model: RASL, dataset: FeatureDataset, options: TrainOptions, event: Tr
         seed=options.seed,
         train_step=event.step,
         final_losses={name: getattr(event, name) for name in (*TERM_NAMES, "total")},
-        diagnostics=event.diagnostics,
+        diagnostics=event.diagnostics, motion=options.motion,
     )
     state: dict[str, Any] = {
         "optimizer": optimizer.state_dict(), "optimizer_name": options.optimizer,

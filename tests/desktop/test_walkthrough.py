@@ -16,7 +16,7 @@ from clipgen import ClipSpec, write_clip
 from tinytrain import tiny_start_model
 
 from highlight_studio.scoring import gpu_possible
-from highlight_studio.training.finetune import user_data_dir
+from highlight_studio.training.runs import user_data_dir
 
 from .conftest import start, tail, wait_for_exit
 

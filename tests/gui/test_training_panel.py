@@ -19,7 +19,8 @@ from highlight_studio.model.description import CheckpointMeta, read_meta
 from highlight_studio.model.rasl import RASL
 from highlight_studio.scoring import analyze
 from highlight_studio.training import trainer
-from highlight_studio.training.finetune import card_path, pending_runs, user_data_dir
+from highlight_studio.training.card import card_path
+from highlight_studio.training.runs import pending_runs, user_data_dir
 
 from .test_window import open_and_wait
 
@@ -220,9 +221,9 @@ def test_a_failed_run_is_explained_in_a_dialog(qtbot, make_window, footage,
 def test_the_self_training_box_reaches_the_request_and_the_plot(qtbot, make_window, footage,
                                                                  start_model) -> None:
     _, panel = _panel_with_clips(qtbot, make_window, footage, start_model, "axis", 4)
-    assert panel.request().axis_weight == 0.0  # off, as in the shipped models
+    assert panel.request().config["axis_weight"] == 0.0  # off, as in the shipped models
     panel.axis_box.setChecked(True)
-    assert panel.request().axis_weight == 1.0
+    assert panel.request().config["axis_weight"] == 1.0
     from highlight_studio.training.trainer import TrainEvent
 
     panel.plot.add(TrainEvent(step=1, total_steps=4, recon=1.0, kpoint=0.5, scl=2.0, aux=1.0,
@@ -251,6 +252,21 @@ def test_terms_a_run_does_not_train_are_not_drawn(qtbot) -> None:
     assert _legend(plot) == [] and plot.lines == {} and plot.points() == 0
 
 
+def test_the_panel_draws_every_loss_term_and_offers_the_switchable_ones(qtbot) -> None:
+    from highlight_studio.gui.training_panel import LossPlot, TrainingPanel
+    from highlight_studio.model.loss_terms import LOSS_TERMS, SWITCHABLE, TERM_NAMES
+    from highlight_studio.training.trainer import TrainEvent
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.add(TrainEvent(step=1, total_steps=1, total=1.0, **{name: 0.5 for name in TERM_NAMES}))
+    assert set(plot.lines) == {*TERM_NAMES, "total"}
+    assert sorted(_legend(plot)) == sorted([*(term.label for term in LOSS_TERMS), "total"])
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    assert [box.text() for box in panel.loss_boxes.values()] == [t.choice for t in SWITCHABLE]
+
+
 def test_picking_a_start_model_fills_its_settings(qtbot, make_window, start_model) -> None:
     """A run keeps the start model's k, mask ratio, losses and self-training weight unless the
     user changes one; picking the default model brings back its own."""
@@ -265,21 +281,22 @@ def test_picking_a_start_model_fills_its_settings(qtbot, make_window, start_mode
     panel.start_box.setCurrentIndex(panel.start_box.findText("custom"))
     assert (panel.k_box.value(), panel.mask_box.value()) == (3, 0.375)  # not 0.38
     assert panel.axis_box.isChecked() and not panel.loss_boxes["scl"].isChecked()
-    request = panel.request()
-    assert (request.k, request.mask_ratio, request.losses, request.axis_weight) == (
-        3, 0.375, ("kpoint", "aux"), 5.0)  # the start's weight, not the box's plain 1.0
+    assert panel.request().config == {  # the start's weight, not the box's plain 1.0
+        "k": 3, "mask_ratio": 0.375, "use_kpoint_loss": True, "use_scl": False,
+        "use_aux_task": True, "axis_weight": 5.0}
     path.unlink()  # gone since the picker was filled: its settings are not kept
     panel.start_box.setCurrentIndex(panel.start_box.findData("default"))
     panel.start_box.setCurrentIndex(panel.start_box.findText("custom"))
     panel.axis_box.setChecked(True)
-    assert "Cannot read" in panel.status.text() and panel.request().axis_weight == 1.0
+    assert "Cannot read" in panel.status.text() and panel.request().config["axis_weight"] == 1.0
 
     panel.start_box.setCurrentIndex(panel.start_box.findData("default"))
     default = read_meta("default").config
-    request = panel.request()
-    assert (request.k, request.mask_ratio, request.axis_weight) == (
+    config = panel.request().config
+    assert (config["k"], config["mask_ratio"], config["axis_weight"]) == (
         default.k, default.mask_ratio, default.axis_weight)
-    assert request.losses == ("kpoint", "scl", "aux") and not panel.axis_box.isChecked()
+    assert config["use_kpoint_loss"] and config["use_scl"] and config["use_aux_task"]
+    assert not panel.axis_box.isChecked()
 
 
 def test_an_unreadable_start_model_is_explained_and_changes_nothing(qtbot, make_window,
