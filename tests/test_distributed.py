@@ -63,7 +63,10 @@ def _assert_same_weights(a: Path, b: Path) -> None:
     wa, wb = _weights(a), _weights(b)
     assert wa.keys() == wb.keys()
     for name in wa:
-        torch.testing.assert_close(wa[name], wb[name], rtol=1e-4, atol=1e-5, msg=name)
+        # RMSprop divides each gradient by its running size, so a last-bit difference in a sum
+        # of a near-zero gradient grows to ~1e-5 in the weights (seen: 1.7e-5 on psi after 4
+        # steps); a wrong shard or an unaveraged gradient moves weights by ~lr (3e-3).
+        torch.testing.assert_close(wa[name], wb[name], rtol=1e-4, atol=1e-4, msg=name)
 
 
 @pytest.mark.slow
