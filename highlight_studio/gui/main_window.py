@@ -119,7 +119,8 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._build_status_bar()
         self._connect()
         self.learning = FeedbackPanel(self)  # decisions, the adapted curve, profiles
-        self.session.observe(self._state_changed)  # the one refresh of every view
+        self.session.observe(self._state_changed)  # options, curve, preview, feedback
+        self.table.follow(self.session)  # after the curve: its reselect redraws the outlines
         self._session_timer = QTimer(self)
         self._session_timer.setSingleShot(True)
         self._session_timer.setInterval(800)
