@@ -209,19 +209,16 @@ class SegmentEditing:
         self.curve.fit_all()
 
     # --- views --------------------------------------------------------------------------------
-    def _state_changed(self, select: Sequence[int] | None = None) -> None:
-        """Show the session's state in every view (the single place views are refreshed; the
-        session calls it after each change); ``select``: the rows to select afterwards
-        (default: the ones selected now)."""
+    def _state_changed(self, _focus: Sequence[int] | None = None) -> None:
+        """Show the session's state in the options, the curve and the preview (the session
+        calls it after each change; the segment table follows the session itself)."""
         state = self.session.state
         if state is None:
             return
-        rows = self.table.selected_rows() if select is None else list(select)
         self.options.show_options(state.options)
         self.curve.set_threshold(state.options.threshold)
         self.curve.set_threshold_enabled(state.options.best_total_seconds is None)
         self.curve.set_segments(state.segments)
-        self.table.set_segments(state.segments, rows)
         self.preview.set_highlights([(s.start, s.end) for s in state.included])
         self._refresh_actions()
         self._session_timer.start()

@@ -1,7 +1,10 @@
-"""The Highlight Studio window: wires the views to one clip's analysis and edit history.
+"""The Highlight Studio window: wires the views to the open clip's session
+(:class:`~.document.ClipSession`: its analysis, options and edit history), whose changes they
+observe.
 
-The window owns every worker thread (analysis, thumbnails, the start-up device probe) and on
-close cancels them and waits, so Qt never destroys a running thread. The analysis function is
+The window owns every worker thread (analysis and export in a :class:`~.workers.JobSlot` each,
+thumbnails, the start-up device probe) and on close cancels them and waits, so Qt never
+destroys a running thread. The analysis function is
 injected (``scoring.analyze`` by default) so tests can drive the real window with a curve they
 know.
 """
@@ -88,12 +91,14 @@ class MainWindow(SegmentEditing, QMainWindow):
         self.session = doc.ClipSession(self.settings.options)  # the open clip and its edits
         self.analyses = JobSlot(self._on_progress, self._on_analysis, self._on_error,
                                 self._on_cancelled, self)  # the open clip's analysis
-        self.analyses.ended.connect(self._on_job_finished)
+        self.analyses.ended.connect(self._on_job_ended)
+        self.analyses.ended.connect(self.jobEnded)
         self.retired = RetiredJobs()  # analyses cancelled for another clip, still winding down
         self.setup_job: Job | None = None
         self.exports = JobSlot(self._on_export_progress, self._on_export_done,
                                self._on_export_error, self._on_export_cancelled, self)
-        self.exports.ended.connect(self._on_export_finished)
+        self.exports.ended.connect(self._on_job_ended)
+        self.exports.ended.connect(self.exportEnded)
         self.error_box: QMessageBox | None = None
         self._eta = EtaClock()
         self.clock = Clock()  # the open clip's timecode rate
@@ -114,7 +119,8 @@ class MainWindow(SegmentEditing, QMainWindow):
         self._build_status_bar()
         self._connect()
         self.learning = FeedbackPanel(self)  # decisions, the adapted curve, profiles
-        self.session.observe(self._state_changed)  # the one refresh of every view
+        self.session.observe(self._state_changed)  # options, curve, preview, feedback
+        self.table.follow(self.session)  # after the curve: its reselect redraws the outlines
         self._session_timer = QTimer(self)
         self._session_timer.setSingleShot(True)
         self._session_timer.setInterval(800)
@@ -130,6 +136,29 @@ class MainWindow(SegmentEditing, QMainWindow):
             self.setup_job = Job(probe_setup)
             self.setup_job.worker.result.connect(self._on_setup)
             self.setup_job.start()
+
+    # --- the open clip and the jobs, read-only (they live in the session and the slots) ----
+    @property
+    def clip(self) -> Path | None:
+        return self.session.clip
+
+    @property
+    def analysis(self) -> Analysis | None:
+        return self.session.analysis
+
+    @property
+    def history(self) -> doc.History | None:
+        return self.session.history
+
+    @property
+    def job(self) -> Job | None:
+        """The open clip's analysis, while it runs."""
+        return self.analyses.job
+
+    @property
+    def export_job(self) -> Job | None:
+        """The export, while it runs."""
+        return self.exports.job
 
     # --- construction ---------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -340,28 +369,6 @@ class MainWindow(SegmentEditing, QMainWindow):
         if self.analyses.cancel() or self.exports.cancel():
             self.stage_label.setText("Cancelling…")
 
-    @property
-    def clip(self) -> Path | None:
-        return self.session.clip
-
-    @property
-    def analysis(self) -> Analysis | None:
-        return self.session.analysis
-
-    @property
-    def history(self) -> doc.History | None:
-        return self.session.history
-
-    @property
-    def job(self) -> Job | None:
-        """The open clip's analysis, while it runs."""
-        return self.analyses.job
-
-    @property
-    def export_job(self) -> Job | None:
-        """The export, while it runs."""
-        return self.exports.job
-
     def _stop_analysis(self) -> None:
         """Cancel the analysis without waiting for it: the GUI moves on at once (what it still
         sends belongs to another clip, and the slot drops it)."""
@@ -421,10 +428,11 @@ class MainWindow(SegmentEditing, QMainWindow):
         self.stage_label.setText("Analysis cancelled")
 
     @Slot()
-    def _on_job_finished(self) -> None:
-        self._show_busy(self.exports.busy)
+    def _on_job_ended(self) -> None:
+        """An analysis or export has ended: the status bar and actions show what still runs
+        (connected before ``jobEnded`` / ``exportEnded``, so their listeners see it)."""
+        self._show_busy(self.analyses.busy or self.exports.busy)
         self._refresh_actions()
-        self.jobEnded.emit()
 
     @Slot(object)
     def _on_setup(self, setup: LocalSetup) -> None:
@@ -584,21 +592,20 @@ class MainWindow(SegmentEditing, QMainWindow):
     # --- export, help ---------------------------------------------------------------------------
     @Slot()
     def export_dialog(self) -> None:
-        analysis = self.session.analysis
-        if self.session.history is None or analysis is None or self.exports.busy:
+        if self.history is None or self.analysis is None or self.exports.busy:
             return
-        folder = Path(self.settings.last_folder or analysis.path.parent)
-        dialog = ExportDialog(analysis.path, folder, self)
+        folder = Path(self.settings.last_folder or self.analysis.path.parent)
+        dialog = ExportDialog(self.analysis.path, folder, self)
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             self.start_export(dialog.request())
 
     def start_export(self, request: ExportRequest) -> None:
         """Write ``request`` on a worker thread; progress and Cancel share the status bar."""
-        state, analysis = self.session.state, self.session.analysis
-        assert state is not None and analysis is not None
+        assert self.history is not None and self.analysis is not None
+        state = self.history.state
         segments = state.included if request.included_only else state.segments
         self.exports.start(
-            export_job(request, analysis.info, analysis.model_name, segments))
+            export_job(request, self.analysis.info, self.analysis.model_name, segments))
         self._eta = EtaClock()
         self.stage_label.setText(f"Exporting {', '.join(r.format for r in request.all)}…")
         self.stage_label.setToolTip("")  # an earlier export's notes
@@ -622,12 +629,6 @@ class MainWindow(SegmentEditing, QMainWindow):
 
     def _on_export_cancelled(self) -> None:
         self.stage_label.setText("Export cancelled")
-
-    @Slot()
-    def _on_export_finished(self) -> None:
-        self._show_busy(self.analyses.busy)
-        self._refresh_actions()
-        self.exportEnded.emit()
 
     @Slot()
     def show_shortcuts(self) -> None:

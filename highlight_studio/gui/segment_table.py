@@ -1,8 +1,10 @@
 """The segment list: an include checkbox, start, end, duration and score per segment, and a line
 under it with the totals (in use, and selected).
 
-A model over the window's current segment tuple; resetting it is cheap, so a threshold drag
-can refresh the table on every move. Times are timecode at the clip's rate (:mod:`.timecodes`).
+A model over the open clip's current segment tuple, which the table reads from the window's
+:class:`~.document.ClipSession` after each change (:meth:`SegmentTable.follow`); resetting it
+is cheap, so a threshold drag can refresh the table on every move. Times are timecode at the
+clip's rate (:mod:`.timecodes`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .document import EditSegment
+from .document import ClipSession, EditSegment
 from .timecodes import Clock
 
 COLUMNS = ("Use", "Start", "End", "Duration", "Score")
@@ -134,6 +136,7 @@ class SegmentTable(QTableView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._refreshing = False  # a reset and reselect is not the user choosing a row
+        self._session: ClipSession | None = None
         self.segment_model = SegmentModel()
         self.setModel(self.segment_model)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -154,6 +157,18 @@ class SegmentTable(QTableView):
         selection = self.selectionModel()
         selection.currentRowChanged.connect(self._on_current_row)
         selection.selectionChanged.connect(self._on_selection)
+
+    def follow(self, session: ClipSession) -> None:
+        """Show ``session``'s segments after each of its changes, selecting the rows a change
+        is about, else those selected before. Follow it after the window's own refresh: the
+        curve clears its outlines when its segments change, and the reselect redraws them."""
+        self._session = session
+        session.observe(self._show_session)
+
+    def _show_session(self, focus: Sequence[int] | None) -> None:
+        state = self._session.state if self._session is not None else None
+        if state is not None:
+            self.set_segments(state.segments, self.selected_rows() if focus is None else focus)
 
     def set_segments(self, segments: Sequence[EditSegment], keep_rows: Sequence[int]) -> None:
         """Show ``segments`` and select ``keep_rows`` again (those that still exist)."""
