@@ -308,7 +308,7 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
             yield event
         if not is_main:
             return
-        result = _finish(request, options, run_log)
+        result = _finish(request, options, run_log, dataset)
     _write_run_state(request, finished=True)
     yield result
 
@@ -534,17 +534,23 @@ def _is_out_of_gpu_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError)
 
 
-def _finish(request: FineTuneRequest, options: TrainOptions, run_log: _RunLog
-            ) -> FineTuneResult:
-    """Write the finished model (float16 if asked) and its card; the run's checkpoint stays."""
+def _finish(request: FineTuneRequest, options: TrainOptions, run_log: _RunLog,
+            dataset: FeatureDataset) -> FineTuneResult:
+    """Write the finished model (float16 if asked; a ridge axis head fitted on ``dataset``
+    first) and its card; the run's checkpoint stays."""
     from ..model.checkpoint import load_checkpoint, save_checkpoint
+    from .ridge_head import fit_ridge_head
 
     trained, meta = load_checkpoint(request.checkpoint)
     if meta.train_step < options.steps:
         raise ModelError(f"{request.checkpoint} holds {meta.train_step} of {options.steps} "
                          "steps; the run did not finish.")
     out = request.checkpoint
-    if request.fp16 or _with_suffix(Path(request.out)) != out:
+    fitted = trained.config.axis_head == "ridge"
+    if fitted:
+        fit = fit_ridge_head(trained, dataset)
+        meta = dataclasses.replace(meta, diagnostics={**meta.diagnostics, **fit})
+    if fitted or request.fp16 or _with_suffix(Path(request.out)) != out:
         out = save_checkpoint(request.out, trained, meta, fp16=request.fp16)
     card = card_path(out)
     atomic_write_text(card, model_card(out.stem, meta, request, run_log.seconds),

@@ -108,7 +108,8 @@ def _check_fits(model: RASL, dataset: FeatureDataset) -> None:
     if dataset.visual_dim != config.visual_dim:
         raise ModelError(f"The model takes {config.visual_dim}-wide visual features but the "
                          f"training data has {dataset.visual_dim}.")
-    if config.axis_weight > 0 and config.axis_teacher != dataset.axis_teacher:
+    learns_teacher = config.axis_weight > 0 or config.axis_head == "ridge"
+    if learns_teacher and config.axis_teacher != dataset.axis_teacher:
         raise ModelError(f"The model learns the {config.axis_teacher} teacher's targets, which "
                          f"these clips do not carry ({dataset.axis_teacher}); joint_axis needs "
                          "a benchmark folder's motion stream.")
