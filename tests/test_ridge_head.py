@@ -168,3 +168,47 @@ def test_fit_head_refuses_a_folder_without_motion(tmp_path: Path, capsys) -> Non
     assert main(["fit-head", "--features", str(folder), "--init", str(start),
                  "--out", str(tmp_path / "out")]) == 1
     assert "has no motion/ folder" in capsys.readouterr().err
+
+
+def test_a_clip_without_motion_is_scored_by_its_visual_stream() -> None:
+    """Zeros stand in for the motion of a clip that has none (``features.motion.with_motion``):
+    the curve is then the visual part's alone, not noise and not flat."""
+    dataset, _ = _dataset(0, 6)
+    model = RASL(CONFIG).eval()
+    fit_ridge_head(model, dataset)
+    clip = dataset.visual[5].copy()
+    clip[:, V:] = 0.0
+    head = model.axis_head
+    assert isinstance(head, RidgeHead)
+    visual = clip[:, :V] / np.linalg.norm(clip[:, :V], axis=1, keepdims=True)
+    expected = (visual - head.mean[:V].numpy()) @ head.weight[:V].numpy()
+    scores = raw_scores(model, clip)
+    assert np.ptp(scores) > 0
+    np.testing.assert_allclose(scores - scores.mean(), expected - expected.mean(), atol=1e-4)
+
+
+def test_fine_tuning_on_clips_without_its_teacher_keeps_the_fitted_head(tmp_path: Path
+                                                                        ) -> None:
+    """Video clips carry no joint_axis teacher (no motion): fine-tuning a ridge model on them
+    keeps the head it was shipped with; an unfitted ridge model is refused before training."""
+    from highlight_studio.training.finetune import FineTuneRequest, train_on
+    from highlight_studio.training.options import TrainOptions
+
+    dataset, _ = _dataset(0, 4)
+    model = RASL(CONFIG)
+    fit_ridge_head(model, dataset)
+    start = save_checkpoint(tmp_path / "start.safetensors", model,
+                            CheckpointMeta(config=CONFIG, backbone_id="made", step_seconds=1.0))
+    videos = FeatureDataset({n: (v, None) for n, v in zip(dataset.names, dataset.visual,
+                                                          strict=True)})
+    options = TrainOptions(steps=2, log_every=1)
+    request = FineTuneRequest(inputs=(), out=str(tmp_path / "tuned.safetensors"),
+                              init=str(start), options=options)
+    list(train_on(request, videos, "made", 1.0))
+    tuned = load_file(str(tmp_path / "tuned.safetensors"))
+    np.testing.assert_array_equal(tuned["axis_head.weight"], model.axis_head.weight.numpy())
+    scratch = FineTuneRequest(inputs=(), out=str(tmp_path / "new.safetensors"), options=options,
+                              axis_head="ridge", axis_teacher="joint_axis",
+                              visual_inputs="visual+motion", window=8, k=2)
+    with pytest.raises(ModelError, match="joint_axis teacher's targets"):
+        list(train_on(scratch, videos, "made", 1.0))

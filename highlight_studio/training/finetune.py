@@ -537,7 +537,8 @@ def _is_out_of_gpu_memory(exc: BaseException) -> bool:
 def _finish(request: FineTuneRequest, options: TrainOptions, run_log: _RunLog,
             dataset: FeatureDataset) -> FineTuneResult:
     """Write the finished model (float16 if asked; a ridge axis head fitted on ``dataset``
-    first) and its card; the run's checkpoint stays."""
+    first, where the clips carry its teacher: video clips have no motion for ``joint_axis``,
+    and then the start model's head stays) and its card; the run's checkpoint stays."""
     from ..model.checkpoint import load_checkpoint, save_checkpoint
     from .ridge_head import fit_ridge_head
 
@@ -546,7 +547,8 @@ def _finish(request: FineTuneRequest, options: TrainOptions, run_log: _RunLog,
         raise ModelError(f"{request.checkpoint} holds {meta.train_step} of {options.steps} "
                          "steps; the run did not finish.")
     out = request.checkpoint
-    fitted = trained.config.axis_head == "ridge"
+    fitted = (trained.config.axis_head == "ridge"
+              and trained.config.axis_teacher == dataset.axis_teacher)
     if fitted:
         fit = fit_ridge_head(trained, dataset)
         meta = dataclasses.replace(meta, diagnostics={**meta.diagnostics, **fit})

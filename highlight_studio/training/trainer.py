@@ -24,6 +24,7 @@ from ..model.checkpoint import load_training_state, save_checkpoint
 from ..model.description import CheckpointMeta, read_meta
 from ..model.losses import TERM_NAMES, LossTerms, total_loss
 from ..model.rasl import RASL, RASLOutput
+from ..model.ridge_head import RidgeHead
 from . import diagnostics, distributed
 from .datasets import FeatureDataset, WindowBatch
 from .options import TrainOptions
@@ -108,8 +109,10 @@ def _check_fits(model: RASL, dataset: FeatureDataset) -> None:
     if dataset.visual_dim != config.visual_dim:
         raise ModelError(f"The model takes {config.visual_dim}-wide visual features but the "
                          f"training data has {dataset.visual_dim}.")
-    learns_teacher = config.axis_weight > 0 or config.axis_head == "ridge"
-    if learns_teacher and config.axis_teacher != dataset.axis_teacher:
+    # A ridge head is fitted on the teacher after training; one fitted already (a start model's)
+    # is kept where the clips cannot carry its teacher (see finetune._finish).
+    unfitted_ridge = isinstance(model.axis_head, RidgeHead) and not model.axis_head.fitted
+    if (config.axis_weight > 0 or unfitted_ridge) and config.axis_teacher != dataset.axis_teacher:
         raise ModelError(f"The model learns the {config.axis_teacher} teacher's targets, which "
                          f"these clips do not carry ({dataset.axis_teacher}); joint_axis needs "
                          "a benchmark folder's motion stream.")
