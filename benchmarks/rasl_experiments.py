@@ -55,6 +55,8 @@ BASE = dict(visual_dim=1024, audio_dim=2048, window=BENCHMARK_WINDOW)
 # change one thing on top of one of those.
 LITERAL = {"literal": True}
 FIX = {"recon_scale": "free"}
+HEAD_ONLY = {"use_audio": False, "use_self_attention": False, "use_recon_loss": False,
+             "use_kpoint_loss": False, "use_aux_task": False}
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "literal": (LITERAL, {}),
     "fix": (FIX, {}),
@@ -127,6 +129,15 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                                   "visual_dim": 2048, "use_audio": False,
                                   "use_self_attention": False, "use_recon_loss": False,
                                   "use_kpoint_loss": False, "use_aux_task": False}, {}),
+    # The ridge axis head (closed form, training.ridge_head) gives the score alone, so the body
+    # takes one step with every loss off (it does not enter the score; any body gives the same
+    # figures). Teacher: the joint visual+motion axis, or the input's own main axis.
+    "ridge_joint_vm": ({**HEAD_ONLY, "axis_head": "ridge", "axis_weight": 0.0,
+                        "axis_teacher": "joint_axis", "visual_inputs": "visual+motion",
+                        "visual_dim": 2048}, {"steps": 1}),
+    "ridge_joint_v": ({**HEAD_ONLY, "axis_head": "ridge", "axis_weight": 0.0,
+                       "axis_teacher": "joint_axis"}, {"steps": 1}),
+    "ridge_main_v": ({**HEAD_ONLY, "axis_head": "ridge", "axis_weight": 0.0}, {"steps": 1}),
     "gate_joint_vm_noaudio": ({"axis_weight": 1.0, "axis_teacher": "joint_axis",
                                "visual_inputs": "visual+motion", "visual_dim": 2048,
                                "use_audio": False}, {}),

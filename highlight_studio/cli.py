@@ -23,7 +23,8 @@ from . import __version__
 from .errors import HighlightStudioError, NothingSelected
 from .events import Cancelled
 
-COMMANDS = ("analyze", "train", "extract", "evaluate", "export", "model_summary", "gui")
+COMMANDS = ("analyze", "train", "fit_head", "extract", "evaluate", "export", "model_summary",
+            "gui")
 EXIT_CODES = {
     0: "done",
     1: "an error (the message says which)",

@@ -369,7 +369,8 @@ def test_train_command_on_feature_folder_and_resume(tmp_path: Path, capsys) -> N
 @pytest.mark.parametrize("extra", [
     [], ["--axis-weight", "1"],
     ["--axis-weight", "1", "--axis-teacher", "joint_axis", "--visual-inputs", "visual+motion",
-     "--axis-head", "linear"]])
+     "--axis-head", "linear"],
+    ["--axis-teacher", "joint_axis", "--visual-inputs", "visual+motion", "--axis-head", "ridge"]])
 def test_train_command_never_reads_labels(tmp_path: Path, extra: list[str]) -> None:
     """The same folder with its labels, without anno.json, and with every label flipped trains
     bit-identical weights: nothing about the labels reaches training (the main-axis
@@ -405,6 +406,10 @@ def test_train_command_never_reads_labels(tmp_path: Path, extra: list[str]) -> N
     if "linear" in extra:  # the head that gives the score is trained and kept
         assert not np.array_equal(load_file(str(other))["axis_head.weight"],
                                   weights[0]["axis_head.weight"])
+    if "ridge" in extra:  # fitted in closed form at the end: the same whatever the seed
+        assert weights[0]["axis_head.weight"].any()
+        assert np.array_equal(load_file(str(other))["axis_head.weight"],
+                              weights[0]["axis_head.weight"])
 
 
 def test_axis_weight_is_recorded_and_changes_training(tmp_path: Path) -> None:

@@ -37,8 +37,10 @@ VISUAL_INPUTS = ("visual", "visual+motion")
 # mean norm), a teacher that may read a stream the student does not.
 AXIS_TEACHERS = ("main_axis", "joint_axis")
 # What learns those targets: the branch's own activation, or a linear scorer of each step's
-# L2-normalised input that then gives the score (the student that held out best).
-AXIS_HEADS = ("activation", "linear")
+# L2-normalised input that then gives the score, or "ridge": the same kind of scorer (each
+# stream normalised on its own) fitted in closed form on the whole training set's teacher
+# targets after training (model.ridge_head, training.ridge_head), the student that held out best.
+AXIS_HEADS = ("activation", "linear", "ridge")
 
 # Benchmark features (YouTube Highlights: one step per 100-frame window, 50-frame hop, about
 # 1.7 s) are 8x coarser than the paper's 0.2 s steps. The paper's 30 s window would be ~18
@@ -203,7 +205,7 @@ class RASLConfig:
             weight = getattr(self, name)
             if not (math.isfinite(weight) and weight >= 0):
                 raise ModelError(f"{name} must be a finite number, 0 or more, not {weight}.")
-        if self.axis_head == "linear" and self.axis_weight == 0:
+        if self.axis_head == "linear" and self.axis_weight == 0:  # ridge is fitted, not trained
             raise ModelError('axis_head="linear" is trained by the self-training term only; '
                              "give it an axis_weight above 0.")
         if self.kpoint_space == "input_spread" and self.kpoint_selection != "soft":

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import RASLConfig
+from .ridge_head import RidgeHead
 
 
 class SelfAttention(nn.Module):
@@ -178,12 +179,18 @@ class RASL(nn.Module):
         self.visual = Branch(config)
         self.audio = Branch(config) if config.use_audio else None  # any width: resampled to d
         self.gamma = nn.Parameter(torch.tensor(float(config.gamma_init)))
-        self.axis_head = (nn.Linear(config.visual_dim, 1) if config.axis_head == "linear"
-                          else None)
+        self.axis_head: nn.Module | None = None
+        if config.axis_head == "linear":
+            self.axis_head = nn.Linear(config.visual_dim, 1)
+        elif config.axis_head == "ridge":
+            self.axis_head = RidgeHead(config.visual_dim, config.visual_inputs)
 
     def student(self, visual: torch.Tensor) -> torch.Tensor:
-        """The linear axis head's score [B, N] of each step's L2-normalised visual input."""
+        """The axis head's score [B, N]: linear, of each step's L2-normalised visual input;
+        ridge, of each stream's (its own normalisation)."""
         assert self.axis_head is not None
+        if isinstance(self.axis_head, RidgeHead):
+            return self.axis_head(visual)
         return self.axis_head(F.normalize(visual, dim=-1)).squeeze(-1)
 
     def forward(self, visual: torch.Tensor, audio: torch.Tensor | None = None,
@@ -201,7 +208,10 @@ class RASL(nn.Module):
             a_mask = mask if mask is None or audio_rows is None else mask[audio_rows]
             a_out = self.audio(audio, a_mask)
         scale = self.gamma.exp().clamp(max=100.0)
-        student = self.student(visual) if self.axis_head is not None else None
+        # The ridge head is fitted in closed form, so the self-training term (if any) trains the
+        # activation beside it, as without a head.
+        trained_head = self.axis_head is not None and self.config.axis_head == "linear"
+        student = self.student(visual) if trained_head else None
         return RASLOutput(visual=v_out, audio=a_out, logit_scale=scale, audio_rows=audio_rows,
                           student=student)
 
@@ -210,8 +220,8 @@ class RASL(nn.Module):
         """Highlight activations [B, N] of windows ``visual`` [B, N, Dv] (visual branch only).
 
         With ``rank_by_logit`` the pre-squash value is returned: same order as s where s is
-        distinct, but no ties where the sigmoid saturates. With the linear axis head, its
-        score instead.
+        distinct, but no ties where the sigmoid saturates. With an axis head (linear or
+        ridge), its score instead.
         """
         if self.axis_head is not None:
             return self.student(visual)

@@ -102,6 +102,9 @@ class FeatureDataset:
         self._max_len = max(len(v) for v in self.visual)
         self._axis: dict[int, np.ndarray] = {}  # clip -> axis_targets, made on first use
         self.axis_teacher = axis_teacher
+        # Widths of the streams side by side in each visual row (visual, then motion): the
+        # ridge axis head normalises each on its own (training.ridge_head).
+        self.stream_widths: tuple[int, ...] = (self.visual_dim,)
         if teacher_targets is not None:
             for i, name in enumerate(self.names):
                 target = np.asarray(teacher_targets[name], dtype=np.float32)
@@ -123,13 +126,18 @@ class FeatureDataset:
         )
 
         clips = read_benchmark_features(folder, visual_inputs)
-        if axis_teacher == "main_axis":
-            return cls(clips)
         names = list(clips)
-        visual = read_model_inputs(folder, names, "visual")
-        motion = read_motion_features(folder, names)
-        targets = {n: joint_axis_targets([visual[n], motion[n]]) for n in names}
-        return cls(clips, targets, axis_teacher)
+        if axis_teacher == "main_axis":
+            dataset = cls(clips)
+        else:
+            visual = read_model_inputs(folder, names, "visual")
+            motion = read_motion_features(folder, names)
+            targets = {n: joint_axis_targets([visual[n], motion[n]]) for n in names}
+            dataset = cls(clips, targets, axis_teacher)
+        if visual_inputs == "visual+motion":
+            width = read_motion_features(folder, names[:1])[names[0]].shape[1]
+            dataset.stream_widths = (dataset.visual_dim - width, width)
+        return dataset
 
     def __len__(self) -> int:
         return len(self.visual)

@@ -40,6 +40,7 @@ from .card import card_path, model_card
 from .datasets import FeatureDataset
 from .inputs import ClipInfo, find_videos
 from .options import TrainOptions
+from .ridge_head import fit_ridge_head
 from .run_log import RunLog
 from .runs import (
     DEFAULT_STEP,
@@ -107,7 +108,7 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
             yield event
         if not is_main:
             return
-        result = _finish(request, options, run_log)
+        result = _finish(request, options, run_log, dataset)
     write_run_state(request, finished=True)
     yield result
 
@@ -282,15 +283,22 @@ def _kept(request: FineTuneRequest) -> str:
 
 
 # --- the finished model ----------------------------------------------------------------------
-def _finish(request: FineTuneRequest, options: TrainOptions, run_log: RunLog
-            ) -> FineTuneResult:
-    """Write the finished model (float16 if asked) and its card; the run's checkpoint stays."""
+def _finish(request: FineTuneRequest, options: TrainOptions, run_log: RunLog,
+            dataset: FeatureDataset) -> FineTuneResult:
+    """Write the finished model (float16 if asked; a ridge axis head fitted on ``dataset``
+    first, where the clips carry its teacher: video clips have no motion for ``joint_axis``,
+    and then the start model's head stays) and its card; the run's checkpoint stays."""
     trained, meta = load_checkpoint(request.checkpoint)
     if meta.train_step < options.steps:
         raise ModelError(f"{request.checkpoint} holds {meta.train_step} of {options.steps} "
                          "steps; the run did not finish.")
     out = request.checkpoint
-    if request.fp16 or with_suffix(Path(request.out)) != out:
+    fitted = (trained.config.axis_head == "ridge"
+              and trained.config.axis_teacher == dataset.axis_teacher)
+    if fitted:
+        fit = fit_ridge_head(trained, dataset)
+        meta = dataclasses.replace(meta, diagnostics={**meta.diagnostics, **fit})
+    if fitted or request.fp16 or with_suffix(Path(request.out)) != out:
         out = save_checkpoint(request.out, trained, meta, fp16=request.fp16)
     card = card_path(out)
     atomic_write_text(card, model_card(out.stem, meta, request, run_log.seconds),

@@ -25,6 +25,7 @@ from ..model.description import CheckpointMeta, read_meta
 from ..model.loss_terms import TERM_NAMES
 from ..model.losses import LossTerms, total_loss
 from ..model.rasl import RASL, RASLOutput
+from ..model.ridge_head import RidgeHead
 from . import diagnostics, distributed
 from .datasets import FeatureDataset, WindowBatch
 from .options import TrainOptions
@@ -110,7 +111,10 @@ def _check_fits(model: RASL, dataset: FeatureDataset) -> None:
     if dataset.visual_dim != config.visual_dim:
         raise ModelError(f"The model takes {config.visual_dim}-wide visual features but the "
                          f"training data has {dataset.visual_dim}.")
-    if config.axis_weight > 0 and config.axis_teacher != dataset.axis_teacher:
+    # A ridge head is fitted on the teacher after training; one fitted already (a start model's)
+    # is kept where the clips cannot carry its teacher (see finetune._finish).
+    unfitted_ridge = isinstance(model.axis_head, RidgeHead) and not model.axis_head.fitted
+    if (config.axis_weight > 0 or unfitted_ridge) and config.axis_teacher != dataset.axis_teacher:
         raise ModelError(f"The model learns the {config.axis_teacher} teacher's targets, which "
                          f"these clips do not carry ({dataset.axis_teacher}); joint_axis needs "
                          "a benchmark folder's motion stream.")

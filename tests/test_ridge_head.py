@@ -1,0 +1,215 @@
+"""The ridge axis head: per-stream unit inputs, a closed-form fit on label-free teacher targets,
+kept in the checkpoint and the ONNX graph, and never touched by labels."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+from scipy.stats import spearmanr
+
+from highlight_studio.cli import main
+from highlight_studio.errors import ModelError
+from highlight_studio.model.checkpoint import load_checkpoint, save_checkpoint
+from highlight_studio.model.config import RASLConfig
+from highlight_studio.model.description import CheckpointMeta, read_meta
+from highlight_studio.model.inference import raw_scores
+from highlight_studio.model.rasl import RASL
+from highlight_studio.model.ridge_head import RidgeHead
+from highlight_studio.training.datasets import FeatureDataset, joint_axis_targets
+from highlight_studio.training.ridge_head import fit_ridge_head, membership, unit_streams
+
+torch.set_num_threads(1)
+
+V, M = 16, 8  # visual and motion widths of the made features
+CONFIG = RASLConfig(visual_dim=V + M, visual_inputs="visual+motion", audio_dim=V + M,
+                    window=8, k=2, enc_channels=(4, 4, 4), proj_dim=4, axis_head="ridge",
+                    axis_teacher="joint_axis", use_audio=False)
+
+
+def _clip(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(visual, motion, excitement): both streams grow along fixed directions with the
+    clip's excitement curve, on top of a clip-specific background and noise."""
+    excitement = np.sin(np.linspace(0, rng.uniform(2, 6), n) + rng.uniform(0, 6))
+    d_visual, d_motion = np.linspace(0.2, 1.0, V), np.linspace(1.0, 0.3, M)
+    visual = (rng.uniform(1, 2, V) + np.outer(excitement, d_visual)
+              + 0.2 * rng.standard_normal((n, V)))
+    motion = (rng.uniform(1, 2, M) + np.outer(excitement, d_motion)
+              + 0.2 * rng.standard_normal((n, M)))
+    return visual.astype(np.float32), motion.astype(np.float32), excitement
+
+
+def _dataset(seed: int, n_clips: int) -> tuple[FeatureDataset, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    clips, targets, excitement = {}, {}, {}
+    for i in range(n_clips):
+        visual, motion, excite = _clip(rng, 20 + 7 * i)
+        clips[f"c{i}"] = (np.concatenate([visual, motion], axis=1), None)
+        targets[f"c{i}"] = joint_axis_targets([visual, motion])
+        excitement[f"c{i}"] = excite
+    dataset = FeatureDataset(clips, targets, "joint_axis")
+    dataset.stream_widths = (V, M)
+    return dataset, excitement
+
+
+def test_each_stream_is_normalised_on_its_own() -> None:
+    head = RidgeHead(V + M, "visual+motion")
+    head.streams.copy_(torch.from_numpy(membership((V, M))))
+    x = np.abs(np.random.default_rng(0).standard_normal((5, V + M))).astype(np.float32) * 7
+    x[2, V:] = 0.0  # a step without motion
+    unit = head.unit_streams(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(np.linalg.norm(unit[:, :V], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(unit[[0, 1, 3, 4], V:], axis=1), 1.0, rtol=1e-5)
+    assert not unit[2, V:].any()  # zero motion stays zero, not NaN
+    np.testing.assert_allclose(unit, unit_streams(x, membership((V, M))), rtol=1e-5)
+
+
+def test_the_fitted_head_scores_clips_it_never_saw() -> None:
+    fit_on, _ = _dataset(0, 8)
+    model = RASL(CONFIG).eval()
+    unseen, excitement = _dataset(1, 3)
+    flat = raw_scores(model, unseen.visual[0])
+    assert not flat.any()  # unfitted: a flat curve, never noise
+    record = fit_ridge_head(model, fit_on)
+    assert record["ridge_head_teacher_corr"] > 0.8
+    for i, name in enumerate(unseen.names):
+        rho = spearmanr(raw_scores(model, unseen.visual[i]), excitement[name])[0]
+        assert rho > 0.8, (name, rho)
+
+
+def test_the_fit_refuses_another_teacher_or_layout() -> None:
+    dataset, _ = _dataset(0, 3)
+    main_axis_data = FeatureDataset({n: (v, None) for n, v in zip(dataset.names, dataset.visual,
+                                                                   strict=True)})
+    with pytest.raises(ModelError, match="joint_axis teacher"):
+        fit_ridge_head(RASL(CONFIG), main_axis_data)
+    dataset.stream_widths = (V + M,)
+    with pytest.raises(ModelError, match="1 stream"):
+        fit_ridge_head(RASL(CONFIG), dataset)
+
+
+def test_the_head_travels_in_the_checkpoint_and_the_onnx_graph(tmp_path: Path) -> None:
+    dataset, _ = _dataset(0, 4)
+    model = RASL(CONFIG).eval()
+    fit_ridge_head(model, dataset)
+    path = save_checkpoint(tmp_path / "m.safetensors", model,
+                           CheckpointMeta(config=CONFIG, backbone_id="made", step_seconds=1.0))
+    loaded, meta = load_checkpoint(path)
+    visual = dataset.visual[3]
+    np.testing.assert_array_equal(raw_scores(loaded, visual), raw_scores(model, visual))
+    pytest.importorskip("onnxscript")
+    from highlight_studio.model.onnx_export import export_scorer
+    from highlight_studio.model.onnx_scorer import OnnxScorer, ScorerSpec, graph_path
+
+    export_scorer(loaded, ScorerSpec.of(path, meta.config), graph_path(path))
+    onnx_scores = raw_scores(OnnxScorer(path, meta), visual)
+    np.testing.assert_allclose(onnx_scores, raw_scores(model, visual), atol=1e-4)
+
+
+def _folder(root: Path, anno: dict | None) -> Path:
+    rng = np.random.default_rng(3)
+    for stream in ("visual", "motion"):
+        (root / stream).mkdir(parents=True)
+    for i in range(4):
+        visual, motion, _ = _clip(rng, 15 + 4 * i)
+        np.save(root / "visual" / f"v{i}.npy", visual.astype(np.float16))
+        np.save(root / "motion" / f"v{i}.npy", motion.astype(np.float16))
+    if anno is not None:
+        (root / "anno.json").write_text(json.dumps(anno))
+    return root
+
+
+def test_fit_head_never_reads_labels_or_annotators(tmp_path: Path, capsys) -> None:
+    """The same features with labels, without anno.json, and with labels flipped and
+    annotator scores added give bit-identical heads: the teacher reads features only."""
+    lengths = [15 + 4 * i for i in range(4)]
+    labelled = {"protocol": "yth", "videos": {
+        f"v{i}": {"domain": "d", "labels": [j % 2 for j in range(n)]}
+        for i, n in enumerate(lengths)}}
+    poisoned = {"protocol": "yth", "videos": {
+        f"v{i}": {"domain": "d", "labels": [1 - j % 2 for j in range(n)],
+                  "annotators": np.random.default_rng(i).integers(1, 6, (n, 3)).tolist()}
+        for i, n in enumerate(lengths)}}
+    start = tmp_path / "start.safetensors"
+    base = RASL(CONFIG)
+    save_checkpoint(start, base, CheckpointMeta(config=CONFIG, backbone_id="made",
+                                                step_seconds=1.0))
+    heads = []
+    for name, anno in (("labelled", labelled), ("none", None), ("poisoned", poisoned)):
+        folder = _folder(tmp_path / name, anno)
+        out = tmp_path / f"{name}.safetensors"
+        assert main(["fit-head", "--features", str(folder), "--init", str(start),
+                     "--out", str(out)]) == 0
+        heads.append(load_file(str(out)))
+    for key in heads[0]:
+        assert np.array_equal(heads[0][key], heads[1][key]), key
+        assert np.array_equal(heads[0][key], heads[2][key]), key
+    assert heads[0]["axis_head.weight"].any()  # fitted, so equality means something
+    meta = read_meta(tmp_path / "labelled.safetensors")
+    assert meta.config.axis_head == "ridge" and meta.diagnostics["ridge_head_teacher_corr"] > 0
+    # the body's weights are the start model's
+    assert np.array_equal(heads[0]["visual.w.weight"], base.visual.w.weight.detach().numpy())
+    assert main(["fit-head", "--features", str(tmp_path / "none"), "--init", str(start),
+                 "--out", str(tmp_path / "labelled.safetensors")]) == 1
+    assert "exists already" in capsys.readouterr().err
+
+
+def test_fit_head_refuses_a_folder_without_motion(tmp_path: Path, capsys) -> None:
+    folder = _folder(tmp_path / "f", None)
+    shutil.rmtree(folder / "motion")
+    start = tmp_path / "start.safetensors"
+    save_checkpoint(start, RASL(CONFIG), CheckpointMeta(config=CONFIG, backbone_id="made",
+                                                        step_seconds=1.0))
+    assert main(["fit-head", "--features", str(folder), "--init", str(start),
+                 "--out", str(tmp_path / "out")]) == 1
+    assert "has no motion/ folder" in capsys.readouterr().err
+
+
+def test_a_clip_without_motion_is_scored_by_its_visual_stream() -> None:
+    """Zeros stand in for the motion of a clip that has none (``features.motion.with_motion``):
+    the curve is then the visual part's alone, not noise and not flat."""
+    dataset, _ = _dataset(0, 6)
+    model = RASL(CONFIG).eval()
+    fit_ridge_head(model, dataset)
+    clip = dataset.visual[5].copy()
+    clip[:, V:] = 0.0
+    head = model.axis_head
+    assert isinstance(head, RidgeHead)
+    visual = clip[:, :V] / np.linalg.norm(clip[:, :V], axis=1, keepdims=True)
+    expected = (visual - head.mean[:V].numpy()) @ head.weight[:V].numpy()
+    scores = raw_scores(model, clip)
+    assert np.ptp(scores) > 0
+    np.testing.assert_allclose(scores - scores.mean(), expected - expected.mean(), atol=1e-4)
+
+
+def test_fine_tuning_on_clips_without_its_teacher_keeps_the_fitted_head(tmp_path: Path
+                                                                        ) -> None:
+    """Video clips carry no joint_axis teacher (no motion): fine-tuning a ridge model on them
+    keeps the head it was shipped with; an unfitted ridge model is refused before training."""
+    from highlight_studio.training.finetune import FineTuneRequest, train_on
+    from highlight_studio.training.options import TrainOptions
+
+    dataset, _ = _dataset(0, 4)
+    model = RASL(CONFIG)
+    fit_ridge_head(model, dataset)
+    start = save_checkpoint(tmp_path / "start.safetensors", model,
+                            CheckpointMeta(config=CONFIG, backbone_id="made", step_seconds=1.0))
+    videos = FeatureDataset({n: (v, None) for n, v in zip(dataset.names, dataset.visual,
+                                                          strict=True)})
+    options = TrainOptions(steps=2, log_every=1)
+    request = FineTuneRequest(inputs=(), out=str(tmp_path / "tuned.safetensors"),
+                              init=str(start), options=options)
+    list(train_on(request, videos, "made", 1.0))
+    tuned = load_file(str(tmp_path / "tuned.safetensors"))
+    np.testing.assert_array_equal(tuned["axis_head.weight"], model.axis_head.weight.numpy())
+    scratch = FineTuneRequest(inputs=(), out=str(tmp_path / "new.safetensors"), options=options,
+                              window=8,
+                              config={"axis_head": "ridge", "axis_teacher": "joint_axis",
+                                      "visual_inputs": "visual+motion", "k": 2})
+    with pytest.raises(ModelError, match="joint_axis teacher's targets"):
+        list(train_on(scratch, videos, "made", 1.0))
