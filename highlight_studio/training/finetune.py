@@ -93,6 +93,7 @@ class FineTuneRequest:
     axis_teacher: str | None = None  # AXIS_TEACHERS; None keeps the start's
     axis_head: str | None = None  # AXIS_HEADS; None keeps the start's
     fp16: bool = False  # write the finished weights in float16
+    profile: str | None = None  # also learn this profile's decisions (from_decisions.py)
 
     @property
     def checkpoint(self) -> Path:
@@ -296,12 +297,19 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
     model = _start_model(request, dataset)
     options = dataclasses.replace(request.options, checkpoint_path=str(checkpoint),
                                   backbone_id=backbone_id, step_seconds=step_seconds)
+    extra = None
+    if request.profile:  # "fine-tune from my decisions"
+        from .from_decisions import decision_loss
+
+        extra = decision_loss(request.profile, dataset, backbone_id, step_seconds,
+                              model.config.window, request.options.seed)
     run_log = _RunLog(checkpoint, request.resume)
     is_main = distributed.current().is_main
     started = time.perf_counter()
     with _explained_errors(request, options):
         for event in train(model, dataset, options, cancel=cancel,
-                           resume_from=checkpoint if request.resume else None, pause=pause):
+                           resume_from=checkpoint if request.resume else None, pause=pause,
+                           extra_term=extra):
             paused = pause.paused_seconds if pause is not None else 0.0
             if is_main:
                 run_log.add(event, time.perf_counter() - started - paused)
@@ -572,7 +580,9 @@ def model_card(name: str, meta: CheckpointMeta, request: FineTuneRequest,
     lines = [
         f"# Model card: `{name}`", "",
         f"{start}, on {data['clips']} clips ({data['clips_with_audio']} with audio) of "
-        f"{total}. No labels exist or were used.", "",
+        f"{total}. " + (f"Also trained to rank the steps kept above those rejected in profile "
+                        f"**{request.profile}** (the editor's decisions)." if request.profile
+                        else "No labels exist or were used."), "",
         "## Data", "", "| clip | length | audio |", "|---|---|---|", *rows, "",
         f"Total: {total}, {data['steps']} steps of {step:g} s. Clips without audio train the "
         "visual losses only.", "",
