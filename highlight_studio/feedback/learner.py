@@ -63,9 +63,23 @@ def kernel_features(features: np.ndarray, config: LearnerConfig = DEFAULT,
     if min(n, d) <= config.kernel_rank:
         return x
     rows = x if n <= 2048 else x[np.random.default_rng(seed).choice(n, 2048, replace=False)]
-    _, _, vt = np.linalg.svd(rows, full_matrices=False)
-    reduced = x @ vt[:config.kernel_rank].T
+    reduced = x @ _main_directions(rows, config.kernel_rank)
     return reduced / np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-6)
+
+
+def _main_directions(rows: np.ndarray, rank: int) -> np.ndarray:
+    """The ``rank`` leading right singular vectors of ``rows`` [m, D] as columns [D, rank],
+    from an eigendecomposition of the smaller Gram matrix: the subspace an SVD finds, at a
+    quarter of its cost (an SVD of 2,048 x 1,280 took 2 s of CPU, 16-50 s on the loaded
+    2-core box, each time a clip opened)."""
+    m, d = rows.shape
+    if d <= m:
+        _, vectors = np.linalg.eigh(rows.T @ rows)
+        return vectors[:, ::-1][:, :rank]
+    values, vectors = np.linalg.eigh(rows @ rows.T)
+    top = vectors[:, ::-1][:, :rank]
+    scale = np.sqrt(np.maximum(values[::-1][:rank], 1e-12))
+    return (rows.T @ top) / scale
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
