@@ -27,8 +27,8 @@ POSITIVE, NEGATIVE, UNREVIEWED = 1, -1, 0
 class LearnerConfig:
     """How strongly decisions bend the prior (units: the prior's standard deviation)."""
 
-    push: float = 4.0  # how far a decision moves its own step from the prior
-    width: float = 0.3  # kernel width on the cosine distance of clip-centred features
+    push: float = 8.0  # how far a decision moves its own step from the prior
+    width: float = 0.6  # kernel width on the cosine distance of clip-centred features
     ridge: float = 0.5  # kernel ridge regulariser: decisions that disagree are averaged
     profile_weight: float = 0.5  # weight of the profile head against the prior
     profile_ridge: float = 5.0  # ridge of the profile head's pairwise fit
