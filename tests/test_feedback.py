@@ -358,3 +358,53 @@ def test_kernel_features_keep_the_svd_subspace() -> None:
         exact /= np.linalg.norm(exact, axis=1, keepdims=True)
         reduced = kernel_features(x)
         np.testing.assert_allclose(reduced @ reduced.T, exact @ exact.T, atol=1e-4)
+
+
+def test_across_clips_reads_only_the_labels_it_showed(monkeypatch) -> None:
+    """Every video's unshown labels poisoned at once: the profile grown from the earlier
+    videos, and so every opening curve, must come out the same."""
+    from highlight_studio.feedback import simulate
+    from highlight_studio.feedback.learner import fit_profile_head
+
+    truths = poisoned_truths(2)
+    clips = {vid: made_clip(200 + i) for i, vid in enumerate(truths)}
+    features = {vid: step_features(c[0]) for vid, c in clips.items()}
+    priors = {vid: c[1] for vid, c in clips.items()}
+    learner = methods(1.0)["learner"]
+    shown: dict[bytes, set[int]] = {}  # by the video's choice, which differs per video
+
+    class Recording(simulate.Oracle):
+        def reveal(self, step: int) -> bool:
+            shown.setdefault(self.keep.tobytes(), set()).add(int(step))
+            return super().reveal(step)
+
+    def openings() -> list[np.ndarray]:
+        opened: list[np.ndarray] = []
+
+        def recording(prior, feats, labels, head):
+            scores = learner(prior, feats, labels, head)
+            if not (labels != 0).any():
+                opened.append(scores)
+            return scores
+
+        across_clips(current, priors, features, recording, "learner", (3, 5),
+                     fit_profile_head, seed=1, after=2)
+        return opened
+
+    monkeypatch.setattr(simulate, "Oracle", Recording)
+    current = truths
+    first = openings()
+    assert shown
+    rng = np.random.default_rng(5)
+    current = {}
+    for vid, truth in truths.items():
+        keep = editor_choice(truth)
+        seen = sorted(shown[keep.tobytes()])
+        poisoned = rng.integers(0, 2, len(keep)).astype(np.int8)
+        poisoned[seen] = keep[seen]
+        current[vid] = VideoAnnotation(truth.domain, poisoned, None)
+    assert any((editor_choice(current[v]) != editor_choice(truths[v])).any() for v in truths)
+    again = openings()
+    assert len(again) == len(first)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
