@@ -4,6 +4,7 @@ where the start model ranked them below; and a profile that cannot teach is refu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from tinytrain import STEP, tiny_clips, tiny_start_model
 
 from highlight_studio.errors import DatasetError
+from highlight_studio.events import Cancelled, CancelToken
 from highlight_studio.features.cache import FeatureCache
 from highlight_studio.features.extract import ClipFeatures, extract_features
 from highlight_studio.features.visual import create_backbone
@@ -22,7 +24,13 @@ from highlight_studio.feedback.store import ClipFeedback
 from highlight_studio.model.checkpoint import load_checkpoint
 from highlight_studio.model.description import read_meta
 from highlight_studio.model.inference import raw_scores
-from highlight_studio.training.finetune import FineTuneRequest, FineTuneResult, fine_tune
+from highlight_studio.training.finetune import (
+    FineTuneRequest,
+    FineTuneResult,
+    fine_tune,
+    named_request,
+    pending_runs,
+)
 from highlight_studio.training.from_decisions import READOUT, decisions_request, window_around
 from highlight_studio.training.options import TrainOptions
 from highlight_studio.training.trainer import TrainEvent
@@ -101,3 +109,35 @@ def test_a_profile_without_decisions_on_these_clips_is_refused(tmp_path) -> None
 def test_a_decided_step_sits_inside_its_window(n: int, at: int) -> None:
     idx, position = window_around(n, 8, at)
     assert len(idx) == 8 and idx[position] == at and idx.min() >= 0 and idx.max() < n
+
+
+def test_a_cancelled_decisions_run_resumes_to_the_unbroken_runs_model(tmp_path) -> None:
+    """The decision term draws from the run's seed and the step number, so a run cancelled
+    after a checkpoint and resumed (as the panel does after a restart) ends where an unbroken
+    one does, and still learns the profile."""
+    clip, _ = tiny_clips(tmp_path / "footage")
+    start = tiny_start_model(tmp_path / "start")
+    visual = _visual(clip)
+    labels = np.zeros(len(visual), dtype=np.int8)
+    labels[:3], labels[-3:] = 1, -1
+    _profile("Resumed", clip, visual, labels)
+    options = TrainOptions(steps=8, batch_size=2, log_every=2, checkpoint_every=4)
+    unbroken = decisions_request(FineTuneRequest(
+        inputs=(str(clip),), out=str(tmp_path / "unbroken"), init=str(start),
+        options=options), "Resumed")
+    list(fine_tune(unbroken))
+
+    request = decisions_request(named_request("mine", [clip], options, init=str(start)),
+                                "Resumed")
+    cancel = CancelToken()
+    with pytest.raises(Cancelled):
+        for event in fine_tune(request, cancel):
+            if isinstance(event, TrainEvent) and event.checkpoint is not None:
+                cancel.cancel()
+    [pending] = pending_runs()
+    assert pending.request.profile == "Resumed"  # run.json keeps the profile
+    list(fine_tune(replace(pending.request, resume=True)))
+    resumed = load_checkpoint(request.out)[0].state_dict()
+    whole = load_checkpoint(tmp_path / "unbroken")[0].state_dict()
+    for name, value in resumed.items():
+        torch.testing.assert_close(value, whole[name], msg=name)
