@@ -17,7 +17,6 @@ Torch loads with the trainer, as in :mod:`.finetune`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -36,9 +35,6 @@ if TYPE_CHECKING:
 READOUT = "activation"  # how a model fine-tuned from decisions is read (see the module text)
 DECISION_WEIGHT = 1.0  # the ranking term against the unsupervised losses
 WINDOWS_PER_STEP = 8  # decided steps (one window each) the term scores per training step
-
-# (model, training step) -> the decision term, added to the step's objective
-DecisionTerm = Callable[["RASL", int], "torch.Tensor"]
 
 
 def decisions_request(request: FineTuneRequest, profile: str) -> FineTuneRequest:
@@ -99,10 +95,6 @@ class DecisionLoss:
     window: int
     seed: int
     weight: float = DECISION_WEIGHT
-
-    @property
-    def decisions(self) -> int:
-        return int(sum(np.count_nonzero(v) for v in self.labels.values()))
 
     def __call__(self, model: RASL, step: int) -> torch.Tensor:
         import torch
