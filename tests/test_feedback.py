@@ -321,3 +321,90 @@ def test_simulated_editor_on_the_tvsum_protocol() -> None:
     rows = within_clip(truths, priors, features, methods(2.0)["learner"], "learner", (0, 5))
     assert rows[0].gain == 0.0 and 0.0 <= rows[1].adapted <= 1.0
     assert rows[1].gain > 0
+
+
+def test_the_profile_head_ranks_within_clips_whatever_each_clip_is_offset_by() -> None:
+    """Kept and rejected steps differ along one direction in every clip, but each clip sits
+    elsewhere (light, place): the head finds the direction, and a clip's offset changes
+    nothing, since only pairs inside a clip are compared."""
+    from highlight_studio.feedback.learner import fit_profile_head
+
+    rng = np.random.default_rng(3)
+    direction = rng.normal(size=16)
+    clips = []
+    for _ in range(6):
+        labels = np.array([1, 1, 1, -1, -1, -1])
+        x = rng.normal(0.0, 0.3, (6, 16)) + np.outer(labels, direction)
+        clips.append((x, labels))
+    head = fit_profile_head(clips)
+    assert head is not None
+    moved = fit_profile_head([(x + rng.normal(0.0, 5.0, 16), y) for x, y in clips])
+    assert moved is not None
+    np.testing.assert_allclose(moved.weights, head.weights, rtol=1e-4, atol=1e-6)
+    cosine = head.weights @ direction / np.linalg.norm(head.weights) / np.linalg.norm(direction)
+    assert cosine > 0.9
+    assert fit_profile_head([(x[:3], y[:3]) for x, y in clips]) is None  # kept steps only
+
+
+def test_kernel_features_keep_the_svd_subspace() -> None:
+    from highlight_studio.feedback.learner import kernel_features
+
+    rng = np.random.default_rng(4)
+    for n, d in ((300, 200), (150, 400)):  # the Gram of either side
+        x = step_features(rng.normal(size=(n, d)).astype(np.float32)
+                          + np.repeat(rng.normal(size=(6, d)), n // 6 + 1, 0)[:n])
+        _, _, vt = np.linalg.svd(x, full_matrices=False)
+        exact = x @ vt[:64].T
+        exact /= np.linalg.norm(exact, axis=1, keepdims=True)
+        reduced = kernel_features(x)
+        np.testing.assert_allclose(reduced @ reduced.T, exact @ exact.T, atol=1e-4)
+
+
+def test_across_clips_reads_only_the_labels_it_showed(monkeypatch) -> None:
+    """Every video's unshown labels poisoned at once: the profile grown from the earlier
+    videos, and so every opening curve, must come out the same."""
+    from highlight_studio.feedback import simulate
+    from highlight_studio.feedback.learner import fit_profile_head
+
+    truths = poisoned_truths(2)
+    clips = {vid: made_clip(200 + i) for i, vid in enumerate(truths)}
+    features = {vid: step_features(c[0]) for vid, c in clips.items()}
+    priors = {vid: c[1] for vid, c in clips.items()}
+    learner = methods(1.0)["learner"]
+    shown: dict[bytes, set[int]] = {}  # by the video's choice, which differs per video
+
+    class Recording(simulate.Oracle):
+        def reveal(self, step: int) -> bool:
+            shown.setdefault(self.keep.tobytes(), set()).add(int(step))
+            return super().reveal(step)
+
+    def openings() -> list[np.ndarray]:
+        opened: list[np.ndarray] = []
+
+        def recording(prior, feats, labels, head):
+            scores = learner(prior, feats, labels, head)
+            if not (labels != 0).any():
+                opened.append(scores)
+            return scores
+
+        across_clips(current, priors, features, recording, "learner", (3, 5),
+                     fit_profile_head, seed=1, after=2)
+        return opened
+
+    monkeypatch.setattr(simulate, "Oracle", Recording)
+    current = truths
+    first = openings()
+    assert shown
+    rng = np.random.default_rng(5)
+    current = {}
+    for vid, truth in truths.items():
+        keep = editor_choice(truth)
+        seen = sorted(shown[keep.tobytes()])
+        poisoned = rng.integers(0, 2, len(keep)).astype(np.int8)
+        poisoned[seen] = keep[seen]
+        current[vid] = VideoAnnotation(truth.domain, poisoned, None)
+    assert any((editor_choice(current[v]) != editor_choice(truths[v])).any() for v in truths)
+    again = openings()
+    assert len(again) == len(first)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)

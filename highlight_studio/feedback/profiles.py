@@ -86,8 +86,7 @@ class Profile:
         used = [c for k, c in self.clips.items() if k != exclude and c.decisions]
         if not used:
             return None
-        return fit_profile_head(np.concatenate([c.features for c in used]),
-                                np.concatenate([c.labels for c in used]), config)
+        return fit_profile_head([(c.features, c.labels) for c in used], config)
 
     def header(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "name": self.name,

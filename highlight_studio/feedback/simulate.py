@@ -32,6 +32,8 @@ from .learner import (
 
 # (prior [N], step features [N, D], labels [N], profile head or None) -> adapted scores [N]
 Method = Callable[[np.ndarray, np.ndarray, np.ndarray, ProfileHead | None], np.ndarray]
+# the earlier clips' (step features [k, D], decisions [k]) -> a profile head or None
+ProfileFit = Callable[[Sequence[tuple[np.ndarray, np.ndarray]]], ProfileHead | None]
 
 
 def editor_choice(truth: VideoAnnotation) -> np.ndarray:
@@ -141,8 +143,7 @@ def within_clip(truths: dict[str, VideoAnnotation], priors: dict[str, np.ndarray
 
 def across_clips(truths: dict[str, VideoAnnotation], priors: dict[str, np.ndarray],
                  features: dict[str, np.ndarray], method: Method, name: str,
-                 checkpoints: Sequence[int], fit_profile: Callable[
-                     [np.ndarray, np.ndarray], ProfileHead | None],
+                 checkpoints: Sequence[int], fit_profile: ProfileFit,
                  seed: int, after: int = 10) -> list[SimulationRow]:
     """Per domain, videos in a fixed random order (``seed``); a profile grows video by video
     from N decisions on each. Each video is scored with the profile of the videos before it,
@@ -155,11 +156,9 @@ def across_clips(truths: dict[str, VideoAnnotation], priors: dict[str, np.ndarra
         for domain in sorted({t.domain for t in truths.values()}):
             ids = sorted(v for v, t in truths.items() if t.domain == domain)
             order = np.random.default_rng([seed, len(ids)]).permutation(ids)
-            seen_x: list[np.ndarray] = []
-            seen_y: list[np.ndarray] = []
+            seen: list[tuple[np.ndarray, np.ndarray]] = []  # each earlier video's decisions
             for position, vid in enumerate(order):
-                head = (fit_profile(np.concatenate(seen_x), np.concatenate(seen_y))
-                        if seen_x else None)
+                head = fit_profile(seen) if seen else None
                 if position >= after:
                     untouched = np.zeros(len(priors[vid]), dtype=np.int8)
                     opening = method(priors[vid], features[vid], untouched, head)
@@ -171,8 +170,7 @@ def across_clips(truths: dict[str, VideoAnnotation], priors: dict[str, np.ndarra
                                      Oracle(editor_choice(truths[vid])), method, (n,),
                                      head).labels[n]
                 reviewed = labels != UNREVIEWED
-                seen_x.append(features[vid][reviewed])
-                seen_y.append(labels[reviewed])
+                seen.append((features[vid][reviewed], labels[reviewed]))
         rows.append(SimulationRow("across", name, n, _domain_mean(prior_ap, truths),
                                   _domain_mean(adapted_ap, truths), len(prior_ap)))
     return rows
@@ -219,7 +217,7 @@ def simulate_editor(truths: dict[str, VideoAnnotation], priors: dict[str, np.nda
         if name != "learner":  # the baseline has no profile to carry across clips
             continue
         runs = [across_clips(truths, priors, features, method, name, checkpoints,
-                             lambda x, y: fit_profile_head(x, y, config), seed)
+                             lambda seen: fit_profile_head(seen, config), seed)
                 for seed in seeds]
         rows += [SimulationRow("across", name, r[0].n, float(np.mean([x.prior for x in r])),
                                float(np.mean([x.adapted for x in r])), r[0].videos)

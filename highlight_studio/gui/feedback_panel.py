@@ -40,6 +40,7 @@ from ..feedback.profiles import Profile
 from ..feedback.store import feedback_dir, load_feedback, save_feedback
 from ..scoring import Analysis
 from . import document as doc
+from .shortcuts import FEEDBACK_SHORTCUTS
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -91,11 +92,12 @@ class FeedbackPanel(QObject):
                                     "footage: it bends the curve of every clip opened with it")
         self.profile_box.setMinimumContentsLength(14)
         self.profile_box.activated.connect(self._on_profile_picked)
+        more_keys, less_keys = (s.keys for s in FEEDBACK_SHORTCUTS)  # = is + unshifted
         self.more = QAction("More like this", window)
-        self.more.setShortcuts([QKeySequence("+"), QKeySequence("=")])  # = is + unshifted
+        self.more.setShortcuts([QKeySequence(k) for k in more_keys])
         self.more.triggered.connect(self.more_like_this)
         self.less = QAction("Less like this", window)
-        self.less.setShortcuts([QKeySequence("-")])
+        self.less.setShortcuts([QKeySequence(k) for k in less_keys])
         self.less.triggered.connect(self.less_like_this)
         for action in (self.more, self.less):
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)

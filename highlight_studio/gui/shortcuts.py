@@ -47,7 +47,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("clear_marks", ("Ctrl+Shift+X",), "Clear the in and out points"),
     Shortcut("delete_segments", ("Delete", "Backspace"), "Delete the selected segments"),
     Shortcut("export_dialog", ("Ctrl+E",), "Export the segments"),
-    Shortcut("undo", ("Ctrl+Z",), "Undo a segment edit"),
+    Shortcut("undo", ("Ctrl+Z",), "Undo a segment edit or a decision"),
     Shortcut("redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Redo"),
     Shortcut("zoom_in", ("Ctrl+=", "Ctrl++"), "Zoom in on the curve (around the playhead)"),
     Shortcut("zoom_out", ("Ctrl+-",), "Zoom out"),
@@ -55,6 +55,13 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("toggle_training_panel", ("Ctrl+Shift+T",),
              "Training on your own footage (Advanced): show or hide the panel"),
     Shortcut("show_shortcuts", ("F1", "?"), "This list"),
+)
+# Bound by the learning panel (gui/feedback_panel.py) to its actions, on the window and in the
+# curve's and the list's context menus; listed in the help with the window's own.
+FEEDBACK_SHORTCUTS: tuple[Shortcut, ...] = (
+    Shortcut("more_like_this", ("+", "="), "More like this: keep the selected segment or the "
+                                           "step under the playhead, lift steps like it"),
+    Shortcut("less_like_this", ("-",), "Less like this: reject it, lower steps like it"),
 )
 APPLICATION_WIDE = frozenset({"undo", "redo"})  # also from a floating dock or a spin box
 
@@ -102,7 +109,7 @@ class ShortcutHelp(QDialog):
         self.setWindowTitle("Keyboard shortcuts")
         keys = "".join(
             f"<tr><td><b>{' / '.join(s.keys)}</b>&nbsp;&nbsp;</td><td>{s.text}</td></tr>"
-            for s in SHORTCUTS
+            for s in (*SHORTCUTS, *FEEDBACK_SHORTCUTS)
         )
         mouse = "".join(f"<tr><td><b>{what}</b>&nbsp;&nbsp;</td><td>{does}</td></tr>"
                         for what, does in GESTURES)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -41,6 +42,7 @@ from ..events import CancelToken, PauseToken, Progress
 from ..model.config import RASLConfig
 from ..model.description import read_meta
 from ..model.loss_terms import LOSS_TERMS, SWITCHABLE
+from ..training.from_decisions import decisions_request
 from ..training.inputs import ClipInfo, find_videos, survey, total_minutes
 from ..training.options import TrainOptions
 from ..training.runs import (
@@ -202,6 +204,12 @@ class TrainingPanel(QWidget):
             "Also teach the score each clip's main axis of change (label-free targets from the "
             "clip's own features). Measured on benchmark features only (BENCHMARKS.md); off in "
             "the shipped models.")
+        self.decisions_box = QComboBox()  # "fine-tune from my decisions": a profile, or none
+        self.decisions_box.setToolTip(
+            "Fine-tune from my decisions: also teach the model to rank the steps you kept above "
+            "those you rejected, in this profile's clips among the ones listed (the finished "
+            "model is read by its own score). Needs those clips' decisions.")
+        self.fill_decision_profiles()
         self.checkpoint_box = self._spin(1, 1_000_000, 50)
         self.device_box = QComboBox()
         self.set_devices("cpu")
@@ -250,6 +258,7 @@ class TrainingPanel(QWidget):
         form.addRow("k (top/bottom steps)", self.k_box)
         form.addRow("Mask ratio", self.mask_box)
         form.addRow("Losses", losses)
+        form.addRow("From my decisions", self.decisions_box)
         form.addRow("Checkpoint every", self.checkpoint_box)
         form.addRow("Device", self.device_box)
         run_buttons = QHBoxLayout()
@@ -408,9 +417,27 @@ class TrainingPanel(QWidget):
             **{term.switch: self.loss_boxes[term.name].isChecked() for term in SWITCHABLE},
             "axis_weight": (self.start_axis_weight or 1.0) if self.axis_box.isChecked() else 0.0,
         }
-        return named_request(
+        request = named_request(
             self.name_edit.text().strip(), [c.path for c in self.usable_clips()], options,
             init=self.start_box.currentData(), config=config)
+        profile = self.decisions_box.currentData()
+        return decisions_request(request, profile) if profile else request
+
+    def fill_decision_profiles(self) -> None:
+        """The profiles a run may learn from (the user data folder's), keeping the pick."""
+        from ..feedback.profiles import list_profiles
+
+        wanted = self.decisions_box.currentData()
+        self.decisions_box.clear()
+        self.decisions_box.addItem("No (unsupervised only)", None)
+        for name in list_profiles():
+            self.decisions_box.addItem(name, name)
+        self.decisions_box.setCurrentIndex(max(self.decisions_box.findData(wanted), 0))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Profiles made in the window since the panel was last shown appear in the list."""
+        self.fill_decision_profiles()
+        super().showEvent(event)
 
     @Slot()
     def start(self) -> None:

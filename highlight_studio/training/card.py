@@ -32,7 +32,9 @@ def model_card(name: str, meta: CheckpointMeta, request: FineTuneRequest,
     lines = [
         f"# Model card: `{name}`", "",
         f"{start}, on {data['clips']} clips ({data['clips_with_audio']} with audio) of "
-        f"{total}. No labels exist or were used.", "",
+        f"{total}. " + (f"Also trained to rank the steps kept above those rejected in profile "
+                        f"**{request.profile}** (the editor's decisions)." if request.profile
+                        else "No labels exist or were used."), "",
         "## Data", "", "| clip | length | audio |", "|---|---|---|", *rows, "",
         f"Total: {total}, {data['steps']} steps of {step:g} s. Clips without audio train the "
         "visual losses only.", "",

@@ -96,12 +96,19 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
     options = dataclasses.replace(request.options, checkpoint_path=str(checkpoint),
                                   backbone_id=backbone_id, step_seconds=step_seconds,
                                   motion=motion.as_dict() if motion else None)
+    extra = None
+    if request.profile:  # "fine-tune from my decisions"
+        from .from_decisions import decision_loss
+
+        extra = decision_loss(request.profile, dataset, backbone_id, step_seconds,
+                              model.config.window, request.options.seed)
     run_log = RunLog(checkpoint, request.resume)
     is_main = distributed.current().is_main
     started = time.perf_counter()
     with _explained_errors(request, options):
         for event in train(model, dataset, options, cancel=cancel,
-                           resume_from=checkpoint if request.resume else None, pause=pause):
+                           resume_from=checkpoint if request.resume else None, pause=pause,
+                           extra_term=extra):
             paused = pause.paused_seconds if pause is not None else 0.0
             if is_main:
                 run_log.add(event, time.perf_counter() - started - paused)

@@ -69,6 +69,7 @@ class FineTuneRequest:
     # clip_readout from here: the other fields were fixed when it started.
     config: dict[str, Any] = field(default_factory=dict)
     fp16: bool = False  # write the finished weights in float16
+    profile: str | None = None  # also learn this profile's decisions (from_decisions.py)
 
     def __post_init__(self) -> None:
         check_overrides(self.config)

@@ -10,7 +10,7 @@ only rank 0 writes checkpoints.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,7 @@ def train(
     cancel: CancelToken | None = None,
     resume_from: str | Path | None = None,
     pause: PauseToken | None = None,
+    extra_term: Callable[[RASL, int], torch.Tensor] | None = None,
 ) -> Iterator[TrainEvent]:
     """Train ``model`` in place, yielding an event every ``log_every`` steps and at the end.
 
@@ -192,6 +193,9 @@ def train(
         # Before kpoint_after, L_r is logged but not trained on (its params get no grad).
         objective = (losses.total_without("kpoint") if step < options.kpoint_after
                      else losses.total)
+        extra = extra_term(model, step) if extra_term is not None else None
+        if extra is not None:
+            objective = objective + extra
         optimizer.zero_grad(set_to_none=True)
         if objective.requires_grad:  # every trained term switched off: nothing to learn yet
             objective.backward()
@@ -219,6 +223,8 @@ def train(
                                             batch.source.to(device)),
             steps_per_sec=rate, eta_seconds=(options.steps - done) / max(rate, 1e-9),
         )
+        if extra is not None:
+            event.diagnostics["decisions"] = float(extra.detach())
         if saving and ranks.is_main:
             event.checkpoint = _save(model, dataset, options, event, rng, optimizer, ranks)
         if saving:

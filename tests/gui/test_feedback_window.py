@@ -148,3 +148,38 @@ def test_profile_reset_export_and_import_from_the_window(qtbot, window, tmp_path
     window.learning.ask_import()  # same name: refused with a message, nothing replaced
     assert window.error_box is not None and "exists already" in window.error_box.text()
     assert profiles.load_profile("Dogs").decisions == 0
+
+
+def test_more_and_less_keys_are_bound_and_in_the_shortcut_list(qtbot, make_window) -> None:
+    from PySide6.QtGui import QKeySequence
+    from PySide6.QtWidgets import QLabel
+
+    from highlight_studio.gui.shortcuts import FEEDBACK_SHORTCUTS, ShortcutHelp
+
+    w = make_window()
+    actions = {"more_like_this": w.learning.more, "less_like_this": w.learning.less}
+    assert set(actions) == {s.name for s in FEEDBACK_SHORTCUTS}
+    for shortcut in FEEDBACK_SHORTCUTS:
+        bound = [k.toString() for k in actions[shortcut.name].shortcuts()]
+        assert bound == [QKeySequence(k).toString() for k in shortcut.keys]
+    text = ShortcutHelp(w).findChild(QLabel).text()
+    for shortcut in FEEDBACK_SHORTCUTS:
+        assert shortcut.text in text and " / ".join(shortcut.keys) in text
+    assert "or a decision" in text  # undo covers decisions, and says so
+
+
+def test_the_training_panel_offers_fine_tuning_from_a_profile(qtbot, tmp_path: Path) -> None:
+    from highlight_studio.gui.training_panel import TrainingPanel
+    from highlight_studio.training.from_decisions import READOUT
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    assert panel.decisions_box.count() == 1  # no profile yet: unsupervised only
+    profiles.save_profile(profiles.new_profile("Surf trip", "test_tiny:seed0", 0.25, 256))
+    panel.show()  # profiles made since the panel was last shown are offered
+    assert panel.decisions_box.findData("Surf trip") > 0
+    panel.name_edit.setText("surf-tuned")
+    assert panel.request().profile is None
+    panel.decisions_box.setCurrentIndex(panel.decisions_box.findData("Surf trip"))
+    request = panel.request()
+    assert request.profile == "Surf trip" and request.config["clip_readout"] == READOUT
