@@ -419,8 +419,8 @@ class Recording:
 
     def __init__(self, inner: Backbone) -> None:
         self.inner = inner
-        self.id, self.dim, self.input_size, self.device, self.runtime = (
-            inner.id, inner.dim, inner.input_size, inner.device, inner.runtime)
+        self.id, self.dim, self.input_size, self.device = (
+            inner.id, inner.dim, inner.input_size, inner.device)
         self.batches: list[list[int]] = []
 
     def embed(self, frames: np.ndarray) -> np.ndarray:
@@ -593,33 +593,6 @@ def test_cancelled_before_start(tiny: Backbone, clip: Path) -> None:
     with pytest.raises(Cancelled):
         _run(extract_features(clip, tiny, STEP, cancel=token))
     assert not any(t.name == "highlight-decode" for t in threading.enumerate())
-
-
-def test_the_decode_thread_embeds_the_last_batches_beside_the_caller(tiny: Backbone,
-                                                                      clip: Path) -> None:
-    """With a model slower than decoding, on a runtime that takes calls from two threads (ONNX
-    Runtime), the decode thread embeds queued batches once the clip is decoded, and every row
-    still lands at its own step."""
-    import time
-
-    threads: list[str] = []
-
-    class SlowOnnx(Recording):
-        def __init__(self, inner: Backbone) -> None:
-            super().__init__(inner)
-            self.runtime = "onnxruntime"
-
-        def embed(self, frames: np.ndarray) -> np.ndarray:
-            threads.append(threading.current_thread().name)
-            time.sleep(0.05 * len(frames))
-            return super().embed(frames)
-
-    progress, shared = _run(extract_features(clip, SlowOnnx(tiny), STEP, with_audio=False,  # type: ignore[arg-type]
-                                             batch_size=2))
-    _, alone = _run(extract_features(clip, tiny, STEP, with_audio=False))
-    np.testing.assert_allclose(shared.visual, alone.visual, atol=1e-5)
-    assert "highlight-decode" in threads and threading.main_thread().name in threads
-    assert progress[-1].done == N_STEPS
 
 
 def test_model_threads_leave_a_core_to_the_decoder(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,12 +8,9 @@ re-raised in the caller, and cancelling stops both sides within one frame or bat
 The motion stream (:mod:`.motion`) is computed in the decode thread, step by step, from a small
 grey pair the decoder hands over with each frame, so it overlaps the backbone as decoding does.
 Frames are scaled to the backbone's input size once, by the decoder (libswscale during the RGB
-conversion), and cross the thread boundary in batches. On a CPU, once the clip is decoded, the
-decode thread embeds the batches still queued beside the caller (an ONNX Runtime session runs
-calls from two threads at once), so the decoder's core does not idle through the model's tail.
-Importing this module loads no torch: the backbone may be an ONNX Runtime one
-(:class:`~.onnx_runtime.OnnxFrameBackbone`), and torch's thread count is only touched where
-torch is loaded.
+conversion), and cross the thread boundary in batches. Importing this module loads no torch:
+the backbone may be an ONNX Runtime one (:class:`~.onnx_runtime.OnnxFrameBackbone`), and
+torch's thread count is only touched where torch is loaded.
 """
 
 from __future__ import annotations
@@ -58,7 +55,6 @@ class FrameEmbedder(Protocol):
     dim: int
     input_size: tuple[int, int]
     device: str
-    runtime: str  # "onnxruntime" or "torch"
 
     def embed(self, frames: np.ndarray) -> np.ndarray: ...
 
@@ -88,12 +84,6 @@ class _Batch:
 
 
 @dataclass(frozen=True)
-class _Embedded:
-    start: int  # step index of the first row
-    rows: np.ndarray  # float32 [B, dim]: a batch the decode thread embedded itself
-
-
-@dataclass(frozen=True)
 class _Audio:
     mels: np.ndarray | None  # [N, n_mels], None when the clip has no audio
 
@@ -111,21 +101,16 @@ class _Failed:
 _END = object()
 
 
-_Produce = Callable[[Callable[[object], None], Callable[[], object | None], CancelToken], None]
-
-
 class _Prefetcher:
-    """Runs ``produce(put, take, stop)`` in a thread; iterating yields what it puts, in order.
+    """Runs ``produce(put, stop)`` in a thread; iterating yields what it puts, in order.
 
     ``put`` blocks while the queue is full and raises :class:`Cancelled` once ``stop`` is set,
-    so closing never leaves the worker stuck. ``take`` hands the worker back the oldest item
-    nobody has read yet (None when there is none), for it to do that work itself. An exception
-    in the worker is re-raised by the iterator; :meth:`close` (also on leaving a ``with``
-    block) stops and joins the worker.
+    so closing never leaves the worker stuck. An exception in the worker is re-raised by the
+    iterator; :meth:`close` (also on leaving a ``with`` block) stops and joins the worker.
     """
 
-    def __init__(self, produce: _Produce, cancel: CancelToken | None,
-                 maxsize: int = _QUEUE_BATCHES) -> None:
+    def __init__(self, produce: Callable[[Callable[[object], None], CancelToken], None],
+                 cancel: CancelToken | None, maxsize: int = _QUEUE_BATCHES) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize)
         self._stop = CancelToken()
         self._cancel = cancel
@@ -142,15 +127,9 @@ class _Prefetcher:
             except queue.Full:
                 continue
 
-    def _take(self) -> object | None:
-        try:
-            return self._queue.get_nowait()
-        except queue.Empty:
-            return None
-
     def _run(self) -> None:
         try:
-            self._produce(self._put, self._take, self._stop)
+            self._produce(self._put, self._stop)
             self._put(_END)
         except Cancelled:
             return  # asked to stop: nobody is waiting for the rest
@@ -292,24 +271,15 @@ def extract_features(
                           backbone.id, info)
             return
 
-    on_cpu = backbone.device == "cpu"
-    # On a CPU, batches of one embedding call: fine-grained enough for the decode thread to
-    # share the last of them evenly with the caller.
-    batch = min(batch_size, CPU_SLICE) if on_cpu else batch_size
-    # Two calls of one thread into one ONNX Runtime session run side by side; torch's CPU
-    # pool would be oversubscribed.
-    share = on_cpu and backbone.runtime == "onnxruntime"
-
-    def produce(put: Callable[[object], None], take: Callable[[], object | None],
-                stop: CancelToken) -> None:
+    def produce(put: Callable[[object], None], stop: CancelToken) -> None:
         width, height = backbone.input_size
-        buffer = np.empty((batch, height, width, 3), np.uint8)
+        buffer = np.empty((batch_size, height, width, 3), np.uint8)
         filled, start = 0, 0
         flow = None if motion is None else MotionStream(n_steps, motion)
         pair_size = None if motion is None else frame_size(info, motion)
         # A short first batch: the backbone starts while the decoder fills the next one
         # (the decoder's head start is idle time for the model, once per clip).
-        limit = min(batch, CPU_SLICE)
+        limit = min(batch_size, CPU_SLICE)
         for frame in iter_frames(info.path, step, backbone.input_size, stop,
                                  pair_size=pair_size, hwaccel=hwaccel):
             if filled == 0:
@@ -321,21 +291,13 @@ def extract_features(
             if filled == limit:
                 put(_Batch(start, buffer[:filled]))
                 buffer = np.empty_like(buffer)  # the model may still be reading the old one
-                filled, limit = 0, batch
+                filled, limit = 0, batch_size
         if filled:
             put(_Batch(start, buffer[:filled]))
         if flow is not None:
             put(_Motion(flow.result()))
         if with_audio:
             put(_Audio(_clip_mels(info.path, n_steps, step, audio_config, stop)))
-        while share:  # decoding is done: embed queued batches beside the caller
-            item = take()
-            if not isinstance(item, _Batch):  # none left (a result read back goes back)
-                if item is not None:
-                    put(item)
-                return
-            stop.raise_if_cancelled()
-            put(_Embedded(item.start, backbone.embed(item.frames)))
 
     check_cancel(cancel)
     yield Progress(STAGE, 0, n_steps, "steps")
@@ -346,20 +308,18 @@ def extract_features(
     # Only where torch is loaded (a torch backbone, or its preprocessing): an ONNX Runtime
     # session sizes its own pool (onnx_runtime._intra_op_threads).
     threads = model_threads(backbone.device) if "torch" in sys.modules else None
-    # The same frames in flight as _QUEUE_BATCHES batches of batch_size (memory stays small).
-    in_flight = max(_QUEUE_BATCHES, _QUEUE_BATCHES * batch_size // batch)
-    with _torch_threads(threads), _Prefetcher(produce, cancel, in_flight) as items:
+    with _torch_threads(threads), _Prefetcher(produce, cancel) as items:
         for item in items:
-            if isinstance(item, (_Batch, _Embedded)):
-                if isinstance(item, _Batch):
-                    # A CPU batch is one call (about 0.1 s), so Cancel is checked often; a
-                    # GPU takes the batch whole.
+            if isinstance(item, _Batch):
+                # On a CPU a batch takes a second or more; embedding it in slices with a check
+                # between them keeps Cancel under a second. A GPU takes the batch whole.
+                piece = CPU_SLICE if backbone.device == "cpu" else len(item.frames)
+                for lo in range(0, len(item.frames), piece):
                     check_cancel(cancel)
-                    embedded = backbone.embed(item.frames)
-                else:
-                    embedded = item.rows
-                visual[item.start:item.start + len(embedded)] = embedded
-                done += len(embedded)
+                    frames = item.frames[lo:lo + piece]
+                    at = item.start + lo
+                    visual[at:at + len(frames)] = backbone.embed(frames)
+                done = item.start + len(item.frames)
                 yield Progress(STAGE, done, n_steps, "steps")
             elif isinstance(item, _Audio):
                 mels = item.mels
