@@ -13,7 +13,7 @@ from clipgen import draw_frame
 
 from highlight_studio.errors import FeatureError
 from highlight_studio.features import onnx_runtime
-from highlight_studio.features.extract import usable_cores
+from highlight_studio.features.extract import model_threads
 from highlight_studio.features.onnx_runtime import RUNTIME_ENV, OnnxBackbone, onnx_path
 from highlight_studio.features.visual import Backbone, create_backbone
 
@@ -64,7 +64,7 @@ def test_cpu_float32_picks_onnxruntime_and_the_env_var_forces_torch(
 def test_session_threads_follow_the_extraction_policy(lite0_torch: Backbone) -> None:
     spec = lite0_torch.onnx_spec()
     assert spec is not None
-    assert OnnxBackbone(SHIPPED, spec).threads == usable_cores()  # the pool does not spin
+    assert OnnxBackbone(SHIPPED, spec).threads == model_threads("cpu")
 
 
 @pytest.fixture()

@@ -164,23 +164,18 @@ class _Prefetcher:
         self.close()
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (a container or taskset can allow fewer than exist)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cores or 1
-
-
 def model_threads(device: str) -> int | None:
     """Torch threads for the backbone while decoding runs beside it; None leaves torch alone.
 
     The decoder keeps about one core busy (FFmpeg's own threads plus the scaling), so on a CPU
     the model gets the rest: on a 2-core laptop one thread each, instead of three threads
-    fighting over two cores (torch's OpenMP threads spin while they wait). ONNX Runtime's pool
-    does not spin and gets every core (``onnx_runtime._intra_op_threads``).
+    fighting over two cores.
     """
     if device != "cpu":
         return None
-    return max(1, usable_cores() - 1)
+    # The cores this process may run on (a container or taskset can allow fewer than exist).
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
 
 
 @contextlib.contextmanager

@@ -87,19 +87,15 @@ def provenance() -> dict[str, str]:
 
 
 def _intra_op_threads() -> int:
-    """Every usable core, the decoder's too: the pool does not spin (``cpu_session``), so a
-    thread waiting on a busy core costs nothing, and the model runs on whichever core frees
-    up. On a shared machine the scheduler gives a process its share core by core: with one
-    thread the backbone ran at ~0.3 of a core beside other jobs (benchmarks/stages.py,
-    BENCHMARKS.md). Imported here: extract imports visual, which imports this module."""
-    from .extract import usable_cores
+    """The thread count extract.py gives torch beside the decoder, so both runtimes share
+    the cores alike (imported here: extract imports visual, which imports this module)."""
+    from .extract import model_threads
 
-    return usable_cores()
+    return model_threads("cpu") or 1
 
 
 def cpu_session(path: Path, threads: int, error: type[Exception], hint: str) -> Any:
-    """An ONNX Runtime CPU session on ``path`` whose idle threads sleep, leaving the cores
-    to the decoder.
+    """An ONNX Runtime CPU session on ``path`` that leaves spare cores alone.
 
     Raises ``error`` (a HighlightStudioError subclass) naming ``hint`` (how to regenerate the
     file) when onnxruntime is missing or the file is missing or not a readable ONNX model.
