@@ -17,8 +17,9 @@ Each is also measured in CPU seconds (user + sys of the whole process, every thr
 machine other jobs keep busy, wall time follows the CPU share a process wins, so the CPU
 seconds are the steadier comparison.
 
-Rounds alternate the four, so the load other users put on a shared machine hits each alike;
-medians are reported. Without ``--clip`` the 720p clip is made once from the sample trailer
+Rounds alternate the four, in reversed order every other round, so the load other users put on
+a shared machine hits each alike; medians are reported, with the 1-minute load average at the
+start of each round. Without ``--clip`` the 720p clip is made once from the sample trailer
 (640x360, 55 s), scaled to 1280x720 with libx264 (crf 18, the trailer's 24 fps and its audio),
 into ``data/bench/trailer_bbb_720p.mp4``.
 """
@@ -132,36 +133,43 @@ def measure(clip: Path, rounds: int) -> dict:
         "highlight-studio analyze (cold, whole process)", "scenedetect detect-content",
         "in-process analysis", "decode-only (in process)")}
     cpu: dict[str, list[float]] = {k: [] for k in runs}
+    loads: list[float] = []
+    keys = list(runs)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(rounds):
             cache = Path(tmp) / f"cache{i}"  # an empty feature cache every time
             env = {**os.environ, "PYTHONPATH": str(ROOT), "HIGHLIGHT_STUDIO_CACHE": str(cache),
                    "XDG_CACHE_HOME": str(cache)}
-            keys = list(runs)
-            for key, cmd in ((keys[0], [sys.executable, "-m", "highlight_studio.cli",
-                                        "analyze", str(clip), "--no-cache", "--json",
-                                        str(Path(tmp) / "out.json")]),
-                             (keys[1], [str(scenedetect), "-i", str(clip), "detect-content"])):
-                wall, seconds = _timed(cmd, env)
+            commands = {keys[0]: [sys.executable, "-m", "highlight_studio.cli", "analyze",
+                                  str(clip), "--no-cache", "--json", str(Path(tmp) / "out.json")],
+                        keys[1]: [str(scenedetect), "-i", str(clip), "detect-content"]}
+            modes = {keys[2]: "analyze", keys[3]: "decode"}
+            loads.append(os.getloadavg()[0])
+            for key in keys if i % 2 == 0 else keys[::-1]:
+                if key in commands:
+                    wall, seconds = _timed(commands[key], env)
+                else:
+                    result, seconds = _in_process(modes[key], clip, env)
+                    assert not result["torch"], "the CPU analysis imported torch"
+                    wall = result["wall"]
                 runs[key].append(wall)
                 cpu[key].append(seconds)
-            for key, mode in ((keys[2], "analyze"), (keys[3], "decode")):
-                result, seconds = _in_process(mode, clip, env)
-                assert not result["torch"], "the CPU analysis imported torch"
-                runs[key].append(result["wall"])
-                cpu[key].append(seconds)
     medians = {k: statistics.median(v) for k, v in runs.items()}
-    keys = list(runs)
+    cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
     return {
         "clip": f"{clip.name} ({info.width}x{info.height} {info.video_codec}, "
                 f"{float(info.avg_fps):g} fps, {info.duration:.1f} s)",
         "rounds": rounds,
+        "load average (1 min) at each round": [round(x, 1) for x in loads],
         "seconds": {k: [round(x, 2) for x in v] for k, v in runs.items()},
         "median_s": {k: round(v, 2) for k, v in medians.items()},
         "x_real_time": {k: round(info.duration / v, 1) for k, v in medians.items()},
+        "cpu_s (whole process, all threads)": {
+            k: [round(x, 2) for x in v] for k, v in cpu.items()},
         "median_cpu_s (whole process, all threads)": {
-            k: round(statistics.median(v), 2) for k, v in cpu.items()},
+            k: round(v, 2) for k, v in cpu_medians.items()},
         "analyze_over_scenedetect": round(medians[keys[0]] / medians[keys[1]], 2),
+        "analyze_over_scenedetect (cpu)": round(cpu_medians[keys[0]] / cpu_medians[keys[1]], 2),
         "in_process_over_decode": round(medians[keys[2]] / medians[keys[3]], 2),
     }
 

@@ -80,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--opens", type=int, default=3)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
                **{var: os.path.join(home, var) for var in
@@ -88,7 +89,8 @@ def main() -> None:
         for _ in range(args.opens):
             for before in (False, True):
                 opens[before].append(time_open(before, env))
-    print(f"{args.opens} opens each, alternating, {os.cpu_count()} logical cores\n")
+    print(f"{args.opens} opens each, alternating, {os.cpu_count()} logical cores, load average "
+          f"(1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after\n")
     print("| open sample clip to curve, nothing cached | median | min | max |\n|---|---|---|---|")
     for before, label in ((False, "as shipped (ONNX Runtime, no torch)"),
                           (True, "PyTorch path (before)")):

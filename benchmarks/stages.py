@@ -5,8 +5,14 @@
 Each round times, in this order: loading the model and backbone (ONNX Runtime, no torch), decoding
 the frames alone (at the backbone's input size, as analysis decodes them), the backbone alone on
 those frames (already in memory, same thread count as in the pipeline), scoring the features, and
-then the whole pipelined analysis (decode thread beside the backbone, no cache). The imports are
-timed once, in a fresh interpreter. Medians over the rounds; the machine is named in the output.
+then the whole pipelined analysis (decode thread beside the backbone, no cache) twice, in
+alternating order: as shipped (the backbone's session on the cores the decoder leaves: 1
+thread on 2 cores) and with the session on every core (tried: its pool sleeps between ops, so
+the extra thread only runs when the decoder leaves a core idle). The imports are timed in a
+fresh interpreter each round. Wall and CPU seconds (user + sys of this process, all threads)
+per stage: on a machine others keep busy, wall time follows the share of the cores a stage
+wins, so CPU seconds are the steadier figure. Medians over the rounds; the machine and its
+load average are in the output.
 """
 
 from __future__ import annotations
@@ -14,56 +20,86 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import resource
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from cold_start import machine
 
 IMPORTS = ("import time; t = time.perf_counter(); import highlight_studio.scoring, "
            "highlight_studio.commands.analyze, onnxruntime, av; "
            "print(time.perf_counter() - t)")
+PIPELINED = "pipelined analysis (in process)"
+EVERY_CORE = "pipelined, backbone session on every core (tried)"
 
 
-def import_seconds() -> float:
+def import_seconds() -> tuple[float, float]:
+    """Wall seconds of the imports (the child's own timing) and the whole child's CPU."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([sys.executable, "-c", IMPORTS], capture_output=True, text=True,
                          check=True)
-    return float(out.stdout.strip())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return float(out.stdout.strip()), cpu
 
 
-def one_round(clip: Path) -> dict[str, float]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(times: dict[str, tuple[float, float]], stage: str, work: Callable[[], object]
+           ) -> object:
+    cpu, wall = _cpu(), time.perf_counter()
+    result = work()
+    times[stage] = (time.perf_counter() - wall, _cpu() - cpu)
+    return result
+
+
+def one_round(clip: Path, index: int) -> dict[str, tuple[float, float]]:
+    import dataclasses
+
     import numpy as np
 
     from highlight_studio.features.extract import ClipFeatures, extract_features
+    from highlight_studio.features.onnx_runtime import FRAME_SPECS, OnnxFrameBackbone
     from highlight_studio.media import iter_frames
     from highlight_studio.model.inference import score_sequence
     from highlight_studio.scoring import Analysis, analyze_clip, load_analyzer
 
-    times: dict[str, float] = {}
-    t = time.perf_counter()
-    analyzer = load_analyzer(device="cpu")
-    times["load models"] = time.perf_counter() - t
-    t = time.perf_counter()
-    frames = np.stack([f.image for f in iter_frames(clip, analyzer.meta.step_seconds,
-                                                    analyzer.backbone.input_size)])
-    times["decode + scale only"] = time.perf_counter() - t
-    t = time.perf_counter()
-    for start in range(0, len(frames), 32):
-        analyzer.backbone.embed(frames[start:start + 32])
-    times["backbone only"] = time.perf_counter() - t
+    times: dict[str, tuple[float, float]] = {"imports (fresh interpreter)": import_seconds()}
+    analyzer = _timed(times, "load models", lambda: load_analyzer(device="cpu"))
+    frames = _timed(times, "decode + scale only", lambda: np.stack(
+        [f.image for f in iter_frames(clip, analyzer.meta.step_seconds,
+                                      analyzer.backbone.input_size)]))
+
+    def backbone() -> None:
+        for start in range(0, len(frames), 8):
+            analyzer.backbone.embed(frames[start:start + 8])
+
+    _timed(times, "backbone only", backbone)
     *_, features = extract_features(clip, analyzer.backbone, analyzer.meta.step_seconds, None,
                                     with_audio=False)
     assert isinstance(features, ClipFeatures)
-    t = time.perf_counter()
-    score_sequence(analyzer.scorer, features.visual)
-    times["RASL scoring"] = time.perf_counter() - t
-    t = time.perf_counter()
-    results = [e for e in analyze_clip(analyzer, clip, use_cache=False)
-               if isinstance(e, Analysis)]
-    times["pipelined analysis (in process)"] = time.perf_counter() - t
-    assert len(results) == 1 and analyzer.runtime == "onnxruntime"
-    times["frames"] = len(frames)
+    _timed(times, "RASL scoring", lambda: score_sequence(analyzer.scorer, features.visual))
+
+    name = analyzer.backbone.name
+    every_core = dataclasses.replace(analyzer, backbone=OnnxFrameBackbone(
+        name, FRAME_SPECS[name], threads=len(os.sched_getaffinity(0))))
+
+    def pipelined(which: object) -> None:
+        results = [e for e in analyze_clip(which, clip, use_cache=False)
+                   if isinstance(e, Analysis)]
+        assert len(results) == 1 and which.runtime == "onnxruntime"
+
+    order = [(PIPELINED, analyzer), (EVERY_CORE, every_core)]
+    for stage, which in order if index % 2 == 0 else order[::-1]:
+        _timed(times, stage, lambda which=which: pipelined(which))
+    times["frames"] = (len(frames), len(frames))
     return times
 
 
@@ -77,21 +113,24 @@ def main() -> None:
     from highlight_studio.media import probe
 
     duration = probe(args.clip).duration
-    imports = statistics.median(import_seconds() for _ in range(args.rounds))
-    rounds = [one_round(args.clip) for _ in range(args.rounds)]
-    table = {"imports (fresh interpreter)": imports}
-    table.update({k: statistics.median(r[k] for r in rounds) for k in rounds[0]})
-    report = {"machine": f"{platform.machine()} {platform.processor()}, {os.cpu_count()} cores, "
-                         f"python {platform.python_version()}",
+    loads, rounds = [], []
+    for i in range(args.rounds):
+        loads.append(os.getloadavg()[0])
+        rounds.append(one_round(args.clip, i))
+    wall = {k: statistics.median(r[k][0] for r in rounds) for k in rounds[0]}
+    cpu = {k: statistics.median(r[k][1] for r in rounds) for k in rounds[0]}
+    report = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"),
+              "load average (1 min) at each round": [round(x, 1) for x in loads],
               "clip": args.clip.name, "duration_s": duration, "rounds": args.rounds,
-              "seconds": {k: round(v, 3) for k, v in table.items()}}
+              "median wall s": {k: round(v, 3) for k, v in wall.items()},
+              "median CPU s": {k: round(v, 3) for k, v in cpu.items()}}
     print(json.dumps(report, indent=1))
-    print("\n| stage | median s | x real time |\n|---|---|---|")
-    for stage, seconds in table.items():
+    print("\n| stage | median wall s | x real time | median CPU s |\n|---|---|---|---|")
+    for stage, seconds in wall.items():
         if stage != "frames":
-            print(f"| {stage} | {seconds:.2f} | {duration / seconds:.0f}x |")
+            print(f"| {stage} | {seconds:.2f} | {duration / seconds:.0f}x | {cpu[stage]:.2f} |")
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

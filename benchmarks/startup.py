@@ -76,6 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
                **{var: os.path.join(home, var) for var in
@@ -87,7 +88,8 @@ def main() -> None:
             for mode in MODES:
                 times[mode].append(time_launch(mode, env))
     print(f"{args.runs} launches each, in turn, {os.cpu_count()} logical cores, "
-          f"QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']}\n")
+          f"QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']}, load average (1 min) "
+          f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after\n")
     print("| launch to | way | median | min | max |\n|---|---|---|---|---|")
     for index, what in enumerate(("window shown", "probe answered")):
         for mode in MODES:
