@@ -34,8 +34,7 @@ from av.video.reformatter import VideoReformatter
 
 from .errors import MediaError
 from .events import CancelToken, check_cancel
-from .timegrid import STEP_TOLERANCE as _STEP_EPS
-from .timegrid import step_count
+from .timegrid import first_step_from, step_count
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +44,8 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mts",
                             ".m2ts", ".ts", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".dv"})
 
-# The time grid's tolerance (timegrid.STEP_TOLERANCE, in units of one step): a frame whose pts
-# equals k * step up to float error counts as on screen at step k.
-# The same tolerance for a time given in seconds (frames_at): a microsecond.
+# Which step a frame is shown at is the time grid's rule (timegrid.first_step_from). The
+# tolerance for a time given in seconds (frames_at): a microsecond.
 _TIME_EPS = Fraction(1, 1_000_000)
 # Frame timestamps looked at to tell constant from variable frame rate (about ten seconds): the
 # start of the MP4 sample table, or else the first packets, demuxed without decoding (Matroska,
@@ -634,9 +632,9 @@ def _unseen_filter(info: MediaInfo, stream: av.VideoStream
             return False
         start = (packet.pts - first_pts) * tick
         end = start + packet.duration * tick
-        first_step = math.ceil(start / step - _STEP_EPS)
+        first_step = first_step_from(start, step)
         # Shown at a step (or the last steps, which hold the final frame): decode it.
-        if start < 0 or first_step != math.ceil(end / step - _STEP_EPS) or \
+        if start < 0 or first_step != first_step_from(end, step) or \
                 first_step >= n_steps:
             return False
         return _h264_unreferenced(memoryview(packet), length_size)
@@ -709,7 +707,7 @@ def _sample_frames(info: MediaInfo, step: float, size: tuple[int, int],
                     if t < held_time:
                         continue  # out-of-order timestamp in a damaged file: keep the clock
                     # Steps strictly before this frame's time still show the held frame.
-                    until = min(n_steps, math.ceil(t / step - _STEP_EPS))
+                    until = min(n_steps, first_step_from(t, step))
                     pair = None
                     if pairs is not None and until > k and t > held_time:
                         pair = pairs.of(held, held_time, frame, t)

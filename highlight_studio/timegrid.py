@@ -52,3 +52,12 @@ def first_step_from(t: float | np.ndarray, step_seconds: float) -> int | np.ndar
     if isinstance(t, np.ndarray):
         return np.ceil(t / step_seconds - STEP_TOLERANCE).astype(np.int64)
     return math.ceil(t / step_seconds - STEP_TOLERANCE)
+
+
+def step_at(t: float | np.ndarray, step_seconds: float) -> int | np.ndarray:
+    """The step whose span ``[k * step_seconds, (k + 1) * step_seconds)`` holds time ``t``
+    (a time on a step's start counts as in that step). Takes one time or an array of them."""
+    _check(step_seconds)
+    if isinstance(t, np.ndarray):
+        return np.floor(t / step_seconds + STEP_TOLERANCE).astype(np.int64)
+    return math.floor(t / step_seconds + STEP_TOLERANCE)

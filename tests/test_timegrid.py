@@ -78,6 +78,26 @@ def test_a_hair_past_a_step_start_is_that_step() -> None:
         == [3, 4, 3]
 
 
+def test_a_time_on_a_step_start_is_in_that_step() -> None:
+    """0.6 / 0.2 is 2.9999999999999996 in floats: a plain floor put a time on step 3's start
+    (an audio frame, the playhead) in step 2."""
+    assert math.floor(0.6 / STEP) == 2  # the round-off the rule guards against
+    assert timegrid.step_at(0.6, STEP) == 3
+    assert timegrid.step_at(0.6 - 1e-4, STEP) == 2
+    assert timegrid.step_at(np.array([0.0, 0.6, 0.79, 0.8]), STEP).tolist() == [0, 3, 3, 4]
+    starts = timegrid.step_start(np.arange(50), STEP)
+    assert timegrid.step_at(starts, STEP).tolist() == list(range(50))
+
+
+def test_audio_frames_pool_into_the_step_their_time_is_in() -> None:
+    from highlight_studio.features.audio import pool_to_steps
+
+    times = np.array([0.0, 0.2, 0.4, 0.6])  # each on a step's start
+    frames = np.arange(4, dtype=np.float32)[:, None]
+    pooled = pool_to_steps(frames, times, n_steps=4, step=STEP, fill=-1.0)
+    assert pooled[:, 0].tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
 def test_step_times_cover_the_clip_once() -> None:
     duration = 2.0 - 1 / FPS
     n = timegrid.step_count(duration, STEP)
@@ -92,7 +112,8 @@ def test_step_times_cover_the_clip_once() -> None:
 
 def test_step_grid_rejects_a_step_of_zero() -> None:
     for rule in (lambda: timegrid.step_count(1.0, 0.0),
-                 lambda: timegrid.first_step_from(1.0, -0.2)):
+                 lambda: timegrid.first_step_from(1.0, -0.2),
+                 lambda: timegrid.step_at(1.0, 0.0)):
         with pytest.raises(ValueError, match="step"):
             rule()
 

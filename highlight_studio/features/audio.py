@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 import av
 import numpy as np
 
+from ..timegrid import step_at
+
 
 @dataclass(frozen=True)
 class AudioFeatureConfig:
@@ -131,7 +133,7 @@ def pool_to_steps(frames: np.ndarray, frame_times: np.ndarray, n_steps: int, ste
 
     Steps that no frame reaches (audio shorter than the video) get ``fill``.
     """
-    bins = np.floor(frame_times / step).astype(np.int64)
+    bins = step_at(np.asarray(frame_times, np.float64), step)
     keep = (bins >= 0) & (bins < n_steps)
     bins, frames = bins[keep], frames[keep]
     sums = np.zeros((n_steps, frames.shape[1]), np.float64)

@@ -39,6 +39,7 @@ from ..feedback.learner import NEGATIVE, POSITIVE
 from ..feedback.profiles import Profile
 from ..feedback.store import feedback_dir, load_feedback, save_feedback
 from ..scoring import Analysis
+from ..timegrid import first_step_from, step_at
 from . import document as doc
 from .shortcuts import FEEDBACK_SHORTCUTS
 
@@ -66,7 +67,7 @@ def _covered(segments: tuple[doc.EditSegment, ...], n: int, step: float) -> np.n
     """Which steps start inside an included segment (start k*step in [start, end))."""
     edges = np.array([(s.start, s.end) for s in segments if s.included],
                      dtype=np.float64).reshape(-1, 2)
-    first = np.clip(np.ceil(edges / step - 1e-9).astype(np.int64), 0, n)  # [start, end) steps
+    first = np.clip(first_step_from(edges, step), 0, n)  # [start, end) steps
     change = np.zeros(n + 1, dtype=np.int64)
     np.add.at(change, first[:, 0], 1)
     np.add.at(change, first[:, 1], -1)
@@ -355,7 +356,7 @@ class FeedbackPanel(QObject):
             steps = np.flatnonzero(_covered((dataclasses.replace(seg, included=True),), n,
                                             ctx.step))
         else:
-            steps = np.array([min(n - 1, int(window.preview.position() / ctx.step))])
+            steps = np.array([min(n - 1, step_at(window.preview.position(), ctx.step))])
         labels = _labels(state.decisions, n)
         labels[steps] = label
         new = dataclasses.replace(state, decisions=_decisions(labels))

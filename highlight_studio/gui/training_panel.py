@@ -1,7 +1,7 @@
 """The hidden training panel: continue the unsupervised pretraining on a user's own footage.
 
 Everything it runs is :func:`~highlight_studio.training.finetune.fine_tune` (the code path of
-``highlight-studio train --init``) in a :class:`~.workers.Job`; the panel only collects clips
+``highlight-studio train --init``) in a :class:`~.workers.JobSlot`; the panel only collects clips
 and options, draws the loss curves and reports. It never imports torch: the window tells it the
 devices and models it found. The window owns the dock, asks before closing during a run, and
 shows the saved model in its picker.
