@@ -91,6 +91,32 @@ def test_fine_tuning_from_decisions_ranks_the_chosen_steps_higher(tmp_path) -> N
     assert read_meta(result.checkpoint).train_step == 40
 
 
+def test_train_command_learns_a_profiles_decisions(tmp_path, capsys) -> None:
+    """``train --profile`` is the panel's "from my decisions" without the window; a missing
+    profile, or one asked of a features folder, is refused before any work."""
+    from highlight_studio.cli import main
+
+    clip, _ = tiny_clips(tmp_path / "footage")
+    start = tiny_start_model(tmp_path / "start")
+    visual = _visual(clip)
+    labels = np.zeros(len(visual), dtype=np.int8)
+    labels[:2], labels[-2:] = 1, -1
+    _profile("Cli clip", clip, visual, labels)
+    out = tmp_path / "out" / "cli.safetensors"
+    common = ["train", str(clip), "--init", str(start), "--out", str(out), "--steps", "4",
+              "--batch-size", "2", "--log-every", "2"]
+    assert main([*common, "--profile", "Nobody"]) != 0
+    assert "No profile named 'Nobody'" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["train", "--features", str(tmp_path), "--out", str(out),
+                 "--profile", "Cli clip"]) != 0
+    assert "not --features" in capsys.readouterr().err
+
+    assert main([*common, "--profile", "Cli clip"]) == 0
+    assert read_meta(out).config.clip_readout == READOUT
+    assert "profile **Cli clip**" in out.with_name("cli.card.md").read_text()
+
+
 def test_a_profile_without_decisions_on_these_clips_is_refused(tmp_path) -> None:
     clip, other = tiny_clips(tmp_path / "footage")
     visual = _visual(other)

@@ -2,6 +2,7 @@
 
     highlight-studio train --features DIR --out my.safetensors [--steps N] [--seed S]
     highlight-studio train CLIP_OR_FOLDER ... --out my.safetensors
+    highlight-studio train CLIP_OR_FOLDER ... --init MODEL --profile NAME --out my.safetensors
 
 Every logged step (each loss term, collapse diagnostics) goes to ``<out>.log.jsonl`` beside
 the checkpoint, and a model card to ``<out stem>.card.md``; the bar shows the loss terms as it runs.
@@ -30,9 +31,11 @@ from ..events import Progress
 from ..features.corpus import read_description
 from ..model.config import AXIS_HEADS, AXIS_TEACHERS, BENCHMARK_WINDOW, CLIP_READOUT, VISUAL_INPUTS
 from ..model.loss_terms import TERM_NAMES
+from ..training.from_decisions import decisions_request
 from ..training.inputs import ClipInfo
 from ..training.options import TrainOptions
 from ..training.runs import DEFAULT_STEP, FineTuneRequest, FineTuneResult
+from .common import read_profile_arg
 
 if TYPE_CHECKING:  # torch loads only when training runs, so `--help` stays instant
     from ..training.trainer import TrainEvent
@@ -88,6 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "then gives the score (the best held out)")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--profile", default=None, metavar="NAME",
+                   help="also learn the decisions this profile holds on the given clips "
+                        "(made in the window): kept steps ranked above rejected ones")
     p.add_argument("--fp16", action="store_true", help="write the final weights in float16")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out model (without it, an existing one is kept: "
@@ -114,7 +120,7 @@ def _request(args: argparse.Namespace) -> FineTuneRequest:
         device=args.device, warmup_steps=args.warmup, log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
     )
-    return FineTuneRequest(
+    request = FineTuneRequest(
         inputs=tuple(str(p) for p in args.inputs), out=str(args.out), init=args.init,
         resume=args.resume, options=options, backbone=args.backbone,
         backbone_weights=str(args.backbone_weights) if args.backbone_weights else None,
@@ -122,6 +128,7 @@ def _request(args: argparse.Namespace) -> FineTuneRequest:
         config={name: getattr(args, name) for name in CONFIG_OPTIONS
                 if getattr(args, name) is not None},
     )
+    return decisions_request(request, args.profile) if args.profile else request
 
 
 def _events(args: argparse.Namespace, request: FineTuneRequest) -> Iterator[object]:
@@ -161,6 +168,11 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.features) == bool(args.inputs):
         raise DatasetError("Give either video files/folders or --features DIR (not both).")
+    if args.profile:
+        if args.features:
+            raise DatasetError("--profile learns decisions made on video clips in the window; "
+                               "give those videos, not --features.")
+        read_profile_arg(args.profile)  # a missing profile is said before any work
     if (args.visual_inputs or args.axis_teacher) and not args.features:
         raise DatasetError("--visual-inputs and --axis-teacher read the streams of a "
                            "--features folder.")
