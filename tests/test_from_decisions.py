@@ -54,6 +54,18 @@ def _profile(name: str, path: Path, visual: np.ndarray, labels: np.ndarray) -> N
     save_profile(profile.with_clip(feedback))
 
 
+def _decided_footage(tmp_path: Path, name: str, n: int) -> tuple[Path, Path]:
+    """A made clip, a start model and a profile ``name`` keeping the clip's first ``n`` steps
+    and rejecting its last ``n``: (clip, start model)."""
+    clip, _ = tiny_clips(tmp_path / "footage")
+    start = tiny_start_model(tmp_path / "start")
+    visual = _visual(clip)
+    labels = np.zeros(len(visual), dtype=np.int8)
+    labels[:n], labels[-n:] = 1, -1
+    _profile(name, clip, visual, labels)
+    return clip, start
+
+
 def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Share of (kept, rejected) pairs the scores order kept first."""
     kept, rejected = scores[labels > 0], scores[labels < 0]
@@ -96,12 +108,7 @@ def test_train_command_learns_a_profiles_decisions(tmp_path, capsys) -> None:
     profile, or one asked of a features folder, is refused before any work."""
     from highlight_studio.cli import main
 
-    clip, _ = tiny_clips(tmp_path / "footage")
-    start = tiny_start_model(tmp_path / "start")
-    visual = _visual(clip)
-    labels = np.zeros(len(visual), dtype=np.int8)
-    labels[:2], labels[-2:] = 1, -1
-    _profile("Cli clip", clip, visual, labels)
+    clip, start = _decided_footage(tmp_path, "Cli clip", 2)
     out = tmp_path / "out" / "cli.safetensors"
     common = ["train", str(clip), "--init", str(start), "--out", str(out), "--steps", "4",
               "--batch-size", "2", "--log-every", "2"]
@@ -141,12 +148,7 @@ def test_a_cancelled_decisions_run_resumes_to_the_unbroken_runs_model(tmp_path) 
     """The decision term draws from the run's seed and the step number, so a run cancelled
     after a checkpoint and resumed (as the panel does after a restart) ends where an unbroken
     one does, and still learns the profile."""
-    clip, _ = tiny_clips(tmp_path / "footage")
-    start = tiny_start_model(tmp_path / "start")
-    visual = _visual(clip)
-    labels = np.zeros(len(visual), dtype=np.int8)
-    labels[:3], labels[-3:] = 1, -1
-    _profile("Resumed", clip, visual, labels)
+    clip, start = _decided_footage(tmp_path, "Resumed", 3)
     options = TrainOptions(steps=8, batch_size=2, log_every=2, checkpoint_every=4)
     unbroken = decisions_request(FineTuneRequest(
         inputs=(str(clip),), out=str(tmp_path / "unbroken"), init=str(start),
