@@ -126,6 +126,16 @@ def remove_folders(folders: Iterable[Path]) -> None:
             folder.rmdir()
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a whole file, read a MiB at a time (a graph names the weights it was
+    exported from by this, so a stale graph is refused)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """Whether ``a`` would write over ``b``: the same resolved path, or (for an existing ``a``)
     the same file through a link or a case-insensitive file system."""

@@ -140,13 +140,9 @@ class CorpusFolder:
     def _check_description(self) -> str | None:
         """The backbone id of an earlier run into this folder (None for a new folder); a
         folder of another backbone or step is refused before any work."""
-        path = self.out / DESCRIPTION
-        if not path.exists():
+        data = _description(self.out)
+        if data is None:
             return None
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"Cannot read {path}: {exc}") from exc
         if data.get("backbone") != self._backbone_name():
             raise DatasetError(f"{self.out} holds {data.get('backbone')} features, not "
                                f"{self._backbone_name()} ones; extract into another folder.")
@@ -236,12 +232,19 @@ def extract_corpus(paths: Iterable[str | Path], out: str | Path, settings: Extra
 def read_description(folder: str | Path) -> dict[str, Any] | None:
     """``features.json`` of an extracted folder (None for a benchmark folder without one):
     the backbone id and step a model trained on it records."""
-    path = Path(folder) / DESCRIPTION
+    data = _description(Path(folder))
+    if data is None:
+        return None
+    return {k: data.get(k) for k in ("backbone_id", "step_seconds", "visual_dim", "audio_dim")}
+
+
+def _description(folder: Path) -> dict[str, Any] | None:
+    """The whole ``features.json`` of ``folder``; None when it has none."""
+    path = folder / DESCRIPTION
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DatasetError(f"Cannot read {path}: {exc}") from exc
-    return {k: data.get(k) for k in ("backbone_id", "step_seconds", "visual_dim", "audio_dim")}
 

@@ -21,7 +21,6 @@ The export itself lives in :mod:`.onnx_export`, which needs torch.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FeatureError
+from ..fileio import file_sha256
 from ..locations import shipped_dir
 
 RUNTIME_ENV = "HIGHLIGHT_STUDIO_BACKBONE_RUNTIME"
@@ -186,14 +186,6 @@ FRAME_SPECS = {
 }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class OnnxFrameBackbone:
     """A shipped backbone graph with its preprocessing in numpy: the CPU analysis path that
     needs no torch. It has what extraction uses of a :class:`~.visual.Backbone` (``id``,
@@ -215,7 +207,7 @@ class OnnxFrameBackbone:
         self.id = f"{name}:{spec.weights_tag}"
         self.dim = spec.dim
         self.input_size = spec.input_size
-        expect = OnnxSpec(self.id, _sha256(weights), spec.input_size, spec.dim)
+        expect = OnnxSpec(self.id, file_sha256(weights), spec.input_size, spec.dim)
         self._onnx = OnnxBackbone(onnx_path(name), expect, threads)
         mean, std = np.array(spec.mean, np.float32), np.array(spec.std, np.float32)
         # uint8 -> [0, 1] -> (x - mean) / std as one multiply-add, as Backbone.preprocess does.

@@ -15,7 +15,6 @@ import it). Windowing, stitching and the clip readout stay in :mod:`.inference`,
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..features.onnx_runtime import check_metadata, cpu_session
+from ..fileio import file_sha256
 from .config import RASLConfig
 from .description import SUFFIX, CheckpointMeta
 
@@ -37,14 +37,6 @@ _HINT = "python scripts/export_scorer_onnx.py CHECKPOINT"
 def graph_path(checkpoint: Path) -> Path:
     """Where the scorer graph of ``checkpoint`` lives (beside it; it may not exist)."""
     return checkpoint.with_name(checkpoint.name.removesuffix(SUFFIX) + GRAPH_SUFFIX)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
