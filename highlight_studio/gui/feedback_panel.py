@@ -122,10 +122,6 @@ class FeedbackPanel(QObject):
             view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
             view.addAction(self.more)
             view.addAction(self.less)
-        # The model's curve is drawn dashed under the adapted one after every decision: thinned
-        # to the pixels like the main curve, so a 2-hour curve strokes in milliseconds.
-        window.curve.overlay.setDownsampling(auto=True, method="peak")
-        window.curve.overlay.setClipToView(True)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(800)  # a burst of decisions is written once

@@ -183,3 +183,41 @@ def test_the_training_panel_offers_fine_tuning_from_a_profile(qtbot, tmp_path: P
     panel.decisions_box.setCurrentIndex(panel.decisions_box.findData("Surf trip"))
     request = panel.request()
     assert request.profile == "Surf trip" and request.config["clip_readout"] == READOUT
+
+
+def test_a_decision_redraws_the_adapted_curve_once_and_leaves_the_prior(qtbot, window) -> None:
+    """After the first decision the model's curve is drawn (dashed) once; later decisions and
+    undo set only the adapted curve, once each."""
+    curve, overlay = window.curve.curve, window.curve.overlay
+    drawn = {"curve": 0, "overlay": 0}
+    curve.sigPlotChanged.connect(lambda *_: drawn.__setitem__("curve", drawn["curve"] + 1))
+    overlay.sigPlotChanged.connect(lambda *_: drawn.__setitem__("overlay", drawn["overlay"] + 1))
+    uncheck(window, 0)
+    assert drawn == {"curve": 1, "overlay": 1}
+    window.table.select_row(2)
+    window.learning.more_like_this()
+    assert drawn == {"curve": 2, "overlay": 1}
+    window.undo()
+    assert drawn == {"curve": 3, "overlay": 1}
+    np.testing.assert_array_equal(curve.yData, window.analysis.scores)
+
+
+def test_the_curves_are_thinned_to_the_pixels_without_losing_a_peak(qtbot) -> None:
+    from highlight_studio.gui.curve_view import CurveView
+
+    view = CurveView()
+    qtbot.addWidget(view)
+    view.resize(600, 300)
+    view.show()
+    n = 36_000
+    times = np.arange(n) * 0.2
+    scores = np.full(n, 0.2, dtype=np.float32)
+    scores[12_345], scores[30_001] = 0.97, 0.01  # one step each, far below a pixel
+    view.set_curve(times, scores, n * 0.2)
+    view.set_overlay(times, scores[::-1].copy(), "model", "adapted")
+    qtbot.waitUntil(lambda: view.curve.curve.xData is not None
+                    and len(view.curve.curve.xData) < n // 10)
+    for item in (view.curve, view.overlay):
+        shown = item.curve.yData
+        assert len(shown) < n // 10 and shown.max() == np.float32(0.97)
+        assert shown.min() == np.float32(0.01)
