@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QToolBar,
 )
+from threadpoolctl import ThreadpoolController
 
 from .. import fileio
 from ..errors import HighlightStudioError
@@ -48,6 +50,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NO_PROFILE = "No profile"
 NEW_PROFILE = "New profile…"
+
+
+_blas: ThreadpoolController | None = None
+
+
+def one_blas_thread() -> AbstractContextManager[object]:
+    """Hold numpy's BLAS to one thread: a refit's matrix products are small, and OpenBLAS's
+    second thread spins for a while after each, taking a core from the repaint that follows
+    (on the shared 2-core box a decision's repaint took half again as long)."""
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 def _labels(decisions: tuple[tuple[int, int], ...], n: int) -> np.ndarray:
@@ -380,7 +395,8 @@ class FeedbackPanel(QObject):
                           self.context.profile_lean(self.profile))
         key = labels.tobytes()
         if self._last is None or self._last[0] != key:
-            scores = self.context.curve_with(labels, self._lean[1])
+            with one_blas_thread():
+                scores = self.context.curve_with(labels, self._lean[1])
             self._last = (key, dataclasses.replace(self.prior, scores=scores))
         return self._last[1]
 

@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from highlight_studio.feedback import profiles
+from highlight_studio.feedback.adapt import ClipContext
 from highlight_studio.feedback.store import load_feedback
 from highlight_studio.gui.main_window import MainWindow
 from highlight_studio.scoring import Analysis
@@ -221,3 +222,22 @@ def test_the_curves_are_thinned_to_the_pixels_without_losing_a_peak(qtbot) -> No
         shown = item.curve.yData
         assert len(shown) < n // 10 and shown.max() == np.float32(0.97)
         assert shown.min() == np.float32(0.01)
+
+
+def test_a_refit_holds_blas_to_one_thread(qtbot, window, monkeypatch) -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before, seen = blas_threads(), []
+    real = ClipContext.curve_with
+
+    def spy(self, *args, **kwargs):
+        seen.append(blas_threads())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ClipContext, "curve_with", spy)
+    uncheck(window, 0)
+    assert seen and all(n == 1 for n in seen[0])
+    assert blas_threads() == before  # given back after the refit
