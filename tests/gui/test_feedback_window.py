@@ -241,3 +241,27 @@ def test_a_refit_holds_blas_to_one_thread(qtbot, window, monkeypatch) -> None:
     uncheck(window, 0)
     assert seen and all(n == 1 for n in seen[0])
     assert blas_threads() == before  # given back after the refit
+
+
+def test_undo_and_redo_redraw_a_recent_curve_without_a_refit(qtbot, window, monkeypatch) -> None:
+    refits = []
+    real = ClipContext.curve_with
+
+    def counted(self, *args, **kwargs):
+        refits.append(True)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ClipContext, "curve_with", counted)
+    uncheck(window, 0)
+    first = window.analysis.scores.copy()
+    uncheck(window, 1)
+    second = window.analysis.scores.copy()
+    assert len(refits) == 2 and not np.array_equal(first, second)
+    window.undo()
+    np.testing.assert_array_equal(window.analysis.scores, first)
+    np.testing.assert_array_equal(window.curve.curve.yData, first)
+    window.redo()
+    np.testing.assert_array_equal(window.curve.curve.yData, second)
+    assert len(refits) == 2
+    window.learning.select_profile(None)  # another lean: nothing fitted before is reused
+    assert len(refits) == 3
