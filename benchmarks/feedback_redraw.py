@@ -62,6 +62,9 @@ def main() -> int:
         os.environ["HIGHLIGHT_STUDIO_CACHE"] = str(Path(tmp) / "cache")
         os.environ["XDG_DATA_HOME"] = str(Path(tmp) / "data")
         app = QApplication.instance() or QApplication(sys.argv[:1])
+        import pyqtgraph as pg
+
+        pg.setConfigOptions(antialias=True)  # as the app draws (gui/__init__.py)
         from highlight_studio.gui.main_window import MainWindow
 
         window = MainWindow(analyze=lambda path, checkpoint=None, cancel=None:

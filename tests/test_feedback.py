@@ -14,7 +14,7 @@ from highlight_studio.errors import FeedbackError
 from highlight_studio.evaluation.benchmark import VideoAnnotation
 from highlight_studio.evaluation.protocols import yth_ap
 from highlight_studio.feedback import profiles
-from highlight_studio.feedback.adapt import ClipContext
+from highlight_studio.feedback.adapt import ClipContext, like_prior, stable_order
 from highlight_studio.feedback.learner import adapt, nearest_neighbour, step_features
 from highlight_studio.feedback.simulate import (
     Oracle,
@@ -154,6 +154,20 @@ def test_no_decision_leaves_the_prior_ranking() -> None:
     np.testing.assert_array_equal(ranked, np.argsort(-prior.astype(np.float64), kind="stable"))
     np.testing.assert_array_equal(nearest_neighbour(prior, feats, none), adapt(prior, feats, none))
     assert yth_ap(keep.astype(np.int8), adapt(prior, feats, none)) == yth_ap(keep, prior)
+
+
+@pytest.mark.parametrize("kind", ["distinct", "ties", "signed zeros", "nan", "empty"])
+def test_the_fast_rank_order_is_the_stable_one(kind: str) -> None:
+    rng = np.random.default_rng(3)
+    values = {"distinct": rng.normal(size=500), "ties": rng.integers(0, 7, 500) / 7.0,
+              "signed zeros": np.where(rng.random(500) < 0.5, 0.0, -0.0),
+              "nan": np.where(rng.random(500) < 0.1, np.nan, rng.normal(size=500)),
+              "empty": np.zeros(0)}[kind]
+    np.testing.assert_array_equal(stable_order(values), np.argsort(values, kind="stable"))
+    prior = rng.random(len(values)).astype(np.float32)
+    expected = np.empty(len(values), dtype=np.float32)
+    expected[np.argsort(values, kind="stable")] = np.sort(prior)
+    np.testing.assert_array_equal(like_prior(values, prior), expected)
 
 
 def test_a_profile_carries_decisions_to_the_next_clip() -> None:

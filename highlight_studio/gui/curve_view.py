@@ -36,6 +36,17 @@ OVERLAY_PEN = pg.mkPen((180, 180, 180), width=1, style=Qt.PenStyle.DashLine)
 ZOOM_STEP = 2.0  # one zoom key press halves (or doubles) the visible time
 MIN_VISIBLE_SECONDS = 1.0  # the deepest zoom: about a second across the plot
 MIN_HEIGHT = 240  # pixels (the thumbnail row takes 96): the curve never collapses under a dock
+# Peak thinning keeps each bin's highest and lowest score, so no peak is lost; pyqtgraph's
+# default of 5 bins per pixel drew 12,000 points of a 2-hour curve in a 1,100-pixel plot, and
+# stroking them was most of a repaint after a decision (2 per pixel: the same outline).
+BINS_PER_PIXEL = 2.0
+
+
+def thin_to_pixels(item: pg.PlotDataItem) -> None:
+    """Draw only the visible part of ``item``, peak-thinned to the plot's pixels."""
+    item.setDownsampling(auto=True, method="peak")
+    item.setClipToView(True)
+    item.opts["autoDownsampleFactor"] = BINS_PER_PIXEL  # no setter in pyqtgraph
 
 
 class ScrubViewBox(pg.ViewBox):
@@ -77,11 +88,18 @@ class CurveView(pg.GraphicsLayoutWidget):
         self.plot.setYRange(0.0, 1.02, padding=0)
         self.plot.vb.setLimits(yMin=-0.05, yMax=1.05, xMin=0)
         self.curve = self.plot.plot(pen=CURVE_PEN)
-        self.curve.setDownsampling(auto=True, method="peak")
-        self.curve.setClipToView(True)
-        # Another model's curve of the same clip, drawn under the current one to compare.
+        # Another curve of the same clip, drawn dashed under the current one to compare: the
+        # model's own under the adapted one after a decision, or an earlier model's.
         self.overlay = self.plot.plot(pen=OVERLAY_PEN)
         self.overlay.setZValue(-1)
+        for item in (self.curve, self.overlay):
+            thin_to_pixels(item)
+        # Stroked as separate segments, not one path: antialiased (as the app draws), a
+        # 1.5-pixel path through a peak-thinned 2-hour curve took 200-300 ms to stroke, on every
+        # decision and zoom step; its segments take a few. The pen is opaque, so where they
+        # meet shows no seam. (The dashed overlay stays one path: its dashes would restart at
+        # every segment.)
+        self.curve.curve.setSegmentedLineMode("on")
         self.legend = pg.LegendItem(offset=(-10, 10))
         self.legend.setParentItem(self.plot.vb)
         self.legend.setVisible(False)
@@ -126,9 +144,10 @@ class CurveView(pg.GraphicsLayoutWidget):
             "the thumbnails to pan · Ctrl+0 shows the whole clip (F1: every key)")
 
         # Shading changes repaint the whole plot; cached as pixmaps, the axes (tick labels,
-        # grid) and the 36,000-point curve of a 2-hour clip are blitted instead of redrawn.
-        for item in (self.curve.curve, self.plot.getAxis("left"), self.plot.getAxis("bottom"),
-                     self.thumbs.getAxis("bottom")):
+        # grid) and the curves of a 2-hour clip are blitted instead of redrawn. The overlay
+        # keeps its pixmap while decisions redraw the adapted curve over it.
+        for item in (self.curve.curve, self.overlay.curve, self.plot.getAxis("left"),
+                     self.plot.getAxis("bottom"), self.thumbs.getAxis("bottom")):
             item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.shading.edgeDragged.connect(self.segmentEdited)
         self.threshold_line.sigPositionChanged.connect(self._on_threshold_moved)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import OrderedDict
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +32,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QToolBar,
 )
+from threadpoolctl import ThreadpoolController
 
 from .. import fileio
 from ..errors import HighlightStudioError
@@ -49,6 +52,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NO_PROFILE = "No profile"
 NEW_PROFILE = "New profile…"
+# Adapted curves kept by their decisions, so undo and redo redraw without a refit (a 2-hour
+# curve's is 144 KB, its key 36 KB).
+REFITS_KEPT = 32
+
+
+_blas: ThreadpoolController | None = None
+
+
+def one_blas_thread() -> AbstractContextManager[object]:
+    """Hold numpy's BLAS to one thread: a refit's matrix products are small, and OpenBLAS's
+    second thread spins for a while after each, taking a core from the repaint that follows
+    (on the shared 2-core box a decision's repaint took half again as long)."""
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 def _labels(decisions: tuple[tuple[int, int], ...], n: int) -> np.ndarray:
@@ -87,7 +106,7 @@ class FeedbackPanel(QObject):
         self._shown: tuple[tuple[int, int], ...] | None = None  # decisions the curve shows
         self._overlaid = False  # the prior is drawn dashed under the adapted curve
         self._lean: tuple[object, np.ndarray | None] | None = None  # the profile's, per clip
-        self._last: tuple[bytes, Analysis] | None = None  # the last refit, by its labels
+        self._refits: OrderedDict[bytes, Analysis] = OrderedDict()  # recent, by their labels
         self.profile_box = QComboBox()
         self.profile_box.setToolTip("A profile of your decisions across clips of one kind of "
                                     "footage: it bends the curve of every clip opened with it")
@@ -123,10 +142,6 @@ class FeedbackPanel(QObject):
             view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
             view.addAction(self.more)
             view.addAction(self.less)
-        # The model's curve is drawn dashed under the adapted one after every decision: thinned
-        # to the pixels like the main curve, so a 2-hour curve strokes in milliseconds.
-        window.curve.overlay.setDownsampling(auto=True, method="peak")
-        window.curve.overlay.setClipToView(True)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(800)  # a burst of decisions is written once
@@ -249,7 +264,8 @@ class FeedbackPanel(QObject):
             except HighlightStudioError as exc:
                 self.window.show_error("Profile not used", str(exc))
                 self._fill_profiles(None)
-        self._shown = self._lean = self._last = None
+        self._shown = self._lean = None
+        self._refits.clear()
         self.on_state()
 
     # --- hooks the window calls -------------------------------------------------------------
@@ -259,7 +275,8 @@ class FeedbackPanel(QObject):
         self.save()
         self.prior, self.context, self._shown = analysis, None, None
         self._overlaid = False  # the window draws or clears the overlay of a new analysis
-        self._lean = self._last = None
+        self._lean = None
+        self._refits.clear()
         visual = analysis.visual
         try:
             key = clip_key(analysis.path, analysis.backbone_id, analysis.step)
@@ -375,7 +392,8 @@ class FeedbackPanel(QObject):
 
     def _adapted(self, labels: np.ndarray) -> Analysis:
         """The prior bent by ``labels`` and the profile; the profile's lean is fitted once per
-        clip and profile (this clip's decisions never enter it), the last refit is reused."""
+        clip and profile (this clip's decisions never enter it), and the last REFITS_KEPT
+        refits are reused by their decisions (undo and redo, and the redraw after a decide)."""
         assert self.context is not None and self.prior is not None
         if not labels.any() and self.profile is None:
             return self.prior
@@ -383,11 +401,19 @@ class FeedbackPanel(QObject):
         if self._lean is None or self._lean[0] != (profile_name, self.context.key):
             self._lean = ((profile_name, self.context.key),
                           self.context.profile_lean(self.profile))
+            self._refits.clear()  # fitted with another lean
         key = labels.tobytes()
-        if self._last is None or self._last[0] != key:
-            scores = self.context.curve_with(labels, self._lean[1])
-            self._last = (key, dataclasses.replace(self.prior, scores=scores))
-        return self._last[1]
+        adapted = self._refits.get(key)
+        if adapted is None:
+            with one_blas_thread():
+                scores = self.context.curve_with(labels, self._lean[1])
+            adapted = dataclasses.replace(self.prior, scores=scores)
+            self._refits[key] = adapted
+            if len(self._refits) > REFITS_KEPT:
+                self._refits.popitem(last=False)
+        else:
+            self._refits.move_to_end(key)
+        return adapted
 
     def _label(self, labels: np.ndarray) -> str:
         kept, rejected = int((labels > 0).sum()), int((labels < 0).sum())

@@ -12,6 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from highlight_studio.feedback import profiles
+from highlight_studio.feedback.adapt import ClipContext
 from highlight_studio.feedback.store import load_feedback
 from highlight_studio.gui.main_window import MainWindow
 from highlight_studio.scoring import Analysis
@@ -183,3 +184,84 @@ def test_the_training_panel_offers_fine_tuning_from_a_profile(qtbot, tmp_path: P
     panel.decisions_box.setCurrentIndex(panel.decisions_box.findData("Surf trip"))
     request = panel.request()
     assert request.profile == "Surf trip" and request.config["clip_readout"] == READOUT
+
+
+def test_a_decision_redraws_the_adapted_curve_once_and_leaves_the_prior(qtbot, window) -> None:
+    """After the first decision the model's curve is drawn (dashed) once; later decisions and
+    undo set only the adapted curve, once each."""
+    curve, overlay = window.curve.curve, window.curve.overlay
+    drawn = {"curve": 0, "overlay": 0}
+    curve.sigPlotChanged.connect(lambda *_: drawn.__setitem__("curve", drawn["curve"] + 1))
+    overlay.sigPlotChanged.connect(lambda *_: drawn.__setitem__("overlay", drawn["overlay"] + 1))
+    uncheck(window, 0)
+    assert drawn == {"curve": 1, "overlay": 1}
+    window.table.select_row(2)
+    window.learning.more_like_this()
+    assert drawn == {"curve": 2, "overlay": 1}
+    window.undo()
+    assert drawn == {"curve": 3, "overlay": 1}
+    np.testing.assert_array_equal(curve.yData, window.analysis.scores)
+
+
+def test_the_curves_are_thinned_to_the_pixels_without_losing_a_peak(qtbot) -> None:
+    from highlight_studio.gui.curve_view import CurveView
+
+    view = CurveView()
+    qtbot.addWidget(view)
+    view.resize(600, 300)
+    view.show()
+    n = 36_000
+    times = np.arange(n) * 0.2
+    scores = np.full(n, 0.2, dtype=np.float32)
+    scores[12_345], scores[30_001] = 0.97, 0.01  # one step each, far below a pixel
+    view.set_curve(times, scores, n * 0.2)
+    view.set_overlay(times, scores[::-1].copy(), "model", "adapted")
+    qtbot.waitUntil(lambda: view.curve.curve.xData is not None
+                    and len(view.curve.curve.xData) < n // 10)
+    for item in (view.curve, view.overlay):
+        shown = item.curve.yData
+        assert len(shown) < n // 10 and shown.max() == np.float32(0.97)
+        assert shown.min() == np.float32(0.01)
+
+
+def test_a_refit_holds_blas_to_one_thread(qtbot, window, monkeypatch) -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before, seen = blas_threads(), []
+    real = ClipContext.curve_with
+
+    def spy(self, *args, **kwargs):
+        seen.append(blas_threads())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ClipContext, "curve_with", spy)
+    uncheck(window, 0)
+    assert seen and all(n == 1 for n in seen[0])
+    assert blas_threads() == before  # given back after the refit
+
+
+def test_undo_and_redo_redraw_a_recent_curve_without_a_refit(qtbot, window, monkeypatch) -> None:
+    refits = []
+    real = ClipContext.curve_with
+
+    def counted(self, *args, **kwargs):
+        refits.append(True)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ClipContext, "curve_with", counted)
+    uncheck(window, 0)
+    first = window.analysis.scores.copy()
+    uncheck(window, 1)
+    second = window.analysis.scores.copy()
+    assert len(refits) == 2 and not np.array_equal(first, second)
+    window.undo()
+    np.testing.assert_array_equal(window.analysis.scores, first)
+    np.testing.assert_array_equal(window.curve.curve.yData, first)
+    window.redo()
+    np.testing.assert_array_equal(window.curve.curve.yData, second)
+    assert len(refits) == 2
+    window.learning.select_profile(None)  # another lean: nothing fitted before is reused
+    assert len(refits) == 3
