@@ -206,6 +206,10 @@ class OnnxFrameBackbone:
 
     device = "cpu"
     runtime = "onnxruntime"
+    # ``embed`` may run in two threads at once (ONNX Runtime sessions allow concurrent runs;
+    # a one-thread session runs in the calling thread): extraction's decode thread then
+    # shares the model's work (extract._SharedEmbedding).
+    concurrent_embed = True
 
     def __init__(self, name: str, spec: FrameSpec, threads: int | None = None) -> None:
         weights = spec.weights_file()
