@@ -223,6 +223,24 @@ class _SharedEmbedding:
             self._count += len(batch.frames)
 
 
+def _cores() -> int:
+    """The cores this process may run on (a container or taskset can allow fewer than exist)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1
+
+
+def decoder_threads(shares_model: bool) -> int | None:
+    """FFmpeg's decoding threads beside the model; None leaves FFmpeg its own choice.
+
+    Where the decode thread shares the model's work on at most two cores, both cores are
+    busy with decoding or the model anyway, and FFmpeg's frame threads (three on two cores)
+    only add their hand-overs: one decoding thread did the same work in about 1.3 CPU s
+    less on a 55 s 720p clip (5.8 against 7.1 CPU s for the analysis, BENCHMARKS.md). With
+    more cores the model has a pool of its own and the decoder keeps its frame threads.
+    """
+    return 1 if shares_model and _cores() <= 2 else None
+
+
 def model_threads(device: str) -> int | None:
     """Torch threads for the backbone while decoding runs beside it; None leaves torch alone.
 
@@ -232,9 +250,7 @@ def model_threads(device: str) -> int | None:
     """
     if device != "cpu":
         return None
-    # The cores this process may run on (a container or taskset can allow fewer than exist).
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - 1)
+    return max(1, _cores() - 1)
 
 
 @contextlib.contextmanager
@@ -356,7 +372,8 @@ def extract_features(
         # (the decoder's head start is idle time for the model, once per clip).
         limit = min(batch_size, CPU_SLICE)
         for frame in iter_frames(info.path, step, backbone.input_size, feed.stop,
-                                 pair_size=pair_size, hwaccel=hwaccel):
+                                 pair_size=pair_size, hwaccel=hwaccel,
+                                 threads=decoder_threads(shared is not None)):
             if filled == 0:
                 start = frame.index
             if flow is not None:
