@@ -110,6 +110,7 @@ from highlight_studio.cli import main
 code = main(sys.argv[1:])
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "timm", "torchvision"))
 print("LOADED", loaded)
+print("OPENCV", "cv2" in sys.modules)  # only a model that reads motion needs it
 sys.exit(code)
 """
 
@@ -122,6 +123,7 @@ def test_a_process_that_cannot_import_torch_analyses_a_clip(clip: Path, tmp_path
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "LOADED []" in done.stdout
+    assert "OPENCV False" in done.stdout  # the default model reads no motion: no OpenCV import
     document = json.loads(out.read_text())
     assert document["model"] == "default" and len(document["scores"]) == 60
     model, _ = load_checkpoint("default", device="cpu")
