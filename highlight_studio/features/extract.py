@@ -234,9 +234,10 @@ def decoder_threads(shares_model: bool) -> int | None:
 
     Where the decode thread shares the model's work on at most two cores, both cores are
     busy with decoding or the model anyway, and FFmpeg's frame threads (three on two cores)
-    only add their hand-overs: one decoding thread did the same work in about 1.3 CPU s
-    less on a 55 s 720p clip (5.8 against 7.1 CPU s for the analysis, BENCHMARKS.md). With
-    more cores the model has a pool of its own and the decoder keeps its frame threads.
+    only add their hand-overs: with one decoding thread a 55 s 720p clip's analysis took
+    3.16 s / 6.24 CPU s against 3.78 s / 6.89 with frame threads (alternating runs,
+    BENCHMARKS.md). With more cores the model has a pool of its own and the decoder keeps its
+    frame threads.
     """
     return 1 if shares_model and _cores() <= 2 else None
 
