@@ -1,6 +1,6 @@
 """Cold analysis against PySceneDetect and decode-only, on one 720p H.264 clip, in one run.
 
-    python benchmarks/cold_start.py [--clip F] [--rounds 5] [--json F]
+    python benchmarks/cold_start.py [--clip F] [--rounds 5] [--json F] [--baseline DIR]
 
 What a new user compares: seconds from typing the command to its answer.
 
@@ -17,11 +17,15 @@ Each is also measured in CPU seconds (user + sys of the whole process, every thr
 machine other jobs keep busy, wall time follows the CPU share a process wins, so the CPU
 seconds are the steadier comparison.
 
-Rounds alternate the four, in reversed order every other round, so the load other users put on
-a shared machine hits each alike; medians are reported, with the 1-minute load average at the
-start of each round. Without ``--clip`` the 720p clip is made once from the sample trailer
-(640x360, 55 s), scaled to 1280x720 with libx264 (crf 18, the trailer's 24 fps and its audio),
-into ``data/bench/trailer_bbb_720p.mp4``.
+With ``--baseline DIR`` (a checkout of an earlier commit, e.g. ``git worktree add DIR COMMIT``
+or ``git archive COMMIT | tar -x -C DIR``), its cold ``analyze`` and in-process analysis are
+measured in the same rounds, so a change is compared at the same load.
+
+Rounds alternate the four (or six), in reversed order every other round, so the load other
+users put on a shared machine hits each alike; medians are reported, with the 1-minute load
+average at the start of each round. Without ``--clip`` the 720p clip is made once from the
+sample trailer (640x360, 55 s), scaled to 1280x720 with libx264 (crf 18, the trailer's 24 fps
+and its audio), into ``data/bench/trailer_bbb_720p.mp4``.
 """
 
 from __future__ import annotations
@@ -109,57 +113,74 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+def _timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """Wall and CPU seconds (user + sys, all threads) of a whole process."""
     cpu, started = _children_cpu(), time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(cmd, check=True, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
     return time.perf_counter() - started, _children_cpu() - cpu
 
 
-def _in_process(mode: str, clip: Path, env: dict[str, str]) -> tuple[dict, float]:
+def _in_process(mode: str, clip: Path, env: dict[str, str], cwd: Path) -> tuple[dict, float]:
     """The child's own timing, and its whole process's CPU seconds."""
     cpu = _children_cpu()
     out = subprocess.run([sys.executable, "-c", IN_PROCESS, mode, str(clip)], check=True,
-                         env=env, capture_output=True, text=True)
+                         env=env, cwd=cwd, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1]), _children_cpu() - cpu
 
 
-def measure(clip: Path, rounds: int) -> dict:
+ANALYZE = "highlight-studio analyze (cold, whole process)"
+SCENEDETECT = "scenedetect detect-content"
+IN_PROC = "in-process analysis"
+DECODE = "decode-only (in process)"
+BASE_ANALYZE = "baseline: highlight-studio analyze (cold, whole process)"
+BASE_IN_PROC = "baseline: in-process analysis"
+
+
+def measure(clip: Path, rounds: int, baseline: Path | None = None) -> dict:
     from highlight_studio.media import probe
 
     scenedetect = ensure_scenedetect()
     info = probe(clip)
-    runs: dict[str, list[float]] = {k: [] for k in (
-        "highlight-studio analyze (cold, whole process)", "scenedetect detect-content",
-        "in-process analysis", "decode-only (in process)")}
+    keys = [ANALYZE, SCENEDETECT, IN_PROC, DECODE]
+    if baseline is not None:
+        keys += [BASE_ANALYZE, BASE_IN_PROC]
+    runs: dict[str, list[float]] = {k: [] for k in keys}
     cpu: dict[str, list[float]] = {k: [] for k in runs}
     loads: list[float] = []
-    keys = list(runs)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(rounds):
             cache = Path(tmp) / f"cache{i}"  # an empty feature cache every time
             env = {**os.environ, "PYTHONPATH": str(ROOT), "HIGHLIGHT_STUDIO_CACHE": str(cache),
                    "XDG_CACHE_HOME": str(cache)}
-            commands = {keys[0]: [sys.executable, "-m", "highlight_studio.cli", "analyze",
-                                  str(clip), "--no-cache", "--json", str(Path(tmp) / "out.json")],
-                        keys[1]: [str(scenedetect), "-i", str(clip), "detect-content"]}
-            modes = {keys[2]: "analyze", keys[3]: "decode"}
+            # Each child runs in its checkout: ``-c`` and ``-m`` put the working folder first.
+            where = {k: (ROOT, env) for k in keys}
+            if baseline is not None:
+                base_env = {**env, "PYTHONPATH": str(baseline)}
+                where[BASE_ANALYZE] = where[BASE_IN_PROC] = (baseline, base_env)
+            analyze = [sys.executable, "-m", "highlight_studio.cli", "analyze", str(clip),
+                       "--no-cache", "--json", str(Path(tmp) / "out.json")]
+            commands = {ANALYZE: analyze, BASE_ANALYZE: analyze,
+                        SCENEDETECT: [str(scenedetect), "-i", str(clip), "detect-content"]}
+            modes = {IN_PROC: "analyze", BASE_IN_PROC: "analyze", DECODE: "decode"}
             loads.append(os.getloadavg()[0])
             for key in keys if i % 2 == 0 else keys[::-1]:
+                cwd, child_env = where[key]
                 if key in commands:
-                    wall, seconds = _timed(commands[key], env)
+                    wall, seconds = _timed(commands[key], child_env, cwd)
                 else:
-                    result, seconds = _in_process(modes[key], clip, env)
+                    result, seconds = _in_process(modes[key], clip, child_env, cwd)
                     assert not result["torch"], "the CPU analysis imported torch"
                     wall = result["wall"]
                 runs[key].append(wall)
                 cpu[key].append(seconds)
     medians = {k: statistics.median(v) for k, v in runs.items()}
     cpu_medians = {k: statistics.median(v) for k, v in cpu.items()}
-    return {
+    report = {
         "clip": f"{clip.name} ({info.width}x{info.height} {info.video_codec}, "
                 f"{float(info.avg_fps):g} fps, {info.duration:.1f} s)",
         "rounds": rounds,
+        "baseline": None if baseline is None else str(baseline),
         "load average (1 min) at each round": [round(x, 1) for x in loads],
         "seconds": {k: [round(x, 2) for x in v] for k, v in runs.items()},
         "median_s": {k: round(v, 2) for k, v in medians.items()},
@@ -168,10 +189,17 @@ def measure(clip: Path, rounds: int) -> dict:
             k: [round(x, 2) for x in v] for k, v in cpu.items()},
         "median_cpu_s (whole process, all threads)": {
             k: round(v, 2) for k, v in cpu_medians.items()},
-        "analyze_over_scenedetect": round(medians[keys[0]] / medians[keys[1]], 2),
-        "analyze_over_scenedetect (cpu)": round(cpu_medians[keys[0]] / cpu_medians[keys[1]], 2),
-        "in_process_over_decode": round(medians[keys[2]] / medians[keys[3]], 2),
+        "analyze_over_scenedetect": round(medians[ANALYZE] / medians[SCENEDETECT], 2),
+        "analyze_over_scenedetect (cpu)": round(cpu_medians[ANALYZE] / cpu_medians[SCENEDETECT],
+                                                2),
+        "in_process_over_decode": round(medians[IN_PROC] / medians[DECODE], 2),
     }
+    if baseline is not None:
+        report["baseline: analyze_over_scenedetect"] = round(
+            medians[BASE_ANALYZE] / medians[SCENEDETECT], 2)
+        report["baseline: in_process_over_decode"] = round(
+            medians[BASE_IN_PROC] / medians[DECODE], 2)
+    return report
 
 
 def machine() -> str:
@@ -193,10 +221,13 @@ def main() -> None:
     parser.add_argument("--clip", type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--baseline", type=Path,
+                        help="a checkout of an earlier commit, measured in the same rounds")
     args = parser.parse_args()
     clip = args.clip or (CLIP_720P if CLIP_720P.exists() else make_720p(SAMPLE, CLIP_720P))
+    baseline = None if args.baseline is None else args.baseline.resolve()
     report = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"),
-              **measure(clip, args.rounds)}
+              **measure(clip.resolve(), args.rounds, baseline)}
     print(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")

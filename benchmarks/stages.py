@@ -3,16 +3,16 @@
     python benchmarks/stages.py CLIP [--rounds 3] [--json F]
 
 Each round times, in this order: loading the model and backbone (ONNX Runtime, no torch), decoding
-the frames alone (at the backbone's input size, as analysis decodes them), the backbone alone on
-those frames (already in memory, same thread count as in the pipeline), scoring the features, and
-then the whole pipelined analysis (decode thread beside the backbone, no cache) twice, in
-alternating order: as shipped (the backbone's session on the cores the decoder leaves: 1
-thread on 2 cores) and with the session on every core (tried: its pool sleeps between ops, so
-the extra thread only runs when the decoder leaves a core idle). The imports are timed in a
-fresh interpreter each round. Wall and CPU seconds (user + sys of this process, all threads)
-per stage: on a machine others keep busy, wall time follows the share of the cores a stage
-wins, so CPU seconds are the steadier figure. Medians over the rounds; the machine and its
-load average are in the output.
+the frames alone (at the backbone's input size, as analysis decodes them; FFmpeg's own thread
+choice, as decode-only in cold_start.py, and on one thread, as the analysis decodes on 2 cores),
+the backbone alone on those frames (already in memory, one thread), scoring the features, and
+then the whole pipelined analysis (no cache) twice, in alternating order: as shipped (the decode
+thread shares the backbone's work and decodes on one FFmpeg thread on <= 2 cores, see
+features/extract.py) and as before (the decode thread only decodes, with FFmpeg's frame
+threads, beside the one-thread backbone). The imports are timed in a fresh interpreter each
+round. Wall and CPU seconds (user + sys of this process, all threads) per stage: on a machine
+others keep busy, wall time follows the share of the cores a stage wins, so CPU seconds are the
+steadier figure. Medians over the rounds; the machine and its load average are in the output.
 """
 
 from __future__ import annotations
@@ -28,20 +28,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cold_start import machine
+from cold_start import ROOT, machine
+
+sys.path.insert(0, str(ROOT))  # this checkout's package, whatever the environment installed
 
 IMPORTS = ("import time; t = time.perf_counter(); import highlight_studio.scoring, "
            "highlight_studio.commands.analyze, onnxruntime, av; "
            "print(time.perf_counter() - t)")
 PIPELINED = "pipelined analysis (in process)"
-EVERY_CORE = "pipelined, backbone session on every core (tried)"
+BEFORE = "pipelined as before (decoder only decodes, frame threads)"
 
 
 def import_seconds() -> tuple[float, float]:
     """Wall seconds of the imports (the child's own timing) and the whole child's CPU."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([sys.executable, "-c", IMPORTS], capture_output=True, text=True,
-                         check=True)
+                         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return float(out.stdout.strip()), cpu
@@ -61,12 +63,10 @@ def _timed(times: dict[str, tuple[float, float]], stage: str, work: Callable[[],
 
 
 def one_round(clip: Path, index: int) -> dict[str, tuple[float, float]]:
-    import dataclasses
-
     import numpy as np
 
+    from highlight_studio.features import extract
     from highlight_studio.features.extract import ClipFeatures, extract_features
-    from highlight_studio.features.onnx_runtime import FRAME_SPECS, OnnxFrameBackbone
     from highlight_studio.media import iter_frames
     from highlight_studio.model.inference import score_sequence
     from highlight_studio.scoring import Analysis, analyze_clip, load_analyzer
@@ -76,6 +76,9 @@ def one_round(clip: Path, index: int) -> dict[str, tuple[float, float]]:
     frames = _timed(times, "decode + scale only", lambda: np.stack(
         [f.image for f in iter_frames(clip, analyzer.meta.step_seconds,
                                       analyzer.backbone.input_size)]))
+    _timed(times, "decode + scale only, one FFmpeg thread", lambda: sum(
+        1 for _ in iter_frames(clip, analyzer.meta.step_seconds, analyzer.backbone.input_size,
+                               threads=1)))
 
     def backbone() -> None:
         for start in range(0, len(frames), 8):
@@ -87,18 +90,20 @@ def one_round(clip: Path, index: int) -> dict[str, tuple[float, float]]:
     assert isinstance(features, ClipFeatures)
     _timed(times, "RASL scoring", lambda: score_sequence(analyzer.scorer, features.visual))
 
-    name = analyzer.backbone.name
-    every_core = dataclasses.replace(analyzer, backbone=OnnxFrameBackbone(
-        name, FRAME_SPECS[name], threads=len(os.sched_getaffinity(0))))
+    def pipelined(shared: bool) -> None:
+        real = extract._embeds_concurrently
+        if not shared:  # the decode thread keeps to decoding, with FFmpeg's frame threads
+            extract._embeds_concurrently = lambda backbone: False  # type: ignore[assignment]
+        try:
+            results = [e for e in analyze_clip(analyzer, clip, use_cache=False)
+                       if isinstance(e, Analysis)]
+        finally:
+            extract._embeds_concurrently = real  # type: ignore[assignment]
+        assert len(results) == 1 and analyzer.runtime == "onnxruntime"
 
-    def pipelined(which: object) -> None:
-        results = [e for e in analyze_clip(which, clip, use_cache=False)
-                   if isinstance(e, Analysis)]
-        assert len(results) == 1 and which.runtime == "onnxruntime"
-
-    order = [(PIPELINED, analyzer), (EVERY_CORE, every_core)]
-    for stage, which in order if index % 2 == 0 else order[::-1]:
-        _timed(times, stage, lambda which=which: pipelined(which))
+    order = [(PIPELINED, True), (BEFORE, False)]
+    for stage, shared in order if index % 2 == 0 else order[::-1]:
+        _timed(times, stage, lambda shared=shared: pipelined(shared))
     times["frames"] = (len(frames), len(frames))
     return times
 

@@ -165,6 +165,7 @@ def iter_frames(
     cancel: CancelToken | None = None,
     pair_size: tuple[int, int] | None = None,
     hwaccel: str | None = None,
+    threads: int | None = None,
 ) -> Iterator[SampledFrame]:
     """Yield one upright RGB frame per step, ``step_count(duration, step)`` of them in order.
 
@@ -172,6 +173,10 @@ def iter_frames(
     the driver offer it (NVDEC); each decoded picture then comes back to memory and the sampled
     ones are scaled on the CPU as usual. Where it is not offered (no driver, a codec the device
     cannot decode) the CPU decodes and a warning says so.
+
+    ``threads`` is how many threads FFmpeg decodes with; None lets it choose (frame threads,
+    one more than the cores). The frames are the same either way; one thread costs the least
+    CPU where something else keeps the other cores busy (see ``extract.decoder_threads``).
 
     ``size`` is the (width, height) of the images, the display size when None. With
     ``pair_size`` each frame also carries a grey :class:`FramePair` of that size. The file is
@@ -184,7 +189,10 @@ def iter_frames(
         raise ValueError(f"step must be positive, got {step}")
     info = probe(path)
     pairs = None if pair_size is None else _output_size(info, pair_size)
-    return _sample_frames(info, step, _output_size(info, size), cancel, pairs, hwaccel)
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    return _sample_frames(info, step, _output_size(info, size), cancel, pairs, hwaccel,
+                          threads)
 
 
 def frames_at(
@@ -676,13 +684,16 @@ def _open_hw(path: Path, device_type: str) -> av.container.InputContainer:
 
 def _sample_frames(info: MediaInfo, step: float, size: tuple[int, int],
                    cancel: CancelToken | None, pair_size: tuple[int, int] | None = None,
-                   hwaccel: str | None = None) -> Iterator[SampledFrame]:
+                   hwaccel: str | None = None, threads: int | None = None
+                   ) -> Iterator[SampledFrame]:
     n_steps = step_count(info.duration, step)
     pairs = None if pair_size is None else _Pairs(pair_size, info.rotation)
     with _open_hw(info.path, hwaccel) if hwaccel else _open(info.path) as container:
         stream = video_stream(container)
         assert stream is not None and stream.time_base is not None  # probe checked both
         stream.thread_type = "AUTO"
+        if threads is not None:
+            stream.thread_count = threads
         seconds_per_tick = float(stream.time_base)  # float, not Fraction: this runs per frame
         reformatter = VideoReformatter()
         k = 0  # next step to fill

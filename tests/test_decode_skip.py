@@ -73,3 +73,41 @@ def test_hardware_decoding_gives_the_same_frames_or_says_why_not(
     np.testing.assert_array_equal(np.stack(hw), np.stack(sw))  # H.264 decodes bit-exactly
     fell_back = [r.getMessage() for r in caplog.records if "decoded on the CPU" in r.getMessage()]
     assert not fell_back or "c.mp4" in fell_back[0]
+
+
+def test_one_decoding_thread_gives_the_same_frames(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The analysis decodes on one FFmpeg thread beside the model on two cores
+    (extract.decoder_threads): every step shows the same frame, pixel for pixel, and the
+    codec really ran on the thread count asked for."""
+    clip = write_clip(tmp_path / "t.mp4", ClipSpec(n_frames=90, width=160, height=96,
+                                                   b_frames=2, gop=30))
+    streams: list[object] = []
+    real = media.video_stream
+
+    def recording(container):  # type: ignore[no-untyped-def]
+        stream = real(container)
+        streams.append(stream)
+        return stream
+
+    monkeypatch.setattr(media, "video_stream", recording)
+    one = list(media.iter_frames(clip, 0.2, (64, 48), threads=1))
+    assert streams[-1].codec_context.thread_count == 1  # type: ignore[attr-defined]
+    default = list(media.iter_frames(clip, 0.2, (64, 48)))
+    assert streams[-1].codec_context.thread_count != 1  # type: ignore[attr-defined]
+    assert [read_frame_index(f.image) for f in one] == \
+        [read_frame_index(f.image) for f in default]
+    np.testing.assert_array_equal(np.stack([f.image for f in one]),
+                                  np.stack([f.image for f in default]))
+    with pytest.raises(ValueError, match="threads"):
+        media.iter_frames(clip, 0.2, threads=0)
+
+
+def test_decoder_threads_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    from highlight_studio.features import extract
+
+    monkeypatch.setattr(extract, "_cores", lambda: 2)
+    assert extract.decoder_threads(True) == 1  # beside a model it shares the work of
+    assert extract.decoder_threads(False) is None  # a torch or GPU model: FFmpeg's choice
+    monkeypatch.setattr(extract, "_cores", lambda: 8)
+    assert extract.decoder_threads(True) is None

@@ -71,6 +71,32 @@ def test_frame_specs_match_the_torch_backbones() -> None:
             config["std"])
 
 
+def test_the_torch_free_preprocessing_is_the_plain_formula() -> None:
+    """OnnxFrameBackbone normalises whole rows at once (a speed-up): the graph must see the
+    same floats as uint8 -> float32, times the scale, plus the shift per channel, for
+    contiguous and strided frames and a batch that is not a multiple of the chunk."""
+    import dataclasses
+
+    from highlight_studio.features.onnx_runtime import OnnxFrameBackbone
+
+    # Other values per channel than Lite0's (0.5 each), so a channel mix-up shows.
+    spec = dataclasses.replace(FRAME_SPECS["tf_efficientnet_lite0"], mean=(0.485, 0.456, 0.406),
+                               std=(0.229, 0.224, 0.225))
+    backbone = OnnxFrameBackbone("tf_efficientnet_lite0", spec)
+    seen: list[np.ndarray] = []
+    run = backbone._onnx.run
+    backbone._onnx.run = lambda x: seen.append(x.copy()) or run(x)  # type: ignore[method-assign]
+    mean, std = np.array(spec.mean, np.float32), np.array(spec.std, np.float32)
+    frames = np.random.default_rng(3).integers(0, 256, (22, 224, 224, 3), dtype=np.uint8)
+    for batch in (frames[:11], frames[::2]):
+        seen.clear()
+        backbone.embed(batch)
+        plain = batch.astype(np.float32)
+        plain *= (1.0 / (255.0 * std)).astype(np.float32)
+        plain += (-mean / std).astype(np.float32)
+        np.testing.assert_array_equal(np.concatenate(seen), plain)
+
+
 def test_onnx_and_pytorch_paths_give_the_same_curve(clip: Path) -> None:
     fast = load_analyzer(device="cpu")
     assert fast.runtime == "onnxruntime" and fast.notes == ()
@@ -110,6 +136,7 @@ from highlight_studio.cli import main
 code = main(sys.argv[1:])
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "timm", "torchvision"))
 print("LOADED", loaded)
+print("OPENCV", "cv2" in sys.modules)  # only a model that reads motion needs it
 sys.exit(code)
 """
 
@@ -122,6 +149,7 @@ def test_a_process_that_cannot_import_torch_analyses_a_clip(clip: Path, tmp_path
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "LOADED []" in done.stdout
+    assert "OPENCV False" in done.stdout  # the default model reads no motion: no OpenCV import
     document = json.loads(out.read_text())
     assert document["model"] == "default" and len(document["scores"]) == 60
     model, _ = load_checkpoint("default", device="cpu")

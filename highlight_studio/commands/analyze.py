@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
 
 from ..errors import HighlightStudioError
 from ..events import CancelToken, Progress
@@ -303,6 +302,8 @@ class _BatchBar:
     """One bar over the batch's seconds of video, fed from every file in flight."""
 
     def __init__(self, total: float) -> None:
+        from tqdm import tqdm
+
         self._bar = tqdm(total=round(total, 1), unit="s", desc="analyze",
                          disable=not sys.stderr.isatty(), leave=False, dynamic_ncols=True)
         self._lock = threading.Lock()

@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
-from tqdm import tqdm
-
 from ..errors import HighlightStudioError
 from ..events import Progress
 from ..fileio import atomic_write_text, same_file
 from ..segments import SegmentOptions
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from ..feedback.profiles import Profile
     from ..scoring import Analysis
 
@@ -88,6 +88,8 @@ def drain(events: Iterator[Progress | T], result_type: type[T]) -> T:
                 if bar is not None:
                     bar.close()
                 stage = event.stage
+                from tqdm import tqdm  # only on a terminal: a script's run never imports it
+
                 bar = tqdm(total=event.total, desc=event.stage, unit=event.unit or "it",
                            leave=False, dynamic_ncols=True)
             if bar is not None:

@@ -5,6 +5,15 @@ queue while the caller's thread runs the backbone, so a clip takes about as long
 of the two rather than their sum. The worker is always stopped and joined, its exceptions are
 re-raised in the caller, and cancelling stops both sides within one frame or batch.
 
+With a backbone that may embed from two threads at once (``concurrent_embed``: the ONNX Runtime
+CPU one, whose one-thread session runs in the calling thread), the decode thread shares the
+model's work instead of waiting beside a busy core: a batch it finds no room for in the queue
+(the model is behind) it embeds itself, and once the clip is decoded it embeds what still waits
+in the queue. On two cores neither is then left idle while the other works through a backlog,
+so a clip takes about (decode + backbone) / cores rather than the slower of the two plus the
+queue's tail. Rows are written by step index, so the order does not matter; the features are
+the same (each frame goes through the same session either way).
+
 The motion stream (:mod:`.motion`) is computed in the decode thread, step by step, from a small
 grey pair the decoder hands over with each frame, so it overlaps the backbone as decoding does.
 Frames are scaled to the backbone's input size once, by the decoder (libswscale during the RGB
@@ -102,40 +111,58 @@ _END = object()
 
 
 class _Prefetcher:
-    """Runs ``produce(put, stop)`` in a thread; iterating yields what it puts, in order.
+    """Runs ``produce(self)`` in a thread; iterating yields what it puts, in order.
 
-    ``put`` blocks while the queue is full and raises :class:`Cancelled` once ``stop`` is set,
-    so closing never leaves the worker stuck. An exception in the worker is re-raised by the
-    iterator; :meth:`close` (also on leaving a ``with`` block) stops and joins the worker.
+    In the worker, :meth:`put` blocks while the queue is full and raises :class:`Cancelled`
+    once ``stop`` is set, so closing never leaves the worker stuck; :meth:`offer` puts only
+    where there is room and :meth:`take_back` takes back an item not yet consumed. An exception
+    in the worker is re-raised by the iterator; :meth:`close` (also on leaving a ``with``
+    block) stops and joins the worker.
     """
 
-    def __init__(self, produce: Callable[[Callable[[object], None], CancelToken], None],
+    def __init__(self, produce: Callable[[_Prefetcher], None],
                  cancel: CancelToken | None, maxsize: int = _QUEUE_BATCHES) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize)
-        self._stop = CancelToken()
+        self.stop = CancelToken()
         self._cancel = cancel
         self._produce = produce
         self._thread = threading.Thread(target=self._run, name="highlight-decode", daemon=True)
         self._thread.start()
 
-    def _put(self, item: object) -> None:
+    def put(self, item: object) -> None:
         while True:
-            self._stop.raise_if_cancelled()
+            self.stop.raise_if_cancelled()
             try:
                 self._queue.put(item, timeout=_POLL_S)
                 return
             except queue.Full:
                 continue
 
+    def offer(self, item: object) -> bool:
+        """Put ``item`` if the queue has room now; False (and nothing put) if it is full."""
+        self.stop.raise_if_cancelled()
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            return False
+        return True
+
+    def take_back(self) -> object | None:
+        """The oldest item the consumer has not taken yet, or None when there is none."""
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None
+
     def _run(self) -> None:
         try:
-            self._produce(self._put, self._stop)
-            self._put(_END)
+            self._produce(self)
+            self.put(_END)
         except Cancelled:
             return  # asked to stop: nobody is waiting for the rest
         except BaseException as exc:  # handed to the caller's thread, which re-raises it
             with contextlib.suppress(Cancelled):
-                self._put(_Failed(exc))
+                self.put(_Failed(exc))
 
     def __iter__(self) -> Iterator[object]:
         while True:
@@ -151,7 +178,7 @@ class _Prefetcher:
             yield item
 
     def close(self) -> None:
-        self._stop.cancel()
+        self.stop.cancel()
         while self._thread.is_alive():
             with contextlib.suppress(queue.Empty):  # unblock a worker waiting to put
                 self._queue.get(timeout=_POLL_S)
@@ -164,6 +191,57 @@ class _Prefetcher:
         self.close()
 
 
+def _embeds_concurrently(backbone: object) -> bool:
+    """Whether the decode thread may call ``backbone.embed`` while the caller's thread does
+    (a backbone says so with ``concurrent_embed = True``)."""
+    return bool(getattr(backbone, "concurrent_embed", False))
+
+
+class _SharedEmbedding:
+    """The decode thread's share of the model's work: it embeds whole batches into the same
+    feature rows the caller's thread fills (disjoint rows, so no lock is needed for them) and
+    counts what it did, for the caller's progress."""
+
+    def __init__(self, backbone: Backbone | FrameEmbedder, visual: np.ndarray) -> None:
+        self._backbone = backbone
+        self._visual = visual
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+    def embed(self, batch: _Batch, stop: CancelToken) -> None:
+        for lo in range(0, len(batch.frames), CPU_SLICE):  # stop checked between slices
+            stop.raise_if_cancelled()
+            frames = batch.frames[lo:lo + CPU_SLICE]
+            at = batch.start + lo
+            self._visual[at:at + len(frames)] = self._backbone.embed(frames)
+        with self._lock:
+            self._count += len(batch.frames)
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container or taskset can allow fewer than exist)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1
+
+
+def decoder_threads(shares_model: bool) -> int | None:
+    """FFmpeg's decoding threads beside the model; None leaves FFmpeg its own choice.
+
+    Where the decode thread shares the model's work on at most two cores, both cores are
+    busy with decoding or the model anyway, and FFmpeg's frame threads (three on two cores)
+    only add their hand-overs: with one decoding thread a 55 s 720p clip's analysis took
+    3.16 s / 6.24 CPU s against 3.78 s / 6.89 with frame threads (alternating runs,
+    BENCHMARKS.md). With more cores the model has a pool of its own and the decoder keeps its
+    frame threads.
+    """
+    return 1 if shares_model and _cores() <= 2 else None
+
+
 def model_threads(device: str) -> int | None:
     """Torch threads for the backbone while decoding runs beside it; None leaves torch alone.
 
@@ -173,9 +251,7 @@ def model_threads(device: str) -> int | None:
     """
     if device != "cpu":
         return None
-    # The cores this process may run on (a container or taskset can allow fewer than exist).
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - 1)
+    return max(1, _cores() - 1)
 
 
 @contextlib.contextmanager
@@ -238,6 +314,8 @@ def extract_features(
     thread; a clip that has none (a single frame) gets ``motion=None`` and a ``motion_note``.
     A cached entry without it (or with other settings) is recomputed and replaced then.
     ``hwaccel`` ("cuda") decodes on the GPU where it can (see ``media.iter_frames``).
+    A backbone with ``concurrent_embed`` (ONNX Runtime on the CPU) gets batches of at most
+    ``CPU_SLICE`` frames, some of them embedded by the decode thread (see the module docstring).
     On a CPU, a torch backbone's thread count is lowered while the generator runs (see
     model_threads).
 
@@ -271,17 +349,32 @@ def extract_features(
                           backbone.id, info)
             return
 
-    def produce(put: Callable[[object], None], stop: CancelToken) -> None:
+    visual = np.empty((n_steps, backbone.dim), np.float32)
+    # The decode thread's share of the model's work (see the module docstring): counted
+    # under a lock, read by the caller's thread for progress.
+    shared = _SharedEmbedding(backbone, visual) if _embeds_concurrently(backbone) else None
+    if shared is not None:
+        batch_size = min(batch_size, CPU_SLICE)  # small batches: a short tail on one core
+
+    def produce(feed: _Prefetcher) -> None:
         width, height = backbone.input_size
         buffer = np.empty((batch_size, height, width, 3), np.uint8)
         filled, start = 0, 0
         flow = None if motion is None else MotionStream(n_steps, motion)
         pair_size = None if motion is None else frame_size(info, motion)
+
+        def hand_over(batch: _Batch) -> None:
+            if shared is None:
+                feed.put(batch)
+            elif not feed.offer(batch):  # the model is behind: embed it here, not wait
+                shared.embed(batch, feed.stop)
+
         # A short first batch: the backbone starts while the decoder fills the next one
         # (the decoder's head start is idle time for the model, once per clip).
         limit = min(batch_size, CPU_SLICE)
-        for frame in iter_frames(info.path, step, backbone.input_size, stop,
-                                 pair_size=pair_size, hwaccel=hwaccel):
+        for frame in iter_frames(info.path, step, backbone.input_size, feed.stop,
+                                 pair_size=pair_size, hwaccel=hwaccel,
+                                 threads=decoder_threads(shared is not None)):
             if filled == 0:
                 start = frame.index
             if flow is not None:
@@ -289,22 +382,25 @@ def extract_features(
             buffer[filled] = frame.image
             filled += 1
             if filled == limit:
-                put(_Batch(start, buffer[:filled]))
+                hand_over(_Batch(start, buffer[:filled]))
                 buffer = np.empty_like(buffer)  # the model may still be reading the old one
                 filled, limit = 0, batch_size
         if filled:
-            put(_Batch(start, buffer[:filled]))
+            hand_over(_Batch(start, buffer[:filled]))
+        if shared is not None:  # decoded: help with the batches still waiting for the model
+            while (waiting := feed.take_back()) is not None:
+                assert isinstance(waiting, _Batch)  # only batches were put so far
+                shared.embed(waiting, feed.stop)
         if flow is not None:
-            put(_Motion(flow.result()))
+            feed.put(_Motion(flow.result()))
         if with_audio:
-            put(_Audio(_clip_mels(info.path, n_steps, step, audio_config, stop)))
+            feed.put(_Audio(_clip_mels(info.path, n_steps, step, audio_config, feed.stop)))
 
     check_cancel(cancel)
     yield Progress(STAGE, 0, n_steps, "steps")
-    visual = np.empty((n_steps, backbone.dim), np.float32)
     mels: np.ndarray | None = None
     rows: np.ndarray | None = None
-    done = 0
+    own = reported = 0  # frames embedded in this thread; the progress last reported
     # Only where torch is loaded (a torch backbone, or its preprocessing): an ONNX Runtime
     # session sizes its own pool (onnx_runtime._intra_op_threads).
     threads = model_threads(backbone.device) if "torch" in sys.modules else None
@@ -319,14 +415,18 @@ def extract_features(
                     frames = item.frames[lo:lo + piece]
                     at = item.start + lo
                     visual[at:at + len(frames)] = backbone.embed(frames)
-                done = item.start + len(item.frames)
-                yield Progress(STAGE, done, n_steps, "steps")
+                own += len(item.frames)
+                reported = own + (shared.count if shared else 0)
+                yield Progress(STAGE, reported, n_steps, "steps")
             elif isinstance(item, _Audio):
                 mels = item.mels
             elif isinstance(item, _Motion):
                 rows = item.rows
+    done = own + (shared.count if shared else 0)
     if done != n_steps:  # iter_frames promises one frame per step; anything else is a bug
         raise RuntimeError(f"decoded {done} frames for {n_steps} steps of {info.path}")
+    if done != reported:  # the decode thread embedded the last batches
+        yield Progress(STAGE, done, n_steps, "steps")
     if cache is not None and key is not None:
         try:  # the compact spectra: stretched again on every load
             cache.put(key, visual, mels, rows, None if motion is None else motion.as_dict())

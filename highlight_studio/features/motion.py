@@ -36,7 +36,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..errors import FeatureError
@@ -44,8 +43,10 @@ from ..media import FramePair, MediaInfo, SampledFrame
 
 N_GLOBAL = 5  # shift x, shift y, zoom, roll, speed
 N_SUBJECT_STATS = 3  # mean speed, 90th percentile, moving share
-_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-            "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST}
+# DIS presets by name (cv2's constant names). OpenCV is imported where flow is computed, not
+# with this module: an analysis whose model reads no motion never loads it (the cold start).
+_PRESETS = {"ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST",
+            "fast": "DISOPTICAL_FLOW_PRESET_FAST"}
 NO_MOTION_NOTE = ("The clip has a single frame, so it has no motion: its curve comes from the "
                   "picture alone.")
 
@@ -142,7 +143,9 @@ class MotionStream:
     def __init__(self, n_steps: int, config: MotionConfig = DEFAULT_MOTION) -> None:
         self.config = config
         self.rows = np.zeros((n_steps, config.dim), np.float32)
-        self._flow = cv2.DISOpticalFlow_create(_PRESETS[config.preset])
+        import cv2
+
+        self._flow = cv2.DISOpticalFlow_create(getattr(cv2, _PRESETS[config.preset]))
         self._flow.setFinestScale(config.finest_scale)
         self._paired = 0
         self._last: tuple[FramePair, np.ndarray] | None = None
@@ -217,6 +220,8 @@ class MotionStream:
         moved = origin + flow[s // 2::s, s // 2::s].reshape(-1, 2)
         matrix = None
         if len(origin) >= 3:
+            import cv2
+
             cv2.setRNGSeed(0)  # RANSAC's samples: the same clip gives the same descriptor
             matrix, _ = cv2.estimateAffinePartial2D(
                 origin, moved, method=cv2.RANSAC,

@@ -198,6 +198,10 @@ class OnnxFrameBackbone:
 
     device = "cpu"
     runtime = "onnxruntime"
+    # ``embed`` may run in two threads at once (ONNX Runtime sessions allow concurrent runs;
+    # a one-thread session runs in the calling thread): extraction's decode thread then
+    # shares the model's work (extract._SharedEmbedding).
+    concurrent_embed = True
 
     def __init__(self, name: str, spec: FrameSpec, threads: int | None = None) -> None:
         weights = spec.weights_file()
@@ -213,6 +217,11 @@ class OnnxFrameBackbone:
         # uint8 -> [0, 1] -> (x - mean) / std as one multiply-add, as Backbone.preprocess does.
         self._scale = (1.0 / (255.0 * std)).astype(np.float32)
         self._shift = (-mean / std).astype(np.float32)
+        # The same per-channel values repeated along a whole row (width x RGB): numpy then runs
+        # long contiguous loops instead of three-element ones, 4-5x faster, the same floats.
+        width = spec.input_size[0]
+        self._row_scale = np.tile(self._scale, width)
+        self._row_shift = np.tile(self._shift, width)
 
     def __repr__(self) -> str:
         return f"OnnxFrameBackbone(id={self.id!r}, dim={self.dim})"
@@ -224,11 +233,12 @@ class OnnxFrameBackbone:
             raise ValueError(f"expected uint8 frames [B, {height}, {width}, 3], got "
                              f"{frames.dtype} {frames.shape}")
         out = np.empty((len(frames), self.dim), np.float32)
+        rows = frames.reshape(len(frames), height, width * 3)
         for start in range(0, len(frames), CPU_CHUNK):  # small batches stay in cache
-            x = frames[start:start + CPU_CHUNK].astype(np.float32)
-            x *= self._scale
-            x += self._shift
-            out[start:start + CPU_CHUNK] = self._onnx.run(x)
+            chunk = rows[start:start + CPU_CHUNK]
+            x = np.multiply(chunk, self._row_scale, dtype=np.float32)  # uint8 -> float32 exactly
+            x += self._row_shift
+            out[start:start + CPU_CHUNK] = self._onnx.run(x.reshape(len(chunk), height, width, 3))
         return out
 
 
