@@ -138,6 +138,16 @@ def test_a_still_clip_has_no_motion(clips: dict[str, Path]) -> None:
     assert np.abs(rows).max() < 1e-3  # neither the camera's nor a subject's
 
 
+def test_a_fade_is_not_motion(tmp_path: Path) -> None:
+    # The picture dims to a quarter of its brightness over a second, nothing moves: DIS
+    # normalises each patch's mean, so the change of light is no flow.
+    still = texture(HEIGHT, WIDTH, 0).astype(np.float32)
+    frames = [(still * (1 - 0.75 * i / (FPS - 1))).astype(np.uint8) for i in range(FPS)]
+    rows = clip_motion(write_frames(tmp_path / "fade.mp4", frames))
+    assert rows is not None and rows.shape == (5, DEFAULT_MOTION.dim)
+    assert np.abs(rows).max() < 1e-3
+
+
 def test_a_panning_clip_has_global_motion_and_no_subject_motion(clips: dict[str, Path]
                                                                  ) -> None:
     rows = clip_motion(clips["pan"])
