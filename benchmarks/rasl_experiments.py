@@ -135,6 +135,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "ridge_joint_vm": ({**HEAD_ONLY, "axis_head": "ridge", "axis_weight": 0.0,
                         "axis_teacher": "joint_axis", "visual_inputs": "visual+motion",
                         "visual_dim": 2048}, {"steps": 1}),
+    # the same head also reading its +-3 neighbours' mean (benchmarks/student_variants.py)
+    "ridge_joint_vm_ctx3": ({**HEAD_ONLY, "axis_head": "ridge", "axis_weight": 0.0,
+                             "axis_teacher": "joint_axis", "visual_inputs": "visual+motion",
+                             "visual_dim": 2048, "ridge_context": 3}, {"steps": 1}),
     "ridge_joint_v": ({**HEAD_ONLY, "axis_head": "ridge", "axis_weight": 0.0,
                        "axis_teacher": "joint_axis"}, {"steps": 1}),
     "ridge_main_v": ({**HEAD_ONLY, "axis_head": "ridge", "axis_weight": 0.0}, {"steps": 1}),

@@ -3,6 +3,7 @@ kept in the checkpoint and the ONNX graph, and never touched by labels."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -22,7 +23,12 @@ from highlight_studio.model.inference import raw_scores
 from highlight_studio.model.rasl import RASL
 from highlight_studio.model.ridge_head import RidgeHead
 from highlight_studio.training.datasets import FeatureDataset, joint_axis_targets
-from highlight_studio.training.ridge_head import fit_ridge_head, membership, unit_streams
+from highlight_studio.training.ridge_head import (
+    fit_ridge_head,
+    membership,
+    neighbour_mean,
+    unit_streams,
+)
 
 torch.set_num_threads(1)
 
@@ -30,25 +36,28 @@ V, M = 16, 8  # visual and motion widths of the made features
 CONFIG = RASLConfig(visual_dim=V + M, visual_inputs="visual+motion", audio_dim=V + M,
                     window=8, k=2, enc_channels=(4, 4, 4), proj_dim=4, axis_head="ridge",
                     axis_teacher="joint_axis", use_audio=False)
+CONTEXT = dataclasses.replace(CONFIG, ridge_context=2, window=32)
 
 
-def _clip(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _clip(rng: np.random.Generator, n: int, noise: float = 0.2
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(visual, motion, excitement): both streams grow along fixed directions with the
     clip's excitement curve, on top of a clip-specific background and noise."""
     excitement = np.sin(np.linspace(0, rng.uniform(2, 6), n) + rng.uniform(0, 6))
     d_visual, d_motion = np.linspace(0.2, 1.0, V), np.linspace(1.0, 0.3, M)
     visual = (rng.uniform(1, 2, V) + np.outer(excitement, d_visual)
-              + 0.2 * rng.standard_normal((n, V)))
+              + noise * rng.standard_normal((n, V)))
     motion = (rng.uniform(1, 2, M) + np.outer(excitement, d_motion)
-              + 0.2 * rng.standard_normal((n, M)))
+              + noise * rng.standard_normal((n, M)))
     return visual.astype(np.float32), motion.astype(np.float32), excitement
 
 
-def _dataset(seed: int, n_clips: int) -> tuple[FeatureDataset, dict[str, np.ndarray]]:
+def _dataset(seed: int, n_clips: int, noise: float = 0.2
+             ) -> tuple[FeatureDataset, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     clips, targets, excitement = {}, {}, {}
     for i in range(n_clips):
-        visual, motion, excite = _clip(rng, 20 + 7 * i)
+        visual, motion, excite = _clip(rng, 20 + 7 * i, noise)
         clips[f"c{i}"] = (np.concatenate([visual, motion], axis=1), None)
         targets[f"c{i}"] = joint_axis_targets([visual, motion])
         excitement[f"c{i}"] = excite
@@ -82,6 +91,51 @@ def test_the_fitted_head_scores_clips_it_never_saw() -> None:
         assert rho > 0.8, (name, rho)
 
 
+def test_the_context_head_is_its_numpy_twin_inside_a_window() -> None:
+    """Scores of a clip that fills one window: u.w + the +-K neighbours' mean of
+    (u - context_mean).context_weight, truncated at the ends (not wrapped, not zero-padded)."""
+    dataset, _ = _dataset(0, 6)
+    model = RASL(CONTEXT).eval()
+    record = fit_ridge_head(model, dataset)
+    assert record["ridge_head_context"] == 2 and record["ridge_head_teacher_corr"] > 0.8
+    head = model.axis_head
+    assert isinstance(head, RidgeHead) and head.context_weight.any()
+    clip = dataset.visual[1][:CONTEXT.window]  # 27 steps: one window, repeat-filled
+    unit = unit_streams(clip, membership((V, M)))
+    own = (unit - head.mean.numpy()) @ head.weight.numpy()
+    near = (unit - head.context_mean.numpy()) @ head.context_weight.numpy()
+    window = np.concatenate([near, near])[:CONTEXT.window]  # the repeat-filled window
+    expected = own + neighbour_mean(window, 2)[:len(clip)]
+    np.testing.assert_allclose(raw_scores(model, clip), expected, atol=1e-4)
+    np.testing.assert_allclose(neighbour_mean(np.arange(5.0), 1), [0.5, 1, 2, 3, 3.5])
+
+
+def test_the_context_head_uses_the_neighbours_where_steps_are_noisy() -> None:
+    """With noisy steps and a smooth teacher, the head that also reads its neighbours tracks
+    unseen clips' excitement better than the step alone; and it still does with no noise."""
+    for noise, margin in ((1.0, 0.05), (0.2, -0.02)):
+        fit_on, _ = _dataset(0, 10, noise)
+        unseen, excitement = _dataset(1, 4, noise)
+        rhos = {}
+        for config in (CONFIG, CONTEXT):
+            model = RASL(dataclasses.replace(config, window=32)).eval()
+            fit_ridge_head(model, fit_on)
+            rhos[config.ridge_context] = np.mean([
+                spearmanr(raw_scores(model, unseen.visual[i]), excitement[n])[0]
+                for i, n in enumerate(unseen.names)])
+        assert rhos[2] > rhos[0] + margin, (noise, rhos)
+        assert rhos[2] > 0.7, (noise, rhos)
+
+
+def test_ridge_context_needs_the_ridge_head() -> None:
+    with pytest.raises(ModelError, match="ridge_context"):
+        dataclasses.replace(CONFIG, axis_head="activation", ridge_context=1)
+    with pytest.raises(ModelError, match="ridge_context"):
+        dataclasses.replace(CONFIG, ridge_context=-1)
+    assert RASLConfig.from_dict({k: v for k, v in CONFIG.to_dict().items()
+                                 if k != "ridge_context"}).ridge_context == 0
+
+
 def test_the_fit_refuses_another_teacher_or_layout() -> None:
     dataset, _ = _dataset(0, 3)
     main_axis_data = FeatureDataset({n: (v, None) for n, v in zip(dataset.names, dataset.visual,
@@ -93,14 +147,16 @@ def test_the_fit_refuses_another_teacher_or_layout() -> None:
         fit_ridge_head(RASL(CONFIG), dataset)
 
 
-def test_the_head_travels_in_the_checkpoint_and_the_onnx_graph(tmp_path: Path) -> None:
+@pytest.mark.parametrize("config", [CONFIG, CONTEXT], ids=["step", "context"])
+def test_the_head_travels_in_the_checkpoint_and_the_onnx_graph(tmp_path: Path,
+                                                               config: RASLConfig) -> None:
     dataset, _ = _dataset(0, 4)
-    model = RASL(CONFIG).eval()
+    model = RASL(config).eval()
     fit_ridge_head(model, dataset)
     path = save_checkpoint(tmp_path / "m.safetensors", model,
-                           CheckpointMeta(config=CONFIG, backbone_id="made", step_seconds=1.0))
+                           CheckpointMeta(config=config, backbone_id="made", step_seconds=1.0))
     loaded, meta = load_checkpoint(path)
-    visual = dataset.visual[3]
+    visual = np.concatenate([dataset.visual[3], dataset.visual[2]])  # 2+ windows, a filled one
     np.testing.assert_array_equal(raw_scores(loaded, visual), raw_scores(model, visual))
     pytest.importorskip("onnxscript")
     from highlight_studio.model.onnx_export import export_scorer
@@ -124,9 +180,12 @@ def _folder(root: Path, anno: dict | None) -> Path:
     return root
 
 
-def test_fit_head_never_reads_labels_or_annotators(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("context", [0, 2])
+def test_fit_head_never_reads_labels_or_annotators(tmp_path: Path, capsys, context: int
+                                                   ) -> None:
     """The same features with labels, without anno.json, and with labels flipped and
-    annotator scores added give bit-identical heads: the teacher reads features only."""
+    annotator scores added give bit-identical heads: the teacher reads features only (with
+    and without temporal context)."""
     lengths = [15 + 4 * i for i in range(4)]
     labelled = {"protocol": "yth", "videos": {
         f"v{i}": {"domain": "d", "labels": [j % 2 for j in range(n)]}
@@ -144,14 +203,16 @@ def test_fit_head_never_reads_labels_or_annotators(tmp_path: Path, capsys) -> No
         folder = _folder(tmp_path / name, anno)
         out = tmp_path / f"{name}.safetensors"
         assert main(["fit-head", "--features", str(folder), "--init", str(start),
-                     "--out", str(out)]) == 0
+                     "--out", str(out), "--context", str(context)]) == 0
         heads.append(load_file(str(out)))
     for key in heads[0]:
         assert np.array_equal(heads[0][key], heads[1][key]), key
         assert np.array_equal(heads[0][key], heads[2][key]), key
     assert heads[0]["axis_head.weight"].any()  # fitted, so equality means something
+    assert ("axis_head.context_weight" in heads[0]) == bool(context)
     meta = read_meta(tmp_path / "labelled.safetensors")
     assert meta.config.axis_head == "ridge" and meta.diagnostics["ridge_head_teacher_corr"] > 0
+    assert meta.config.ridge_context == context
     # the body's weights are the start model's
     assert np.array_equal(heads[0]["visual.w.weight"], base.visual.w.weight.detach().numpy())
     assert main(["fit-head", "--features", str(tmp_path / "none"), "--init", str(start),

@@ -370,7 +370,9 @@ def test_train_command_on_feature_folder_and_resume(tmp_path: Path, capsys) -> N
     [], ["--axis-weight", "1"],
     ["--axis-weight", "1", "--axis-teacher", "joint_axis", "--visual-inputs", "visual+motion",
      "--axis-head", "linear"],
-    ["--axis-teacher", "joint_axis", "--visual-inputs", "visual+motion", "--axis-head", "ridge"]])
+    ["--axis-teacher", "joint_axis", "--visual-inputs", "visual+motion", "--axis-head", "ridge"],
+    ["--axis-teacher", "joint_axis", "--visual-inputs", "visual+motion", "--axis-head", "ridge",
+     "--ridge-context", "2"]])
 def test_train_command_never_reads_labels(tmp_path: Path, extra: list[str]) -> None:
     """The same folder with its labels, without anno.json, and with every label flipped trains
     bit-identical weights: nothing about the labels reaches training (the main-axis
@@ -410,6 +412,8 @@ def test_train_command_never_reads_labels(tmp_path: Path, extra: list[str]) -> N
         assert weights[0]["axis_head.weight"].any()
         assert np.array_equal(load_file(str(other))["axis_head.weight"],
                               weights[0]["axis_head.weight"])
+    if "--ridge-context" in extra:  # the neighbours' weights are fitted and kept too
+        assert weights[0]["axis_head.context_weight"].any()
 
 
 def test_axis_weight_is_recorded_and_changes_training(tmp_path: Path) -> None:

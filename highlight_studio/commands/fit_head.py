@@ -2,8 +2,8 @@
 closed form on a feature folder's label-free teacher targets.
 
     highlight-studio fit-head --features DIR --init MODEL --out OUT.safetensors
-        [--axis-teacher joint_axis] [--clip-readout activation] [--ridge 0.1] [--fp16]
-        [--overwrite]
+        [--axis-teacher joint_axis] [--clip-readout activation] [--ridge 0.1] [--context K]
+        [--fp16] [--overwrite]
 
 The model's weights stay as they are; the head (a linear scorer of each step's per-stream unit
 input, :mod:`highlight_studio.training.ridge_head`) is fitted on every clip of the folder and
@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how the model's curves are read (default: the model's own)")
     p.add_argument("--ridge", type=float, default=None,
                    help="ridge per training step (default 0.1, the measured setting)")
+    p.add_argument("--context", type=int, default=None,
+                   help="neighbours on each side whose mean input the head also reads "
+                        "(default: the model's, 0 for a model without a ridge head)")
     p.add_argument("--fp16", action="store_true", help="write the weights in float16")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run)
@@ -59,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     trained, meta = load_checkpoint(args.init)
     config = dataclasses.replace(trained.config, axis_head="ridge",
                                  axis_teacher=args.axis_teacher or trained.config.axis_teacher,
-                                 clip_readout=args.clip_readout or trained.config.clip_readout)
+                                 clip_readout=args.clip_readout or trained.config.clip_readout,
+                                 ridge_context=trained.config.ridge_context
+                                 if args.context is None else args.context)
     model = RASL(config)
     # Every weight but the previous head's (a linear head has other tensors).
     state = {k: v for k, v in trained.state_dict().items() if not k.startswith("axis_head.")}

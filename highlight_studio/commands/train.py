@@ -42,7 +42,8 @@ if TYPE_CHECKING:  # torch loads only when training runs, so `--help` stays inst
 
 log = logging.getLogger(__name__)
 # The options named after the RASLConfig field they set (unset: the start model's value).
-CONFIG_OPTIONS = ("clip_readout", "axis_weight", "visual_inputs", "axis_teacher", "axis_head")
+CONFIG_OPTIONS = ("clip_readout", "axis_weight", "visual_inputs", "axis_teacher", "axis_head",
+                  "ridge_context")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -89,6 +90,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="what the self-training term trains (default: the --init model's, else "
                         "activation); linear = a linear scorer of each step's unit input that "
                         "then gives the score (the best held out)")
+    p.add_argument("--ridge-context", type=int, default=None, metavar="K",
+                   help="with --axis-head ridge: the head also reads the mean input of each "
+                        "step's +-K neighbours (default: the --init model's, else 0; 3 held "
+                        "out best on yth-train)")
     p.add_argument("--log-every", type=int, default=d.log_every)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--profile", default=None, metavar="NAME",

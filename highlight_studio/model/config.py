@@ -55,7 +55,7 @@ _ABSENT_MEANS: dict[str, Any] = {"kpoint_selection": "hard", "kpoint_contrast": 
                                  "kpoint_space": "representation", "kpoint_weight": 1.0,
                                  "clip_readout": "activation", "axis_weight": 0.0,
                                  "visual_inputs": "visual", "axis_teacher": "main_axis",
-                                 "axis_head": "activation"}
+                                 "axis_head": "activation", "ridge_context": 0}
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,12 @@ class RASLConfig:
     # linear scorer of unit features fitted to the joint axis beat every parameter-free
     # baseline held out, where the activation did not (label_free_students.md, cross_fit.md).
     axis_head: str = "activation"
+    # The ridge head's temporal context: it also reads the mean of each step's per-stream unit
+    # input over its +-ridge_context neighbours (inside the scoring window), by a second
+    # weight vector fitted jointly in closed form. 0: the step alone (as before). Held out on
+    # yth-train, 3 neighbours beat the step alone on every seed
+    # (benchmarks/results/student_variants.md).
+    ridge_context: int = 0
 
     # --- inference ---------------------------------------------------------------------------
     # How a clip's curve is read from the model (training never looks at it). "activation":
@@ -205,6 +211,10 @@ class RASLConfig:
             weight = getattr(self, name)
             if not (math.isfinite(weight) and weight >= 0):
                 raise ModelError(f"{name} must be a finite number, 0 or more, not {weight}.")
+        if self.ridge_context < 0 or (self.ridge_context and self.axis_head != "ridge"):
+            raise ModelError(f"ridge_context must be 0 or more, and above 0 only with "
+                             f'axis_head="ridge", not {self.ridge_context} with '
+                             f"{self.axis_head!r}.")
         if self.axis_head == "linear" and self.axis_weight == 0:  # ridge is fitted, not trained
             raise ModelError('axis_head="linear" is trained by the self-training term only; '
                              "give it an axis_weight above 0.")

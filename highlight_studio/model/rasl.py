@@ -183,7 +183,8 @@ class RASL(nn.Module):
         if config.axis_head == "linear":
             self.axis_head = nn.Linear(config.visual_dim, 1)
         elif config.axis_head == "ridge":
-            self.axis_head = RidgeHead(config.visual_dim, config.visual_inputs)
+            self.axis_head = RidgeHead(config.visual_dim, config.visual_inputs,
+                                       config.ridge_context)
 
     def student(self, visual: torch.Tensor) -> torch.Tensor:
         """The axis head's score [B, N]: linear, of each step's L2-normalised visual input;

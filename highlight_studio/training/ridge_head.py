@@ -40,13 +40,26 @@ def unit_streams(x: np.ndarray, streams: np.ndarray) -> np.ndarray:
     return x * ((1.0 / norms) @ streams)
 
 
+def neighbour_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """Each row's mean over its +-``k`` neighbours along axis 0, itself included, truncated at
+    the ends: the numpy twin of the head's average pool (``count_include_pad=False``)."""
+    if k == 0 or len(x) == 0:
+        return x
+    total = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0)])
+    i = np.arange(len(x))
+    low, high = np.maximum(i - k, 0), np.minimum(i + k + 1, len(x))
+    return (total[high] - total[low]) / (high - low).reshape((-1,) + (1,) * (x.ndim - 1))
+
+
 def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PER_STEP
                    ) -> dict[str, float]:
     """Fit ``model``'s ridge head on every clip of ``dataset`` in place; returns what the
     checkpoint records of the fit (its ridge, and the in-sample correlation with the teacher).
 
     Clips whose teacher has no axis (all-zero targets) stay in, as zeros: the student learns
-    to leave featureless steps in the middle. Deterministic: no seed, no step order.
+    to leave featureless steps in the middle. Deterministic: no seed, no step order. With
+    ``ridge_context`` K, each step's input is its unit features next to their mean over its
+    +-K neighbours in the whole clip, and both weight vectors are one ridge solve.
     """
     config = model.config
     head = model.axis_head
@@ -63,7 +76,14 @@ def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PE
     if not ridge > 0:
         raise ModelError(f"The ridge must be above 0, not {ridge}.")
     streams = membership(dataset.stream_widths)
-    x = np.concatenate([unit_streams(v, streams) for v in dataset.visual])
+    context = config.ridge_context
+    if head.context != context:
+        raise ModelError(f"The head reads {head.context} neighbours, the config "
+                         f"{context}.")
+    units = [unit_streams(v, streams) for v in dataset.visual]
+    if context:
+        units = [np.concatenate([u, neighbour_mean(u, context)], axis=1) for u in units]
+    x = np.concatenate(units)
     y = np.concatenate([dataset.axis_target(i) for i in range(len(dataset))]).astype(np.float64)
     x_mean = x.mean(axis=0)
     centred = x - x_mean
@@ -74,9 +94,20 @@ def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PE
     spread = float(np.std(fitted) * np.std(y))
     agreement = float(np.mean((fitted - fitted.mean()) * (y - y.mean())) / spread) if spread \
         else 0.0
+    width = config.visual_dim
+
+    def put(buffer: torch.Tensor, values: np.ndarray) -> None:
+        buffer.copy_(torch.from_numpy(values.astype(np.float32)))
+
     with torch.no_grad():
         head.streams.copy_(torch.from_numpy(streams))
-        head.mean.copy_(torch.from_numpy(x_mean.astype(np.float32)))
-        head.weight.copy_(torch.from_numpy(weight.astype(np.float32)))
-    return {"ridge_head_ridge_per_step": float(ridge), "ridge_head_steps": float(len(x)),
-            "ridge_head_teacher_corr": agreement}
+        put(head.mean, x_mean[:width])
+        put(head.weight, weight[:width])
+        if context:
+            put(head.context_mean, x_mean[width:])
+            put(head.context_weight, weight[width:])
+    record = {"ridge_head_ridge_per_step": float(ridge), "ridge_head_steps": float(len(x)),
+              "ridge_head_teacher_corr": agreement}
+    if context:
+        record["ridge_head_context"] = float(context)
+    return record
