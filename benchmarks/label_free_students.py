@@ -61,6 +61,11 @@ def z(s: np.ndarray) -> np.ndarray:
     return (s - s.mean()) / (s.std() + 1e-12)
 
 
+def z_target(t: np.ndarray) -> np.ndarray:
+    """A clip's teacher as a student's target: z-scored, or zeros where it is flat."""
+    return z(t) if np.std(t) > 0 else np.zeros(len(t))
+
+
 def joint(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([x / (norm(x).mean() + 1e-9) for x in parts], axis=1)
 
@@ -209,8 +214,8 @@ def main() -> None:
                 x_mean = x.mean(0)
                 xc = x - x_mean
                 gram = xc.T @ xc + args.ridge * len(x) * np.eye(x.shape[1])
-                y = np.stack([np.concatenate([z(t[n]) if np.std(t[n]) > 0 else np.zeros(len(t[n]))
-                                              for n in fit]) for t in targets.values()], 1)
+                y = np.stack([np.concatenate([z_target(t[n]) for n in fit])
+                              for t in targets.values()], 1)
                 weights = np.linalg.solve(gram, xc.T @ (y - y.mean(0)))
                 for j, teacher in enumerate(targets):
                     student = {n: (features(n) - x_mean) @ weights[:, j] for n in apply}

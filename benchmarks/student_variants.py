@@ -52,6 +52,7 @@ from label_free_students import (
     split_halves,
     unit,
     z,
+    z_target,
 )
 from rasl_experiments import DATA, RESULTS, device_name
 
@@ -60,25 +61,10 @@ from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.fileio import atomic_write_text
 from highlight_studio.model.config import BENCHMARK_WINDOW
 from highlight_studio.model.windows import inference_windows
+from highlight_studio.training.ridge_head import neighbour_mean
 
 Scores = dict[str, np.ndarray]
 RIDGE = 0.1
-
-
-def zt(t: np.ndarray) -> np.ndarray:
-    """A clip's teacher as a target: z-scored, or zeros where it is flat."""
-    return z(t) if np.std(t) > 0 else np.zeros(len(t))
-
-
-def box(x: np.ndarray, k: int) -> np.ndarray:
-    """Mean over each step's +-k neighbours (itself included; truncated at the clip's ends)."""
-    if k == 0:
-        return x
-    c = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, 0)])
-    i = np.arange(len(x))
-    lo, hi = np.maximum(i - k, 0), np.minimum(i + k + 1, len(x))
-    count = (hi - lo).reshape((-1,) + (1,) * (x.ndim - 1))
-    return (c[hi] - c[lo]) / count
 
 
 def ridge_fit(xs: list[np.ndarray], ys: list[np.ndarray], ridge: float,
@@ -115,7 +101,7 @@ class Bench:
 
     def context(self, k: int) -> dict[str, np.ndarray]:
         if k not in self._context:
-            self._context[k] = {n: np.concatenate([self.u[n], box(self.u[n], k)], 1)
+            self._context[k] = {n: np.concatenate([self.u[n], neighbour_mean(self.u[n], k)], 1)
                                 for n in self.names}
         return self._context[k]
 
@@ -126,7 +112,7 @@ class Bench:
         xs = [f(n) for n in fit]
         if centred:
             xs = [x - x.mean(0) for x in xs]
-        mean, w = ridge_fit(xs, [zt(teacher[n]) for n in fit], ridge)
+        mean, w = ridge_fit(xs, [z_target(teacher[n]) for n in fit], ridge)
         return {n: (f(n) - mean) @ w for n in apply}
 
     def context_windowed(self, teacher: dict[str, np.ndarray], fit: list[str],
@@ -134,7 +120,7 @@ class Bench:
         """``context k`` fitted the same (whole clips), scored as the model scores: in the
         repeat-filled ``window``-step pieces of ``inference_windows``, the neighbours' mean
         taken inside each window. By linearity the score is u.w1 + box_k(u.w2)."""
-        mean, w = ridge_fit([self.context(k)[n] for n in fit], [zt(teacher[n]) for n in fit],
+        mean, w = ridge_fit([self.context(k)[n] for n in fit], [z_target(teacher[n]) for n in fit],
                             RIDGE)
         half = len(w) // 2
         out = {}
@@ -143,7 +129,7 @@ class Bench:
             near = (self.u[n] - mean[half:]) @ w[half:]
             score = np.zeros(len(own))
             for piece, idx in inference_windows(len(own), window):
-                filled = own[idx] + box(near[idx], k)
+                filled = own[idx] + neighbour_mean(near[idx], k)
                 score[piece] = filled[: piece.stop - piece.start]
             out[n] = score
         return out
@@ -151,7 +137,7 @@ class Bench:
     def clusters(self, teacher: dict[str, np.ndarray], fit: list[str], apply: list[str],
                  k: int, seed: int, shrunk: bool) -> Scores:
         owner, centres = kmeans_centres(np.stack([self.describe[n] for n in fit]), k, seed)
-        ys = {n: zt(teacher[n]) for n in fit}
+        ys = {n: z_target(teacher[n]) for n in fit}
         g_mean, g_w = ridge_fit([self.u[n] for n in fit], [ys[n] for n in fit], RIDGE)
         out = {}
         for c in range(k):
@@ -188,7 +174,7 @@ class Bench:
         base = self.linear(self.u, self.vmaxis, fit, apply)
         rows["base"] = base
         for k in (1, 2, 3):
-            rows[f"smooth {k}"] = {n: box(s, k) for n, s in base.items()}
+            rows[f"smooth {k}"] = {n: neighbour_mean(s, k) for n, s in base.items()}
         for r in (0.01, 0.03, 0.3):
             rows[f"base ridge {r}"] = self.linear(self.u, self.vmaxis, fit, apply, r)
         rows["teacher vmaaxis"] = self.linear(self.u, self.vmaaxis, fit, apply)
@@ -206,9 +192,10 @@ class Bench:
                                                          apply)
         rows[f"context 3, in {BENCHMARK_WINDOW}-step windows"] = self.context_windowed(
             self.vmaxis, fit, apply, 3, BENCHMARK_WINDOW)
-        rows["context 3, smooth 1"] = {n: box(s, 1) for n, s in rows["context 3"].items()}
+        rows["context 3, smooth 1"] = {n: neighbour_mean(s, 1)
+                                       for n, s in rows["context 3"].items()}
         rows["context 1+3"] = self.linear(
-            lambda n: np.concatenate([self.context(1)[n], box(self.u[n], 3)], 1),
+            lambda n: np.concatenate([self.context(1)[n], neighbour_mean(self.u[n], 3)], 1),
             self.vmaxis, fit, apply)
         teacher = self.vmaxis
         for r in (1, 2, 3):
