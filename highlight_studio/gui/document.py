@@ -207,7 +207,7 @@ class ClipSession:
         self.analysis: Analysis | None = None  # the curve shown (the adapted one, with feedback)
         self.history: History | None = None  # None until the clip's first analysis arrives
         self.checkpoint: str | None = None  # the model the history's edits were made on
-        self.options = options  # the current state's; before any clip, the next one's defaults
+        self._next_options = options  # what the next clip starts from while none is edited
         self.marks: tuple[float | None, float | None] = (None, None)  # pending in and out
         self._observers: list[Observer] = []
 
@@ -220,8 +220,15 @@ class ClipSession:
     def state(self) -> EditState | None:
         return None if self.history is None else self.history.state
 
+    @property
+    def options(self) -> SegmentOptions:
+        """The edited state's options; while no clip is edited, the next one's defaults."""
+        return self._next_options if self.history is None else self.history.state.options
+
     def open(self, clip: Path) -> None:
-        """Another clip: no curve and no edits until its analysis arrives."""
+        """Another clip: no curve and no edits until its analysis arrives; it starts from
+        the options the last one ended with."""
+        self._next_options = self.options
         self.clip, self.analysis, self.history = clip, None, None
 
     def holds_edits_of(self, clip: Path, checkpoint: str | None) -> bool:
@@ -234,12 +241,11 @@ class ClipSession:
         ``checkpoint``; the caller shows it with :meth:`notify` once its views are ready."""
         self.history = History(state)
         self.checkpoint = checkpoint
-        self.options = state.options
 
     def set_options(self, options: SegmentOptions) -> None:
         """The options the next clip starts from, while no clip is being edited."""
         if self.history is None:
-            self.options = options
+            self._next_options = options
 
     def push(self, state: EditState, merge: str | None = None,
              focus: Sequence[int] | None = None) -> None:
@@ -266,6 +272,5 @@ class ClipSession:
         """Tell the observers the state changed (nothing to tell before a history exists)."""
         if self.history is None:
             return
-        self.options = self.history.state.options
         for observer in self._observers:
             observer(focus)

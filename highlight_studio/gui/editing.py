@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from .options_panel import OptionsPanel
     from .preview import Preview
     from .segment_table import SegmentTable
-    from .settings import Settings
 
 STATUS_MS = 5000  # how long an editing hint stays in the status bar
 
@@ -34,7 +33,6 @@ class SegmentEditing:
     """Editing gestures and keys; the window supplies the attributes annotated here."""
 
     session: doc.ClipSession
-    settings: Settings
     preview: Preview
     curve: CurveView
     options: OptionsPanel

@@ -139,10 +139,6 @@ class MainWindow(SegmentEditing, QMainWindow):
 
     # --- the open clip and the jobs, read-only (they live in the session and the slots) ----
     @property
-    def clip(self) -> Path | None:
-        return self.session.clip
-
-    @property
     def analysis(self) -> Analysis | None:
         return self.session.analysis
 
@@ -592,20 +588,21 @@ class MainWindow(SegmentEditing, QMainWindow):
     # --- export, help ---------------------------------------------------------------------------
     @Slot()
     def export_dialog(self) -> None:
-        if self.history is None or self.analysis is None or self.exports.busy:
+        analysis = self.session.analysis
+        if self.session.history is None or analysis is None or self.exports.busy:
             return
-        folder = Path(self.settings.last_folder or self.analysis.path.parent)
-        dialog = ExportDialog(self.analysis.path, folder, self)
+        folder = Path(self.settings.last_folder or analysis.path.parent)
+        dialog = ExportDialog(analysis.path, folder, self)
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             self.start_export(dialog.request())
 
     def start_export(self, request: ExportRequest) -> None:
         """Write ``request`` on a worker thread; progress and Cancel share the status bar."""
-        assert self.history is not None and self.analysis is not None
-        state = self.history.state
+        analysis, history = self.session.analysis, self.session.history
+        assert history is not None and analysis is not None
+        state = history.state
         segments = state.included if request.included_only else state.segments
-        self.exports.start(
-            export_job(request, self.analysis.info, self.analysis.model_name, segments))
+        self.exports.start(export_job(request, analysis.info, analysis.model_name, segments))
         self._eta = EtaClock()
         self.stage_label.setText(f"Exporting {', '.join(r.format for r in request.all)}…")
         self.stage_label.setToolTip("")  # an earlier export's notes

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QRectF, QTimer, Slot
 
 from .. import media
 from ..events import CancelToken
-from .workers import Job, RetiredJobs
+from .workers import Job, JobSlot, RetiredJobs
 
 log = logging.getLogger(__name__)
 THUMB_HEIGHT = 54  # decoded pixels; the row is drawn at its widget height
@@ -58,7 +58,8 @@ class ThumbnailStrip(QObject):
         self._grid = 1.0  # decoded times are snapped to this grid so they can be reused
         self._cache: dict[float, np.ndarray] = {}
         self._items: list[pg.ImageItem] = []
-        self._job: Job | None = None
+        self._slot = JobSlot(None, self._on_batch, self._on_error, None, self)
+        self._slot.ended.connect(self._on_job_ended)
         self._retired = RetiredJobs()
         self._job_times: set[float] = set()  # what the running job was asked for
         self._pending: list[float] = []
@@ -71,18 +72,19 @@ class ThumbnailStrip(QObject):
 
     @property
     def job(self) -> Job | None:
-        return self._job
+        return self._slot.job
 
     def cached_count(self) -> int:
         return len(self._cache)
 
     def is_idle(self) -> bool:
         """Nothing decoding and no layout pending: every visible slot has its own frame."""
-        return self._job is None and not self._timer.isActive()
+        return not self._slot.busy and not self._timer.isActive()
 
     def busy_threads(self) -> int:
         """Decoding threads still alive, including cancelled ones winding down."""
-        return len(self._retired) + (self._job is not None and self._job.is_running())
+        job = self._slot.job
+        return len(self._retired) + (job is not None and job.is_running())
 
     def set_clip(self, path: Path, duration: float, width: int, height: int, step: float
                  ) -> None:
@@ -104,9 +106,9 @@ class ThumbnailStrip(QObject):
         """Stop decoding for the current clip without waiting (a new clip is coming)."""
         self._timer.stop()
         self._pending = []
-        if self._job is not None:
-            self._retired.retire(self._job)
-            self._job = None
+        job = self._slot.release()
+        if job is not None:
+            self._retired.retire(job)
 
     def shutdown(self) -> None:
         """Window close: cancel everything and wait for every decoding thread."""
@@ -155,23 +157,17 @@ class ThumbnailStrip(QObject):
     def _request(self, times: list[float]) -> None:
         if not times or self._path is None:
             return
-        if self._job is not None and self._job.is_running():
+        if self._slot.busy:
             if set(times) <= self._job_times:
                 return  # the running job will deliver them (batches arrive one by one)
             self._pending = times  # the view moved on: start over when the current job ends
-            self._job.cancel()
+            self._slot.cancel()
             return
         self._job_times = set(times)
-        self._job = Job(decode_job(self._frames_at, self._path, times, self._size))
-        self._job.worker.result.connect(self._on_batch)
-        self._job.worker.error.connect(self._on_error)
-        self._job.thread.finished.connect(self._on_job_ended)
-        self._job.start()
+        self._slot.start(decode_job(self._frames_at, self._path, times, self._size))
 
     @Slot(object)
     def _on_batch(self, batch: list[tuple[float, np.ndarray]]) -> None:
-        if self._job is None or self.sender() is not self._job.worker:
-            return  # queued by a job stopped for another clip
         for t, image in batch:
             self._cache[self._snap(t)] = np.ascontiguousarray(image)
         for old in list(self._cache)[:max(0, len(self._cache) - MAX_CACHED)]:
@@ -186,10 +182,6 @@ class ThumbnailStrip(QObject):
 
     @Slot()
     def _on_job_ended(self) -> None:
-        if self._job is None or self.sender() is not self._job.thread:
-            return  # a retired job: RetiredJobs reaps it
-        self._job.thread.wait()
-        self._job = None
         pending, self._pending = self._pending, []
         pending = [t for t in pending if t not in self._cache]
         if pending:

@@ -488,8 +488,7 @@ class TrainingPanel(QWidget):
 
     @Slot()
     def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+        if self.runs.cancel():
             self.status.setText("Cancelling…")
 
     @property
@@ -498,7 +497,7 @@ class TrainingPanel(QWidget):
         return self.runs.job
 
     def is_running(self) -> bool:
-        return self.job is not None
+        return self.runs.busy
 
     def _on_progress(self, event: Progress) -> None:
         self.status.setText(self._eta.describe(event))

@@ -105,7 +105,8 @@ class Job:
 class JobSlot(QObject):
     """The one job of a kind a view runs (the analysis, an export, a training run).
 
-    It starts the job with the view's four handlers connected, passes on only the signals of
+    It starts the job with the view's handlers connected (None: the view ignores that
+    signal), passes on only the signals of
     the job it holds now (a job let go for another clip may still deliver what it queued),
     and when that job's thread ends, joins it, lets it go and emits ``ended``. Written once
     here so no view repeats the sender check or the join.
@@ -113,11 +114,13 @@ class JobSlot(QObject):
 
     ended = Signal()  # the held job's thread has ended and been joined; the slot is free
 
-    def __init__(self, on_progress: Callable[[Progress], None],
+    def __init__(self, on_progress: Callable[[Progress], None] | None,
                  on_result: Callable[[object], None], on_error: Callable[[str, str], None],
-                 on_cancelled: Callable[[], None], parent: QObject | None = None) -> None:
+                 on_cancelled: Callable[[], None] | None, parent: QObject | None = None
+                 ) -> None:
         super().__init__(parent)
-        self._handlers = (on_progress, on_result, on_error, on_cancelled)
+        self._on_progress, self._on_result = on_progress, on_result
+        self._on_error, self._on_cancelled = on_error, on_cancelled
         self.job: Job | None = None
 
     @property
@@ -162,23 +165,23 @@ class JobSlot(QObject):
 
     @Slot(object)
     def _progress(self, event: Progress) -> None:
-        if self._current():
-            self._handlers[0](event)
+        if self._current() and self._on_progress is not None:
+            self._on_progress(event)
 
     @Slot(object)
     def _result(self, item: object) -> None:
         if self._current():
-            self._handlers[1](item)
+            self._on_result(item)
 
     @Slot(str, str)
     def _error(self, message: str, details: str) -> None:
         if self._current():
-            self._handlers[2](message, details)
+            self._on_error(message, details)
 
     @Slot()
     def _cancelled(self) -> None:
-        if self._current():
-            self._handlers[3]()
+        if self._current() and self._on_cancelled is not None:
+            self._on_cancelled()
 
     @Slot()
     def _finished(self) -> None:
