@@ -85,6 +85,7 @@ class MediaInfo:
     is_vfr: bool  # frame intervals vary by more than a small tolerance
     truncated: bool = False  # the file ends before its index says; duration is what is there
     pixel_aspect: Fraction = Fraction(1)  # width / height of one pixel as shown (HDV: 4/3)
+    tape_name: str | None = None  # the tape (reel) a camera named (MOV); an EDL conforms by it
 
     @property
     def display_width(self) -> int:
@@ -369,6 +370,7 @@ def _probe_open(container: av.container.InputContainer, path: Path) -> MediaInfo
         audio_rate=audio.rate if audio is not None else None,
         audio_channels=audio.channels if audio is not None else None,
         start_timecode=_timecode(container),
+        tape_name=_tape_name(container),
         start_time=float(first_pts * tb),
         video_codec=stream.codec_context.name,
         is_vfr=timing.is_vfr,
@@ -511,6 +513,14 @@ def _varies(stamps: Sequence[int]) -> bool:
     typical = float(np.median(intervals))
     spread = float(np.max(np.abs(intervals - typical)))
     return spread > max(1.0, _VFR_TOLERANCE * typical)
+
+
+def _tape_name(container: av.container.InputContainer) -> str | None:
+    """The tape (reel) name a camera stored with the clip (a MOV timecode track), if any."""
+    for stream in (*container.streams.data, *container.streams.video):
+        if stream.metadata.get("reel_name"):
+            return stream.metadata["reel_name"].strip() or None
+    return container.metadata.get("reel_name") or None
 
 
 def _timecode(container: av.container.InputContainer) -> str | None:
@@ -778,17 +788,3 @@ def comment_tag(path: str | Path) -> str | None:
             return container.metadata.get("comment") or None
     except (av.error.FFmpegError, OSError, ValueError):
         return None
-
-
-def tape_name(path: str | Path) -> str | None:
-    """The tape (reel) name a camera stored with the clip (a MOV timecode track), if any.
-
-    :class:`MediaInfo` does not carry it; only an EDL needs it, to conform by tape name."""
-    try:
-        with open_clip(path) as container:
-            for stream in (*container.streams.data, *container.streams.video):
-                if stream.metadata.get("reel_name"):
-                    return stream.metadata["reel_name"].strip() or None
-            return container.metadata.get("reel_name") or None
-    except (av.error.FFmpegError, OSError):
-        return None  # probe() has already said what is wrong with an unreadable clip

@@ -41,8 +41,7 @@ def step_start(k: int | np.ndarray, step_seconds: float) -> float | np.ndarray:
 def step_end(k: int | np.ndarray, step_seconds: float, duration: float) -> float | np.ndarray:
     """When step ``k`` ends (exclusive), in seconds: the next step's start, or the clip's end
     for its last, partial step."""
-    return np.minimum((k + 1) * step_seconds, duration) if isinstance(k, np.ndarray) \
-        else min((k + 1) * step_seconds, duration)
+    return np.minimum((k + 1) * step_seconds, duration)
 
 
 def first_step_from(t: float | np.ndarray, step_seconds: float) -> int | np.ndarray:

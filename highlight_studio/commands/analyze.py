@@ -259,8 +259,8 @@ def run(args: argparse.Namespace) -> int:
         from .analyze_cluster import run_cluster
 
         return run_cluster(args, clips)
+    outputs = batch_outputs(clips, args.json_dir, args.csv_dir)
     if args.skip_done:
-        outputs = batch_outputs(clips, args.json_dir, args.csv_dir)
         todo = [clip for clip in clips if not outputs_done(outputs[clip])]
         if len(todo) < len(clips):
             print(f"{len(clips) - len(todo)} of {len(clips)} clips skipped: their outputs "
@@ -269,17 +269,18 @@ def run(args: argparse.Namespace) -> int:
             return 0
         clips = todo
     if batch:
-        return run_batch(args, clips)
-    return run_one(args, clips[0])
+        return run_batch(args, clips, outputs)
+    return run_one(args, clips[0], outputs[clips[0]])
 
 
-def run_one(args: argparse.Namespace, clip: Path) -> int:
+def run_one(args: argparse.Namespace, clip: Path, dirs: tuple[Path | None, Path | None]
+            ) -> int:
+    """One clip; ``dirs``: its outputs in --json-dir / --csv-dir (see :func:`batch_outputs`)."""
     from ..scoring import load_analyzer
 
     options = segment_options_from_args(args)
     # Catch path mistakes before the model runs, not after minutes of analysis.
     check_outputs({"--json": args.json, "--csv": args.csv}, sources=(clip,))
-    dirs = batch_outputs([clip], args.json_dir, args.csv_dir)[clip]
     profile = read_profile_arg(args.profile)
     analyzer = load_analyzer(args.checkpoint, device=args.device,
                              backbone_weights=args.backbone_weights)
@@ -323,7 +324,8 @@ class _BatchBar:
         self._bar.close()
 
 
-def run_batch(args: argparse.Namespace, clips: list[Path]) -> int:
+def run_batch(args: argparse.Namespace, clips: list[Path],
+              outputs: dict[Path, tuple[Path | None, Path | None]]) -> int:
     """Every clip with one loaded model; failures are reported and the batch goes on.
 
     On ONNX Runtime two files are in flight (the session is shared; each file has its decode
@@ -334,7 +336,6 @@ def run_batch(args: argparse.Namespace, clips: list[Path]) -> int:
     from ..scoring import load_analyzer
 
     options = segment_options_from_args(args)
-    outputs = batch_outputs(clips, args.json_dir, args.csv_dir)
     profile = read_profile_arg(args.profile)
     started = time.perf_counter()
     analyzer = load_analyzer(args.checkpoint, device=args.device,

@@ -27,7 +27,7 @@ from pathlib import Path
 from ..errors import ExportError
 from ..events import CancelToken, Progress
 from ..fileio import atomic_write_text, make_folder, remove_folders
-from ..media import MediaInfo, tape_name
+from ..media import MediaInfo
 from ..segments import Segment
 from .cuts import CutOptions, CutResult, cut_clips, output_name
 from .segment_list import segments_csv, segments_json
@@ -54,7 +54,7 @@ class Selection:
 
     @cached_property
     def timeline(self) -> Timeline:
-        return build_timeline(self.info, self.segments, tape=tape_name(self.info.path))
+        return build_timeline(self.info, self.segments, tape=self.info.tape_name)
 
 
 # A writer yields Progress and each file it has put in place (a Path, or a CutResult).

@@ -214,13 +214,20 @@ class _SharedEmbedding:
             return self._count
 
     def embed(self, batch: _Batch, stop: CancelToken) -> None:
-        for lo in range(0, len(batch.frames), CPU_SLICE):  # stop checked between slices
-            stop.raise_if_cancelled()
-            frames = batch.frames[lo:lo + CPU_SLICE]
-            at = batch.start + lo
-            self._visual[at:at + len(frames)] = self._backbone.embed(frames)
+        _embed_into(self._visual, self._backbone, batch, CPU_SLICE, stop.raise_if_cancelled)
         with self._lock:
             self._count += len(batch.frames)
+
+
+def _embed_into(visual: np.ndarray, backbone: Backbone | FrameEmbedder, batch: _Batch,
+                piece: int, check: Callable[[], None]) -> None:
+    """Embed ``batch`` into its rows of ``visual`` ``piece`` frames at a time, calling
+    ``check`` (which raises to cancel) before each piece."""
+    for lo in range(0, len(batch.frames), piece):
+        check()
+        frames = batch.frames[lo:lo + piece]
+        at = batch.start + lo
+        visual[at:at + len(frames)] = backbone.embed(frames)
 
 
 def _cores() -> int:
@@ -410,11 +417,7 @@ def extract_features(
                 # On a CPU a batch takes a second or more; embedding it in slices with a check
                 # between them keeps Cancel under a second. A GPU takes the batch whole.
                 piece = CPU_SLICE if backbone.device == "cpu" else len(item.frames)
-                for lo in range(0, len(item.frames), piece):
-                    check_cancel(cancel)
-                    frames = item.frames[lo:lo + piece]
-                    at = item.start + lo
-                    visual[at:at + len(frames)] = backbone.embed(frames)
+                _embed_into(visual, backbone, item, piece, lambda: check_cancel(cancel))
                 own += len(item.frames)
                 reported = own + (shared.count if shared else 0)
                 yield Progress(STAGE, reported, n_steps, "steps")

