@@ -61,7 +61,7 @@ from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.fileio import atomic_write_text
 from highlight_studio.model.config import BENCHMARK_WINDOW
 from highlight_studio.model.windows import inference_windows
-from highlight_studio.training.ridge_head import neighbour_mean
+from highlight_studio.training.ridge_head import neighbour_mean, ridge_solve
 
 Scores = dict[str, np.ndarray]
 RIDGE = 0.1
@@ -69,18 +69,8 @@ RIDGE = 0.1
 
 def ridge_fit(xs: list[np.ndarray], ys: list[np.ndarray], ridge: float,
               prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Closed-form ridge (``ridge`` per step) of the rows of ``xs`` on ``ys``; the penalty pulls
-    the weights toward ``prior`` (zero by default). Returns (input mean, weights)."""
-    x = np.concatenate(xs)
-    y = np.concatenate(ys)
-    mean = x.mean(0)
-    xc = x - mean
-    gram = xc.T @ xc
-    gram[np.diag_indices_from(gram)] += ridge * len(x)
-    rhs = xc.T @ (y - y.mean())
-    if prior is not None:
-        rhs += ridge * len(x) * prior
-    return mean, np.linalg.solve(gram, rhs)
+    """:func:`ridge_solve` of the clips' rows ``xs`` on their targets ``ys``."""
+    return ridge_solve(np.concatenate(xs), np.concatenate(ys), ridge, prior)
 
 
 class Bench:

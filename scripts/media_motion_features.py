@@ -25,7 +25,7 @@ from highlight_studio.features.extract import ClipFeatures, extract_features
 from highlight_studio.features.motion import DEFAULT_MOTION
 from highlight_studio.features.onnx_runtime import torch_free_backbone
 from highlight_studio.model.description import read_meta
-from highlight_studio.training.finetune import find_videos
+from highlight_studio.training.inputs import find_videos
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,12 +15,12 @@ from safetensors.numpy import load_file
 from scipy.stats import spearmanr
 
 from highlight_studio.cli import main
-from highlight_studio.errors import ModelError
+from highlight_studio.errors import DatasetError, ModelError
 from highlight_studio.model.checkpoint import load_checkpoint, save_checkpoint
 from highlight_studio.model.config import RASLConfig
 from highlight_studio.model.description import CheckpointMeta, read_meta
 from highlight_studio.model.inference import raw_scores
-from highlight_studio.model.rasl import RASL
+from highlight_studio.model.rasl import RASL, with_config
 from highlight_studio.model.ridge_head import RidgeHead
 from highlight_studio.training.datasets import FeatureDataset, joint_axis_targets
 from highlight_studio.training.ridge_head import (
@@ -61,9 +61,7 @@ def _dataset(seed: int, n_clips: int, noise: float = 0.2
         clips[f"c{i}"] = (np.concatenate([visual, motion], axis=1), None)
         targets[f"c{i}"] = joint_axis_targets([visual, motion])
         excitement[f"c{i}"] = excite
-    dataset = FeatureDataset(clips, targets, "joint_axis")
-    dataset.stream_widths = (V, M)
-    return dataset, excitement
+    return FeatureDataset(clips, targets, "joint_axis", (V, M)), excitement
 
 
 def test_each_stream_is_normalised_on_its_own() -> None:
@@ -134,6 +132,26 @@ def test_ridge_context_needs_the_ridge_head() -> None:
         dataclasses.replace(CONFIG, ridge_context=-1)
     assert RASLConfig.from_dict({k: v for k, v in CONFIG.to_dict().items()
                                  if k != "ridge_context"}).ridge_context == 0
+
+
+def test_a_start_model_takes_a_new_ridge_head_and_keeps_its_other_weights() -> None:
+    torch.manual_seed(0)
+    start = RASL(dataclasses.replace(CONFIG, axis_head="activation", axis_teacher="main_axis"))
+    switched = with_config(start, CONTEXT)
+    assert isinstance(switched.axis_head, RidgeHead) and switched.axis_head.context == 2
+    assert not switched.axis_head.fitted  # a new head, fitted afterwards
+    kept = {k: v for k, v in start.state_dict().items() if not k.startswith("axis_head.")}
+    for key, value in kept.items():
+        assert torch.equal(switched.state_dict()[key], value), key
+    with pytest.raises(ModelError, match=r"do not fit the changed settings \(proj_dim"):
+        with_config(RASL(CONFIG), dataclasses.replace(CONFIG, proj_dim=8))
+
+
+def test_the_streams_must_make_up_the_rows() -> None:
+    rows = np.zeros((5, V + M), np.float32)
+    with pytest.raises(DatasetError, match="do not make"):
+        FeatureDataset({"c": (rows, None)}, stream_widths=(V, M + 1))
+    assert FeatureDataset({"c": (rows, None)}).stream_widths == (V + M,)
 
 
 def test_the_fit_refuses_another_teacher_or_layout() -> None:

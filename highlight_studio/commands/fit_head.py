@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..features.corpus import read_description
     from ..model.checkpoint import load_checkpoint, save_checkpoint
     from ..model.description import check_compatible
-    from ..model.rasl import RASL
+    from ..model.rasl import with_config
     from ..training.datasets import FeatureDataset
     from ..training.ridge_head import RIDGE_PER_STEP, fit_ridge_head
 
@@ -65,19 +65,14 @@ def run(args: argparse.Namespace) -> int:
                                  clip_readout=args.clip_readout or trained.config.clip_readout,
                                  ridge_context=trained.config.ridge_context
                                  if args.context is None else args.context)
-    model = RASL(config)
-    # Every weight but the previous head's (a linear head has other tensors).
-    state = {k: v for k, v in trained.state_dict().items() if not k.startswith("axis_head.")}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("axis_head.") for k in missing):
-        raise ModelError(f"{args.init}: its weights do not fit its own config.")
+    model = with_config(trained, config)
     made_by = read_description(args.features)
     if made_by and made_by.get("backbone_id"):  # a folder made from clips says by what
         check_compatible(meta, str(made_by["backbone_id"]), config.visual_dim,
                          float(made_by.get("step_seconds") or 0.0))
     dataset = FeatureDataset.from_benchmark(args.features, config.visual_inputs,
                                             config.axis_teacher)
-    fit = fit_ridge_head(model, dataset, args.ridge or RIDGE_PER_STEP)
+    fit = fit_ridge_head(model, dataset, RIDGE_PER_STEP if args.ridge is None else args.ridge)
     fitted = dataclasses.replace(
         meta, config=config, diagnostics={**meta.diagnostics, **fit},
         training_data={**meta.training_data,

@@ -34,7 +34,7 @@ from ..model.loss_terms import TERM_NAMES
 from ..training.from_decisions import decisions_request
 from ..training.inputs import ClipInfo
 from ..training.options import TrainOptions
-from ..training.runs import DEFAULT_STEP, FineTuneRequest, FineTuneResult
+from ..training.runs import DEFAULT_STEP, FineTuneRequest, FineTuneResult, start_inputs
 from .common import read_profile_arg
 
 if TYPE_CHECKING:  # torch loads only when training runs, so `--help` stays instant
@@ -147,10 +147,8 @@ def _events(args: argparse.Namespace, request: FineTuneRequest) -> Iterator[obje
     from ..training.datasets import FeatureDataset
 
     start = request.start
-    inputs = args.visual_inputs or (read_meta(start).config.visual_inputs if start else "visual")
-    if start and inputs != read_meta(start).config.visual_inputs:
-        raise ModelError(f"{start} reads {read_meta(start).config.visual_inputs!r} inputs; it "
-                         f"cannot continue on {inputs!r} (train a new model instead).")
+    inputs = start_inputs(start, args.visual_inputs) if start else (args.visual_inputs
+                                                                    or "visual")
     teacher = args.axis_teacher or (read_meta(start).config.axis_teacher if start
                                     else "main_axis")
     dataset = FeatureDataset.from_benchmark(args.features, inputs, teacher)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ModelError
 from .config import RASLConfig
 from .ridge_head import RidgeHead
 
@@ -228,3 +229,26 @@ class RASL(nn.Module):
             return self.student(visual)
         _, _, _, logit, s = self.visual.encode(self.visual.prepare(visual))
         return logit if self.config.rank_by_logit else s
+
+
+def with_config(model: RASL, config: RASLConfig) -> RASL:
+    """``model``'s weights under ``config``. Where ``config`` changes the axis head's kind or
+    its context, the head starts anew (a ridge head is fitted afterwards, never carried
+    over); any other setting that changes the weights' shapes is refused, since the start
+    model's weights would not fit."""
+    if config == model.config:
+        return model
+    changed = RASL(config)
+    state = model.state_dict()
+    old = model.config
+    if (config.axis_head, config.ridge_context) != (old.axis_head, old.ridge_context):
+        fresh = changed.state_dict()
+        state = {**{k: v for k, v in state.items() if not k.startswith("axis_head.")},
+                 **{k: v for k, v in fresh.items() if k.startswith("axis_head.")}}
+    try:
+        changed.load_state_dict(state)
+    except RuntimeError as exc:
+        differ = sorted(k for k, v in config.to_dict().items() if v != old.to_dict()[k])
+        raise ModelError(f"The start model's weights do not fit the changed settings "
+                         f"({', '.join(differ)}); start a new model to change them.") from exc
+    return changed

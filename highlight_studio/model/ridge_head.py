@@ -22,8 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import VISUAL_INPUTS
-
 
 class RidgeHead(nn.Module):
     """score = (per-stream unit input - mean) . weight, one value per step; with context K,
@@ -32,7 +30,7 @@ class RidgeHead(nn.Module):
 
     def __init__(self, visual_dim: int, visual_inputs: str, context: int = 0) -> None:
         super().__init__()
-        n_streams = VISUAL_INPUTS.index(visual_inputs) + 1  # "visual": 1, "visual+motion": 2
+        n_streams = len(visual_inputs.split("+"))  # "visual": 1, "visual+motion": 2
         self.context = int(context)
         # Unfitted: every column its own stream's, scores all zero (a flat curve, never noise).
         self.register_buffer("streams", torch.zeros(n_streams, visual_dim))

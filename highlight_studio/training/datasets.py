@@ -69,9 +69,11 @@ class FeatureDataset:
 
     def __init__(self, clips: Mapping[str, tuple[np.ndarray, np.ndarray | None]],
                  teacher_targets: Mapping[str, np.ndarray] | None = None,
-                 axis_teacher: str = "main_axis") -> None:
+                 axis_teacher: str = "main_axis",
+                 stream_widths: tuple[int, ...] | None = None) -> None:
         """``teacher_targets`` (one float32 [N] per clip, named ``axis_teacher``) replace the
-        main axis of the visual input as the self-training term's targets."""
+        main axis of the visual input as the self-training term's targets. ``stream_widths``:
+        the widths of the streams side by side in each visual row (default: one stream)."""
         if not clips:
             raise DatasetError("No clips to train on.")
         self.names: list[str] = []
@@ -104,7 +106,10 @@ class FeatureDataset:
         self.axis_teacher = axis_teacher
         # Widths of the streams side by side in each visual row (visual, then motion): the
         # ridge axis head normalises each on its own (training.ridge_head).
-        self.stream_widths: tuple[int, ...] = (self.visual_dim,)
+        self.stream_widths: tuple[int, ...] = stream_widths or (self.visual_dim,)
+        if sum(self.stream_widths) != self.visual_dim:
+            raise DatasetError(f"Streams of widths {self.stream_widths} do not make the "
+                               f"{self.visual_dim}-wide visual rows.")
         if teacher_targets is not None:
             for i, name in enumerate(self.names):
                 target = np.asarray(teacher_targets[name], dtype=np.float32)
@@ -127,17 +132,16 @@ class FeatureDataset:
 
         clips = read_benchmark_features(folder, visual_inputs)
         names = list(clips)
-        if axis_teacher == "main_axis":
-            dataset = cls(clips)
-        else:
-            visual = read_model_inputs(folder, names, "visual")
-            motion = read_motion_features(folder, names)
-            targets = {n: joint_axis_targets([visual[n], motion[n]]) for n in names}
-            dataset = cls(clips, targets, axis_teacher)
+        widths = None
         if visual_inputs == "visual+motion":
-            width = read_motion_features(folder, names[:1])[names[0]].shape[1]
-            dataset.stream_widths = (dataset.visual_dim - width, width)
-        return dataset
+            motion_width = read_motion_features(folder, names[:1])[names[0]].shape[1]
+            widths = (clips[names[0]][0].shape[1] - motion_width, motion_width)
+        if axis_teacher == "main_axis":
+            return cls(clips, stream_widths=widths)
+        visual = read_model_inputs(folder, names, "visual")
+        motion = read_motion_features(folder, names)
+        targets = {n: joint_axis_targets([visual[n], motion[n]]) for n in names}
+        return cls(clips, targets, axis_teacher, widths)
 
     def __len__(self) -> int:
         return len(self.visual)

@@ -33,7 +33,7 @@ from ..fileio import atomic_write_text, describe_os_error
 from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.config import RASLConfig
 from ..model.description import check_compatible, read_meta
-from ..model.rasl import RASL
+from ..model.rasl import RASL, with_config
 from ..scoring import model_features, motion_input
 from . import distributed
 from .card import card_path, model_card
@@ -48,6 +48,7 @@ from .runs import (
     FineTuneRequest,
     FineTuneResult,
     saved_step,
+    start_inputs,
     with_suffix,
     write_run_state,
 )
@@ -154,13 +155,8 @@ def _motion(request: FineTuneRequest) -> MotionConfig | None:
     the start model's settings, the defaults for a new visual+motion model, else None. A
     start model keeps the streams it reads: its weights are as wide as they are."""
     if request.start is not None:
-        meta = read_meta(request.start)
-        reads = meta.config.visual_inputs
-        asked = request.config.get("visual_inputs", reads)
-        if asked != reads:
-            raise ModelError(f"{request.start} reads {reads!r} inputs; it cannot continue on "
-                             f"{asked!r} (train a new model instead).")
-        return motion_input(meta)
+        start_inputs(request.start, request.config.get("visual_inputs"))
+        return motion_input(read_meta(request.start))
     reads_motion = request.config.get("visual_inputs") == "visual+motion"
     return DEFAULT_MOTION if reads_motion else None
 
@@ -212,7 +208,9 @@ def _video_dataset(request: FineTuneRequest, motion: MotionConfig | None,
     if not clips:
         raise DatasetError("None of the clips can be used for training:\n"
                            + "\n".join(problems))
-    return FeatureDataset(clips), backbone.id, step
+    # A model reading motion gets [visual, motion] rows: two streams for its ridge head.
+    widths = None if motion is None else (backbone.dim, motion.dim)
+    return FeatureDataset(clips, stream_widths=widths), backbone.id, step
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -222,32 +220,16 @@ def _start_model(request: FineTuneRequest, dataset: FeatureDataset) -> RASL:
         model = load_checkpoint(request.checkpoint)[0]
         # The readout changes no weights, so a resumed run may still switch it.
         readout = request.config.get("clip_readout", model.config.clip_readout)
-        return _with_config(model, dataclasses.replace(model.config, clip_readout=readout))
+        return with_config(model, dataclasses.replace(model.config, clip_readout=readout))
     if request.init:
         model = load_checkpoint(request.init)[0]
-        return _with_config(model, dataclasses.replace(model.config, **request.config))
+        return with_config(model, dataclasses.replace(model.config, **request.config))
     torch.manual_seed(request.options.seed)  # --seed decides the initial weights too
     audio_dim = dataset.audio_dim or dataset.visual_dim
     fields = dict(visual_dim=dataset.visual_dim, audio_dim=audio_dim,
                   window=request.window or VIDEO_WINDOW, use_audio=dataset.audio_dim is not None,
                   **request.config)
     return RASL(RASLConfig.literal(**fields) if request.literal else RASLConfig(**fields))
-
-
-def _with_config(model: RASL, config: RASLConfig) -> RASL:
-    """``model``'s weights under ``config``; a setting that changes the weights' shapes is
-    refused (the start model's weights would not fit)."""
-    if config == model.config:
-        return model
-    changed = RASL(config)
-    try:
-        changed.load_state_dict(model.state_dict())
-    except RuntimeError as exc:
-        differ = sorted(k for k, v in config.to_dict().items()
-                        if v != model.config.to_dict()[k])
-        raise ModelError(f"The start model's weights do not fit the changed settings "
-                         f"({', '.join(differ)}); start a new model to change them.") from exc
-    return changed
 
 
 # --- errors ----------------------------------------------------------------------------------

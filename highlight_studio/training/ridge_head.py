@@ -51,6 +51,21 @@ def neighbour_mean(x: np.ndarray, k: int) -> np.ndarray:
     return (total[high] - total[low]) / (high - low).reshape((-1,) + (1,) * (x.ndim - 1))
 
 
+def ridge_solve(x: np.ndarray, y: np.ndarray, ridge: float, prior: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form ridge of ``y`` on the rows of ``x``, both centred, with ``ridge`` per row
+    as the penalty, which pulls the weights toward ``prior`` (zero by default). Returns (the
+    rows' mean, the weights)."""
+    mean = x.mean(axis=0)
+    centred = x - mean
+    gram = centred.T @ centred
+    gram[np.diag_indices_from(gram)] += ridge * len(x)
+    rhs = centred.T @ (y - y.mean())
+    if prior is not None:
+        rhs += ridge * len(x) * prior
+    return mean, np.linalg.solve(gram, rhs)
+
+
 def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PER_STEP
                    ) -> dict[str, float]:
     """Fit ``model``'s ridge head on every clip of ``dataset`` in place; returns what the
@@ -76,21 +91,14 @@ def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PE
     if not ridge > 0:
         raise ModelError(f"The ridge must be above 0, not {ridge}.")
     streams = membership(dataset.stream_widths)
-    context = config.ridge_context
-    if head.context != context:
-        raise ModelError(f"The head reads {head.context} neighbours, the config "
-                         f"{context}.")
+    context = head.context  # RASL builds the head from config.ridge_context
     units = [unit_streams(v, streams) for v in dataset.visual]
     if context:
         units = [np.concatenate([u, neighbour_mean(u, context)], axis=1) for u in units]
     x = np.concatenate(units)
     y = np.concatenate([dataset.axis_target(i) for i in range(len(dataset))]).astype(np.float64)
-    x_mean = x.mean(axis=0)
-    centred = x - x_mean
-    gram = centred.T @ centred
-    gram[np.diag_indices_from(gram)] += ridge * len(x)
-    weight = np.linalg.solve(gram, centred.T @ (y - y.mean()))
-    fitted = centred @ weight
+    x_mean, weight = ridge_solve(x, y, ridge)
+    fitted = (x - x_mean) @ weight
     spread = float(np.std(fitted) * np.std(y))
     agreement = float(np.mean((fitted - fitted.mean()) * (y - y.mean())) / spread) if spread \
         else 0.0

@@ -49,6 +49,16 @@ def check_overrides(config: Mapping[str, Any]) -> None:
                              "change are RASLConfig's fields (model/config.py).")
 
 
+def start_inputs(start: str, asked: str | None) -> str:
+    """The streams the start model ``start`` reads; ``asked`` other ones is refused: a start
+    model keeps the streams it reads, since its weights are as wide as they are."""
+    reads = read_meta(start).config.visual_inputs
+    if asked is not None and asked != reads:
+        raise ModelError(f"{start} reads {reads!r} inputs; it cannot continue on {asked!r} "
+                         "(train a new model instead).")
+    return reads
+
+
 @dataclass(frozen=True)
 class FineTuneRequest:
     """One training run, everything needed to start or resume it (kept as JSON for resuming)."""
