@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tinytrain import CONFIG, STEP, tiny_clips, tiny_start_model
+from tinytrain import CONFIG, STEP, tiny_clips, tiny_ridge_motion_model, tiny_start_model
 
 from highlight_studio.cli import main
 from highlight_studio.errors import DatasetError, ModelError
@@ -314,6 +314,31 @@ def test_a_model_that_reads_motion_fine_tunes_on_the_clips_motion_stream(clips, 
     [analysis] = [e for e in analyze(clips[0], checkpoint=result.checkpoint, device="cpu")
                   if isinstance(e, Analysis)]
     assert analysis.scores.shape == (8,)  # scored on frames and motion, 280 wide
+
+
+def test_a_stream_teacher_refits_the_ridge_head_on_the_clips_own_streams(clips,
+                                                                        tmp_path) -> None:
+    """A visual+motion model whose ridge head learns ``joint_norm`` (the default model's
+    recipe): fine-tuning on videos makes that teacher from each clip's frames and motion and
+    refits the head toward the start model's, so one's own footage changes the curve; the
+    same through the CLI for a new model."""
+    start, model = tiny_ridge_motion_model(tmp_path / "start", MotionConfig(grid=2, bins=4))
+    request = FineTuneRequest(inputs=tuple(map(str, clips)), out=str(tmp_path / "tuned"),
+                              init=str(start), options=OPTIONS)
+    result = _drain(fine_tune(request))[-1]
+    assert isinstance(result, FineTuneResult)
+    tuned, meta = load_checkpoint(result.checkpoint)
+    assert meta.diagnostics["ridge_head_toward_start"] == 1.0
+    assert meta.diagnostics["ridge_head_steps"] == 16.0  # both clips' 8 steps
+    assert not torch.equal(tuned.axis_head.weight, model.axis_head.weight)
+    out = tmp_path / "new.safetensors"
+    assert main(["train", *map(str, clips), "--out", str(out), "--steps", "2",
+                 "--batch-size", "2", "--backbone", "test_tiny", "--step", str(STEP),
+                 "--window", "24", "--visual-inputs", "visual+motion", "--axis-head", "ridge",
+                 "--axis-teacher", "joint_norm"]) == 0
+    new, new_meta = load_checkpoint(out)
+    assert new_meta.config.axis_teacher == "joint_norm" and new.axis_head.fitted
+    assert "ridge_head_toward_start" not in new_meta.diagnostics  # nothing to pull toward
 
 
 def test_a_start_model_keeps_the_streams_it_reads(clips, start, tmp_path) -> None:

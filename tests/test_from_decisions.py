@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tinytrain import STEP, tiny_clips, tiny_start_model
+from tinytrain import STEP, tiny_clips, tiny_ridge_motion_model, tiny_start_model
 
 from highlight_studio.errors import DatasetError
 from highlight_studio.events import Cancelled, CancelToken
 from highlight_studio.features.cache import FeatureCache
 from highlight_studio.features.extract import ClipFeatures, extract_features
+from highlight_studio.features.motion import MotionConfig
 from highlight_studio.features.visual import create_backbone
 from highlight_studio.feedback.adapt import clip_key
 from highlight_studio.feedback.learner import step_features
@@ -24,6 +25,7 @@ from highlight_studio.feedback.store import ClipFeedback
 from highlight_studio.model.checkpoint import load_checkpoint
 from highlight_studio.model.description import read_meta
 from highlight_studio.model.inference import raw_scores
+from highlight_studio.scoring import model_features
 from highlight_studio.training.finetune import fine_tune
 from highlight_studio.training.from_decisions import READOUT, decisions_request, window_around
 from highlight_studio.training.options import TrainOptions
@@ -101,6 +103,39 @@ def test_fine_tuning_from_decisions_ranks_the_chosen_steps_higher(tmp_path) -> N
     assert _auc(after, labels) > 0.5, (before, after, labels)
     assert "profile **Made clip**" in result.card.read_text()
     assert read_meta(result.checkpoint).train_step == 40
+
+
+def test_a_ridge_motion_model_learns_decisions_in_its_head_refit(tmp_path) -> None:
+    """The default model's recipe (a ridge head over frames and motion) has no gradient to
+    train: the decisions enter its closed-form refit as a ranking term, so the chosen steps
+    rise where the start model ranked them last. The profile holds the frames' features
+    (as the window makes it), not the model's wider input."""
+    motion = MotionConfig(grid=2, bins=4)
+    clip, _ = tiny_clips(tmp_path / "footage")
+    start, _ = tiny_ridge_motion_model(tmp_path / "start", motion)
+    backbone = create_backbone("test_tiny", device="cpu")
+    [features] = [item for item in extract_features(clip, backbone, STEP, FeatureCache(),
+                                                    motion=motion)
+                  if isinstance(item, ClipFeatures)]
+    rows = model_features(features, motion)
+    before = raw_scores(load_checkpoint(start)[0], rows)
+    order = np.argsort(before, kind="stable")
+    labels = np.zeros(len(before), dtype=np.int8)
+    labels[order[:2]], labels[order[-2:]] = 1, -1
+    assert _auc(before, labels) == 0.0
+    _profile("Ridge clip", clip, features.visual, labels)
+    request = decisions_request(FineTuneRequest(
+        inputs=(str(clip),), out=str(tmp_path / "out" / "mine"), init=str(start),
+        options=TrainOptions(steps=2, batch_size=2, log_every=1)), "Ridge clip")
+    result = list(fine_tune(request))[-1]
+    assert isinstance(result, FineTuneResult)
+    tuned, meta = load_checkpoint(result.checkpoint)
+    assert meta.diagnostics["ridge_head_decision_clips"] == 1.0
+    assert _auc(raw_scores(tuned, rows), labels) == 1.0
+    plain = FineTuneRequest(inputs=(str(clip),), out=str(tmp_path / "out" / "plain"),
+                            init=str(start), options=TrainOptions(steps=2, batch_size=2))
+    unmoved = load_checkpoint(list(fine_tune(plain))[-1].checkpoint)[0]
+    assert _auc(raw_scores(unmoved, rows), labels) < 1.0  # the decisions did it
 
 
 def test_train_command_learns_a_profiles_decisions(tmp_path, capsys) -> None:

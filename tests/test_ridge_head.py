@@ -22,7 +22,11 @@ from highlight_studio.model.description import CheckpointMeta, read_meta
 from highlight_studio.model.inference import raw_scores
 from highlight_studio.model.rasl import RASL, with_config
 from highlight_studio.model.ridge_head import RidgeHead
-from highlight_studio.training.datasets import FeatureDataset, joint_axis_targets
+from highlight_studio.training.datasets import (
+    FeatureDataset,
+    joint_axis_targets,
+    joint_norm_targets,
+)
 from highlight_studio.training.ridge_head import (
     fit_ridge_head,
     membership,
@@ -147,6 +151,59 @@ def test_a_start_model_takes_a_new_ridge_head_and_keeps_its_other_weights() -> N
         with_config(RASL(CONFIG), dataclasses.replace(CONFIG, proj_dim=8))
 
 
+def test_another_teacher_gives_a_fresh_head_and_the_same_teacher_keeps_it() -> None:
+    dataset, _ = _dataset(0, 3)
+    fitted = RASL(CONFIG)
+    fit_ridge_head(fitted, dataset)
+    same = with_config(fitted, dataclasses.replace(CONFIG, clip_readout="main_axis"))
+    assert torch.equal(same.axis_head.weight, fitted.axis_head.weight)
+    other = with_config(fitted, dataclasses.replace(CONFIG, axis_teacher="joint_norm"))
+    assert not other.axis_head.fitted  # a head fitted on other targets is no start
+
+
+def test_the_joint_norm_teacher_is_the_streams_summed_z_scored_norms() -> None:
+    """Each stream's step norms z-scored over the clip, summed, z-scored: the step where both
+    streams are strongest leads, one stream's units do not matter, and a clip with no
+    change in either stream has no target (zeros, skipped)."""
+    rng = np.random.default_rng(0)
+    visual = rng.uniform(0.5, 1.0, (12, V)).astype(np.float32)
+    motion = rng.uniform(0.5, 1.0, (12, M)).astype(np.float32)
+    visual[7] *= 3.0
+    motion[7] *= 3.0
+    target = joint_norm_targets([visual, motion])
+    assert target.dtype == np.float32 and int(np.argmax(target)) == 7
+    assert abs(target.mean()) < 1e-6 and abs(target.std() - 1.0) < 1e-5
+    np.testing.assert_allclose(joint_norm_targets([visual, 1000.0 * motion]), target,
+                               atol=1e-5)
+    still = np.zeros((12, M), np.float32)  # no motion: the visual stream alone decides
+    assert int(np.argmax(joint_norm_targets([visual, still]))) == 7
+    flat = np.ones((12, V), np.float32)
+    assert not joint_norm_targets([flat, still]).any()
+
+
+def test_a_refit_toward_the_fitted_head_bends_it_instead_of_replacing_it() -> None:
+    """``toward_current``: the ridge pulls toward the head's own weights, so a refit on new
+    clips lands between the start head and a fresh fit on those clips; an unfitted head
+    has nothing to pull toward and gets the fresh fit."""
+    first, _ = _dataset(0, 6)
+    second, _ = _dataset(1, 2, noise=0.6)
+    start = RASL(CONFIG)
+    fit_ridge_head(start, first)
+    w_start = start.axis_head.weight.clone()
+    fresh = RASL(CONFIG)
+    fit_ridge_head(fresh, second)
+    bent = RASL(CONFIG)
+    bent.load_state_dict(start.state_dict())
+    record = fit_ridge_head(bent, second, toward_current=True)
+    assert record["ridge_head_toward_start"] == 1.0
+    to_start = float(torch.linalg.norm(bent.axis_head.weight - w_start))
+    assert 0 < to_start < float(torch.linalg.norm(fresh.axis_head.weight - w_start))
+    unfitted = RASL(CONFIG)
+    assert "ridge_head_toward_start" not in fit_ridge_head(unfitted, second,
+                                                           toward_current=True)
+    assert torch.equal(unfitted.axis_head.weight, fresh.axis_head.weight)
+
+
 def test_the_streams_must_make_up_the_rows() -> None:
     rows = np.zeros((5, V + M), np.float32)
     with pytest.raises(DatasetError, match="do not make"):
@@ -198,11 +255,12 @@ def _folder(root: Path, anno: dict | None) -> Path:
     return root
 
 
-@pytest.mark.parametrize("context", [0, 2])
-def test_fit_head_never_reads_labels_or_annotators(tmp_path: Path, capsys, context: int
-                                                   ) -> None:
+@pytest.mark.parametrize(("context", "teacher"),
+                         [(0, "joint_axis"), (2, "joint_axis"), (0, "joint_norm")])
+def test_fit_head_never_reads_labels_or_annotators(tmp_path: Path, capsys, context: int,
+                                                   teacher: str) -> None:
     """The same features with labels, without anno.json, and with labels flipped and
-    annotator scores added give bit-identical heads: the teacher reads features only (with
+    annotator scores added give bit-identical heads: the teachers read features only (with
     and without temporal context)."""
     lengths = [15 + 4 * i for i in range(4)]
     labelled = {"protocol": "yth", "videos": {
@@ -221,7 +279,8 @@ def test_fit_head_never_reads_labels_or_annotators(tmp_path: Path, capsys, conte
         folder = _folder(tmp_path / name, anno)
         out = tmp_path / f"{name}.safetensors"
         assert main(["fit-head", "--features", str(folder), "--init", str(start),
-                     "--out", str(out), "--context", str(context)]) == 0
+                     "--out", str(out), "--context", str(context),
+                     "--axis-teacher", teacher]) == 0
         heads.append(load_file(str(out)))
     for key in heads[0]:
         assert np.array_equal(heads[0][key], heads[1][key]), key
@@ -230,7 +289,7 @@ def test_fit_head_never_reads_labels_or_annotators(tmp_path: Path, capsys, conte
     assert ("axis_head.context_weight" in heads[0]) == bool(context)
     meta = read_meta(tmp_path / "labelled.safetensors")
     assert meta.config.axis_head == "ridge" and meta.diagnostics["ridge_head_teacher_corr"] > 0
-    assert meta.config.ridge_context == context
+    assert meta.config.ridge_context == context and meta.config.axis_teacher == teacher
     # the body's weights are the start model's
     assert np.array_equal(heads[0]["visual.w.weight"], base.visual.w.weight.detach().numpy())
     assert main(["fit-head", "--features", str(tmp_path / "none"), "--init", str(start),

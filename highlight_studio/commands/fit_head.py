@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", type=Path, required=True, help="checkpoint to write")
     p.add_argument("--axis-teacher", choices=AXIS_TEACHERS, default=None,
                    help="the targets (default: the model's teacher); joint_axis = the main "
-                        "axis of the visual and motion streams together")
+                        "axis of the visual and motion streams together, joint_norm = their "
+                        "summed z-scored norms")
     p.add_argument("--clip-readout", choices=CLIP_READOUT, default=None,
                    help="how the model's curves are read (default: the model's own)")
     p.add_argument("--ridge", type=float, default=None,

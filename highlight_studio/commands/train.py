@@ -79,13 +79,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "new model; 1 is the measured setting): the activation learns each "
                         "clip's main axis of change from the steps' content; no labels")
     p.add_argument("--visual-inputs", choices=VISUAL_INPUTS, default=None,
-                   help="with --features: the streams the visual branch reads, side by side "
-                        "(default: the --init model's, else visual); a visual+motion model "
-                        "needs the motion stream wherever it scores")
+                   help="the streams the visual branch reads, side by side (default: the "
+                        "--init model's, else visual); a visual+motion model needs the motion "
+                        "stream wherever it scores (videos: computed from their frames)")
     p.add_argument("--axis-teacher", choices=AXIS_TEACHERS, default=None,
-                   help="with --features: what the self-training term learns (default: the "
+                   help="what the self-training term and a ridge head learn (default: the "
                         "--init model's, else main_axis of the visual input); joint_axis = "
-                        "the main axis of the visual and motion streams together")
+                        "the main axis of the visual and motion streams together, joint_norm "
+                        "= their summed z-scored norms (both need the motion stream)")
     p.add_argument("--axis-head", choices=AXIS_HEADS, default=None,
                    help="what the self-training term trains (default: the --init model's, else "
                         "activation); linear = a linear scorer of each step's unit input that "
@@ -176,9 +177,6 @@ def run(args: argparse.Namespace) -> int:
             raise DatasetError("--profile learns decisions made on video clips in the window; "
                                "give those videos, not --features.")
         read_profile_arg(args.profile)  # a missing profile is said before any work
-    if (args.visual_inputs or args.axis_teacher) and not args.features:
-        raise DatasetError("--visual-inputs and --axis-teacher read the streams of a "
-                           "--features folder.")
     with distributed.process_group(args.device) as ranks:
         return _train(args, quiet=not ranks.is_main)
 

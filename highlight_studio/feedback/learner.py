@@ -139,15 +139,25 @@ def fit_profile_head(clips: Sequence[tuple[np.ndarray, np.ndarray]],
         y = np.concatenate([np.full(len(k) * len(r), 1.0 / np.sqrt(len(k) * len(r)))
                             for k, r in parts])
         w = x.T @ np.linalg.solve(x @ x.T + config.profile_ridge * np.eye(len(x)), y)
-    else:  # every pair's outer product, summed without making the pairs
+    else:
         gram, target = config.profile_ridge * np.eye(d), np.zeros(d)
         for k, r in parts:
-            sk, sr = k.sum(axis=0), r.sum(axis=0)
-            gram += (len(r) * k.T @ k + len(k) * r.T @ r - np.outer(sk, sr)
-                     - np.outer(sr, sk)) / (len(k) * len(r))
-            target += k.mean(axis=0) - r.mean(axis=0)
+            pair_gram, pair_mean = pair_moments(k, r)
+            gram += pair_gram
+            target += pair_mean
         w = np.linalg.solve(gram, target)
     return ProfileHead(w.astype(np.float32))
+
+
+def pair_moments(kept: np.ndarray, rejected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean over every (kept, rejected) pair of rows of the difference's outer product
+    [D, D] and of the difference [D], without making the pairs: what a least-squares fit of
+    "each kept step scores above each rejected one" needs (here and in the ridge head's refit
+    from decisions)."""
+    k, r = np.asarray(kept, dtype=np.float64), np.asarray(rejected, dtype=np.float64)
+    sk, sr = k.sum(axis=0), r.sum(axis=0)
+    gram = (len(r) * k.T @ k + len(k) * r.T @ r - np.outer(sk, sr) - np.outer(sr, sk))
+    return gram / (len(k) * len(r)), k.mean(axis=0) - r.mean(axis=0)
 
 
 def _pairs(kept: np.ndarray, rejected: np.ndarray) -> np.ndarray:

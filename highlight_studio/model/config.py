@@ -33,9 +33,11 @@ CLIP_READOUT = ("activation", "main_axis")
 # (computable from the frames), so inference may read it; audio never enters inference.
 VISUAL_INPUTS = ("visual", "visual+motion")
 # Where the self-training term's targets come from (training.datasets): the clip's main axis of
-# the branch's own input, or of the visual and motion streams side by side (each scaled by its
-# mean norm), a teacher that may read a stream the student does not.
-AXIS_TEACHERS = ("main_axis", "joint_axis")
+# the branch's own input, or of the visual and motion streams side by side (each scaled by the
+# spread of its own main axis), or the two streams' z-scored step norms summed ("joint_norm":
+# no axis to orient, so no sign to get wrong on a clip unlike the benchmark's): teachers that
+# may read a stream the student does not.
+AXIS_TEACHERS = ("main_axis", "joint_axis", "joint_norm")
 # What learns those targets: the branch's own activation, or a linear scorer of each step's
 # L2-normalised input that then gives the score, or "ridge": the same kind of scorer (each
 # stream normalised on its own) fitted in closed form on the whole training set's teacher

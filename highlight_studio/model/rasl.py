@@ -232,16 +232,17 @@ class RASL(nn.Module):
 
 
 def with_config(model: RASL, config: RASLConfig) -> RASL:
-    """``model``'s weights under ``config``. Where ``config`` changes the axis head's kind or
-    its context, the head starts anew (a ridge head is fitted afterwards, never carried
-    over); any other setting that changes the weights' shapes is refused, since the start
-    model's weights would not fit."""
+    """``model``'s weights under ``config``. Where ``config`` changes the axis head's kind, its
+    context or its teacher, the head starts anew (a ridge head is fitted afterwards, and a
+    head learnt for other targets is no start for these); any other setting that changes the
+    weights' shapes is refused, since the start model's weights would not fit."""
     if config == model.config:
         return model
     changed = RASL(config)
     state = model.state_dict()
     old = model.config
-    if (config.axis_head, config.ridge_context) != (old.axis_head, old.ridge_context):
+    head = ("axis_head", "ridge_context", "axis_teacher")
+    if any(getattr(config, name) != getattr(old, name) for name in head):
         fresh = changed.state_dict()
         state = {**{k: v for k, v in state.items() if not k.startswith("axis_head.")},
                  **{k: v for k, v in fresh.items() if k.startswith("axis_head.")}}

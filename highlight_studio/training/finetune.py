@@ -34,10 +34,11 @@ from ..model.checkpoint import load_checkpoint, save_checkpoint
 from ..model.config import RASLConfig
 from ..model.description import check_compatible, read_meta
 from ..model.rasl import RASL, with_config
+from ..model.ridge_head import RidgeHead
 from ..scoring import model_features, motion_input
 from . import distributed
 from .card import card_path, model_card
-from .datasets import FeatureDataset
+from .datasets import STREAM_TEACHERS, FeatureDataset
 from .inputs import ClipInfo, find_videos
 from .options import TrainOptions
 from .ridge_head import fit_ridge_head
@@ -103,20 +104,27 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
 
         extra = decision_loss(request.profile, dataset, backbone_id, step_seconds,
                               model.config.window, request.options.seed)
+    # A ridge head's score has no gradient: it learns the decisions in its refit (_finish).
+    ridge = isinstance(model.axis_head, RidgeHead)
+    if extra is not None and ridge and model.config.axis_teacher != dataset.axis_teacher:
+        raise ModelError(f"The model's head learns the {model.config.axis_teacher} teacher, "
+                         "which these clips cannot make, so it cannot learn your decisions "
+                         "on them either.")
     run_log = RunLog(checkpoint, request.resume)
     is_main = distributed.current().is_main
     started = time.perf_counter()
     with _explained_errors(request, options):
         for event in train(model, dataset, options, cancel=cancel,
                            resume_from=checkpoint if request.resume else None, pause=pause,
-                           extra_term=extra):
+                           extra_term=None if ridge else extra):
             paused = pause.paused_seconds if pause is not None else 0.0
             if is_main:
                 run_log.add(event, time.perf_counter() - started - paused)
             yield event
         if not is_main:
             return
-        result = _finish(request, options, run_log, dataset)
+        result = _finish(request, options, run_log, dataset,
+                         extra.labels if extra is not None else None)
     write_run_state(request, finished=True)
     yield result
 
@@ -209,8 +217,26 @@ def _video_dataset(request: FineTuneRequest, motion: MotionConfig | None,
         raise DatasetError("None of the clips can be used for training:\n"
                            + "\n".join(problems))
     # A model reading motion gets [visual, motion] rows: two streams for its ridge head.
-    widths = None if motion is None else (backbone.dim, motion.dim)
-    return FeatureDataset(clips, stream_widths=widths), backbone.id, step
+    if motion is None:
+        return FeatureDataset(clips), backbone.id, step
+    widths = (backbone.dim, motion.dim)
+    teacher = _teacher(request)
+    if teacher not in STREAM_TEACHERS:
+        return FeatureDataset(clips, stream_widths=widths), backbone.id, step
+    # The rows carry both streams, so a teacher that reads them is made here, and the ridge
+    # head is refitted on these clips at the end (_finish).
+    make = STREAM_TEACHERS[teacher]
+    targets = {name: make([rows[:, :backbone.dim], rows[:, backbone.dim:]])
+               for name, (rows, _) in clips.items()}
+    return FeatureDataset(clips, targets, teacher, widths), backbone.id, step
+
+
+def _teacher(request: FineTuneRequest) -> str:
+    """The self-training teacher the run's model learns: asked for, else the start model's."""
+    if "axis_teacher" in request.config:
+        return str(request.config["axis_teacher"])
+    start = request.start
+    return read_meta(start).config.axis_teacher if start else RASLConfig.axis_teacher
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -273,10 +299,15 @@ def _kept(request: FineTuneRequest) -> str:
 
 # --- the finished model ----------------------------------------------------------------------
 def _finish(request: FineTuneRequest, options: TrainOptions, run_log: RunLog,
-            dataset: FeatureDataset) -> FineTuneResult:
+            dataset: FeatureDataset, decisions: dict[int, np.ndarray] | None = None
+            ) -> FineTuneResult:
     """Write the finished model (float16 if asked; a ridge axis head fitted on ``dataset``
-    first, where the clips carry its teacher: video clips have no motion for ``joint_axis``,
-    and then the start model's head stays) and its card; the run's checkpoint stays."""
+    first, where the clips carry its teacher: video clips without the motion stream cannot
+    make ``joint_axis`` or ``joint_norm``, and then the start model's head stays) and its
+    card; the run's checkpoint stays. A head that was fitted already (the start model's) is
+    refitted toward its own weights rather than toward zero, so a few clips of one's own
+    footage bend what the start model learnt from its corpus instead of replacing it; an
+    editor's ``decisions`` (clip index -> labels) are fitted beside the teacher."""
     trained, meta = load_checkpoint(request.checkpoint)
     if meta.train_step < options.steps:
         raise ModelError(f"{request.checkpoint} holds {meta.train_step} of {options.steps} "
@@ -285,7 +316,7 @@ def _finish(request: FineTuneRequest, options: TrainOptions, run_log: RunLog,
     fitted = (trained.config.axis_head == "ridge"
               and trained.config.axis_teacher == dataset.axis_teacher)
     if fitted:
-        fit = fit_ridge_head(trained, dataset)
+        fit = fit_ridge_head(trained, dataset, toward_current=True, decisions=decisions)
         meta = dataclasses.replace(meta, diagnostics={**meta.diagnostics, **fit})
     if fitted or request.fp16 or with_suffix(Path(request.out)) != out:
         out = save_checkpoint(request.out, trained, meta, fp16=request.fp16)

@@ -51,7 +51,7 @@ def decided_steps(dataset: FeatureDataset, profile: Profile, backbone_id: str,
     a profile on other features is refused (FeedbackError)."""
     from ..feedback.adapt import clip_key
 
-    profile.check_features(backbone_id, step, dataset.visual_dim)
+    profile.check_features(backbone_id, step, dataset.stream_widths[0])  # the frames' part
     labels: dict[int, np.ndarray] = {}
     for index, name in enumerate(dataset.names):
         stored = profile.clips.get(clip_key(name, backbone_id, step))

@@ -10,10 +10,13 @@ motion axis), made from features alone; labels are never in a :class:`FeatureDat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 
 from ..errors import ModelError
+from ..feedback.learner import pair_moments
 from ..model.rasl import RASL
 from ..model.ridge_head import RidgeHead
 from .datasets import FeatureDataset
@@ -21,6 +24,10 @@ from .datasets import FeatureDataset
 # Ridge per training step (the penalty is this times the number of steps): the setting of
 # benchmarks/label_free_students.py's held-out figures.
 RIDGE_PER_STEP = 0.1
+# How an editor's decisions enter a refit (decision_term): their weight against the teacher
+# on the clips they were made on, and how far above a rejected step a kept one should score.
+DECISION_WEIGHT = 4.0
+DECISION_MARGIN = 2.0
 
 
 def membership(widths: tuple[int, ...]) -> np.ndarray:
@@ -51,11 +58,14 @@ def neighbour_mean(x: np.ndarray, k: int) -> np.ndarray:
     return (total[high] - total[low]) / (high - low).reshape((-1,) + (1,) * (x.ndim - 1))
 
 
-def ridge_solve(x: np.ndarray, y: np.ndarray, ridge: float, prior: np.ndarray | None = None
+def ridge_solve(x: np.ndarray, y: np.ndarray, ridge: float, prior: np.ndarray | None = None,
+                extra: tuple[np.ndarray, np.ndarray] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Closed-form ridge of ``y`` on the rows of ``x``, both centred, with ``ridge`` per row
-    as the penalty, which pulls the weights toward ``prior`` (zero by default). Returns (the
-    rows' mean, the weights)."""
+    as the penalty, which pulls the weights toward ``prior`` (zero by default). ``extra``:
+    a further least-squares term's (gram, right-hand side) added to the normal equations
+    (one on differences of rows, which centring does not change). Returns (the rows' mean,
+    the weights)."""
     mean = x.mean(axis=0)
     centred = x - mean
     gram = centred.T @ centred
@@ -63,11 +73,37 @@ def ridge_solve(x: np.ndarray, y: np.ndarray, ridge: float, prior: np.ndarray | 
     rhs = centred.T @ (y - y.mean())
     if prior is not None:
         rhs += ridge * len(x) * prior
+    if extra is not None:
+        gram += extra[0]
+        rhs += extra[1]
     return mean, np.linalg.solve(gram, rhs)
 
 
-def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PER_STEP
-                   ) -> dict[str, float]:
+def decision_term(units: list[np.ndarray], decisions: Mapping[int, np.ndarray],
+                  weight: float = DECISION_WEIGHT, margin: float = DECISION_MARGIN
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """An editor's decisions as a term of the ridge fit (``ridge_solve``'s ``extra``): on each
+    clip (index -> labels, +1 kept, -1 rejected, 0 unreviewed) with both kinds, every kept
+    step's input minus every rejected one's should score ``margin`` (in the teacher's
+    standard deviations). A clip's pairs count, together, as ``weight`` times its steps of
+    teacher rows, so the decisions outweigh the teacher on the clips they were made on."""
+    d = units[0].shape[1]
+    gram, rhs = np.zeros((d, d)), np.zeros(d)
+    for clip, labels in decisions.items():
+        labels = np.asarray(labels)
+        kept, rejected = units[clip][labels > 0], units[clip][labels < 0]
+        if not (len(kept) and len(rejected)):
+            continue
+        pair_gram, pair_mean = pair_moments(kept, rejected)
+        rows = weight * len(units[clip])
+        gram += rows * pair_gram
+        rhs += rows * margin * pair_mean
+    return gram, rhs
+
+
+def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PER_STEP,
+                   toward_current: bool = False,
+                   decisions: Mapping[int, np.ndarray] | None = None) -> dict[str, float]:
     """Fit ``model``'s ridge head on every clip of ``dataset`` in place; returns what the
     checkpoint records of the fit (its ridge, and the in-sample correlation with the teacher).
 
@@ -75,6 +111,10 @@ def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PE
     to leave featureless steps in the middle. Deterministic: no seed, no step order. With
     ``ridge_context`` K, each step's input is its unit features next to their mean over its
     +-K neighbours in the whole clip, and both weight vectors are one ridge solve.
+    ``toward_current``: where the head is fitted already, the ridge pulls toward its weights
+    instead of toward zero (fine-tuning a fitted model on a few clips of one's own).
+    ``decisions`` (clip index -> labels): an editor's kept and rejected steps, fitted as a
+    ranking term beside the teacher (``decision_term``): "fine-tune from my decisions".
     """
     config = model.config
     head = model.axis_head
@@ -97,7 +137,12 @@ def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PE
         units = [np.concatenate([u, neighbour_mean(u, context)], axis=1) for u in units]
     x = np.concatenate(units)
     y = np.concatenate([dataset.axis_target(i) for i in range(len(dataset))]).astype(np.float64)
-    x_mean, weight = ridge_solve(x, y, ridge)
+    prior = None
+    if toward_current and head.fitted:
+        parts = [head.weight] + ([head.context_weight] if context else [])
+        prior = torch.cat(parts).detach().double().numpy()
+    extra = decision_term(units, decisions) if decisions else None
+    x_mean, weight = ridge_solve(x, y, ridge, prior, extra)
     fitted = (x - x_mean) @ weight
     spread = float(np.std(fitted) * np.std(y))
     agreement = float(np.mean((fitted - fitted.mean()) * (y - y.mean())) / spread) if spread \
@@ -118,4 +163,8 @@ def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PE
               "ridge_head_teacher_corr": agreement}
     if context:
         record["ridge_head_context"] = float(context)
+    if prior is not None:
+        record["ridge_head_toward_start"] = 1.0
+    if decisions:
+        record["ridge_head_decision_clips"] = float(len(decisions))
     return record

@@ -116,8 +116,9 @@ def _check_fits(model: RASL, dataset: FeatureDataset) -> None:
     unfitted_ridge = isinstance(model.axis_head, RidgeHead) and not model.axis_head.fitted
     if (config.axis_weight > 0 or unfitted_ridge) and config.axis_teacher != dataset.axis_teacher:
         raise ModelError(f"The model learns the {config.axis_teacher} teacher's targets, which "
-                         f"these clips do not carry ({dataset.axis_teacher}); joint_axis needs "
-                         "a benchmark folder's motion stream.")
+                         f"these clips do not carry ({dataset.axis_teacher}); joint_axis and "
+                         "joint_norm need the motion stream: a benchmark folder's, or, for "
+                         "videos, a model that reads visual+motion.")
     if config.use_audio and dataset.audio_dim not in (None, config.audio_dim):
         raise ModelError(f"The model takes {config.audio_dim}-wide audio features but the "
                          f"training data has {dataset.audio_dim}.")
