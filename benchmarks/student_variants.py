@@ -13,6 +13,8 @@ read after all scores are made, only to measure). Named options (rows):
   figure: R is chosen on yth-train);
 - ``teacher vmaaxis``: audio in the teacher only (the joint visual+motion+audio main axis);
   the student still reads RGB and flow;
+- ``teacher vmnorm``: the RGB and flow norms, z-scored per clip and summed, as the teacher
+  (the ``joint_norm`` teacher of the app's default model: no axis, so no sign to take);
 - ``clip-centred``: the student fitted on each clip's features minus the clip's mean, so it
   learns only within-clip contrasts, as its targets (z-scored per clip) are; at inference the
   clip's mean shifts every step's score by one constant, so the ranking needs no change;
@@ -48,6 +50,7 @@ from label_free_students import (
     Teachers,
     kmeans_centres,
     load_set,
+    norm,
     parameter_free,
     split_halves,
     unit,
@@ -83,6 +86,7 @@ class Bench:
         self.u = {n: np.concatenate([t.vu[n], t.mu[n]], 1) for n in self.names}
         self.vmaxis = {n: t.vmaxis(n) for n in self.names}
         self.vmaaxis = {n: t.vmaaxis(n) for n in self.names}
+        self.vmnorm = {n: z(norm(self.visual[n])) + z(norm(self.motion[n])) for n in self.names}
         # one video's descriptor for the pseudo-categories: its mean unit RGB and flow
         self.describe = {n: np.concatenate([unit(t.vu[n].mean(0, keepdims=True))[0],
                                             unit(t.mu[n].mean(0, keepdims=True))[0]])
@@ -168,6 +172,7 @@ class Bench:
         for r in (0.01, 0.03, 0.3):
             rows[f"base ridge {r}"] = self.linear(self.u, self.vmaxis, fit, apply, r)
         rows["teacher vmaaxis"] = self.linear(self.u, self.vmaaxis, fit, apply)
+        rows["teacher vmnorm"] = self.linear(self.u, self.vmnorm, fit, apply)
         rows["clip-centred"] = self.linear(self.u, self.vmaxis, fit, apply, centred=True)
         for k in (3, 6):
             for shrunk in (False, True):
@@ -180,6 +185,7 @@ class Bench:
                                                        r)
         rows["context 3, teacher vmaaxis"] = self.linear(self.context(3), self.vmaaxis, fit,
                                                          apply)
+        rows["context 3, teacher vmnorm"] = self.linear(self.context(3), self.vmnorm, fit, apply)
         rows[f"context 3, in {BENCHMARK_WINDOW}-step windows"] = self.context_windowed(
             self.vmaxis, fit, apply, 3, BENCHMARK_WINDOW)
         rows["context 3, smooth 1"] = {n: neighbour_mean(s, 1)
