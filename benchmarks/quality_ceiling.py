@@ -12,7 +12,10 @@ one half (z-scored per clip, as a teacher's targets are) and scored on the other
 
 - ``pooled``: one scorer for all six domains, as the shipped model is;
 - ``per domain``: one scorer per domain, fitted on that domain's videos of the other half (the
-  usual supervised set-up on YouTube Highlights; a label-free model may not know the domain).
+  usual supervised set-up on YouTube Highlights; a label-free model may not know the domain);
+- ``random Fourier features``: a nonlinear scorer of the same input (ridge on 4,096 random
+  Fourier features of a Gaussian kernel, ``student_variants.py``'s ``rff`` row), taught the
+  labels and, for comparison, the label-free teacher.
 
 Next to them, in the same run, the label-free student (joint visual+motion main-axis teacher)
 and the best parameter-free baseline. Labels are read here on purpose: a measurement of the
@@ -67,6 +70,12 @@ def main() -> None:
                     bench.linear(features, bench.vmaxis, fit, apply))
                 scores.setdefault(f"labels, pooled{tag}", {}).update(
                     bench.linear(features, truth, fit, apply))
+                if k == 0:  # a nonlinear scorer of the same input: a Gaussian kernel
+                    scores.setdefault("labels, pooled, random Fourier features 4096", {}).update(
+                        bench.rff(truth, fit, apply, 4096, 0.1, seed))
+                    scores.setdefault("label-free student, random Fourier features 4096",
+                                      {}).update(bench.rff(bench.vmaxis, fit, apply, 4096, 0.1,
+                                                           seed))
                 per_domain = scores.setdefault(f"labels, per domain{tag}", {})
                 for d in sorted(set(domain.values())):
                     mine = [n for n in fit if domain[n] == d]
