@@ -24,7 +24,6 @@ features and the student's form, never a method; nothing here ships.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -33,20 +32,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from label_free_students import split_halves
-from rasl_experiments import DATA, RESULTS
-from student_variants import Bench, Scores
+from rasl_experiments import RESULTS
+from student_variants import Bench, Scores, held_out_args, mean_ap
 
 from highlight_studio.evaluation.benchmark import read_benchmark_annotations
-from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.fileio import atomic_write_text
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=DATA)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3])
-    parser.add_argument("--out", default="quality_ceiling")
-    args = parser.parse_args()
+    args = held_out_args(__doc__.splitlines()[0], "quality_ceiling")
     start = time.perf_counter()
     bench = Bench(args.dataset)
     annotations = read_benchmark_annotations(args.dataset)
@@ -55,8 +49,7 @@ def main() -> None:
     domain = {n: annotations.videos[n].domain for n in bench.names}
 
     def measure(s: Scores) -> float:
-        return evaluate_scores(annotations, {n: np.asarray(v, np.float32)
-                                             for n, v in s.items()}).headline
+        return mean_ap(annotations, s)
 
     rows: dict[str, list[float]] = {}
     for seed in args.seeds:

@@ -59,7 +59,7 @@ from label_free_students import (
 )
 from rasl_experiments import DATA, RESULTS, device_name
 
-from highlight_studio.evaluation.benchmark import read_benchmark_annotations
+from highlight_studio.evaluation.benchmark import BenchmarkAnnotations, read_benchmark_annotations
 from highlight_studio.evaluation.protocols import evaluate_scores
 from highlight_studio.fileio import atomic_write_text
 from highlight_studio.model.config import BENCHMARK_WINDOW
@@ -204,12 +204,24 @@ class Bench:
         return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def held_out_args(description: str, out: str) -> argparse.Namespace:
+    """The options every held-out script of this family takes: the set, the seeds (one pair
+    of halves each) and the results' name."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--dataset", type=Path, default=DATA)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3])
-    parser.add_argument("--out", default="student_variants")
-    args = parser.parse_args()
+    parser.add_argument("--out", default=out)
+    return parser.parse_args()
+
+
+def mean_ap(annotations: BenchmarkAnnotations, scores: Scores) -> float:
+    """The protocol's headline figure of ``scores`` (float32, as the model gives them)."""
+    return evaluate_scores(annotations, {n: np.asarray(v, np.float32)
+                                         for n, v in scores.items()}).headline
+
+
+def main() -> None:
+    args = held_out_args(__doc__.splitlines()[0], "student_variants")
     start = time.perf_counter()
     bench = Bench(args.dataset)
     scores: dict[str, dict[int, Scores]] = {}
@@ -223,8 +235,7 @@ def main() -> None:
     annotations = read_benchmark_annotations(args.dataset)
 
     def measure(s: Scores) -> float:
-        return evaluate_scores(annotations, {n: np.asarray(v, np.float32)
-                                            for n, v in s.items()}).headline
+        return mean_ap(annotations, s)
 
     lines = ["| scorer | held-out mAP (mean ± std over seeds) | per seed | minus `base`, "
              "per seed |", "|---|---|---|---|"]
