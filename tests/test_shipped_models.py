@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import pytest
 
+from highlight_studio.features.motion import DEFAULT_MOTION
 from highlight_studio.features.visual import DEFAULT_BACKBONE
 from highlight_studio.model.config import BENCHMARK_WINDOW
 from highlight_studio.model.description import read_meta, resolve_checkpoint
 
 SHIPPED = {
     # name: (backbone id prefix, visual width, window, seconds per step)
-    "default": (DEFAULT_BACKBONE, 1280, 150, 0.2),
+    # frame features and the app's motion stream side by side
+    "default": (DEFAULT_BACKBONE, 1280 + DEFAULT_MOTION.dim, 150, 0.2),
     # I3D RGB and flow side by side (visual_inputs="visual+motion")
     "rasl-yth-i3d": ("features:", 2048, BENCHMARK_WINDOW, 0.0),
 }
@@ -52,3 +54,18 @@ def test_benchmark_model_recipe() -> None:
     assert (config.visual_inputs, config.axis_teacher, config.axis_head) == (
         "visual+motion", "joint_axis", "ridge")
     assert meta.diagnostics["ridge_head_steps"] == meta.training_data["steps"]
+
+
+def test_default_model_recipe() -> None:
+    """The app's model is session 11's recipe (models/default.md): a ridge head with +-1 s of
+    context over the frames' features and the app's motion stream, fitted on the joint-norm
+    teacher (the joint axis follows motion alone on these features), with the motion
+    settings analysis must use recorded."""
+    meta = read_meta("default")
+    config = meta.config
+    assert (config.visual_inputs, config.axis_teacher, config.axis_head) == (
+        "visual+motion", "joint_norm", "ridge")
+    assert config.ridge_context * meta.step_seconds == pytest.approx(1.0)
+    assert meta.motion == DEFAULT_MOTION.as_dict()
+    assert meta.diagnostics["ridge_head_steps"] == meta.training_data["steps"]
+    assert meta.diagnostics["ridge_head_teacher_corr"] > 0.3

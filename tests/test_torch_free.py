@@ -29,7 +29,14 @@ from highlight_studio.model.description import CheckpointMeta, read_meta, resolv
 from highlight_studio.model.inference import raw_scores, score_sequence
 from highlight_studio.model.onnx_scorer import TOLERANCE, OnnxScorer, graph_path
 from highlight_studio.model.rasl import RASL
-from highlight_studio.scoring import FRAME_BACKBONES, Analysis, analyze, load_analyzer
+from highlight_studio.scoring import (
+    FRAME_BACKBONES,
+    Analysis,
+    analyze,
+    load_analyzer,
+    model_features,
+    motion_input,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVE_TOLERANCE = 1e-3  # max abs difference of the [0, 1] curves, features' rounding included
@@ -48,9 +55,13 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _features(clip: Path, backbone: object) -> np.ndarray:
-    *_, result = extract_features(clip, backbone, 0.2, None, with_audio=False)  # type: ignore[arg-type]
+    """What the default model reads of ``clip``: the frames' features, and the motion stream
+    beside them when it reads motion (as analysis makes them)."""
+    motion = motion_input(read_meta("default"))
+    *_, result = extract_features(clip, backbone, 0.2, None, with_audio=False,  # type: ignore[arg-type]
+                                  motion=motion)
     assert isinstance(result, ClipFeatures)
-    return result.visual
+    return model_features(result, motion)
 
 
 def test_the_torch_free_lists_match_the_registry() -> None:
@@ -136,7 +147,7 @@ from highlight_studio.cli import main
 code = main(sys.argv[1:])
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "timm", "torchvision"))
 print("LOADED", loaded)
-print("OPENCV", "cv2" in sys.modules)  # only a model that reads motion needs it
+print("OPENCV", "cv2" in sys.modules)
 sys.exit(code)
 """
 
@@ -149,13 +160,27 @@ def test_a_process_that_cannot_import_torch_analyses_a_clip(clip: Path, tmp_path
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "LOADED []" in done.stdout
-    assert "OPENCV False" in done.stdout  # the default model reads no motion: no OpenCV import
+    reads_motion = motion_input(read_meta("default")) is not None
+    assert f"OPENCV {reads_motion}" in done.stdout  # OpenCV only for the motion stream
     document = json.loads(out.read_text())
     assert document["model"] == "default" and len(document["scores"]) == 60
     model, _ = load_checkpoint("default", device="cpu")
     exact = score_sequence(model, _features(clip, create_backbone(device="cpu",
                                                                   runtime="torch")))
     assert np.abs(np.array(document["scores"]) - exact).max() < CURVE_TOLERANCE
+
+
+def test_opencv_is_imported_only_where_motion_is_computed() -> None:
+    """The analysis modules load without OpenCV, so a model that reads no motion starts
+    without it (17-26 ms of a cold start); the motion stream imports it when it runs."""
+    code = ("import sys\n"
+            "import highlight_studio.cli, highlight_studio.scoring, "
+            "highlight_studio.features.extract, highlight_studio.features.motion\n"
+            "print('cv2' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
 
 
 def _tiny(path: Path) -> Path:
