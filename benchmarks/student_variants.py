@@ -234,15 +234,12 @@ def main() -> None:
     # labels are read only from here on, to measure
     annotations = read_benchmark_annotations(args.dataset)
 
-    def measure(s: Scores) -> float:
-        return mean_ap(annotations, s)
-
     lines = ["| scorer | held-out mAP (mean ± std over seeds) | per seed | minus `base`, "
              "per seed |", "|---|---|---|---|"]
     for label, s in parameter_free(bench.visual, bench.motion, bench.audio,
                                    bench.teachers).items():
-        lines.append(f"| baseline: {label} | {measure(s):.4f} | (no parameter) | |")
-    results = {row: [measure(per_seed[seed]) for seed in args.seeds]
+        lines.append(f"| baseline: {label} | {mean_ap(annotations, s):.4f} | (no parameter) | |")
+    results = {row: [mean_ap(annotations, per_seed[seed]) for seed in args.seeds]
                for row, per_seed in scores.items()}
     base = np.array(results["base"])
     for row, maps in results.items():

@@ -341,6 +341,28 @@ def test_a_stream_teacher_refits_the_ridge_head_on_the_clips_own_streams(clips,
     assert "ridge_head_toward_start" not in new_meta.diagnostics  # nothing to pull toward
 
 
+def test_a_motion_teacher_for_a_frames_only_model_is_refused_before_any_clip_is_read(
+        clips, start, tmp_path, monkeypatch) -> None:
+    """Asking a frames-only run for a teacher that reads motion, or a frames-only ridge
+    model for decisions its refit cannot make, is said at once, not after extraction."""
+    from highlight_studio.training import finetune
+
+    monkeypatch.setattr(finetune, "extract_features", None)  # any extraction would fail
+    new = FineTuneRequest(inputs=tuple(map(str, clips)), out=str(tmp_path / "new"),
+                          config={"axis_teacher": "joint_norm", "axis_head": "ridge"})
+    with pytest.raises(DatasetError, match="joint_norm teacher reads the motion stream"):
+        _drain(fine_tune(new))
+    config = dataclasses.replace(CONFIG, axis_head="ridge", axis_teacher="joint_axis")
+    ridge_start = save_checkpoint(tmp_path / "ridge", RASL(config),
+                                  CheckpointMeta(config=config, backbone_id="test_tiny:seed0",
+                                                 step_seconds=STEP))
+    decided = FineTuneRequest(inputs=tuple(map(str, clips)), out=str(tmp_path / "d"),
+                              init=str(ridge_start), profile="Anyone")
+    with pytest.raises(ModelError, match="reads the frames only, so it cannot learn your "
+                                         "decisions"):
+        _drain(fine_tune(decided))
+
+
 def test_a_start_model_keeps_the_streams_it_reads(clips, start, tmp_path) -> None:
     request = FineTuneRequest(inputs=tuple(map(str, clips)), out=str(tmp_path / "m"),
                               init=str(start), config={"visual_inputs": "visual+motion"})

@@ -28,10 +28,13 @@ from highlight_studio.training.datasets import (
     joint_norm_targets,
 )
 from highlight_studio.training.ridge_head import (
+    decision_term,
     fit_ridge_head,
     membership,
     neighbour_mean,
+    ridge_solve,
     unit_streams,
+    with_fit,
 )
 
 torch.set_num_threads(1)
@@ -179,6 +182,39 @@ def test_the_joint_norm_teacher_is_the_streams_summed_z_scored_norms() -> None:
     assert int(np.argmax(joint_norm_targets([visual, still]))) == 7
     flat = np.ones((12, V), np.float32)
     assert not joint_norm_targets([flat, still]).any()
+    # an almost still shot's motion (rounding-level changes) adds nothing either
+    jitter = 0.5 + 1e-6 * rng.standard_normal((12, M)).astype(np.float32)
+    np.testing.assert_array_equal(joint_norm_targets([visual, jitter]),
+                                  joint_norm_targets([visual, still]))
+
+
+def test_the_decision_term_is_least_squares_over_every_pair() -> None:
+    """``decision_term`` inside ``ridge_solve`` gives the weights of an explicit fit: the
+    teacher's rows, plus every (kept - rejected) pair of a clip as a row whose target is the
+    margin, the clip's pairs weighted to count as ``weight`` times its steps."""
+    rng = np.random.default_rng(4)
+    units = [rng.standard_normal((9, 5)), rng.standard_normal((7, 5))]
+    targets = [rng.standard_normal(9), rng.standard_normal(7)]
+    labels = {0: np.array([1, 1, -1, 0, 0, -1, -1, 0, 1]), 1: np.zeros(7, int)}
+    weight, margin, ridge = 3.0, 2.0, 0.1
+    _, w = ridge_solve(np.concatenate(units), np.concatenate(targets), ridge,
+                       extra=decision_term(units, labels, weight, margin))
+    x = np.concatenate(units)
+    centred, y = x - x.mean(0), np.concatenate(targets)
+    kept, rejected = units[0][labels[0] > 0], units[0][labels[0] < 0]
+    pairs = (kept[:, None] - rejected[None]).reshape(-1, 5)
+    scale = np.sqrt(weight * len(units[0]) / len(pairs))
+    rows = np.concatenate([centred, scale * pairs, np.sqrt(ridge * len(x)) * np.eye(5)])
+    wanted = np.concatenate([y - y.mean(), np.full(len(pairs), scale * margin), np.zeros(5)])
+    expected = np.linalg.lstsq(rows, wanted, rcond=None)[0]
+    np.testing.assert_allclose(w, expected, atol=1e-9)
+
+
+def test_a_new_fit_replaces_the_record_of_an_earlier_one() -> None:
+    earlier = {"visual_s_std": 0.1, "ridge_head_toward_start": 1.0,
+               "ridge_head_decision_clips": 2.0, "ridge_head_context": 3.0}
+    fit = {"ridge_head_ridge_per_step": 0.1, "ridge_head_teacher_corr": 0.5}
+    assert with_fit(earlier, fit) == {"visual_s_std": 0.1, **fit}
 
 
 def test_a_refit_toward_the_fitted_head_bends_it_instead_of_replacing_it() -> None:

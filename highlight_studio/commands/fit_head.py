@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from ..model.description import check_compatible
     from ..model.rasl import with_config
     from ..training.datasets import FeatureDataset
-    from ..training.ridge_head import RIDGE_PER_STEP, fit_ridge_head
+    from ..training.ridge_head import RIDGE_PER_STEP, fit_ridge_head, with_fit
 
     out = args.out if args.out.suffix == ".safetensors" else Path(f"{args.out}.safetensors")
     if out.exists() and not args.overwrite:
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                                             config.axis_teacher)
     fit = fit_ridge_head(model, dataset, RIDGE_PER_STEP if args.ridge is None else args.ridge)
     fitted = dataclasses.replace(
-        meta, config=config, diagnostics={**meta.diagnostics, **fit},
+        meta, config=config, diagnostics=with_fit(meta.diagnostics, fit),
         training_data={**meta.training_data,
                        "ridge_head_fitted_on": args.features.resolve().name,
                        "ridge_head_clips": len(dataset)})

@@ -33,10 +33,10 @@ CLIP_READOUT = ("activation", "main_axis")
 # (computable from the frames), so inference may read it; audio never enters inference.
 VISUAL_INPUTS = ("visual", "visual+motion")
 # Where the self-training term's targets come from (training.datasets): the clip's main axis of
-# the branch's own input, or of the visual and motion streams side by side (each scaled by the
-# spread of its own main axis), or the two streams' z-scored step norms summed ("joint_norm":
-# no axis to orient, so no sign to get wrong on a clip unlike the benchmark's): teachers that
-# may read a stream the student does not.
+# the branch's own input, or of the visual and motion streams side by side (each scaled by its
+# mean norm), or the two streams' z-scored step norms summed ("joint_norm": no axis to orient,
+# so no sign to get wrong; the app's default learns it, since on its features the joint axis
+# follows motion alone): teachers that may read a stream the student does not.
 AXIS_TEACHERS = ("main_axis", "joint_axis", "joint_norm")
 # What learns those targets: the branch's own activation, or a linear scorer of each step's
 # L2-normalised input that then gives the score, or "ridge": the same kind of scorer (each
@@ -149,9 +149,10 @@ class RASLConfig:
     # the network to learn it from each step's content, across the corpus, so that the
     # activation itself carries it (frames only, no whole-clip projection).
     axis_weight: float = 0.0
-    # Which clip axis that term learns (AXIS_TEACHERS): "main_axis" of the branch's input, or
-    # "joint_axis" of the visual and motion streams (the best label-free teacher measured held
-    # out, benchmarks/results/label_free_students.md); the targets are made from whole clips at
+    # Which clip targets that term and a ridge head learn (AXIS_TEACHERS): "main_axis" of the
+    # branch's input, "joint_axis" of the visual and motion streams (the best label-free
+    # teacher measured held out, benchmarks/results/label_free_students.md), or "joint_norm",
+    # their summed z-scored norms (the app's default); the targets are made from whole clips at
     # training time only, so inference still reads only the visual inputs.
     axis_teacher: str = "main_axis"
     # What the term trains (AXIS_HEADS): the "activation" (the branch's logit, as before) or a

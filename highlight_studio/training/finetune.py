@@ -41,7 +41,7 @@ from .card import card_path, model_card
 from .datasets import STREAM_TEACHERS, FeatureDataset
 from .inputs import ClipInfo, find_videos
 from .options import TrainOptions
-from .ridge_head import fit_ridge_head
+from .ridge_head import fit_ridge_head, with_fit
 from .run_log import RunLog
 from .runs import (
     DEFAULT_STEP,
@@ -69,17 +69,22 @@ def fine_tune(request: FineTuneRequest, cancel: CancelToken | None = None,
     _make_folders(request)
     write_run_state(request, finished=False)
     motion = _motion(request)
+    _check_teacher(request, motion)  # before minutes of feature extraction
     dataset, backbone_id, step = yield from _video_dataset(request, motion, cancel)
-    yield from train_on(request, dataset, backbone_id, step, cancel, pause, motion)
+    yield from train_on(request, dataset, backbone_id, step, cancel, pause, motion,
+                        refit_toward_start=True)
 
 
 def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str,
              step_seconds: float, cancel: CancelToken | None = None,
-             pause: PauseToken | None = None, motion: MotionConfig | None = None
-             ) -> Iterator[TrainEvent | FineTuneResult]:
+             pause: PauseToken | None = None, motion: MotionConfig | None = None,
+             refit_toward_start: bool = False) -> Iterator[TrainEvent | FineTuneResult]:
     """The training half of :func:`fine_tune`, for features already in memory (the CLI's
     ``--features`` folders): model, loop, log, finished model and card. ``motion``: the
-    settings of the motion stream the features carry (recorded in the model). In a torchrun
+    settings of the motion stream the features carry (recorded in the model).
+    ``refit_toward_start``: a ridge head fitted already is refitted toward its own weights
+    (fine-tuning on one's own clips); otherwise it is refitted from zero, as the feature-folder
+    runs of the benchmarks are. In a torchrun
     run every rank trains, rank 0 alone writes the log, the model and the card and yields the
     result (the other ranks end after their last TrainEvent)."""
     _make_folders(request)
@@ -107,9 +112,7 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
     # A ridge head's score has no gradient: it learns the decisions in its refit (_finish).
     ridge = isinstance(model.axis_head, RidgeHead)
     if extra is not None and ridge and model.config.axis_teacher != dataset.axis_teacher:
-        raise ModelError(f"The model's head learns the {model.config.axis_teacher} teacher, "
-                         "which these clips cannot make, so it cannot learn your decisions "
-                         "on them either.")
+        raise ModelError(_NO_DECISIONS.format(teacher=model.config.axis_teacher))
     run_log = RunLog(checkpoint, request.resume)
     is_main = distributed.current().is_main
     started = time.perf_counter()
@@ -124,7 +127,7 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
         if not is_main:
             return
         result = _finish(request, options, run_log, dataset,
-                         extra.labels if extra is not None else None)
+                         extra.labels if extra is not None else None, refit_toward_start)
     write_run_state(request, finished=True)
     yield result
 
@@ -231,6 +234,27 @@ def _video_dataset(request: FineTuneRequest, motion: MotionConfig | None,
     return FeatureDataset(clips, targets, teacher, widths), backbone.id, step
 
 
+_NO_DECISIONS = ("The model's head learns the {teacher} teacher, which reads the motion stream; "
+                 "this model reads the frames only, so it cannot learn your decisions on these "
+                 "clips. Fine-tune without the profile, or start from a model that reads "
+                 "visual+motion (the default does).")
+
+
+def _check_teacher(request: FineTuneRequest, motion: MotionConfig | None) -> None:
+    """Refuse, before any clip is read, a run whose teacher needs the motion stream while its
+    model reads the frames only: asked for outright (nothing would learn it), or a profile's
+    decisions for a ridge head (they enter the refit that teacher cannot make)."""
+    teacher = _teacher(request)
+    if motion is not None or teacher not in STREAM_TEACHERS:
+        return
+    if "axis_teacher" in request.config:
+        raise DatasetError(f"The {teacher} teacher reads the motion stream: add --visual-inputs "
+                           "visual+motion, or start from a model that reads it.")
+    start = request.start
+    if request.profile and start and read_meta(start).config.axis_head == "ridge":
+        raise ModelError(_NO_DECISIONS.format(teacher=teacher))
+
+
 def _teacher(request: FineTuneRequest) -> str:
     """The self-training teacher the run's model learns: asked for, else the start model's."""
     if "axis_teacher" in request.config:
@@ -299,15 +323,16 @@ def _kept(request: FineTuneRequest) -> str:
 
 # --- the finished model ----------------------------------------------------------------------
 def _finish(request: FineTuneRequest, options: TrainOptions, run_log: RunLog,
-            dataset: FeatureDataset, decisions: dict[int, np.ndarray] | None = None
-            ) -> FineTuneResult:
+            dataset: FeatureDataset, decisions: dict[int, np.ndarray] | None = None,
+            toward_start: bool = False) -> FineTuneResult:
     """Write the finished model (float16 if asked; a ridge axis head fitted on ``dataset``
     first, where the clips carry its teacher: video clips without the motion stream cannot
     make ``joint_axis`` or ``joint_norm``, and then the start model's head stays) and its
-    card; the run's checkpoint stays. A head that was fitted already (the start model's) is
-    refitted toward its own weights rather than toward zero, so a few clips of one's own
-    footage bend what the start model learnt from its corpus instead of replacing it; an
-    editor's ``decisions`` (clip index -> labels) are fitted beside the teacher."""
+    card; the run's checkpoint stays. With ``toward_start``, a head that was fitted already
+    (the start model's) is refitted toward its own weights rather than toward zero, so a few
+    clips of one's own footage bend what the start model learnt from its corpus instead of
+    replacing it; an editor's ``decisions`` (clip index -> labels) are fitted beside the
+    teacher."""
     trained, meta = load_checkpoint(request.checkpoint)
     if meta.train_step < options.steps:
         raise ModelError(f"{request.checkpoint} holds {meta.train_step} of {options.steps} "
@@ -316,8 +341,8 @@ def _finish(request: FineTuneRequest, options: TrainOptions, run_log: RunLog,
     fitted = (trained.config.axis_head == "ridge"
               and trained.config.axis_teacher == dataset.axis_teacher)
     if fitted:
-        fit = fit_ridge_head(trained, dataset, toward_current=True, decisions=decisions)
-        meta = dataclasses.replace(meta, diagnostics={**meta.diagnostics, **fit})
+        fit = fit_ridge_head(trained, dataset, toward_current=toward_start, decisions=decisions)
+        meta = dataclasses.replace(meta, diagnostics=with_fit(meta.diagnostics, fit))
     if fitted or request.fp16 or with_suffix(Path(request.out)) != out:
         out = save_checkpoint(request.out, trained, meta, fp16=request.fp16)
     card = card_path(out)

@@ -9,6 +9,9 @@ ranks steps of one clip against each other.
 
 The term scores windows centred on decided steps, drawn from a generator seeded by the run's
 seed and the step number, so a cancelled and resumed run draws what an unbroken one would.
+A model scored by a ``ridge`` head (the app's default) has no gradient to its score: there
+the same pairs enter the head's closed-form refit at the end of the run instead
+(``ridge_head.decision_term``).
 The finished model is read with the ``activation`` readout (the model's own score): the
 ``main_axis`` readout only takes the sign of the score, which no decision could move.
 

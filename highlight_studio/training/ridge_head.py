@@ -4,8 +4,10 @@ closed form on a training set's label-free teacher targets.
 Held out on yth-train, a ridge regression from each step's per-stream unit features to the
 clip's joint main axis of change beat every parameter-free baseline on every seed, where the
 same linear scorer trained by RMSprop for 200 steps did not (BENCHMARKS.md). The targets are
-the dataset's ``axis_target`` (its teacher: the clip's own main axis, or the joint visual and
-motion axis), made from features alone; labels are never in a :class:`FeatureDataset`.
+the dataset's ``axis_target`` (its teacher: the clip's own main axis, the joint visual and
+motion axis, or their joint norm), made from features alone; labels are never in a
+:class:`FeatureDataset`. Fine-tuning refits the head toward its own weights, and an editor's
+decisions enter that refit as a pairwise term (:func:`decision_term`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from .datasets import FeatureDataset
 RIDGE_PER_STEP = 0.1
 # How an editor's decisions enter a refit (decision_term): their weight against the teacher
 # on the clips they were made on, and how far above a rejected step a kept one should score.
-DECISION_WEIGHT = 4.0
-DECISION_MARGIN = 2.0
+REFIT_DECISION_WEIGHT = 4.0
+REFIT_DECISION_MARGIN = 2.0
 
 
 def membership(widths: tuple[int, ...]) -> np.ndarray:
@@ -80,7 +82,7 @@ def ridge_solve(x: np.ndarray, y: np.ndarray, ridge: float, prior: np.ndarray | 
 
 
 def decision_term(units: list[np.ndarray], decisions: Mapping[int, np.ndarray],
-                  weight: float = DECISION_WEIGHT, margin: float = DECISION_MARGIN
+                  weight: float = REFIT_DECISION_WEIGHT, margin: float = REFIT_DECISION_MARGIN
                   ) -> tuple[np.ndarray, np.ndarray]:
     """An editor's decisions as a term of the ridge fit (``ridge_solve``'s ``extra``): on each
     clip (index -> labels, +1 kept, -1 rejected, 0 unreviewed) with both kinds, every kept
@@ -99,6 +101,13 @@ def decision_term(units: list[np.ndarray], decisions: Mapping[int, np.ndarray],
         gram += rows * pair_gram
         rhs += rows * margin * pair_mean
     return gram, rhs
+
+
+def with_fit(diagnostics: Mapping[str, float], fit: Mapping[str, float]) -> dict[str, float]:
+    """A checkpoint's diagnostics with a new head fit's record in place of any earlier one's
+    (a start model's ``ridge_head_*`` keys would otherwise outlive the fit they describe)."""
+    kept = {k: v for k, v in diagnostics.items() if not k.startswith("ridge_head_")}
+    return {**kept, **fit}
 
 
 def fit_ridge_head(model: RASL, dataset: FeatureDataset, ridge: float = RIDGE_PER_STEP,
