@@ -136,6 +136,8 @@ def test_cancel_keeps_the_checkpoint_and_resume_matches_an_unbroken_run(clips, s
         torch.testing.assert_close(a, b, msg=name)
     log = (Path(request.work).parent / "run.safetensors.log.jsonl").read_text().splitlines()
     assert len(log) == 4  # steps 2, 4 before the cancel, 6, 8 after
+    with pytest.raises(ModelError, match="has all 8 steps already: the run is finished"):
+        _drain(fine_tune(dataclasses.replace(pending.request, resume=True)))  # nothing to do
 
 
 def _features(n_clips: int = 2) -> FeatureDataset:

@@ -84,9 +84,9 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
     settings of the motion stream the features carry (recorded in the model).
     ``refit_toward_start``: a ridge head fitted already is refitted toward its own weights
     (fine-tuning on one's own clips); otherwise it is refitted from zero, as the feature-folder
-    runs of the benchmarks are. In a torchrun
-    run every rank trains, rank 0 alone writes the log, the model and the card and yields the
-    result (the other ranks end after their last TrainEvent)."""
+    runs of the benchmarks are. In a torchrun run every rank trains, rank 0 alone writes the
+    log, the model and the card and yields the result (the other ranks end after their last
+    TrainEvent)."""
     _make_folders(request)
     checkpoint = request.checkpoint
     start = request.start
@@ -99,6 +99,9 @@ def train_on(request: FineTuneRequest, dataset: FeatureDataset, backbone_id: str
             raise ModelError(f"{start} cannot be {what} on these features: {exc}") from exc
         if request.resume:
             _check_same_data(meta.training_data, dataset.summary(), start)
+            if meta.train_step >= request.options.steps:  # finishing again would refit twice
+                raise ModelError(f"{start} has all {request.options.steps} steps already: "
+                                 "the run is finished. Ask for more --steps to go on.")
     model = _start_model(request, dataset)
     options = dataclasses.replace(request.options, checkpoint_path=str(checkpoint),
                                   backbone_id=backbone_id, step_seconds=step_seconds,
