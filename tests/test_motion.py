@@ -395,6 +395,19 @@ def test_a_single_frame_clip_still_gets_a_curve_and_a_note(clips: dict[str, Path
     assert json.loads(out.read_text())["notes"] == [NO_MOTION_NOTE]
 
 
+def test_the_shipped_default_reads_motion_and_scores_a_single_frame_from_its_picture(
+        clips: dict[str, Path]) -> None:
+    """The app's own model, as analysis runs it: a moving clip gets a curve from its frames and
+    motion with no note; a clip of one frame (no motion) still gets its curve, and the note."""
+    moving = list(analyze(clips["square"], device="cpu", use_cache=False))[-1]
+    assert isinstance(moving, Analysis) and moving.model_name == "default"
+    assert moving.notes == () and np.ptp(moving.scores) > 0
+    single = list(analyze(clips["single"], device="cpu", use_cache=False))[-1]
+    assert isinstance(single, Analysis)
+    assert single.scores.shape == (1,) and np.isfinite(single.scores).all()
+    assert single.notes == (NO_MOTION_NOTE,)
+
+
 def test_a_model_for_other_motion_settings_is_refused(clips: dict[str, Path],
                                                       tmp_path: Path) -> None:
     ckpt = motion_checkpoint(tmp_path / "narrow", 256)  # as wide as the frames' features alone
