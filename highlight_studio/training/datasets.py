@@ -46,13 +46,19 @@ def axis_targets(visual: np.ndarray, min_norm_spread: float = 1e-3,
     if projection is None:
         return zeros
     norm = np.linalg.norm(np.asarray(visual, dtype=np.float64), axis=1)
-    if reference is None and not np.ptp(norm) > min_norm_spread * norm.mean():
+    if reference is None and not _varies(norm, min_norm_spread):
         return zeros
     sign = orientation(projection, norm if reference is None else reference, min_corr)
     if sign == 0:
         return zeros
     # principal_projection returns an axis only with variance, so the std is positive
     return (sign * (projection - projection.mean()) / projection.std()).astype(np.float32)
+
+
+def _varies(norm: np.ndarray, min_norm_spread: float) -> bool:
+    """Whether step norms change by more than ``min_norm_spread`` of their mean over the clip
+    (less is rounding noise: L2-normalised features, or an almost still shot's motion)."""
+    return bool(np.ptp(norm) > min_norm_spread * norm.mean())
 
 
 def joint_axis_targets(streams: list[np.ndarray]) -> np.ndarray:
@@ -73,11 +79,10 @@ def joint_norm_targets(streams: list[np.ndarray], min_norm_spread: float = 1e-3)
     (0.606 against 0.609), though as a scorer it is far weaker (0.568 against 0.592): what the
     student gains is learning across clips, and this teacher has no sign to take from a
     clip's content."""
-    reference = np.zeros(len(streams[0]))
-    for x in streams:
-        norm = np.linalg.norm(np.asarray(x, dtype=np.float64), axis=1)
-        if np.ptp(norm) > min_norm_spread * norm.mean():
-            reference += (norm - norm.mean()) / norm.std()
+    changing = [x for x in streams
+                if _varies(np.linalg.norm(np.asarray(x, dtype=np.float64), axis=1),
+                           min_norm_spread)]
+    reference = joint_norm(changing) if changing else np.zeros(len(streams[0]))
     spread = float(reference.std())
     if not spread > 0:
         return np.zeros(len(streams[0]), dtype=np.float32)

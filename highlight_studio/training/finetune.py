@@ -69,8 +69,9 @@ def fine_tune(request: FineTuneRequest, cancel: CancelToken | None = None,
     _make_folders(request)
     write_run_state(request, finished=False)
     motion = _motion(request)
-    _check_teacher(request, motion)  # before minutes of feature extraction
-    dataset, backbone_id, step = yield from _video_dataset(request, motion, cancel)
+    teacher = _teacher(request)
+    _check_teacher(request, motion, teacher)  # before minutes of feature extraction
+    dataset, backbone_id, step = yield from _video_dataset(request, motion, teacher, cancel)
     yield from train_on(request, dataset, backbone_id, step, cancel, pause, motion,
                         refit_toward_start=True)
 
@@ -175,7 +176,7 @@ def _motion(request: FineTuneRequest) -> MotionConfig | None:
     return DEFAULT_MOTION if reads_motion else None
 
 
-def _video_dataset(request: FineTuneRequest, motion: MotionConfig | None,
+def _video_dataset(request: FineTuneRequest, motion: MotionConfig | None, teacher: str,
                    cancel: CancelToken | None) -> Iterator[Progress | ClipInfo]:
     """Features of every usable clip, from the cache when extracted before, with the motion
     stream beside them when the model reads it; returns (dataset, backbone id, step). Clips
@@ -226,7 +227,6 @@ def _video_dataset(request: FineTuneRequest, motion: MotionConfig | None,
     if motion is None:
         return FeatureDataset(clips), backbone.id, step
     widths = (backbone.dim, motion.dim)
-    teacher = _teacher(request)
     if teacher not in STREAM_TEACHERS:
         return FeatureDataset(clips, stream_widths=widths), backbone.id, step
     # The rows carry both streams, so a teacher that reads them is made here, and the ridge
@@ -243,11 +243,11 @@ _NO_DECISIONS = ("The model's head learns the {teacher} teacher, which reads the
                  "visual+motion (the default does).")
 
 
-def _check_teacher(request: FineTuneRequest, motion: MotionConfig | None) -> None:
+def _check_teacher(request: FineTuneRequest, motion: MotionConfig | None, teacher: str
+                   ) -> None:
     """Refuse, before any clip is read, a run whose teacher needs the motion stream while its
     model reads the frames only: asked for outright (nothing would learn it), or a profile's
     decisions for a ridge head (they enter the refit that teacher cannot make)."""
-    teacher = _teacher(request)
     if motion is not None or teacher not in STREAM_TEACHERS:
         return
     if "axis_teacher" in request.config:
