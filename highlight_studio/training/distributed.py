@@ -90,6 +90,10 @@ def process_group(device: str) -> Iterator[Ranks]:
         raise ModelError(f"Cannot join the torchrun process group ({backend}): {exc}") from exc
     try:
         yield current()
+        # Ranks end at different times (rank 0 alone writes the model); tearing gloo down on
+        # one rank while another still runs aborted that rank now and then ("terminate called
+        # without an active exception"), so a finished run leaves together.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
